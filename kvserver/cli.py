@@ -1,0 +1,112 @@
+"""Command-line parsing, logging in Redis's format, and the startup sequence."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from kvserver import __version__
+from kvserver.config import PARAMETERS, Config, ConfigError
+from kvserver.database import Database
+
+log = logging.getLogger("kvserver")
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "verbose": logging.DEBUG + 5,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "nothing": logging.CRITICAL + 10,
+}
+_MARKS = {logging.DEBUG: ".", logging.DEBUG + 5: "-", logging.INFO: "*", logging.WARNING: "#"}
+
+
+class RedisFormatter(logging.Formatter):
+    """``pid:M 27 Nov 2026 16:00:00.123 * message``, as redis-server writes its log."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%d %b %Y %H:%M:%S", time.localtime(record.created))
+        millis = int(record.msecs)
+        mark = _MARKS.get(record.levelno, "#")
+        return f"{os.getpid()}:M {stamp}.{millis:03d} {mark} {record.getMessage()}"
+
+
+def setup_logging(config: Config) -> None:
+    handler: logging.Handler
+    handler = logging.FileHandler(config.logfile) if config.logfile else logging.StreamHandler(sys.stdout)
+    handler.setFormatter(RedisFormatter())
+    root = logging.getLogger("kvserver")
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS[config.loglevel])
+    root.propagate = False
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # one clear line, naming the option; no usage dump
+        self.exit(2, f"kvserver: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kvserver",
+        description="A persistent, Redis-compatible key-value server. Option names follow redis.conf.",
+    )
+    parser.add_argument("--version", action="version", version=f"kvserver {__version__}")
+    for param in PARAMETERS:
+        parser.add_argument(f"--{param.name}", dest=param.attr, metavar="VALUE", help=param.help)
+    return parser
+
+
+def parse_config(argv: Sequence[str]) -> Config:
+    args = build_parser().parse_args(argv)
+    config = Config()
+    for param in PARAMETERS:
+        text = getattr(args, param.attr)
+        if text is not None:
+            try:
+                config.set(param.name, text)
+            except ConfigError as exc:
+                raise SystemExit(f"kvserver: error: {exc}") from None
+    return config
+
+
+def serve(config: Config) -> int:
+    setup_logging(config)
+    log.info("kvserver is starting")
+    log.info(
+        "kvserver version=%s, python=%s, pid=%d, just started",
+        __version__,
+        sys.version.split()[0],
+        os.getpid(),
+    )
+    from kvserver.server import run
+
+    db = Database(config)
+    try:
+        Path(config.dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.warning("Can't create the data directory '%s': %s", config.dir, exc.strerror)
+        return 1
+    return _run_loop(run(config, db))
+
+
+def _run_loop(main: object) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but keep working without it
+        return asyncio.run(main)  # type: ignore[arg-type]
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return serve(parse_config(args))

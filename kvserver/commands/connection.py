@@ -1,0 +1,430 @@
+"""Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET and the CLIENT family."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Final
+
+from kvserver.commands.registry import (
+    ALLOW_BUSY,
+    FAST,
+    LOADING,
+    NO_AUTH,
+    NOSCRIPT,
+    STALE,
+    SYNTAX,
+    CommandError,
+    Context,
+    arity_error,
+    command,
+    container,
+    help_reply,
+    parse_int,
+)
+from kvserver.protocol import OK, PONG, SimpleString, Verbatim
+from kvserver.state import ClientState
+
+CONNECTION: Final = "connection"
+REDIS_VERSION: Final = "7.0.15"
+WRONGPASS: Final = "WRONGPASS invalid username-password pair or user is disabled."
+_ALWAYS: Final = (FAST, LOADING, STALE)
+
+
+@command("ping", -1, _ALWAYS, keys=(0, 0, 0), group=CONNECTION, summary="Ping the server")
+def ping_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    if len(argv) > 2:
+        raise arity_error("ping")
+    return argv[1] if len(argv) == 2 else PONG
+
+
+@command("echo", 2, _ALWAYS, keys=(0, 0, 0), group=CONNECTION, summary="Echo the given string")
+def echo_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return argv[1]
+
+
+def check_password(ctx: Context, username: bytes, password: bytes) -> bool:
+    """The only user is "default"; with no requirepass it accepts any password, as Redis does."""
+    if username != b"default":
+        return False
+    required = ctx.config.requirepass.encode()
+    return not required or hmac.compare_digest(password, required)
+
+
+@command(
+    "auth",
+    -2,
+    (NOSCRIPT, LOADING, STALE, FAST, NO_AUTH, ALLOW_BUSY),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    summary="Authenticate to the server",
+)
+def auth_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """AUTH [username] password"""
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    if len(argv) == 2:
+        if not ctx.config.requirepass:
+            raise CommandError(
+                "ERR AUTH <password> called without any password configured for the default "
+                "user. Are you sure your configuration is correct?"
+            )
+        username, password = b"default", argv[1]
+    else:
+        username, password = argv[1], argv[2]
+    if not check_password(ctx, username, password):
+        raise CommandError(WRONGPASS)
+    client.authenticated = True
+    return OK
+
+
+def validate_client_name(name: bytes) -> None:
+    if any(c < 33 or c > 126 for c in name):
+        raise CommandError("ERR Client names cannot contain spaces, newlines or special characters.")
+
+
+@command(
+    "hello",
+    -1,
+    (NOSCRIPT, LOADING, STALE, FAST, NO_AUTH, ALLOW_BUSY),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="6.0.0",
+    summary="Handshake with Redis",
+)
+def hello_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """HELLO [protover [AUTH username password] [SETNAME clientname]]"""
+    version = 0
+    if len(argv) >= 2:
+        version = parse_int(argv[1], "ERR Protocol version is not an integer or out of range")
+        if version not in (2, 3):
+            raise CommandError("NOPROTO unsupported protocol version")
+    credentials: tuple[bytes, bytes] | None = None
+    name: bytes | None = None
+    j = 2
+    while j < len(argv):
+        opt = argv[j].upper()
+        more = len(argv) - 1 - j
+        if opt == b"AUTH" and more >= 2:
+            credentials = (argv[j + 1], argv[j + 2])
+            j += 2
+        elif opt == b"SETNAME" and more:
+            name = argv[j + 1]
+            validate_client_name(name)
+            j += 1
+        else:
+            raise CommandError(f"ERR Syntax error in HELLO option '{argv[j].decode('utf-8', 'surrogateescape')}'")
+        j += 1
+    if credentials is not None:
+        if not check_password(ctx, *credentials):
+            raise CommandError(WRONGPASS)
+        client.authenticated = True
+    if not client.authenticated:
+        raise CommandError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "select the RESP protocol version at the same time"
+        )
+    if name is not None:
+        client.name = name
+    if version:
+        client.resp3 = version == 3
+    return {
+        b"server": b"redis",
+        b"version": REDIS_VERSION.encode(),
+        b"proto": 3 if client.resp3 else 2,
+        b"id": client.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@command(
+    "select",
+    2,
+    (LOADING, STALE, FAST),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    summary="Change the selected database for the current connection",
+)
+def select_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    if parse_int(argv[1]) != 0:
+        raise CommandError("ERR DB index is out of range")
+    return OK
+
+
+@command(
+    "quit",
+    -1,
+    (ALLOW_BUSY, NOSCRIPT, LOADING, STALE, FAST, NO_AUTH),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    summary="Close the connection",
+)
+def quit_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    client.close()
+    return OK
+
+
+@command(
+    "reset",
+    1,
+    (NOSCRIPT, LOADING, STALE, FAST, NO_AUTH, ALLOW_BUSY),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="6.2.0",
+    summary="Reset the connection",
+)
+def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    client.multi = None
+    client.exec_error = False
+    ctx.unwatch(client)
+    client.name = b""
+    client.resp3 = False
+    client.authenticated = not ctx.config.requirepass
+    return SimpleString(b"RESET")
+
+
+# --- CLIENT ------------------------------------------------------------------------------------
+
+container(
+    "client",
+    -2,
+    (NOSCRIPT, LOADING, STALE),
+    group=CONNECTION,
+    since="2.4.0",
+    summary="A container for client connection commands",
+)
+
+
+@command(
+    "id",
+    2,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="5.0.0",
+    parent="client",
+    summary="Returns the client ID for the current connection",
+)
+def client_id_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return client.id
+
+
+@command(
+    "getname",
+    2,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="2.6.9",
+    parent="client",
+    summary="Get the current connection name",
+)
+def client_getname_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return client.name or None
+
+
+@command(
+    "setname",
+    3,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="2.6.9",
+    parent="client",
+    summary="Set the current connection name",
+)
+def client_setname_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    validate_client_name(argv[2])
+    client.name = argv[2]
+    return OK
+
+
+@command(
+    "setinfo",
+    4,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="7.2.0",
+    parent="client",
+    summary="Set client or connection specific info",
+)
+def client_setinfo_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    attr = argv[2].upper()
+    value = argv[3]
+    if attr not in (b"LIB-NAME", b"LIB-VER"):
+        raise CommandError(f"ERR Unrecognized option '{argv[2].decode('utf-8', 'surrogateescape')}'")
+    if any(c < 33 or c > 126 for c in value):
+        raise CommandError(f"ERR {attr.decode().lower()} cannot contain spaces, newlines or special characters.")
+    if attr == b"LIB-NAME":
+        client.lib_name = value
+    else:
+        client.lib_ver = value
+    return OK
+
+
+@command(
+    "info",
+    2,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="6.2.0",
+    parent="client",
+    summary="Returns information about the current client connection.",
+)
+def client_info_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return Verbatim((client.describe() + "\n").encode())
+
+
+@command(
+    "list",
+    -2,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="2.4.0",
+    complexity="O(N) where N is the number of client connections",
+    parent="client",
+    summary="Get the list of client connections",
+)
+def client_list_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """CLIENT LIST [TYPE normal|master|replica|pubsub] [ID client-id ...]"""
+    clients = list(ctx.clients.by_id.values())
+    if len(argv) > 2:
+        opt = argv[2].upper()
+        if opt == b"TYPE" and len(argv) == 4:
+            kind = argv[3].lower()
+            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+                raise CommandError(f"ERR Unknown client type '{argv[3].decode('utf-8', 'surrogateescape')}'")
+            clients = clients if kind == b"normal" else []
+        elif opt == b"ID" and len(argv) > 3:
+            wanted = set()
+            for raw in argv[3:]:
+                wanted.add(parse_int(raw, "ERR Invalid client ID"))
+            clients = [c for c in clients if c.id in wanted]
+        else:
+            raise CommandError(SYNTAX)
+    return Verbatim("".join(c.describe() + "\n" for c in clients).encode())
+
+
+def _on_off(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    if argv[2].lower() not in (b"on", b"off"):
+        raise CommandError(SYNTAX)
+    return OK
+
+
+@command(
+    "no-evict",
+    3,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="7.0.0",
+    parent="client",
+    summary="Set client eviction mode for the current connection",
+)
+def client_no_evict_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _on_off(ctx, client, argv)
+
+
+@command(
+    "no-touch",
+    3,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="7.2.0",
+    parent="client",
+    summary="Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.",
+)
+def client_no_touch_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _on_off(ctx, client, argv)
+
+
+@command(
+    "kill",
+    -3,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="2.4.0",
+    parent="client",
+    summary="Kill the connection of a client",
+)
+def client_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes|no]"""
+    if len(argv) == 3:
+        target = argv[2].decode("utf-8", "replace")
+        victims = [c for c in ctx.clients.by_id.values() if c.addr == target]
+        if not victims:
+            raise CommandError("ERR No such client")
+        victims[0].close()
+        return OK
+    if len(argv) % 2 != 0:
+        raise CommandError(SYNTAX)
+    ids: int | None = None
+    addr = laddr = None
+    skipme = True
+    for j in range(2, len(argv), 2):
+        opt, raw = argv[j].upper(), argv[j + 1]
+        if opt == b"ID":
+            ids = parse_int(raw, "ERR client-id should be greater than 0")
+        elif opt == b"ADDR":
+            addr = raw.decode("utf-8", "replace")
+        elif opt == b"LADDR":
+            laddr = raw.decode("utf-8", "replace")
+        elif opt == b"SKIPME" and raw.lower() in (b"yes", b"no"):
+            skipme = raw.lower() == b"yes"
+        else:
+            raise CommandError(SYNTAX)
+    killed = 0
+    for other in list(ctx.clients.by_id.values()):
+        if (ids is not None and other.id != ids) or (addr is not None and other.addr != addr):
+            continue
+        if (laddr is not None and other.laddr != laddr) or (skipme and other is client):
+            continue
+        other.close()
+        killed += 1
+    return killed
+
+
+@command(
+    "help",
+    2,
+    (LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="5.0.0",
+    parent="client",
+    summary="Show helpful text about the different subcommands",
+)
+def client_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return help_reply(
+        "CLIENT",
+        [
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
+            "    SKIPME (YES|NO).",
+            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+            "    Return information about client connections.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect the current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+        ],
+    )

@@ -1,0 +1,204 @@
+"""The command table as data: every command's name, arity, flags, key positions and docs.
+
+Each family module registers its handlers with ``@command(...)``; the database dispatches through
+``TABLE``; COMMAND, COMMAND INFO / DOCS / COUNT and docs/commands.md are generated from it.
+A handler is ``(ctx, client, argv) -> reply``; it raises ``CommandError`` for an error reply and
+calls ``ctx.propagate`` with the canonical form of every write it makes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from kvserver.config import Config
+    from kvserver.keyspace import Keyspace
+    from kvserver.state import ClientRegistry, ClientState, Stats
+
+
+class CommandError(Exception):
+    """An error reply. ``text`` is the whole reply line without the leading '-'."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+# Error texts are a contract that clients match on: these are Redis's, byte for byte.
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+SYNTAX = "ERR syntax error"
+NO_SUCH_KEY = "ERR no such key"
+OVERFLOW = "ERR increment or decrement would overflow"
+
+
+class Persistence(Protocol):
+    """What the commands see of the log (INFO persistence, BGREWRITEAOF)."""
+
+    def info(self) -> dict[str, int | str]: ...
+
+    def start_rewrite(self) -> str: ...
+
+
+class Context(Protocol):
+    """What a handler may use: implemented by ``kvserver.database.Database``."""
+
+    keyspace: Keyspace
+    config: Config
+    clients: ClientRegistry
+    stats: Stats
+    persistence: Persistence
+
+    def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None: ...
+
+    def config_changed(self, name: str) -> None: ...
+
+    def call(self, client: ClientState, argv: list[bytes]) -> object: ...
+
+    def begin_unit(self) -> None: ...
+
+    def end_unit(self) -> None: ...
+
+    def watch(self, client: ClientState, key: bytes) -> None: ...
+
+    def unwatch(self, client: ClientState) -> None: ...
+
+    def request_shutdown(self, save: bool | None) -> str | None: ...
+
+    def flush_all(self) -> None: ...
+
+
+Handler = Callable[[Any, "ClientState", list[bytes]], object]
+
+# flag names as COMMAND INFO reports them
+WRITE = "write"
+READONLY = "readonly"
+FAST = "fast"
+ADMIN = "admin"
+NOSCRIPT = "noscript"
+LOADING = "loading"
+STALE = "stale"
+NO_AUTH = "no_auth"
+ALLOW_BUSY = "allow_busy"
+DENYOOM = "denyoom"
+NO_MULTI = "no_multi"
+
+
+@dataclass(slots=True)
+class CommandSpec:
+    name: str  # lower case; "config|get" for a subcommand
+    arity: int  # N: exactly N arguments including the name; -N: at least N
+    flags: frozenset[str]
+    first_key: int
+    last_key: int
+    step: int
+    group: str
+    summary: str
+    since: str
+    complexity: str
+    handler: Handler | None
+    subcommands: dict[bytes, CommandSpec] = field(default_factory=dict)
+
+    @property
+    def is_write(self) -> bool:
+        return WRITE in self.flags
+
+    def arity_ok(self, argc: int) -> bool:
+        arity = self.arity
+        return argc == arity if arity > 0 else argc >= -arity
+
+    def keys(self, argv: list[bytes]) -> list[bytes]:
+        """The keys named in ``argv`` according to the key positions."""
+        if self.first_key <= 0:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return argv[self.first_key : last + 1 : self.step]
+
+
+TABLE: dict[str, CommandSpec] = {}
+
+
+def command(
+    name: str,
+    arity: int,
+    flags: Iterable[str] = (),
+    *,
+    keys: tuple[int, int, int] = (1, 1, 1),
+    group: str,
+    summary: str,
+    since: str = "1.0.0",
+    complexity: str = "O(1)",
+    parent: str | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a handler. ``keys`` is (first, last, step); last -1 means the final argument."""
+
+    def register(handler: Handler) -> Handler:
+        full = f"{parent}|{name}" if parent else name
+        spec = CommandSpec(full, arity, frozenset(flags), *keys, group, summary, since, complexity, handler)
+        if parent:
+            TABLE[parent].subcommands[name.encode()] = spec
+        else:
+            TABLE[name] = spec
+        return handler
+
+    return register
+
+
+def container(name: str, arity: int, flags: Iterable[str] = (), *, group: str, summary: str, since: str) -> None:
+    """Register a command that only dispatches to subcommands (CLIENT, CONFIG, COMMAND...)."""
+    TABLE[name] = CommandSpec(
+        name, arity, frozenset(flags), 0, 0, 0, group, summary, since, "Depends on subcommand.", None
+    )
+
+
+# --- argument helpers shared by the families --------------------------------------------------
+
+
+def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
+    """A signed 64-bit integer, strictly as Redis's string2ll accepts it."""
+    if raw.isdigit() and (raw[0] != 48 or len(raw) == 1) and len(raw) < 20:
+        return int(raw)
+    digits = raw[1:] if raw[:1] == b"-" else b""
+    if not digits.isdigit() or (digits[0] == 48) or len(digits) > 19:
+        raise CommandError(error)
+    value = int(raw)
+    if not -(2**63) <= value < 2**63:
+        raise CommandError(error)
+    return value
+
+
+def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
+    """A double as Redis's strtod-based parsing accepts it (inf allowed, nan and spaces not)."""
+    text = raw.lower()
+    if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"nan" in text or b"_" in raw:
+        raise CommandError(error)
+    try:
+        return float(raw)
+    except ValueError:
+        raise CommandError(error) from None
+
+
+def arity_error(name: str) -> CommandError:
+    return CommandError(f"ERR wrong number of arguments for '{name}' command")
+
+
+def unknown_subcommand(argv: list[bytes]) -> CommandError:
+    sub = argv[1].decode("utf-8", "replace")
+    return CommandError(
+        f"ERR unknown subcommand '{_truncate(sub)}'. Try {argv[0].decode('utf-8', 'replace').upper()} HELP."
+    )
+
+
+def _truncate(text: str, limit: int = 128) -> str:
+    return text[:limit]
+
+
+def help_reply(name: str, lines: list[str]) -> list[bytes]:
+    """The reply to X HELP: a header line, the given lines, and the HELP line."""
+    from kvserver.protocol import SimpleString
+
+    header = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Print this help."]]

@@ -1,0 +1,494 @@
+"""String commands. SET's variants (SETNX, SETEX, PSETEX, GETSET) are thin calls into ``set_generic``.
+
+Every write propagates its canonical form: SET with an absolute PXAT (or KEEPTTL), PEXPIREAT for
+GETEX, and SET ... KEEPTTL with the computed result for INCRBYFLOAT.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Final
+
+from kvserver.commands.registry import (
+    DENYOOM,
+    FAST,
+    NOT_FLOAT,
+    NOT_INTEGER,
+    OVERFLOW,
+    READONLY,
+    SYNTAX,
+    WRITE,
+    WRONGTYPE,
+    CommandError,
+    Context,
+    arity_error,
+    command,
+    parse_int,
+)
+from kvserver.protocol import OK
+from kvserver.state import ClientState
+
+STRING: Final = "string"
+MAX_STRING: Final = 512 * 1024 * 1024
+INT64_MAX: Final = 2**63 - 1
+INT64_MIN: Final = -(2**63)
+
+_NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
+_EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
+_ANY_EXPIRE: Final = _EX | _PX | _EXAT | _PXAT
+_LONG_DOUBLE_MAX: Final = Decimal("1.18973149535723176502e+4932")
+_EXPIRE_OPTIONS: Final = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT}
+
+
+def get_string(ctx: Context, key: bytes) -> bytes | None:
+    """The string at ``key``, None if missing; WRONGTYPE if it holds another type."""
+    value = ctx.keyspace.get(key)
+    if value is None or type(value) is bytes:
+        return value
+    raise CommandError(WRONGTYPE)
+
+
+def parse_set_options(argv: list[bytes], start: int, for_getex: bool) -> tuple[int, bytes | None]:
+    """Parse SET's (or GETEX's) options in any order, with Redis's conflict rules."""
+    flags = 0
+    expire: bytes | None = None
+    j = start
+    argc = len(argv)
+    while j < argc:
+        opt = argv[j].upper()
+        has_next = j + 1 < argc
+        if opt == b"NX" and not flags & _XX and not for_getex:
+            flags |= _NX
+        elif opt == b"XX" and not flags & _NX and not for_getex:
+            flags |= _XX
+        elif opt == b"GET" and not for_getex:
+            flags |= _GET
+        elif opt == b"KEEPTTL" and not flags & (_PERSIST | _ANY_EXPIRE) and not for_getex:
+            flags |= _KEEPTTL
+        elif opt == b"PERSIST" and for_getex and not flags & (_ANY_EXPIRE | _KEEPTTL):
+            flags |= _PERSIST
+        elif opt in _EXPIRE_OPTIONS and has_next:
+            unit = _EXPIRE_OPTIONS[opt]
+            # the same option may repeat (the last wins); a different expiry option may not
+            if flags & (_KEEPTTL | _PERSIST | (_ANY_EXPIRE & ~unit)):
+                raise CommandError(SYNTAX)
+            flags |= unit
+            expire = argv[j + 1]
+            j += 1
+        else:
+            raise CommandError(SYNTAX)
+        j += 1
+    return flags, expire
+
+
+def expire_deadline(ctx: Context, raw: bytes, flags: int, name: str) -> int:
+    """Turn an EX/PX/EXAT/PXAT argument into an absolute deadline in ms, as Redis validates it."""
+    value = parse_int(raw)
+    seconds = flags & (_EX | _EXAT)
+    if value <= 0 or (seconds and value > INT64_MAX // 1000):
+        raise CommandError(f"ERR invalid expire time in '{name}' command")
+    if seconds:
+        value *= 1000
+    if flags & (_EX | _PX):
+        value += ctx.keyspace.clock()
+        if value > INT64_MAX:
+            raise CommandError(f"ERR invalid expire time in '{name}' command")
+    return value
+
+
+def set_generic(
+    ctx: Context,
+    key: bytes,
+    value: bytes,
+    flags: int,
+    expire: bytes | None,
+    name: str,
+    ok_reply: object = OK,
+    abort_reply: object = None,
+) -> object:
+    deadline = expire_deadline(ctx, expire, flags, name) if expire is not None else None
+    ks = ctx.keyspace
+    old: bytes | None = None
+    if flags & _GET:
+        old = get_string(ctx, key)
+        found = old is not None
+    else:
+        found = ks.get(key) is not None
+    if (flags & _NX and found) or (flags & _XX and not found):
+        return old if flags & _GET else abort_reply
+    if flags & _KEEPTTL:
+        ks.set_keep_ttl(key, value)
+        ctx.propagate([b"SET", key, value, b"KEEPTTL"] if ks.deadline(key) is not None else [b"SET", key, value])
+    else:
+        ks.set(key, value, deadline)
+        if deadline is None:
+            ctx.propagate([b"SET", key, value])
+        else:
+            ctx.propagate([b"SET", key, value, b"PXAT", b"%d" % deadline])
+    return old if flags & _GET else ok_reply
+
+
+@command(
+    "set",
+    -3,
+    (WRITE, DENYOOM),
+    group=STRING,
+    complexity="O(1)",
+    summary="Set the string value of a key",
+)
+def set_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """SET key value [NX|XX] [GET] [EX seconds|PX ms|EXAT unix-s|PXAT unix-ms|KEEPTTL]"""
+    if len(argv) == 3:  # the common case: no options
+        key = argv[1]
+        ctx.keyspace.set(key, argv[2])
+        ctx.propagate(argv)
+        return OK
+    flags, expire = parse_set_options(argv, 3, for_getex=False)
+    return set_generic(ctx, argv[1], argv[2], flags, expire, "set")
+
+
+@command(
+    "setnx", 3, (WRITE, DENYOOM, FAST), group=STRING, summary="Set the value of a key, only if the key does not exist"
+)
+def setnx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return set_generic(ctx, argv[1], argv[2], _NX, None, "setnx", 1, 0)
+
+
+@command("setex", 4, (WRITE, DENYOOM), group=STRING, since="2.0.0", summary="Set the value and expiration of a key")
+def setex_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return set_generic(ctx, argv[1], argv[3], _EX, argv[2], "setex")
+
+
+@command(
+    "psetex",
+    4,
+    (WRITE, DENYOOM),
+    group=STRING,
+    since="2.6.0",
+    summary="Set the value and expiration in milliseconds of a key",
+)
+def psetex_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return set_generic(ctx, argv[1], argv[3], _PX, argv[2], "psetex")
+
+
+@command(
+    "getset", 3, (WRITE, DENYOOM, FAST), group=STRING, summary="Set the string value of a key and return its old value"
+)
+def getset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return set_generic(ctx, argv[1], argv[2], _GET, None, "getset")
+
+
+@command("get", 2, (READONLY, FAST), group=STRING, summary="Get the value of a key")
+def get_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    value = ctx.keyspace.get(argv[1])
+    if type(value) is bytes:
+        ctx.stats.keyspace_hits += 1
+        return value
+    if value is None:
+        ctx.stats.keyspace_misses += 1
+        return None
+    raise CommandError(WRONGTYPE)
+
+
+@command("getdel", 2, (WRITE, FAST), group=STRING, since="6.2.0", summary="Get the value of a key and delete the key")
+def getdel_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    value = get_string(ctx, argv[1])
+    if value is not None:
+        ctx.keyspace.delete(argv[1])
+        ctx.propagate([b"DEL", argv[1]])
+    return value
+
+
+@command(
+    "getex",
+    -2,
+    (WRITE, FAST),
+    group=STRING,
+    since="6.2.0",
+    summary="Get the value of a key and optionally set its expiration",
+)
+def getex_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """GETEX key [EX seconds|PX ms|EXAT unix-s|PXAT unix-ms|PERSIST]"""
+    flags, expire = parse_set_options(argv, 2, for_getex=True)
+    key = argv[1]
+    value = get_string(ctx, key)
+    if value is None:
+        return None
+    ks = ctx.keyspace
+    if expire is not None:
+        deadline = expire_deadline(ctx, expire, flags, "getex")
+        if flags & (_EXAT | _PXAT) and deadline <= ks.clock():
+            ks.delete(key)
+            ctx.propagate([b"DEL", key])
+        else:
+            ks.set_deadline(key, deadline)
+            ctx.propagate([b"PEXPIREAT", key, b"%d" % deadline])
+    elif flags & _PERSIST and ks.deadline(key) is not None:
+        ks.set_deadline(key, None)
+        ctx.propagate([b"PERSIST", key])
+    return value
+
+
+@command(
+    "mget",
+    -2,
+    (READONLY, FAST),
+    keys=(1, -1, 1),
+    group=STRING,
+    complexity="O(N) where N is the number of keys to retrieve.",
+    summary="Get the values of all the given keys",
+)
+def mget_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    get = ctx.keyspace.get
+    out: list[object] = []
+    for key in argv[1:]:
+        value = get(key)
+        out.append(value if type(value) is bytes else None)
+    return out
+
+
+@command(
+    "mset",
+    -3,
+    (WRITE, DENYOOM),
+    keys=(1, -1, 2),
+    group=STRING,
+    since="1.0.1",
+    complexity="O(N) where N is the number of keys to set.",
+    summary="Set multiple keys to multiple values",
+)
+def mset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    if len(argv) % 2 == 0:
+        raise arity_error("mset")
+    store = ctx.keyspace.set
+    for i in range(1, len(argv), 2):
+        store(argv[i], argv[i + 1])
+    ctx.propagate(argv)
+    return OK
+
+
+@command(
+    "msetnx",
+    -3,
+    (WRITE, DENYOOM),
+    keys=(1, -1, 2),
+    group=STRING,
+    since="1.0.1",
+    complexity="O(N) where N is the number of keys to set.",
+    summary="Set multiple keys to multiple values, only if none of the keys exist",
+)
+def msetnx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    if len(argv) % 2 == 0:
+        raise arity_error("msetnx")
+    ks = ctx.keyspace
+    if any(ks.get(argv[i]) is not None for i in range(1, len(argv), 2)):
+        return 0
+    for i in range(1, len(argv), 2):
+        ks.set(argv[i], argv[i + 1])
+    ctx.propagate([b"MSET", *argv[1:]])
+    return 1
+
+
+def incr_generic(ctx: Context, argv: list[bytes], delta: int) -> int:
+    key = argv[1]
+    current = get_string(ctx, key)
+    value = 0 if current is None else parse_int(current)
+    result = value + delta
+    if not INT64_MIN <= result <= INT64_MAX:
+        raise CommandError(OVERFLOW)
+    if current is None:
+        ctx.keyspace.set(key, b"%d" % result)
+    else:
+        ctx.keyspace.set_keep_ttl(key, b"%d" % result)
+    ctx.propagate(argv)
+    return result
+
+
+@command("incr", 2, (WRITE, DENYOOM, FAST), group=STRING, summary="Increment the integer value of a key by one")
+def incr_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return incr_generic(ctx, argv, 1)
+
+
+@command("decr", 2, (WRITE, DENYOOM, FAST), group=STRING, summary="Decrement the integer value of a key by one")
+def decr_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return incr_generic(ctx, argv, -1)
+
+
+@command(
+    "incrby",
+    3,
+    (WRITE, DENYOOM, FAST),
+    group=STRING,
+    summary="Increment the integer value of a key by the given amount",
+)
+def incrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return incr_generic(ctx, argv, parse_int(argv[2]))
+
+
+@command(
+    "decrby",
+    3,
+    (WRITE, DENYOOM, FAST),
+    group=STRING,
+    summary="Decrement the integer value of a key by the given number",
+)
+def decrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    delta = parse_int(argv[2])
+    if delta == INT64_MIN:
+        raise CommandError("ERR decrement would overflow")
+    return incr_generic(ctx, argv, -delta)
+
+
+def parse_long_double(raw: bytes, error: str = NOT_FLOAT) -> Decimal:
+    """A number as Redis's strtold accepts it; Decimal stands in for C's long double."""
+    text = raw.decode("ascii", "replace")
+    if not text or text != text.strip() or "_" in text:
+        raise CommandError(error)
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise CommandError(error) from None
+    if value.is_nan() or (value.is_finite() and abs(value) > _LONG_DOUBLE_MAX):
+        raise CommandError(error)
+    return value
+
+
+def format_long_double(value: Decimal) -> bytes:
+    """Redis's ld2string in human mode: %.17Lf with the trailing zeros (and dot) removed."""
+    text = f"{value:.17f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text == "-0":
+        text = "0"
+    return text.encode()
+
+
+@command(
+    "incrbyfloat",
+    3,
+    (WRITE, DENYOOM, FAST),
+    group=STRING,
+    since="2.6.0",
+    summary="Increment the float value of a key by the given amount",
+)
+def incrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    current = get_string(ctx, key)
+    value = Decimal(0) if current is None else parse_long_double(current)
+    delta = parse_long_double(argv[2])
+    with localcontext() as decimal_context:
+        decimal_context.prec = 19  # about the precision of an x87 long double
+        result = value + delta
+    if not result.is_finite() or abs(result) > _LONG_DOUBLE_MAX:
+        raise CommandError("ERR increment would produce NaN or Infinity")
+    encoded = format_long_double(result)
+    ks = ctx.keyspace
+    if current is None:
+        ks.set(key, encoded)
+    else:
+        ks.set_keep_ttl(key, encoded)
+    # the text result, not the increment, is logged: replay must not redo the float arithmetic
+    ctx.propagate([b"SET", key, encoded, b"KEEPTTL"])
+    return encoded
+
+
+@command("append", 3, (WRITE, DENYOOM, FAST), group=STRING, since="2.0.0", summary="Append a value to a key")
+def append_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    current = get_string(ctx, key)
+    if current is None:
+        ctx.keyspace.set(key, argv[2])
+        result = argv[2]
+    else:
+        if len(current) + len(argv[2]) > MAX_STRING:
+            raise CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+        result = current + argv[2]
+        ctx.keyspace.set_keep_ttl(key, result)
+    ctx.propagate(argv)
+    return len(result)
+
+
+@command(
+    "strlen", 2, (READONLY, FAST), group=STRING, since="2.2.0", summary="Get the length of the value stored in a key"
+)
+def strlen_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    value = get_string(ctx, argv[1])
+    return 0 if value is None else len(value)
+
+
+def _getrange(ctx: Context, argv: list[bytes]) -> bytes:
+    start = parse_int(argv[2])
+    end = parse_int(argv[3])
+    value = get_string(ctx, argv[1])
+    if value is None:
+        return b""
+    size = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start = max(size + start, 0)
+    if end < 0:
+        end = max(size + end, 0)
+    end = min(end, size - 1)
+    if start > end or size == 0:
+        return b""
+    return value[start : end + 1]
+
+
+@command(
+    "getrange",
+    4,
+    (READONLY,),
+    group=STRING,
+    since="2.4.0",
+    complexity="O(N) where N is the length of the returned string.",
+    summary="Get a substring of the string stored at a key",
+)
+def getrange_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _getrange(ctx, argv)
+
+
+@command(
+    "substr",
+    4,
+    (READONLY,),
+    group=STRING,
+    complexity="O(N) where N is the length of the returned string.",
+    summary="Get a substring of the string stored at a key (deprecated alias of GETRANGE)",
+)
+def substr_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _getrange(ctx, argv)
+
+
+@command(
+    "setrange",
+    4,
+    (WRITE, DENYOOM),
+    group=STRING,
+    since="2.2.0",
+    summary="Overwrite part of a string at key starting at the specified offset",
+)
+def setrange_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    offset = parse_int(argv[2])
+    patch = argv[3]
+    if offset < 0:
+        raise CommandError("ERR offset is out of range")
+    current = get_string(ctx, key)
+    if not patch:
+        return 0 if current is None else len(current)
+    if offset + len(patch) > MAX_STRING:
+        raise CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+    base = current or b""
+    if len(base) < offset:
+        base += b"\x00" * (offset - len(base))
+    result = base[:offset] + patch + base[offset + len(patch) :]
+    if current is None:
+        ctx.keyspace.set(key, result)
+    else:
+        ctx.keyspace.set_keep_ttl(key, result)
+    ctx.propagate(argv)
+    return len(result)
+
+
+__all__ = ["NOT_INTEGER", "get_string", "set_generic"]

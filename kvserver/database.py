@@ -1,0 +1,249 @@
+"""Command execution: look a command up in the table, check it, run it, and log what it wrote.
+
+``execute`` is the one entry point for client commands and for log replay. Handlers report each
+write in canonical form through ``propagate``; this is the single place where writes reach the
+log and where WATCHed keys are marked as modified. A MULTI/EXEC is one unit in the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Final, Protocol
+
+from kvserver.commands import TABLE
+from kvserver.commands.registry import NO_AUTH, CommandError, CommandSpec, arity_error
+from kvserver.config import Config
+from kvserver.keyspace import Keyspace, wall_clock_ms
+from kvserver.protocol import QUEUED, ErrorReply
+from kvserver.state import ClientRegistry, ClientState, Stats
+
+if TYPE_CHECKING:
+    import asyncio
+
+# Commands that run at once inside MULTI instead of being queued.
+_RUN_IN_MULTI: Final = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+NOAUTH: Final = ErrorReply(b"NOAUTH Authentication required.")
+
+
+class LogWriter(Protocol):
+    """Where canonical write records go: the append-only log, or nowhere (appendonly no).
+
+    The server calls ``attach`` once its loop runs, asks ``barrier`` before sending each reply
+    batch, and is called back with the durable offset as fsyncs complete.
+    """
+
+    def write(self, records: list[list[bytes]]) -> None:
+        """Append one atomic unit (a command's records, or a whole transaction's)."""
+
+    def barrier(self) -> int:
+        """The log offset a reply sent now must wait for (0: it may go at once)."""
+
+    def attach(self, loop: asyncio.AbstractEventLoop, on_durable: Callable[[int], None]) -> None: ...
+
+    def cron(self) -> None:
+        """Periodic work (everysec fsync, automatic rewrite), called hz times a second."""
+
+    async def close(self) -> None:
+        """Flush and fsync everything, then stop."""
+
+    def info(self) -> dict[str, int | str]: ...
+
+    def start_rewrite(self) -> str: ...
+
+
+class NoPersistence:
+    """appendonly no: a pure in-memory store."""
+
+    def write(self, records: list[list[bytes]]) -> None:
+        pass
+
+    def barrier(self) -> int:
+        return 0
+
+    def attach(self, loop: asyncio.AbstractEventLoop, on_durable: Callable[[int], None]) -> None:
+        pass
+
+    def cron(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def info(self) -> dict[str, int | str]:
+        return {
+            "aof_enabled": 0,
+            "aof_rewrite_in_progress": 0,
+            "aof_rewrite_scheduled": 0,
+            "aof_last_bgrewrite_status": "ok",
+            "aof_last_write_status": "ok",
+        }
+
+    def start_rewrite(self) -> str:
+        raise CommandError("ERR Append only file is disabled (appendonly no)")
+
+
+def unknown_command(argv: list[bytes]) -> ErrorReply:
+    """Redis's text: the name and the first arguments, quoted, at most about 128 bytes."""
+    args = b""
+    for arg in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += b"'" + arg[: 128 - len(args)] + b"' "
+    text = b"ERR unknown command '" + argv[0][:128] + b"', with args beginning with: " + args
+    return ErrorReply(text.replace(b"\r", b" ").replace(b"\n", b" "))
+
+
+def unknown_subcommand(argv: list[bytes]) -> ErrorReply:
+    text = b"ERR unknown subcommand '%b'. Try %b HELP." % (argv[1][:128], argv[0].upper())
+    return ErrorReply(text.replace(b"\r", b" ").replace(b"\n", b" "))
+
+
+class Database:
+    def __init__(
+        self,
+        config: Config | None = None,
+        persistence: LogWriter | None = None,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.config = config or Config()
+        self.keyspace = Keyspace(clock)
+        self.keyspace.on_expire = self._on_expire
+        self.clients = ClientRegistry()
+        self.stats = Stats()
+        self.persistence: LogWriter = persistence or NoPersistence()
+        self.logging = True  # off while replaying the log
+        self.watchers: dict[bytes, set[ClientState]] = {}
+        self.shutdown_handler: Callable[[bool | None], str | None] | None = None
+        self.config_listeners: list[Callable[[str], None]] = []
+        self._unit: list[list[bytes]] | None = None
+        self._lookup: dict[bytes, CommandSpec] = {}
+        for name, spec in TABLE.items():
+            self._lookup[name.encode()] = spec
+            self._lookup[name.upper().encode()] = spec
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def resolve(self, argv: list[bytes]) -> CommandSpec | ErrorReply:
+        """The spec that will run ``argv`` (a subcommand's for a container), or the error."""
+        spec = self._lookup.get(argv[0])
+        if spec is None:
+            spec = self._lookup.get(argv[0].lower())
+            if spec is None:
+                return unknown_command(argv)
+        if spec.subcommands and len(argv) >= 2:
+            sub = spec.subcommands.get(argv[1].lower())
+            if sub is None:
+                return unknown_subcommand(argv)
+            spec = sub
+        if not spec.arity_ok(len(argv)):
+            return ErrorReply(arity_error(spec.name).text.encode())
+        return spec
+
+    def execute(self, client: ClientState, argv: list[bytes]) -> object:
+        """Run one client command with every check Redis makes, queueing it inside MULTI."""
+        spec = self.resolve(argv)
+        if type(spec) is ErrorReply:
+            if client.multi is not None:
+                client.exec_error = True
+            self.stats.total_error_replies += 1
+            return spec
+        assert isinstance(spec, CommandSpec)
+        if not client.authenticated and NO_AUTH not in spec.flags:
+            if client.multi is not None:
+                client.exec_error = True
+            return NOAUTH
+        if client.multi is not None and spec.name not in _RUN_IN_MULTI:
+            client.multi.append(argv)
+            return QUEUED
+        return self._run(spec, client, argv)
+
+    def call(self, client: ClientState, argv: list[bytes]) -> object:
+        """Run a command already checked (a queued one, from EXEC)."""
+        spec = self.resolve(argv)
+        if type(spec) is ErrorReply:
+            return spec
+        assert isinstance(spec, CommandSpec)
+        return self._run(spec, client, argv)
+
+    def _run(self, spec: CommandSpec, client: ClientState, argv: list[bytes]) -> object:
+        self.stats.total_commands_processed += 1
+        client.last_command = spec.name
+        handler = spec.handler
+        assert handler is not None
+        try:
+            return handler(self, client, argv)
+        except CommandError as exc:
+            self.stats.total_error_replies += 1
+            return ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None:
+        """Record a write in canonical form: to the log, and to the clients WATCHing its keys."""
+        if self._unit is not None:
+            self._unit.append(argv)
+        elif self.logging:
+            self.persistence.write([argv])
+        if self.watchers:
+            self._touch_watched(argv if touched is None else None, touched)
+
+    def begin_unit(self) -> None:
+        self._unit = []
+
+    def end_unit(self) -> None:
+        records, self._unit = self._unit, None
+        if records and self.logging:
+            self.persistence.write(records)
+
+    def _on_expire(self, key: bytes) -> None:
+        self.stats.expired_keys += 1
+        self.propagate([b"DEL", key])
+
+    def flush_all(self) -> None:
+        ks = self.keyspace
+        for key, watching in self.watchers.items():
+            if key in ks.data:
+                for client in watching:
+                    client.watch_dirty = True
+        ks.clear()
+        self.propagate([b"FLUSHALL"])
+
+    # --- WATCH ---------------------------------------------------------------------------------
+
+    def watch(self, client: ClientState, key: bytes) -> None:
+        self.watchers.setdefault(key, set()).add(client)
+        client.watched.add(key)
+
+    def unwatch(self, client: ClientState) -> None:
+        for key in client.watched:
+            watching = self.watchers.get(key)
+            if watching is not None:
+                watching.discard(client)
+                if not watching:
+                    del self.watchers[key]
+        client.watched.clear()
+        client.watch_dirty = False
+
+    def _touch_watched(self, argv: list[bytes] | None, touched: Iterable[bytes] | None) -> None:
+        if touched is None:
+            assert argv is not None
+            spec = self.resolve(argv)
+            touched = spec.keys(argv) if isinstance(spec, CommandSpec) else ()
+        for key in touched:
+            for client in self.watchers.get(key, ()):
+                client.watch_dirty = True
+
+    # --- clients and server --------------------------------------------------------------------
+
+    def client_closed(self, client: ClientState) -> None:
+        self.unwatch(client)
+        self.clients.remove(client)
+
+    def request_shutdown(self, save: bool | None) -> str | None:
+        if self.shutdown_handler is None:
+            return "ERR Errors trying to SHUTDOWN. Check logs."
+        return self.shutdown_handler(save)
+
+    def config_changed(self, name: str) -> None:
+        for listener in self.config_listeners:
+            listener(name)

@@ -1,0 +1,563 @@
+"""Sans-IO RESP codec shared by the server, the session client and the tests.
+
+Three pieces, none of which touches a socket:
+- ``RequestParser``: bytes from a client -> argument vectors (multibulk and inline), with Redis's
+  limits and its exact protocol-error texts;
+- ``encode_reply``: a reply value -> RESP2 or RESP3 bytes (the value types are defined here);
+- ``ReplyParser`` and ``encode_command``: the client side of the same wire format.
+
+Partial input is normal: the request parser keeps the unparsed tail, and when a frame is known to
+need N more bytes it only collects chunks until they have arrived, so a large value split across
+many reads is joined once rather than re-parsed on every read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+__all__ = [
+    "NEED_DATA",
+    "NO_REPLY",
+    "ErrorReply",
+    "NullArray",
+    "ProtocolError",
+    "PushReply",
+    "ReplyParser",
+    "RequestParser",
+    "SetReply",
+    "SimpleString",
+    "Verbatim",
+    "encode_command",
+    "encode_reply",
+]
+
+PROTO_INLINE_MAX_SIZE: Final = 64 * 1024
+PROTO_MAX_BULK_LEN: Final = 512 * 1024 * 1024
+# Redis accepts up to INT_MAX arguments and relies on its 1 GB query-buffer limit; we cap the
+# count itself so that a bare "*2147483647" cannot make us accumulate an unbounded argv.
+PROTO_MAX_MULTIBULK_LEN: Final = 1024 * 1024
+# Before AUTH, Redis refuses frames that are large enough to be a memory attack.
+UNAUTH_MAX_MULTIBULK_LEN: Final = 10
+UNAUTH_MAX_BULK_LEN: Final = 16384
+
+
+class _NeedData:
+    """The sentinel for "no complete frame yet" (``None`` is RESP's nil, so it can't be that)."""
+
+    _instance: _NeedData | None = None
+
+    def __new__(cls) -> _NeedData:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; the message is the Redis error text (without "ERR ")."""
+
+
+# --- reply value types ---------------------------------------------------------------------------
+# A reply is a plain Python value: bytes (bulk string), int, None (nil), list (array), dict (map),
+# float (double), bool, or one of the marker types below.
+
+
+class SimpleString(bytes):
+    """A status reply such as +OK."""
+
+
+class ErrorReply(bytes):
+    """An error reply; the bytes hold the whole text, e.g. b"ERR syntax error"."""
+
+    @property
+    def code(self) -> str:
+        return self.split(b" ", 1)[0].decode("ascii", "replace")
+
+
+class Verbatim(bytes):
+    """A RESP3 verbatim text (INFO, CLIENT LIST); a plain bulk string in RESP2."""
+
+
+class SetReply(list):  # type: ignore[type-arg]
+    """A RESP3 set (~); an array in RESP2."""
+
+
+class PushReply(list):  # type: ignore[type-arg]
+    """A RESP3 out-of-band push (>)."""
+
+
+class _NullArray:
+    def __repr__(self) -> str:
+        return "NullArray"
+
+
+NullArray: Final = _NullArray()
+"""The null array: *-1 in RESP2 and _ in RESP3 (EXEC aborted by WATCH)."""
+
+
+class _NoReply:
+    def __repr__(self) -> str:
+        return "NO_REPLY"
+
+
+NO_REPLY: Final = _NoReply()
+"""A command that answers nothing (SHUTDOWN closes the connection instead)."""
+
+
+OK: Final = SimpleString(b"OK")
+QUEUED: Final = SimpleString(b"QUEUED")
+PONG: Final = SimpleString(b"PONG")
+
+_BIG: Final = 16 * 1024  # above this a bulk payload is appended, not formatted (saves a copy)
+
+
+def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
+    # dispatch on the exact type, most common first: bulk, nil, status, integer, array
+    kind = type(value)
+    if kind is bytes:
+        size = len(value)
+        if size < _BIG:
+            out.append(b"$%d\r\n%b\r\n" % (size, value))
+        else:
+            out += (b"$%d\r\n" % size, value, b"\r\n")
+    elif value is None:
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif kind is SimpleString:
+        out.append(b"+%b\r\n" % value)
+    elif kind is int:
+        out.append(b":%d\r\n" % value)
+    elif kind is list or kind is SetReply or kind is PushReply:
+        if not resp3 or kind is list:
+            out.append(b"*%d\r\n" % len(value))
+        else:
+            out.append(b"%b%d\r\n" % (b"~" if kind is SetReply else b">", len(value)))
+        for item in value:
+            _encode(item, out, resp3)
+    elif kind is ErrorReply:
+        out.append(b"-%b\r\n" % value)
+    elif kind is dict:
+        out.append(b"%%%d\r\n" % len(value) if resp3 else b"*%d\r\n" % (2 * len(value)))
+        for key, item in value.items():
+            _encode(key, out, resp3)
+            _encode(item, out, resp3)
+    elif kind is float:
+        if resp3:
+            out.append(b",%b\r\n" % format_double(value))
+        else:
+            _encode(format_double(value), out, resp3)
+    elif kind is bool:
+        if resp3:
+            out.append(b"#t\r\n" if value else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if value else b":0\r\n")
+    elif value is NullArray:
+        out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif kind is Verbatim:
+        if resp3:
+            out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))
+        else:
+            _encode(bytes(value), out, resp3)
+    elif kind is str:
+        _encode(value.encode(), out, resp3)
+    elif value is NO_REPLY:
+        pass
+    else:
+        raise TypeError(f"cannot encode {kind.__name__} as a RESP reply")
+
+
+def encode_reply(value: object, resp3: bool = False, out: list[bytes] | None = None) -> bytes:
+    """Encode one reply; with ``out`` the pieces are appended there and b"" is returned."""
+    if out is not None:
+        _encode(value, out, resp3)
+        return b""
+    parts: list[bytes] = []
+    _encode(value, parts, resp3)
+    return b"".join(parts)
+
+
+def format_double(value: float) -> bytes:
+    """Format a double as Redis 7.0's addReplyDouble does: %.17g, and inf / -inf / nan."""
+    return b"%.17g" % value
+
+
+def encode_command(*args: bytes | str | int | float) -> bytes:
+    """Encode a command as a RESP multibulk (what a client sends)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, bool):
+            raise TypeError("bool is not a valid command argument")
+        elif isinstance(arg, int):
+            data = b"%d" % arg
+        elif isinstance(arg, float):
+            data = repr(arg).encode()
+        else:
+            raise TypeError(f"cannot send {type(arg).__name__} as a command argument")
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+# --- request parsing (server side) ---------------------------------------------------------------
+
+
+def _strict_int(text: bytes) -> int | None:
+    """Redis's string2ll: optional '-', digits, no leading zeros, no spaces or '+'."""
+    digits = text[1:] if text[:1] == b"-" else text
+    if not digits.isdigit() or (digits[0] == 48 and len(digits) > 1):  # 48 == ord("0")
+        return None
+    if text == b"-0":
+        return None
+    return int(text)
+
+
+class RequestParser:
+    """Client bytes in, argument vectors out: ``feed(data)``, then ``commands()``.
+
+    After a protocol error ``error`` is set; the commands before the bad frame are still returned
+    and nothing after it is. A multibulk cut by the end of the input keeps the arguments parsed so
+    far and resumes at the cut, so a long command is parsed once however it is split. While
+    ``auth_required`` is true the parser yields one command per call and applies Redis's tighter
+    unauthenticated limits, so an AUTH takes effect before the next frame is judged.
+    """
+
+    __slots__ = (
+        "_args",
+        "_buf",
+        "_chunks",
+        "_chunks_len",
+        "_keep",
+        "_need",
+        "_remaining",
+        "auth_required",
+        "error",
+        "max_bulk_len",
+    )
+
+    def __init__(self, max_bulk_len: int = PROTO_MAX_BULK_LEN, auth_required: bool = False) -> None:
+        self._buf = b""
+        self._chunks: list[bytes] = []
+        self._chunks_len = 0
+        self._need = 0  # bytes the buffer must hold before parsing can progress, when known
+        self._args: list[bytes] | None = None  # the multibulk being parsed, if cut short
+        self._remaining = 0  # arguments that multibulk still lacks
+        self._keep = 0  # where the unparsed input starts after an incomplete frame
+        self.max_bulk_len = max_bulk_len
+        self.auth_required = auth_required
+        self.error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet consumed (Redis's qbuf)."""
+        return len(self._buf) + self._chunks_len
+
+    def feed(self, data: bytes) -> None:
+        if self.error is not None or not data:
+            return
+        if self._need:
+            self._chunks.append(data)
+            self._chunks_len += len(data)
+            if len(self._buf) + self._chunks_len >= self._need:
+                self._buf = b"".join([self._buf, *self._chunks])
+                self._chunks.clear()
+                self._chunks_len = 0
+                self._need = 0
+        elif self._buf:
+            self._buf += data
+        else:
+            self._buf = data
+
+    def commands(self) -> list[list[bytes]]:
+        """Every complete command in the buffer (at most one while ``auth_required``)."""
+        if self._need or self.error is not None:
+            return []
+        buf = self._buf
+        size = len(buf)
+        pos = 0
+        out: list[list[bytes]] = []
+        one = self.auth_required
+        try:
+            while pos < size:
+                if self._args is not None or buf[pos] == 42:  # "*"
+                    end = self._multibulk(buf, pos, size, out)
+                else:
+                    end = self._inline(buf, pos, out)
+                if end < 0:
+                    pos = self._keep
+                    break
+                pos = end
+                if one and out:
+                    break
+        except ProtocolError as exc:
+            self.error = exc
+            self._buf = b""
+            self._args = None
+            return out
+        self._buf = buf[pos:] if pos else buf
+        return out
+
+    def _multibulk(self, buf: bytes, pos: int, size: int, out: list[list[bytes]]) -> int:
+        """Parse (or resume) one multibulk at ``pos``; return its end, or -1 if incomplete."""
+        p = pos
+        args = self._args
+        if args is None:
+            nl = buf.find(b"\r", p)
+            if nl < 0 or nl + 1 >= size:
+                if size - p > PROTO_INLINE_MAX_SIZE:
+                    raise ProtocolError("Protocol error: too big mbulk count string")
+                self._keep = p
+                return -1
+            count = _strict_int(buf[p + 1 : nl])
+            if count is None or count > PROTO_MAX_MULTIBULK_LEN:
+                raise ProtocolError("Protocol error: invalid multibulk length")
+            if count > UNAUTH_MAX_MULTIBULK_LEN and self.auth_required:
+                raise ProtocolError("Protocol error: unauthenticated multibulk length")
+            p = nl + 2
+            if count <= 0:  # "*0" and "*-1" are empty commands, skipped as Redis does
+                return p
+            args = self._args = []
+            self._remaining = count
+        append = args.append
+        max_bulk = UNAUTH_MAX_BULK_LEN if self.auth_required else self.max_bulk_len
+        remaining = self._remaining
+        while remaining:
+            nl = buf.find(b"\r", p)
+            if nl < 0 or nl + 1 >= size:
+                if size - p > PROTO_INLINE_MAX_SIZE:
+                    raise ProtocolError("Protocol error: too big bulk count string")
+                break
+            if buf[p] != 36:  # "$"
+                raise ProtocolError(f"Protocol error: expected '$', got '{chr(buf[p])}'")
+            len_text = buf[p + 1 : nl]
+            if len_text.isdigit() and (len_text[0] != 48 or len(len_text) == 1):
+                length = int(len_text)
+            else:
+                raise ProtocolError("Protocol error: invalid bulk length")
+            if length > max_bulk:
+                if self.auth_required and length <= self.max_bulk_len:
+                    raise ProtocolError("Protocol error: unauthenticated bulk length")
+                raise ProtocolError("Protocol error: invalid bulk length")
+            start = nl + 2
+            end = start + length
+            if end + 2 > size:
+                self._need = end + 2 - p
+                break
+            append(buf[start:end])
+            p = end + 2  # like Redis, the two bytes after a payload are skipped unchecked
+            remaining -= 1
+        if remaining:
+            self._remaining = remaining
+            self._keep = p
+            return -1
+        self._args = None
+        out.append(args)
+        return p
+
+    def _inline(self, buf: bytes, pos: int, out: list[list[bytes]]) -> int:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > PROTO_INLINE_MAX_SIZE:
+                raise ProtocolError("Protocol error: too big inline request")
+            self._keep = pos
+            return -1
+        line_end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+        args = split_args(buf[pos:line_end])
+        if args is None:
+            raise ProtocolError("Protocol error: unbalanced quotes in request")
+        if args:
+            out.append(args)
+        return nl + 1
+
+
+_SPACE: Final = frozenset(b" \n\r\t\v\f\x00")
+_ESCAPES: Final = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_HEX: Final = frozenset(b"0123456789abcdefABCDEF")
+
+
+def split_args(line: bytes) -> list[bytes] | None:
+    """Split an inline command like Redis's sdssplitargs; None on unbalanced quotes."""
+    args: list[bytes] = []
+    i = 0
+    n = len(line)
+    while True:
+        while i < n and line[i] in _SPACE:
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        in_double = in_single = False
+        while True:
+            if in_double:
+                if i >= n:
+                    return None
+                c = line[i]
+                if (
+                    c == 92  # backslash
+                    and i + 3 < n
+                    and line[i + 1] == 120  # "x"
+                    and line[i + 2] in _HEX
+                    and line[i + 3] in _HEX
+                ):
+                    current.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    current.append(_ESCAPES.get(line[i], line[i]))
+                elif c == 34:  # closing quote must be followed by a space or the end
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            elif in_single:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    current.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return None
+                    i += 1
+                    break
+                else:
+                    current.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in _SPACE:
+                    break
+                if c == 34:
+                    in_double = True
+                elif c == 39:
+                    in_single = True
+                else:
+                    current.append(c)
+            i += 1
+        args.append(bytes(current))
+
+
+# --- reply parsing (client side) -----------------------------------------------------------------
+
+
+class _Incomplete(Exception):
+    pass
+
+
+class ReplyParser:
+    """Server bytes in, reply values out: ``feed(data)`` then ``next()`` until ``NEED_DATA``.
+
+    Error replies come back as ``ErrorReply`` values (not raised): the caller decides. RESP3
+    attributes are read and dropped; pushes come back as ``PushReply``.
+    """
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+
+    def feed(self, data: bytes) -> None:
+        if self._pos:
+            self._buf = self._buf[self._pos :] + data
+            self._pos = 0
+        else:
+            self._buf += data
+
+    def next(self) -> object:
+        try:
+            value, end = self._parse(self._pos)
+        except _Incomplete:
+            return NEED_DATA
+        self._pos = end
+        return value
+
+    def _line(self, pos: int) -> tuple[bytes, int]:
+        nl = self._buf.find(b"\r\n", pos)
+        if nl < 0:
+            raise _Incomplete
+        return self._buf[pos:nl], nl + 2
+
+    def _parse(self, pos: int) -> tuple[object, int]:
+        buf = self._buf
+        if pos >= len(buf):
+            raise _Incomplete
+        kind = buf[pos : pos + 1]
+        line, pos = self._line(pos + 1)
+        if kind == b"$" or kind == b"=":
+            length = int(line)
+            if length < 0:
+                return None, pos
+            end = pos + length
+            if end + 2 > len(buf):
+                raise _Incomplete
+            data = buf[pos:end]
+            if kind == b"=":
+                return Verbatim(data[4:]), end + 2
+            return data, end + 2
+        if kind == b"+":
+            return SimpleString(line), pos
+        if kind == b"-" or kind == b"!":
+            if kind == b"!":
+                end = pos + int(line)
+                if end + 2 > len(buf):
+                    raise _Incomplete
+                return ErrorReply(buf[pos:end]), end + 2
+            return ErrorReply(line), pos
+        if kind == b":" or kind == b"(":
+            return int(line), pos
+        if kind in (b"*", b"~", b">"):
+            count = int(line)
+            if count < 0:
+                return None, pos
+            items: list[object] = SetReply() if kind == b"~" else PushReply() if kind == b">" else []
+            for _ in range(count):
+                item, pos = self._parse(pos)
+                items.append(item)
+            return items, pos
+        if kind == b"%" or kind == b"|":
+            mapping: dict[object, object] = {}
+            for _ in range(int(line)):
+                key, pos = self._parse(pos)
+                item, pos = self._parse(pos)
+                mapping[_hashable(key)] = item
+            if kind == b"|":  # an attribute: drop it and return the value it decorates
+                return self._parse(pos)
+            return mapping, pos
+        if kind == b"_":
+            return None, pos
+        if kind == b",":
+            return _parse_double(line), pos
+        if kind == b"#":
+            return line == b"t", pos
+        raise ProtocolError(f"Protocol error: unknown reply type {kind!r}")
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def _parse_double(text: bytes) -> float:
+    lowered = text.lower()
+    if lowered in (b"inf", b"+inf"):
+        return float("inf")
+    if lowered == b"-inf":
+        return float("-inf")
+    return float(text)
+
+
+def flatten_pairs(items: Iterable[object]) -> dict[object, object]:
+    """Turn a RESP2 flat [k1, v1, k2, v2] array into a dict (RESP3 sends a map)."""
+    seq = list(items)
+    return dict(zip(seq[::2], seq[1::2], strict=True))

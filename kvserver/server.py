@@ -1,0 +1,273 @@
+"""The asyncio side: one Protocol per connection, reply batching, the durability barrier, the cron.
+
+Per read: feed the bytes to the sans-IO parser, execute every complete command, encode all the
+replies into one list and write it once. With ``appendfsync always`` a batch that follows
+unsynced log bytes is held until the fsync covering them completes (group commit): while one
+fsync runs in a thread, the loop keeps reading and executing, and the next fsync covers every
+client that wrote meanwhile. Held replies are released in order, per connection and overall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections import deque
+from typing import Final, cast
+
+from kvserver.config import Config
+from kvserver.database import Database
+from kvserver.protocol import RequestParser, encode_reply
+from kvserver.state import ClientState
+
+log = logging.getLogger("kvserver")
+
+MAX_CLIENTS_REPLY: Final = b"-ERR max number of clients reached\r\n"
+EXPIRE_SLICE_SECONDS: Final = 0.001  # one slice of active expiry; the loop polls I/O between slices
+EXPIRE_BATCH: Final = 200
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: parse, execute, reply."""
+
+    __slots__ = ("closing", "db", "held", "parser", "server", "state", "transport")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.db = server.db
+        self.transport: asyncio.Transport | None = None
+        self.parser = RequestParser()
+        self.state: ClientState | None = None
+        self.closing = False
+        self.held = 0  # reply batches waiting on the durability barrier
+
+    # --- asyncio callbacks ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports aren't subclasses
+        self.transport = transport
+        db = self.db
+        db.stats.total_connections_received += 1
+        if len(db.clients) >= db.config.maxclients:
+            db.stats.rejected_connections += 1
+            transport.write(MAX_CLIENTS_REPLY)
+            transport.close()
+            self.closing = True
+            return
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        sock_obj = transport.get_extra_info("socket")
+        state = db.clients.new(_addr(peer), _addr(sock), sock_obj.fileno() if sock_obj else -1)
+        state.authenticated = not db.config.requirepass
+        state.close = self.close_after_reply
+        db.clients.add(state)
+        self.state = state
+        self.parser = RequestParser(db.config.proto_max_bulk_len, not state.authenticated)
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        state = self.state
+        if self.closing or state is None:
+            return
+        self.db.stats.total_net_input_bytes += len(data)
+        self.parser.feed(data)
+        out: list[bytes] = []
+        self._execute_all(state, out)
+        state.qbuf = self.parser.buffered
+        state.last_interaction = time.monotonic()
+        if out or self.closing:
+            self.server.send(self, b"".join(out))
+
+    def _execute_all(self, state: ClientState, out: list[bytes]) -> None:
+        """Run every complete command and encode the replies; a protocol error ends the batch."""
+        parser = self.parser
+        execute = self.db.execute
+        while True:
+            commands = parser.commands()
+            if not commands:
+                break
+            for argv in commands:
+                encode_reply(execute(state, argv), state.resp3, out)
+                if self.closing:
+                    return
+            if not parser.auth_required:
+                break
+            parser.auth_required = not state.authenticated  # AUTH lifts the tighter limits
+        if parser.error is not None:
+            out.append(b"-ERR %b\r\n" % str(parser.error).encode())
+            self.closing = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.server.connections.discard(self)
+        if self.state is not None:
+            self.db.client_closed(self.state)
+
+    def pause_writing(self) -> None:
+        # the client isn't reading its replies: stop reading its commands until it catches up
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # --- output --------------------------------------------------------------------------------
+
+    def write_now(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if data:
+            self.db.stats.total_net_output_bytes += len(data)
+            transport.write(data)
+        if self.closing:
+            transport.close()
+
+    def close_after_reply(self) -> None:
+        """QUIT, CLIENT KILL, idle timeout: the pending replies go out, then the socket closes."""
+        self.closing = True
+        # after the current batch (whose replies are queued first): an empty batch that closes
+        asyncio.get_running_loop().call_soon(self.server.send, self, b"")
+
+
+def _addr(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = address[0]
+        return f"[{host}]:{address[1]}" if ":" in str(host) else f"{host}:{address[1]}"
+    return str(address or "")
+
+
+class Server:
+    """Listens, owns the connections, runs the cron, and orders replies behind the log."""
+
+    def __init__(self, config: Config, db: Database) -> None:
+        self.config = config
+        self.db = db
+        self.connections: set[Connection] = set()
+        self._held: deque[tuple[int, Connection, bytes]] = deque()
+        self._listener: asyncio.base_events.Server | None = None
+        self._stopped: asyncio.Event | None = None
+        self._cron_task: asyncio.Task[None] | None = None
+        self._expiring = False
+        self.port = config.port
+        db.shutdown_handler = self.request_shutdown
+
+    # --- replies and durability ----------------------------------------------------------------
+
+    def send(self, conn: Connection, data: bytes) -> None:
+        """Write a batch now, or hold it until the log bytes it may depend on are durable."""
+        barrier = self.db.persistence.barrier()
+        if barrier or conn.held:
+            conn.held += 1
+            self._held.append((barrier, conn, data))
+        else:
+            conn.write_now(data)
+
+    def release(self, durable_offset: int) -> None:
+        """Called by the log when everything up to ``durable_offset`` is on disk."""
+        held = self._held
+        while held and held[0][0] <= durable_offset:
+            _, conn, data = held.popleft()
+            conn.held -= 1
+            conn.write_now(data)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        hosts = self.config.bind.split()
+        self._listener = await loop.create_server(
+            lambda: Connection(self),
+            hosts if len(hosts) > 1 else hosts[0],
+            self.config.port,
+            reuse_address=True,
+            backlog=511,
+        )
+        sockets = self._listener.sockets
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self._cron_task = loop.create_task(self._cron())
+
+    async def serve_until_stopped(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        assert self._stopped is not None
+        await self._stopped.wait()
+        await self._shutdown()
+
+    def _on_signal(self, signum: int) -> None:
+        name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+        log.warning("Received %s scheduling shutdown...", name)
+        self.request_shutdown(None)
+
+    def request_shutdown(self, save: bool | None) -> str | None:
+        if self._stopped is None:
+            return "ERR Errors trying to SHUTDOWN. Check logs."
+        log.warning("User requested shutdown...")
+        self._stopped.set()
+        return None
+
+    async def _shutdown(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        if self._cron_task is not None:
+            self._cron_task.cancel()
+        await self.db.persistence.close()
+        self.release(1 << 62)
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        log.warning("kvserver is now ready to exit, bye bye...")
+
+    # --- background work -----------------------------------------------------------------------
+
+    async def _cron(self) -> None:
+        """Runs ``hz`` times a second: active expiry, client timeouts, the log's periodic work."""
+        while True:
+            await asyncio.sleep(1 / self.config.hz)
+            if not self._expiring:
+                self._expire_slice()
+            if self.config.timeout:
+                self._close_idle_clients()
+            self.db.persistence.cron()
+
+    def _expire_slice(self) -> None:
+        """Remove expired keys for about a millisecond, then yield to I/O and continue."""
+        keyspace = self.db.keyspace
+        stop = time.perf_counter() + EXPIRE_SLICE_SECONDS
+        while keyspace.purge_expired(keyspace.clock(), EXPIRE_BATCH) == EXPIRE_BATCH:
+            if time.perf_counter() >= stop:
+                self._expiring = True
+                asyncio.get_running_loop().call_soon(self._expire_slice)
+                return
+        self._expiring = False
+
+    def _close_idle_clients(self) -> None:
+        limit = time.monotonic() - self.config.timeout
+        for conn in list(self.connections):
+            state = conn.state
+            if state is not None and state.last_interaction < limit and state.multi is None:
+                conn.close_after_reply()
+
+
+async def run(config: Config, db: Database) -> int:
+    """Serve until SHUTDOWN or a signal; return the exit code."""
+    server = Server(config, db)
+    db.persistence.attach(asyncio.get_running_loop(), server.release)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.warning("Failed listening on port %s (tcp), aborting: %s", config.port, exc.strerror)
+        return 1
+    log.info("Running mode=standalone, port=%d.", server.port)
+    log.info("Server initialized")
+    log.info("Ready to accept connections tcp")
+    await server.serve_until_stopped()
+    return 0
+
+
+__all__ = ["Connection", "Server", "run"]

@@ -1,0 +1,111 @@
+"""Per-connection and server-wide runtime state: clients, their registry, and counters. No sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class ClientState:
+    """What the server knows about one connection, independent of its transport."""
+
+    __slots__ = (
+        "addr",
+        "authenticated",
+        "close",
+        "created",
+        "exec_error",
+        "fd",
+        "id",
+        "laddr",
+        "last_command",
+        "last_interaction",
+        "lib_name",
+        "lib_ver",
+        "multi",
+        "name",
+        "qbuf",
+        "resp3",
+        "watch_dirty",
+        "watched",
+    )
+
+    def __init__(self, client_id: int, addr: str = "", laddr: str = "", fd: int = -1) -> None:
+        self.id = client_id
+        self.addr = addr
+        self.laddr = laddr
+        self.fd = fd
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.resp3 = False
+        self.authenticated = True
+        self.multi: list[list[bytes]] | None = None  # queued commands while in MULTI
+        self.exec_error = False  # a command queued in MULTI was rejected: EXEC will abort
+        self.watched: set[bytes] = set()
+        self.watch_dirty = False  # a watched key was modified: EXEC will fail
+        self.created = time.monotonic()
+        self.last_interaction = self.created
+        self.last_command = "NULL"
+        self.qbuf = 0
+        self.close: Callable[[], None] = _no_close
+
+    def describe(self) -> str:
+        """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
+        now = time.monotonic()
+        flags = "x" if self.multi is not None else "N"
+        return (
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
+            f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
+            f"idle={int(now - self.last_interaction)} flags={flags} db=0 sub=0 psub=0 ssub=0 "
+            f"multi={len(self.multi) if self.multi is not None else -1} qbuf={self.qbuf} "
+            f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+            f"events=r cmd={self.last_command} user=default "
+            f"redir=-1 resp={3 if self.resp3 else 2} "
+            f"lib-name={self.lib_name.decode('utf-8', 'replace')} "
+            f"lib-ver={self.lib_ver.decode('utf-8', 'replace')}"
+        )
+
+
+def _no_close() -> None:
+    """A client with no transport (tests, log replay) has nothing to close."""
+
+
+class ClientRegistry:
+    """The connected clients by id, and the id counter."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, ClientState] = {}
+        self._next_id = 1
+
+    def new(self, addr: str = "", laddr: str = "", fd: int = -1) -> ClientState:
+        client = ClientState(self._next_id, addr, laddr, fd)
+        self._next_id += 1
+        return client
+
+    def add(self, client: ClientState) -> None:
+        self.by_id[client.id] = client
+
+    def remove(self, client: ClientState) -> None:
+        self.by_id.pop(client.id, None)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+
+@dataclass(slots=True)
+class Stats:
+    """Server-wide counters reported by INFO stats."""
+
+    started_monotonic: float = field(default_factory=time.monotonic)
+    started_wall: float = field(default_factory=time.time)
+    total_connections_received: int = 0
+    total_commands_processed: int = 0
+    rejected_connections: int = 0
+    expired_keys: int = 0
+    keyspace_hits: int = 0
+    keyspace_misses: int = 0
+    total_net_input_bytes: int = 0
+    total_net_output_bytes: int = 0
+    total_error_replies: int = 0
