@@ -1,0 +1,170 @@
+"""Test support: real server processes (kvserver and redis-server) on free ports, and raw sockets.
+
+Nothing here mocks a server: every helper starts a real process and talks TCP to it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str) -> str:
+    """The path of an external tool; missing means a skip locally and a failure in CI."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (apt-get install redis-server redis-tools)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> None:
+    """Poll until ``predicate()`` is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class ServerProcess:
+    """A kvserver (or redis-server) child process with its own data directory."""
+
+    def __init__(self, argv: list[str], log_path: Path, port_pattern: str) -> None:
+        self.argv = argv
+        self.log_path = log_path
+        self.port_pattern = port_pattern
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            text = self.log()[offset:]
+            if "Ready to accept connections" not in text:
+                return False
+            match = re.search(self.port_pattern, text)
+            if match:
+                self.port = int(match.group(1))
+            return True
+
+        wait_for(ready, timeout)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def kvserver_process(data_dir: Path, *extra: str) -> ServerProcess:
+    """A kvserver on a port it picks itself (``--port 0``), logging to ``data_dir/server.log``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "kvserver", "--port", "0", "--dir", str(data_dir), *extra]
+    if "--port" in extra:
+        args = [sys.executable, "-m", "kvserver", "--dir", str(data_dir), *extra]
+    return ServerProcess(args, data_dir / "server.log", r"port=(\d+)\.")
+
+
+def redis_server_process(data_dir: Path, *extra: str) -> ServerProcess:
+    binary = require_tool("redis-server")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--save", "",
+            "--appendonly", "no", *extra]
+    server = ServerProcess(args, data_dir / "redis.log", r"(?!)")
+    server.port = port
+    return server
+
+
+class RawClient:
+    """A plain TCP socket for byte-exact protocol tests."""
+
+    def __init__(self, port: int, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv_exactly(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self.sock.recv(size - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def recv_until_closed(self, limit: int = 1 << 20) -> bytes:
+        """Everything until the server closes the connection."""
+        data = b""
+        while len(data) < limit:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        raise AssertionError("server did not close the connection")
+
+    def request(self, payload: bytes, expected_len: int) -> bytes:
+        self.send(payload)
+        return self.recv_exactly(expected_len)
+
+    def read_reply(self) -> object:
+        from kvserver.protocol import NEED_DATA, ReplyParser
+
+        parser = ReplyParser()
+        while True:
+            value = parser.next()
+            if value is not NEED_DATA:
+                return value
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            parser.feed(chunk)
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,242 @@
+"""The sans-IO codec: bytes in, commands and replies out. No sockets."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kvserver.protocol import (
+    NEED_DATA,
+    NO_REPLY,
+    ErrorReply,
+    NullArray,
+    ProtocolError,
+    PushReply,
+    ReplyParser,
+    RequestParser,
+    SetReply,
+    SimpleString,
+    Verbatim,
+    encode_command,
+    encode_reply,
+    split_args,
+)
+
+
+def parse(data: bytes, **kwargs: object) -> tuple[list[list[bytes]], ProtocolError | None]:
+    parser = RequestParser(**kwargs)  # type: ignore[arg-type]
+    parser.feed(data)
+    commands = parser.commands()
+    return commands, parser.error
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+def test_multibulk_and_pipelined_commands_parse_in_one_pass() -> None:
+    data = encode_command("SET", "k", "v") + encode_command("GET", "k")
+    assert parse(data) == ([[b"SET", b"k", b"v"], [b"GET", b"k"]], None)
+
+
+def test_binary_safe_arguments() -> None:
+    payload = bytes(range(256)) + b"\r\n\x00"
+    assert parse(encode_command(b"SET", b"k\r\n", payload))[0] == [[b"SET", b"k\r\n", payload]]
+
+
+def test_inline_commands_split_like_redis() -> None:
+    assert parse(b"PING\r\n")[0] == [[b"PING"]]
+    assert parse(b"set a   b\n")[0] == [[b"set", b"a", b"b"]]
+    assert parse(b'echo "a\\x41\\n b"\r\n')[0] == [[b"echo", b"aA\n b"]]
+    assert parse(b"set 'it\\'s' x\r\n")[0] == [[b"set", b"it's", b"x"]]
+    assert parse(b"\r\n\r\nPING\r\n")[0] == [[b"PING"]]  # empty lines are skipped
+
+
+def test_split_args_edge_cases() -> None:
+    assert split_args(b"") == []
+    assert split_args(b'"unterminated') is None
+    assert split_args(b'"a"b') is None  # a closing quote must be followed by a space
+    assert split_args(b"a\"b c\"") == [b"ab c"]
+    assert split_args(b"'x'") == [b"x"]
+
+
+def test_empty_multibulks_are_skipped() -> None:
+    assert parse(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n") == ([[b"PING"]], None)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"*x\r\n", "Protocol error: invalid multibulk length"),
+        (b"*01\r\n$4\r\nPING\r\n", "Protocol error: invalid multibulk length"),
+        (b"*3000000000\r\n", "Protocol error: invalid multibulk length"),
+        (b"*1\r\n+PING\r\n", "Protocol error: expected '$', got '+'"),
+        (b"*2\r\n$3\r\nGET\r\n:1\r\n", "Protocol error: expected '$', got ':'"),
+        (b"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"),
+        (b"*1\r\n$01\r\nx\r\n", "Protocol error: invalid bulk length"),
+        (b"*1\r\n$abc\r\n", "Protocol error: invalid bulk length"),
+        (b"*1\r\n$600000000\r\n", "Protocol error: invalid bulk length"),
+        (b'set a "b\r\n', "Protocol error: unbalanced quotes in request"),
+        (b"x" * (64 * 1024 + 1), "Protocol error: too big inline request"),
+        (b"*" + b"1" * (64 * 1024 + 1), "Protocol error: too big mbulk count string"),
+        (b"*1\r\n$" + b"1" * (64 * 1024 + 1), "Protocol error: too big bulk count string"),
+    ],
+)
+def test_protocol_errors_use_redis_texts(data: bytes, message: str) -> None:
+    commands, error = parse(data)
+    assert commands == []
+    assert error is not None
+    assert str(error) == message
+
+
+def test_commands_before_a_protocol_error_are_still_returned() -> None:
+    commands, error = parse(encode_command("PING") + b"*1\r\n$x\r\n" + encode_command("PING"))
+    assert commands == [[b"PING"]]
+    assert str(error) == "Protocol error: invalid bulk length"
+
+
+def test_configured_bulk_limit() -> None:
+    assert str(parse(encode_command("SET", "k", "x" * 11), max_bulk_len=10)[1]) == "Protocol error: invalid bulk length"
+    assert parse(encode_command("SET", "k", "x" * 10), max_bulk_len=10)[1] is None
+
+
+def test_unauthenticated_limits_and_one_command_per_call() -> None:
+    parser = RequestParser(auth_required=True)
+    parser.feed(encode_command("AUTH", "pw") + encode_command("PING"))
+    assert parser.commands() == [[b"AUTH", b"pw"]]
+    assert parser.commands() == [[b"PING"]]
+    assert str(parse(encode_command(*["x"] * 11), auth_required=True)[1]) == (
+        "Protocol error: unauthenticated multibulk length"
+    )
+    assert str(parse(encode_command("SET", "k", "x" * 16385), auth_required=True)[1]) == (
+        "Protocol error: unauthenticated bulk length"
+    )
+
+
+def test_incomplete_frames_wait_for_more_data() -> None:
+    parser = RequestParser()
+    for piece in (b"*2\r", b"\n$3\r\nGET\r\n$1", b"\r\nk", b"\r\n"):
+        assert parser.commands() == []
+        parser.feed(piece)
+    assert parser.commands() == [[b"GET", b"k"]]
+    assert parser.buffered == 0
+
+
+def test_large_value_is_collected_without_reparsing() -> None:
+    value = b"v" * (1 << 20)
+    data = encode_command(b"SET", b"k", value)
+    parser = RequestParser()
+    calls = 0
+    for start in range(0, len(data), 4096):
+        parser.feed(data[start : start + 4096])
+        calls += 1
+        commands = parser.commands()
+        if commands:
+            assert commands == [[b"SET", b"k", value]]
+            break
+    assert calls == len(range(0, len(data), 4096))
+
+
+@given(
+    commands=st.lists(st.lists(st.binary(max_size=40), min_size=1, max_size=5), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=10),
+)
+def test_any_split_of_the_input_gives_the_same_commands(commands: list[list[bytes]], cuts: list[int]) -> None:
+    data = b"".join(encode_command(*argv) for argv in commands)
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    parser = RequestParser()
+    seen: list[list[bytes]] = []
+    for start, end in zip(points, points[1:], strict=False):
+        parser.feed(data[start:end])
+        seen += parser.commands()
+    assert parser.error is None
+    assert seen == commands
+
+
+# --- replies -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "resp2", "resp3"),
+    [
+        (b"hi", b"$2\r\nhi\r\n", b"$2\r\nhi\r\n"),
+        (None, b"$-1\r\n", b"_\r\n"),
+        (SimpleString(b"OK"), b"+OK\r\n", b"+OK\r\n"),
+        (ErrorReply(b"ERR x"), b"-ERR x\r\n", b"-ERR x\r\n"),
+        (-7, b":-7\r\n", b":-7\r\n"),
+        ([b"a", 1], b"*2\r\n$1\r\na\r\n:1\r\n", b"*2\r\n$1\r\na\r\n:1\r\n"),
+        ({b"k": 1}, b"*2\r\n$1\r\nk\r\n:1\r\n", b"%1\r\n$1\r\nk\r\n:1\r\n"),
+        (SetReply([b"a"]), b"*1\r\n$1\r\na\r\n", b"~1\r\n$1\r\na\r\n"),
+        (1.5, b"$3\r\n1.5\r\n", b",1.5\r\n"),
+        (0.1, b"$19\r\n0.10000000000000001\r\n", b",0.10000000000000001\r\n"),
+        (float("inf"), b"$3\r\ninf\r\n", b",inf\r\n"),
+        (True, b":1\r\n", b"#t\r\n"),
+        (NullArray, b"*-1\r\n", b"_\r\n"),
+        (Verbatim(b"a:b"), b"$3\r\na:b\r\n", b"=7\r\ntxt:a:b\r\n"),
+        (NO_REPLY, b"", b""),
+    ],
+)
+def test_reply_encoding_in_both_protocols(value: object, resp2: bytes, resp3: bytes) -> None:
+    assert encode_reply(value, resp3=False) == resp2
+    assert encode_reply(value, resp3=True) == resp3
+
+
+def test_large_bulk_reply_is_not_copied_into_the_header() -> None:
+    value = b"x" * 100_000
+    out: list[bytes] = []
+    encode_reply(value, False, out)
+    assert out[1] is value
+    assert b"".join(out) == b"$100000\r\n" + value + b"\r\n"
+
+
+def test_unknown_reply_type_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        encode_reply(object())
+
+
+def test_encode_command_rejects_bool() -> None:
+    with pytest.raises(TypeError):
+        encode_command("SET", "k", True)  # type: ignore[arg-type]
+    assert encode_command("INCRBY", "k", 5) == b"*3\r\n$6\r\nINCRBY\r\n$1\r\nk\r\n$1\r\n5\r\n"
+
+
+def read_all(data: bytes) -> list[object]:
+    parser = ReplyParser()
+    parser.feed(data)
+    values = []
+    while (value := parser.next()) is not NEED_DATA:
+        values.append(value)
+    return values
+
+
+def test_reply_parser_reads_every_resp3_type() -> None:
+    data = (
+        b"+OK\r\n-ERR bad\r\n:5\r\n$3\r\nabc\r\n$-1\r\n*2\r\n:1\r\n:2\r\n*-1\r\n_\r\n,1.5\r\n,inf\r\n"
+        b"#t\r\n=7\r\ntxt:hey\r\n(123\r\n%1\r\n+k\r\n:1\r\n~1\r\n:9\r\n>2\r\n+a\r\n+b\r\n"
+        b"|1\r\n+ttl\r\n:3\r\n+decorated\r\n!5\r\nERR x\r\n"
+    )
+    assert read_all(data) == [
+        b"OK", ErrorReply(b"ERR bad"), 5, b"abc", None, [1, 2], None, None, 1.5, float("inf"),
+        True, b"hey", 123, {b"k": 1}, [9], [b"a", b"b"], b"decorated", b"ERR x",
+    ]
+    values = read_all(b"~1\r\n:9\r\n>1\r\n:1\r\n")
+    assert isinstance(values[0], SetReply)
+    assert isinstance(values[1], PushReply)
+
+
+@given(cut=st.integers(min_value=0, max_value=60))
+def test_reply_parser_waits_for_partial_frames(cut: int) -> None:
+    data = b"*3\r\n$5\r\nhello\r\n%1\r\n+a\r\n:1\r\n,2.5\r\n"
+    parser = ReplyParser()
+    parser.feed(data[:cut])
+    first = parser.next()
+    if cut < len(data):
+        assert first is NEED_DATA
+        parser.feed(data[cut:])
+        first = parser.next()
+    assert first == [b"hello", {b"a": 1}, 2.5]
+
+
+def test_request_round_trip_through_reply_parser() -> None:
+    # a command is an array of bulk strings: the client-side parser reads it back unchanged
+    assert read_all(encode_command("SET", b"\x00k", "v")) == [[b"SET", b"\x00k", b"v"]]
