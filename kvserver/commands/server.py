@@ -542,7 +542,7 @@ def command_list_command(ctx: Context, client: ClientState, argv: list[bytes]) -
 
 @command(
     "getkeys",
-    -3,
+    -4,
     (LOADING, STALE),
     keys=(0, 0, 0),
     group=SERVER,
