@@ -44,8 +44,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
 class ServerProcess:
     """A kvserver (or redis-server) child process with its own data directory."""
 
-    def __init__(self, argv: list[str], log_path: Path, port_pattern: str) -> None:
+    def __init__(self, argv: list[str], log_path: Path, port_pattern: str, cwd: Path | None = None) -> None:
         self.argv = argv
+        self.cwd = cwd
         self.log_path = log_path
         self.port_pattern = port_pattern
         self.proc: subprocess.Popen[bytes] | None = None
@@ -54,7 +55,9 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> ServerProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd
+        )
         log.close()
 
         def ready() -> bool:
@@ -114,8 +117,20 @@ def redis_server_process(data_dir: Path, *extra: str) -> ServerProcess:
     binary = require_tool("redis-server")
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--save", "",
-            "--appendonly", "no", *extra]
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        *extra,
+    ]
     server = ServerProcess(args, data_dir / "redis.log", r"(?!)")
     server.port = port
     return server

@@ -301,7 +301,8 @@ def test_unknown_command_and_arity_errors(h: Harness) -> None:
     assert h("CLIENT", "FOO") == err("ERR unknown subcommand 'FOO'. Try CLIENT HELP.")
     long_arg = "x" * 200
     reply = h("NOPE", long_arg)
-    assert isinstance(reply, ErrorReply) and len(reply) < 200 + 80
+    assert isinstance(reply, ErrorReply)
+    assert len(reply) < 200 + 80
 
 
 def test_transaction_runs_as_one_log_unit(h: Harness) -> None:
@@ -384,8 +385,10 @@ def test_auth_flow() -> None:
         "version at the same time"
     )
     reply = h("HELLO", "3", "AUTH", "default", "secret", "SETNAME", "app")
-    assert isinstance(reply, dict) and reply[b"proto"] == 3
-    assert h.client.resp3 and h.client.name == b"app"
+    assert isinstance(reply, dict)
+    assert reply[b"proto"] == 3
+    assert h.client.resp3
+    assert h.client.name == b"app"
     assert h("GET", "k") is None
     assert h("AUTH", "other", "secret") == err("WRONGPASS invalid username-password pair or user is disabled.")
 
@@ -421,7 +424,9 @@ def test_client_commands(h: Harness) -> None:
     assert h("CLIENT", "NO-EVICT", "on") == b"OK"
     assert h("CLIENT", "NO-TOUCH", "maybe") == err("ERR syntax error")
     listing = h("CLIENT", "LIST")
-    assert isinstance(listing, bytes) and b"name=my-app" in listing and b"lib-name=redis-py" in listing
+    assert isinstance(listing, bytes)
+    assert b"name=my-app" in listing
+    assert b"lib-name=redis-py" in listing
     assert h("RESET") == b"RESET"
     assert h("CLIENT", "GETNAME") is None
 
@@ -450,7 +455,8 @@ def test_command_introspection_comes_from_the_table(h: Harness) -> None:
     assert info[0][:6] == [b"get", 2, [b"fast", b"readonly"], 1, 1, 1]
     assert info[1] is None
     docs = h("COMMAND", "DOCS", "set")
-    assert isinstance(docs, dict) and docs[b"set"][b"summary"] == b"Set the string value of a key"
+    assert isinstance(docs, dict)
+    assert docs[b"set"][b"summary"] == b"Set the string value of a key"
     assert h("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
     assert b"get" in h("COMMAND", "LIST")  # type: ignore[operator]
     listed = h("COMMAND", "LIST", "FILTERBY", "PATTERN", "get*")

@@ -29,7 +29,9 @@ def test_key_expires_exactly_at_its_deadline() -> None:
     clock.now += 1
     assert ks.get(b"k") is None
     assert expired == [b"k"]
-    assert len(ks) == 0 and not ks.expires and not ks.ttl_index
+    assert len(ks) == 0
+    assert not ks.expires
+    assert not ks.ttl_index
 
 
 def test_set_replaces_the_deadline_and_keeps_one_index_entry() -> None:
@@ -38,7 +40,8 @@ def test_set_replaces_the_deadline_and_keeps_one_index_entry() -> None:
     ks.set(b"k", b"w", clock.now + 200)
     assert list(ks.ttl_index) == [(clock.now + 200, b"k")]
     ks.set(b"k", b"x")
-    assert not ks.ttl_index and ks.deadline(b"k") is None
+    assert not ks.ttl_index
+    assert ks.deadline(b"k") is None
     ks.set_deadline(b"k", clock.now + 5)
     ks.set_keep_ttl(b"k", b"y")
     assert ks.deadline(b"k") == clock.now + 5
