@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from kvserver import __version__
+from kvserver.aof import AppendOnlyLog
 from kvserver.config import PARAMETERS, Config, ConfigError
 from kvserver.database import Database
+from kvserver.replay import CorruptLog, check_aof, export, load_log
 
 log = logging.getLogger("kvserver")
 
@@ -89,13 +91,54 @@ def serve(config: Config) -> int:
     )
     from kvserver.server import run
 
-    db = Database(config)
     try:
         Path(config.dir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         log.warning("Can't create the data directory '%s': %s", config.dir, exc.strerror)
         return 1
+    db = Database(config)
+    if config.appendonly:
+        aof = open_log(config, db)
+        if aof is None:
+            return 1
+        db.persistence = aof
     return _run_loop(run(config, db))
+
+
+def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
+    """Replay the log into ``db`` and open it for appending; None if it can't be used."""
+    path = str(config.aof_path)
+    stale = Path(path + ".rewrite.tmp")
+    if stale.exists():
+        log.warning("Removing %s left by an interrupted rewrite", stale)
+        stale.unlink()
+    try:
+        valid_size = load_log(db, path)
+    except CorruptLog as exc:
+        log.warning(
+            "Bad file format reading the append only file %s at offset %d: %s",
+            path,
+            exc.result.valid_up_to,
+            exc.result.problem,
+        )
+        log.warning(
+            "Refusing to start. Make a backup of the file, then run: kvserver check-aof --fix %s "
+            "(it keeps every record before offset %d)",
+            path,
+            exc.result.valid_up_to,
+        )
+        return None
+    except OSError as exc:
+        log.warning("Can't read the append only file %s: %s", path, exc.strerror)
+        return None
+    aof = AppendOnlyLog(config)
+    try:
+        aof.open(valid_size)
+    except OSError as exc:
+        log.warning("Can't open the append only file %s: %s", path, exc.strerror)
+        return None
+    aof.bind(db)
+    return aof
 
 
 def _run_loop(main: object) -> int:
@@ -107,6 +150,23 @@ def _run_loop(main: object) -> int:
         return runner.run(main)  # type: ignore[arg-type]
 
 
+def tool_main(args: list[str]) -> int:
+    """``kvserver check-aof [--fix] FILE`` and ``kvserver export [--dir DIR] [--appendfilename NAME]``."""
+    if args[0] == "check-aof":
+        parser = _Parser(prog="kvserver check-aof", description="Check (and optionally repair) a log file.")
+        parser.add_argument("--fix", action="store_true", help="keep a backup, then cut at the last good record")
+        parser.add_argument("file")
+        ns = parser.parse_args(args[1:])
+        return check_aof(ns.file, ns.fix)
+    parser = _Parser(prog="kvserver export", description="Print the keyspace as RESP commands (for redis-cli --pipe).")
+    parser.add_argument("--dir", default="./data")
+    parser.add_argument("--appendfilename", default="appendonly.aof")
+    ns = parser.parse_args(args[1:])
+    return export(os.path.join(ns.dir, ns.appendfilename), sys.stdout.buffer)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("check-aof", "export"):
+        return tool_main(args)
     return serve(parse_config(args))

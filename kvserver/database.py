@@ -50,9 +50,15 @@ class LogWriter(Protocol):
 
     def start_rewrite(self) -> str: ...
 
+    @property
+    def refusal(self) -> ErrorReply | None:
+        """The error every write gets while the log can't be written (MISCONF), else None."""
+
 
 class NoPersistence:
     """appendonly no: a pure in-memory store."""
+
+    refusal: ErrorReply | None = None
 
     def write(self, records: list[list[bytes]]) -> None:
         pass
@@ -116,6 +122,8 @@ class Database:
         self.shutdown_handler: Callable[[bool | None], str | None] | None = None
         self.config_listeners: list[Callable[[str], None]] = []
         self._unit: list[list[bytes]] | None = None
+        # set during a log rewrite: called before a write command touches its keys
+        self.before_write: Callable[[CommandSpec, list[bytes]], None] | None = None
         self._lookup: dict[bytes, CommandSpec] = {}
         for name, spec in TABLE.items():
             self._lookup[name.encode()] = spec
@@ -155,6 +163,9 @@ class Database:
         if client.multi is not None and spec.name not in _RUN_IN_MULTI:
             client.multi.append(argv)
             return QUEUED
+        if spec.is_write and self.persistence.refusal is not None:
+            self.stats.total_error_replies += 1
+            return self.persistence.refusal
         return self._run(spec, client, argv)
 
     def call(self, client: ClientState, argv: list[bytes]) -> object:
@@ -170,6 +181,8 @@ class Database:
         client.last_command = spec.name
         handler = spec.handler
         assert handler is not None
+        if self.before_write is not None and spec.is_write:
+            self.before_write(spec, argv)
         try:
             return handler(self, client, argv)
         except CommandError as exc:

@@ -1,0 +1,432 @@
+"""The live append-only log: buffering, the fsync policies, group commit, disk errors, rewrite.
+
+Offsets here are logical: ``appended`` counts every frame byte handed to the log, ``durable``
+the bytes known to be on disk. With ``appendfsync always`` the server holds each reply batch
+until ``durable`` passes the ``barrier`` it was tagged with. One write+fdatasync runs in a
+thread at a time; frames appended meanwhile wait in ``_pending`` and go out together in the next
+one (group commit), so one fsync acknowledges every client that wrote in between.
+
+A failed write or fsync keeps the unwritten frames in memory, cuts any partial frame off the
+file, refuses new writes with MISCONF, and is retried from the cron until the disk accepts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from kvserver.aof_format import HEADER, encode_frame
+from kvserver.commands.registry import CommandError, CommandSpec
+from kvserver.protocol import ErrorReply
+
+if TYPE_CHECKING:
+    from kvserver.config import Config
+    from kvserver.database import Database
+
+log = logging.getLogger("kvserver")
+
+REWRITE_BATCH_KEYS: Final = 256
+REWRITE_SLICE_SECONDS: Final = 0.002
+REWRITE_FLUSH_BYTES: Final = 1 << 20
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AppendOnlyLog:
+    """The LogWriter behind ``appendonly yes``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.path = str(config.aof_path)
+        self.fd = -1
+        self.appended = 0
+        self.durable = 0
+        self.file_size = 0
+        self.base_size = 0
+        self.refusal: ErrorReply | None = None
+        self.rewrite: Rewrite | None = None
+        self.rewrites = 0
+        self.last_rewrite_status = "ok"
+        self._pending: list[bytes] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_durable: Callable[[int], None] = lambda offset: None
+        self._flush_scheduled = False
+        self._io: asyncio.Future[None] | None = None  # the write/fsync thread job in flight
+        self._generation = 0  # bumped when a rewrite swaps files: late callbacks are ignored
+        self._last_fsync = time.monotonic()
+        self._db: Database | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def open(self, valid_size: int) -> None:
+        """Open the log for appending; it holds ``valid_size`` good bytes (0: start a new one)."""
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if valid_size == 0:
+            os.ftruncate(self.fd, 0)
+            write_all(self.fd, HEADER)
+            os.fsync(self.fd)
+            fsync_dir(self.path)
+            valid_size = len(HEADER)
+        self.file_size = self.base_size = valid_size
+
+    def attach(self, loop: asyncio.AbstractEventLoop, on_durable: Callable[[int], None]) -> None:
+        self._loop = loop
+        self._on_durable = on_durable
+
+    def bind(self, db: Database) -> None:
+        self._db = db
+
+    async def close(self) -> None:
+        """Graceful stop: write and fsync everything, then close the file."""
+        if self.rewrite is not None:
+            self.rewrite.abort()
+        while self._io is not None:
+            await asyncio.shield(self._io)
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._write_and_sync, self.fd, data, True)
+                self.file_size += len(data)
+            except OSError as exc:
+                log.warning("Could not write the last %d bytes of the AOF on shutdown: %s", len(data), exc)
+        else:
+            os.fsync(self.fd)
+        self.durable = self.appended
+        os.close(self.fd)
+        self.fd = -1
+
+    # --- the write path ------------------------------------------------------------------------
+
+    def write(self, records: list[list[bytes]]) -> None:
+        frame = encode_frame(records)
+        self._pending.append(frame)
+        self.appended += len(frame)
+        if self.rewrite is not None:
+            self.rewrite.carry(frame)
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def barrier(self) -> int:
+        if self.appended > self.durable and self.refusal is None and self.config.appendfsync == "always":
+            return self.appended
+        return 0
+
+    def _flush(self) -> None:
+        """Send the pending frames to disk: in a thread with fsync (always), or write only."""
+        self._flush_scheduled = False
+        if self._io is not None or not self._pending or self.fd < 0:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        target = self.appended
+        sync = self.config.appendfsync == "always"
+        if not sync:
+            try:
+                self._write(self.fd, data)
+            except OSError as exc:
+                self._failed(data, exc)
+                return
+            self.file_size += len(data)
+            self._recovered()
+            if self.config.appendfsync == "no":
+                self._advance(target)
+            return
+        assert self._loop is not None
+        future = self._loop.run_in_executor(None, self._write_and_sync, self.fd, data, True)
+        self._io = future
+        generation = self._generation
+        future.add_done_callback(lambda done: self._io_done(done, data, target, generation))
+
+    def _write(self, fd: int, data: bytes) -> None:
+        good_size = self.file_size
+        try:
+            write_all(fd, data)
+        except OSError:
+            os.ftruncate(fd, good_size)  # never leave a partial frame for the next append to follow
+            raise
+
+    def _write_and_sync(self, fd: int, data: bytes, sync: bool) -> None:
+        """Runs in a thread: nothing else touches ``fd`` while it does."""
+        self._write(fd, data)
+        if sync:
+            os.fdatasync(fd)
+
+    def _io_done(self, future: asyncio.Future[None], data: bytes, target: int, generation: int) -> None:
+        if generation != self._generation:
+            return  # a rewrite replaced the file; its fsync already covered these bytes
+        self._io = None
+        exc = future.exception()
+        if exc is not None:
+            self._failed(data, exc)
+            return
+        self.file_size += len(data)
+        self._last_fsync = time.monotonic()
+        self._recovered()
+        self._advance(target)
+        if self._pending:
+            self._flush()
+
+    def _advance(self, offset: int) -> None:
+        if offset > self.durable:
+            self.durable = offset
+            self._on_durable(offset)
+
+    def _failed(self, data: bytes, exc: BaseException) -> None:
+        self._pending.insert(0, data)  # keep it: it is retried once the disk takes writes again
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if self.refusal is None:
+            log.warning("Error writing to the AOF file: %s; refusing writes until it succeeds", reason)
+        self.refusal = ErrorReply(f"MISCONF Errors writing to the AOF file: {reason}".encode())
+
+    def _recovered(self) -> None:
+        if self.refusal is not None:
+            log.warning("AOF write error is over: the log is being written again")
+            self.refusal = None
+
+    # --- periodic work -------------------------------------------------------------------------
+
+    def cron(self) -> None:
+        if self.refusal is not None and self._io is None:
+            self._flush()  # retry the failed write
+        if (
+            self.config.appendfsync == "everysec"
+            and self._io is None
+            and self.durable < self.appended
+            and time.monotonic() - self._last_fsync >= 1.0
+        ):
+            self._fsync_in_background()
+        if self.rewrite is None and self._should_rewrite():
+            log.info("Starting automatic rewriting of AOF on %d%% growth", self._growth())
+            self.start_rewrite()
+
+    def _fsync_in_background(self) -> None:
+        assert self._loop is not None
+        target = self.appended - sum(len(f) for f in self._pending)
+        future = self._loop.run_in_executor(None, os.fdatasync, self.fd)
+        self._io = future
+        generation = self._generation
+
+        def done(finished: asyncio.Future[None]) -> None:
+            if generation != self._generation:
+                return
+            self._io = None
+            self._last_fsync = time.monotonic()
+            if finished.exception() is None:
+                self._advance(target)
+            else:
+                self._failed(b"", finished.exception() or OSError("fsync failed"))
+
+        future.add_done_callback(done)
+
+    def _growth(self) -> int:
+        return (self.file_size * 100 // max(self.base_size, 1)) - 100
+
+    def _should_rewrite(self) -> bool:
+        percentage = self.config.auto_aof_rewrite_percentage
+        return bool(
+            percentage
+            and self.refusal is None
+            and self.file_size > self.config.auto_aof_rewrite_min_size
+            and self._growth() >= percentage
+        )
+
+    # --- INFO and BGREWRITEAOF -----------------------------------------------------------------
+
+    def info(self) -> dict[str, int | str]:
+        return {
+            "aof_enabled": 1,
+            "aof_rewrite_in_progress": int(self.rewrite is not None),
+            "aof_rewrite_scheduled": 0,
+            "aof_rewrites": self.rewrites,
+            "aof_last_bgrewrite_status": self.last_rewrite_status,
+            "aof_last_write_status": "err" if self.refusal is not None else "ok",
+            "aof_current_size": self.file_size + sum(len(f) for f in self._pending),
+            "aof_base_size": self.base_size,
+            "aof_pending_rewrite": 0,
+            "aof_buffer_length": sum(len(f) for f in self._pending),
+            "aof_pending_bio_fsync": int(self._io is not None),
+            "aof_delayed_fsync": 0,
+        }
+
+    def start_rewrite(self) -> str:
+        if self.rewrite is not None:
+            raise CommandError("ERR Background append only file rewriting already in progress")
+        if self._db is None or self._loop is None:
+            raise CommandError("ERR Background append only file rewriting is not available now")
+        self.rewrite = Rewrite(self, self._db)
+        self._loop.create_task(self._run_rewrite(self.rewrite))
+        return "Background append only file rewriting started"
+
+    async def _run_rewrite(self, rewrite: Rewrite) -> None:
+        started = time.monotonic()
+        try:
+            await rewrite.run()
+        except Exception as exc:  # a failed rewrite leaves the current log untouched
+            log.warning("Background AOF rewrite failed: %s", exc)
+            rewrite.abort()
+            self.last_rewrite_status = "err"
+        else:
+            self.last_rewrite_status = "ok"
+            self.rewrites += 1
+            log.info("Background AOF rewrite finished successfully in %.3f seconds", time.monotonic() - started)
+        finally:
+            self.rewrite = None
+            if self._db is not None:
+                self._db.before_write = None
+
+    def switch_to(self, fd: int, size: int) -> None:
+        """Adopt a rewritten, fsynced log that holds everything appended so far."""
+        old_fd = self.fd
+        self._generation += 1
+        in_flight = self._io
+        self._io = None
+        self.fd = fd
+        self._pending.clear()
+        self.file_size = self.base_size = size
+        self._last_fsync = time.monotonic()
+        self._advance(self.appended)
+        if in_flight is None:
+            os.close(old_fd)
+        else:  # a thread still writes to the old file: close it when that finishes
+            in_flight.add_done_callback(lambda _: os.close(old_fd))
+
+
+class Rewrite:
+    """Compaction without fork: dump the keyspace as of the start, in slices, then the writes since.
+
+    Consistency comes from copy-on-write at key granularity: before a command writes a key
+    that hasn't been dumped yet, ``before_write`` dumps that key's current value first. Every
+    frame appended after the start is also carried into the new file after the dump, so replay
+    gives exactly the live keyspace. Until the atomic rename the old log stays complete.
+    """
+
+    def __init__(self, owner: AppendOnlyLog, db: Database) -> None:
+        self.owner = owner
+        self.db = db
+        self.keys = list(db.keyspace.data)
+        self.position = 0
+        self.dumped: set[bytes] = set()
+        self.carried: list[bytes] = []
+        self.carried_size = 0
+        self.out: list[bytes] = []
+        self.out_size = 0
+        self.tmp_path = owner.path + ".rewrite.tmp"
+        self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.size = 0
+        self.aborted = False
+        db.before_write = self.before_write
+        self._emit([HEADER])
+
+    # --- called from the write path ------------------------------------------------------------
+
+    def carry(self, frame: bytes) -> None:
+        self.carried.append(frame)
+        self.carried_size += len(frame)
+
+    def before_write(self, spec: CommandSpec, argv: list[bytes]) -> None:
+        if spec.name in ("flushall", "flushdb"):
+            self.position = len(self.keys)  # the carried FLUSHALL clears whatever the dump holds
+            return
+        for key in spec.keys(argv):
+            if key not in self.dumped:
+                self._dump(key)
+
+    # --- the dump ------------------------------------------------------------------------------
+
+    def _dump(self, key: bytes) -> None:
+        self.dumped.add(key)
+        ks = self.db.keyspace
+        value = ks.data.get(key)
+        if value is None or ks.is_expired(key, ks.clock()):
+            return
+        deadline = ks.deadline(key)
+        records = DUMPERS[type(value)](key, value)
+        if deadline is not None:
+            records.append([b"PEXPIREAT", key, b"%d" % deadline])
+        self.out.append(encode_frame(records))
+        self.out_size += len(self.out[-1])
+
+    def _emit(self, chunks: list[bytes]) -> None:
+        data = b"".join(chunks)
+        write_all(self.fd, data)
+        self.size += len(data)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        keys = self.keys
+        while self.position < len(keys):
+            stop = time.perf_counter() + REWRITE_SLICE_SECONDS
+            while self.position < len(keys) and time.perf_counter() < stop:
+                for key in keys[self.position : self.position + REWRITE_BATCH_KEYS]:
+                    if key not in self.dumped:
+                        self._dump(key)
+                self.position += REWRITE_BATCH_KEYS
+            if self.out_size >= REWRITE_FLUSH_BYTES:
+                await self._write_out(loop)
+            await asyncio.sleep(0)
+            if self.aborted:
+                return
+        await self._write_out(loop)
+        self.db.before_write = None  # every key is dumped; from here only carried frames matter
+        while self.carried_size >= REWRITE_FLUSH_BYTES:
+            chunks, self.carried, self.carried_size = self.carried, [], 0
+            await loop.run_in_executor(None, self._emit, chunks)
+        await loop.run_in_executor(None, os.fdatasync, self.fd)
+        if self.aborted:
+            return
+        self._finish()
+
+    async def _write_out(self, loop: asyncio.AbstractEventLoop) -> None:
+        chunks, self.out, self.out_size = self.out, [], 0
+        if chunks:
+            await loop.run_in_executor(None, self._emit, chunks)
+
+    def _finish(self) -> None:
+        """The last step runs on the loop without yielding, so no frame can slip in between."""
+        self._emit(self.carried)
+        self.carried = []
+        os.fdatasync(self.fd)
+        os.rename(self.tmp_path, self.owner.path)
+        fsync_dir(self.owner.path)
+        os.close(self.fd)
+        fd = os.open(self.owner.path, os.O_WRONLY | os.O_APPEND)
+        self.owner.switch_to(fd, self.size)
+
+    def abort(self) -> None:
+        if self.aborted:
+            return
+        self.aborted = True
+        self.db.before_write = None
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp_path)
+
+
+def _dump_string(key: bytes, value: object) -> list[list[bytes]]:
+    assert isinstance(value, bytes)
+    return [[b"SET", key, value]]
+
+
+# How a rewrite writes each value type; the data-type modules add theirs.
+DUMPERS: dict[type, Callable[[bytes, object], list[list[bytes]]]] = {bytes: _dump_string}

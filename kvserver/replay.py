@@ -1,0 +1,185 @@
+"""Reading a log back: startup replay, ``kvserver check-aof`` and ``kvserver export``.
+
+Replay runs every record through the same ``Database.call`` path as live commands, with logging
+off and expiry paused (the log records every deletion where it happened). Keys whose deadline
+passed while the server was down are dropped once the replay is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import BinaryIO, Final
+
+from kvserver.aof import DUMPERS
+from kvserver.aof_format import CORRUPT, OK, TORN, FrameScanner, decode_payload
+from kvserver.database import Database
+from kvserver.protocol import ErrorReply, encode_command
+
+log = logging.getLogger("kvserver")
+
+PROGRESS_SECONDS: Final = 3.0
+
+
+@dataclass(slots=True)
+class LoadResult:
+    status: str  # OK, TORN or CORRUPT
+    valid_up_to: int
+    size: int
+    frames: int
+    records: int
+    problem: str
+    seconds: float
+
+
+class CorruptLog(Exception):
+    def __init__(self, path: str, result: LoadResult) -> None:
+        super().__init__(f"{path} at offset {result.valid_up_to}: {result.problem}")
+        self.path = path
+        self.result = result
+
+
+def replay(db: Database, data: bytes, progress: bool = True) -> LoadResult:
+    """Apply every whole frame of a log image to ``db``; stop at a torn tail or corruption."""
+    started = time.monotonic()
+    next_report = started + PROGRESS_SECONDS
+    client = db.clients.new()
+    db.logging = False
+    db.keyspace.loading = True
+    call = db.call
+    scanner = FrameScanner(data)
+    records = 0
+    errors = 0
+    try:
+        for offset, payload in scanner:
+            try:
+                units = decode_payload(payload)
+            except ValueError as exc:
+                scanner.status, scanner.valid_up_to, scanner.problem = CORRUPT, offset, f"undecodable record: {exc}"
+                break
+            for argv in units:
+                if type(call(client, argv)) is ErrorReply:
+                    errors += 1
+            records += len(units)
+            if progress and records % 4096 == 0 and time.monotonic() >= next_report:
+                next_report = time.monotonic() + PROGRESS_SECONDS
+                log.info("Loading the AOF: %d%% (%d records)", offset * 100 // max(len(data), 1), records)
+    finally:
+        db.keyspace.loading = False
+        db.keyspace.purge_expired(db.keyspace.clock(), len(db.keyspace) + 1)  # dead on arrival: dropped
+        db.logging = True
+    if errors:
+        log.warning("%d records of the AOF were rejected on replay", errors)
+    return LoadResult(
+        scanner.status,
+        scanner.valid_up_to,
+        len(data),
+        scanner.frames,
+        records,
+        scanner.problem,
+        time.monotonic() - started,
+    )
+
+
+def load_log(db: Database, path: str) -> int:
+    """Startup: replay the log at ``path`` into ``db``; return the size of its good prefix.
+
+    A torn tail is cut off with a warning (as Redis's aof-load-truncated); corruption before the
+    tail raises ``CorruptLog`` and nothing is started.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return 0
+    result = replay(db, data)
+    del data
+    if result.status == CORRUPT:
+        raise CorruptLog(path, result)
+    if result.status == TORN:
+        name = os.path.basename(path)
+        log.warning("!!! Warning: short read while loading the AOF file %s (%s) !!!", name, result.problem)
+        log.warning("!!! Truncating the AOF %s at offset %d !!!", name, result.valid_up_to)
+        os.truncate(path, result.valid_up_to)
+    log.info(
+        "DB loaded from append only file: %d records, %d keys, %d bytes in %.3f seconds",
+        result.records,
+        len(db.keyspace),
+        result.valid_up_to,
+        result.seconds,
+    )
+    return result.valid_up_to
+
+
+# --- kvserver check-aof ------------------------------------------------------------------------
+
+
+def check_aof(path: str, fix: bool, out: BinaryIO | None = None) -> int:
+    """Report on a log file; with ``fix``, keep a backup and cut it at the last good record."""
+    stream = out or sys.stdout.buffer
+
+    def say(text: str) -> None:
+        stream.write(text.encode() + b"\n")
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        say(f"Cannot open {path}: {exc.strerror}")
+        return 1
+    db = Database()
+    result = replay(db, data, progress=False)
+    say(
+        f"AOF analyzed: filename={path}, size={result.size}, records={result.records}, "
+        f"keys={len(db.keyspace)}, ok_up_to={result.valid_up_to}, diff={result.size - result.valid_up_to}"
+    )
+    if result.status == OK:
+        say("AOF is valid")
+        return 0
+    kind = "has a torn tail" if result.status == TORN else "is corrupt"
+    say(f"AOF {kind} at offset {result.valid_up_to}: {result.problem}")
+    if not fix:
+        say(f"Use --fix to keep a backup and truncate the file at offset {result.valid_up_to}")
+        return 1
+    backup = f"{path}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+    shutil.copyfile(path, backup)
+    os.truncate(path, result.valid_up_to)
+    lost = result.size - result.valid_up_to
+    say(f"Backup written to {backup}")
+    say(f"Successfully truncated AOF {path} at offset {result.valid_up_to} ({lost} bytes removed)")
+    return 0
+
+
+# --- kvserver export ---------------------------------------------------------------------------
+
+
+def export(path: str, out: BinaryIO) -> int:
+    """Print the live keyspace as RESP commands with absolute deadlines (for redis-cli --pipe)."""
+    db = Database()
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        data = b""
+    result = replay(db, data, progress=False)
+    if result.status == CORRUPT:
+        sys.stderr.write(f"kvserver: {path} is corrupt at offset {result.valid_up_to}: {result.problem}\n")
+        return 1
+    ks = db.keyspace
+    chunks: list[bytes] = []
+    for key, value in ks.data.items():
+        records = DUMPERS[type(value)](key, value)
+        deadline = ks.deadline(key)
+        if deadline is not None:
+            records.append([b"PEXPIREAT", key, b"%d" % deadline])
+        chunks.extend(encode_command(*argv) for argv in records)
+        if len(chunks) >= 1024:
+            out.write(b"".join(chunks))
+            chunks.clear()
+    out.write(b"".join(chunks))
+    out.flush()
+    return 0
