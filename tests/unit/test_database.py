@@ -27,6 +27,8 @@ class Clock:
 class RecordingLog:
     """A LogWriter that keeps the units it is given."""
 
+    refusal: ErrorReply | None = None
+
     def __init__(self) -> None:
         self.units: list[list[list[bytes]]] = []
 
