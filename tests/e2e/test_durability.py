@@ -61,7 +61,8 @@ def test_acknowledged_writes_survive_kill_9_for_many_cycles(spawn: Spawn, tmp_pa
         ]
         for thread in threads:
             thread.start()
-        wait_for(lambda: len(acked) > (cycle + 1) * 400, timeout=30)
+        target = (cycle + 1) * 400
+        wait_for(lambda: len(acked) > target, timeout=30)  # noqa: B023 - read while this cycle runs
         server.kill9()
         stop.set()
         for thread in threads:
@@ -230,7 +231,7 @@ def test_writes_during_a_rewrite_are_kept(spawn: Spawn, tmp_path: Path) -> None:
         r.incr("during")
         r.append(f"k:{written % 100}", "+")
         written += 1
-    for i in range(50):
+    for _ in range(50):
         r.incr("during")
         written += 1
     assert r.info("persistence")["aof_rewrites"] == 1
