@@ -88,14 +88,8 @@ class Keyspace:
     def set(self, key: bytes, value: object, deadline: int | None = None) -> None:
         """Store ``value``; the key's deadline becomes ``deadline`` (None: no expiry)."""
         self.data[key] = value
-        old = self.expires.get(key)
-        if old != deadline:
-            if old is not None:
-                self.ttl_index.remove((old, key))
-                del self.expires[key]
-            if deadline is not None:
-                self.expires[key] = deadline
-                self.ttl_index.add((deadline, key))
+        if deadline is not None or key in self.expires:
+            self.set_deadline(key, deadline)
 
     def set_keep_ttl(self, key: bytes, value: object) -> None:
         """Replace the value of a key, keeping its deadline if it has one."""

@@ -202,3 +202,21 @@ def help_reply(name: str, lines: list[str]) -> list[bytes]:
 
     header = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Print this help."]]
+
+
+def register_help(parent: str, since: str, lines: list[str]) -> None:
+    """Register ``<PARENT> HELP``, answering with ``lines`` in Redis's help layout."""
+    reply = help_reply(parent.upper(), lines)
+
+    @command(
+        "help",
+        2,
+        ("loading", "stale"),
+        keys=(0, 0, 0),
+        group=TABLE[parent].group,
+        since=since,
+        parent=parent,
+        summary="Show helpful text about the different subcommands",
+    )
+    def help_command(ctx: Any, client: ClientState, argv: list[bytes]) -> object:
+        return list(reply)

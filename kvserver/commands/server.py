@@ -27,7 +27,7 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
-    help_reply,
+    register_help,
 )
 from kvserver.config import BY_NAME, PARAMETERS, ConfigError
 from kvserver.glob import glob_match
@@ -360,30 +360,20 @@ def config_rewrite_command(ctx: Context, client: ClientState, argv: list[bytes])
     raise CommandError("ERR The server is running without a config file")
 
 
-@command(
-    "help",
-    2,
-    (LOADING, STALE),
-    keys=(0, 0, 0),
-    group=SERVER,
-    since="5.0.0",
-    parent="config",
-    summary="Show helpful text about the different subcommands",
+register_help(
+    "config",
+    "5.0.0",
+    [
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+    ],
 )
-def config_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return help_reply(
-        "CONFIG",
-        [
-            "GET <pattern>",
-            "    Return parameters matching the glob-like <pattern> and their values.",
-            "SET <directive> <value>",
-            "    Set the configuration <directive> to <value>.",
-            "RESETSTAT",
-            "    Reset statistics reported by the INFO command.",
-            "REWRITE",
-            "    Rewrite the configuration file.",
-        ],
-    )
 
 
 # --- COMMAND -----------------------------------------------------------------------------------
@@ -563,38 +553,28 @@ def command_getkeys_command(ctx: Context, client: ClientState, argv: list[bytes]
     return keys
 
 
-@command(
-    "help",
-    2,
-    (LOADING, STALE),
-    keys=(0, 0, 0),
-    group=SERVER,
-    since="5.0.0",
-    parent="command",
-    summary="Show helpful text about the different subcommands",
+register_help(
+    "command",
+    "5.0.0",
+    [
+        "(no subcommand)",
+        "    Return details about all Redis commands.",
+        "COUNT",
+        "    Return the total number of commands in this Redis server.",
+        "LIST",
+        "    Return a list of all commands in this Redis server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple Redis commands.",
+        "    If no command names are given, documentation details for all",
+        "    commands are returned.",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full Redis command.",
+    ],
 )
-def command_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return help_reply(
-        "COMMAND",
-        [
-            "(no subcommand)",
-            "    Return details about all Redis commands.",
-            "COUNT",
-            "    Return the total number of commands in this Redis server.",
-            "LIST",
-            "    Return a list of all commands in this Redis server.",
-            "INFO [<command-name> ...]",
-            "    Return details about multiple Redis commands.",
-            "    If no command names are given, documentation details for all",
-            "    commands are returned.",
-            "DOCS [<command-name> ...]",
-            "    Return documentation details about multiple Redis commands.",
-            "    If no command names are given, documentation details for all",
-            "    commands are returned.",
-            "GETKEYS <full-command>",
-            "    Return the keys from a full Redis command.",
-        ],
-    )
 
 
 def command_all(ctx: Context, client: ClientState, argv: list[bytes]) -> object:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import pytest
 
 from kvserver.commands import TABLE
 from kvserver.config import Config
-from kvserver.database import Database
+from kvserver.database import Database, NoPersistence
 from kvserver.protocol import ErrorReply, NullArray
 from kvserver.state import ClientState
 
@@ -24,34 +21,14 @@ class Clock:
         return self.now
 
 
-class RecordingLog:
+class RecordingLog(NoPersistence):
     """A LogWriter that keeps the units it is given."""
-
-    refusal: ErrorReply | None = None
 
     def __init__(self) -> None:
         self.units: list[list[list[bytes]]] = []
 
     def write(self, records: list[list[bytes]]) -> None:
         self.units.append(records)
-
-    def barrier(self) -> int:
-        return 0
-
-    def attach(self, loop: asyncio.AbstractEventLoop, on_durable: Callable[[int], None]) -> None:
-        pass
-
-    def cron(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    def info(self) -> dict[str, int | str]:
-        return {}
-
-    def start_rewrite(self) -> str:
-        return "Background append only file rewriting started"
 
 
 class Harness:
