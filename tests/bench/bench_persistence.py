@@ -105,9 +105,12 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="kvbench-"))
     results: dict[str, dict[str, float]] = {}
     servers = {
-        "kvserver": lambda: kvserver_process(root / "kv", "--appendfsync", "everysec"),
+        "kvserver": lambda: kvserver_process(
+            root / "kv", "--appendfsync", "everysec", "--auto-aof-rewrite-percentage", "0"
+        ),
         "redis": lambda: redis_server_process(
-            root / "redis", "--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no"
+            root / "redis", "--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no",
+            "--auto-aof-rewrite-percentage", "0",
         ),
     }
     for name, make in servers.items():

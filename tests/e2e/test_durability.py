@@ -385,3 +385,20 @@ def test_appendonly_no_writes_no_log(spawn: Spawn, tmp_path: Path) -> None:
     server.terminate()
     assert not (data_dir / "appendonly.aof").exists()
     assert os.listdir(data_dir) == ["server.log"]
+
+
+def test_log_is_rewritten_automatically_when_it_doubles(spawn: Spawn, tmp_path: Path) -> None:
+    data_dir = tmp_path / "auto"
+    server = spawn("--auto-aof-rewrite-min-size", "4kb", "--appendfsync", "no", data_dir=data_dir)
+    r = redis.Redis(port=server.port)
+    for i in range(400):
+        r.set("same-key", f"value-{i}")
+    wait_for(lambda: r.info("persistence")["aof_rewrites"] >= 1)
+    assert "Starting automatic rewriting of AOF" in server.log()
+    assert (data_dir / "appendonly.aof").stat().st_size < 4096 * 3
+    r.close()
+    server.kill9()
+    restarted = spawn(data_dir=data_dir)
+    r = redis.Redis(port=restarted.port)
+    assert r.get("same-key") == b"value-399"
+    r.close()
