@@ -183,3 +183,20 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def load_keys(port: int, count: int, deadline_ms: int, value: bytes = b"v", key_format: bytes = b"k:%d") -> None:
+    """Pipeline ``count`` SET key value PXAT deadline commands over one raw socket (fast, no client)."""
+    from kvserver.protocol import encode_command
+
+    client = RawClient(port, timeout=300)
+    batch = 10_000
+    for start in range(0, count, batch):
+        n = min(batch, count - start)
+        client.send(
+            b"".join(
+                encode_command(b"SET", key_format % i, value, b"PXAT", deadline_ms) for i in range(start, start + n)
+            )
+        )
+        assert client.recv_exactly(5 * n) == b"+OK\r\n" * n
+    client.close()

@@ -21,25 +21,11 @@ from pathlib import Path
 
 import redis
 
-from kvserver.protocol import encode_command
-from tests.support import RawClient, ServerProcess, kvserver_process, redis_server_process, wait_for
+from tests.support import ServerProcess, kvserver_process, load_keys, redis_server_process, wait_for
 
 
 def load(port: int, count: int) -> None:
-    deadline = int(time.time() * 1000) + 86_400_000
-    value = b"s" * 200
-    client = RawClient(port, timeout=300)
-    batch = 10_000
-    for start in range(0, count, batch):
-        n = min(batch, count - start)
-        client.send(
-            b"".join(
-                encode_command(b"SET", b"session:%032d" % i, value, b"PXAT", deadline + i)
-                for i in range(start, start + n)
-            )
-        )
-        assert client.recv_exactly(5 * n) == b"+OK\r\n" * n
-    client.close()
+    load_keys(port, count, int(time.time() * 1000) + 86_400_000, b"s" * 200, b"session:%032d")
 
 
 def timed_start(server: ServerProcess) -> float:
@@ -109,8 +95,15 @@ def main() -> int:
             root / "kv", "--appendfsync", "everysec", "--auto-aof-rewrite-percentage", "0"
         ),
         "redis": lambda: redis_server_process(
-            root / "redis", "--appendonly", "yes", "--appendfsync", "everysec", "--aof-use-rdb-preamble", "no",
-            "--auto-aof-rewrite-percentage", "0",
+            root / "redis",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--aof-use-rdb-preamble",
+            "no",
+            "--auto-aof-rewrite-percentage",
+            "0",
         ),
     }
     for name, make in servers.items():

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from kvserver.aof_format import FrameScanner
-from tests.support import IN_CI, ServerProcess, kvserver_process, wait_for
+from tests.support import IN_CI, ServerProcess, kvserver_process, load_keys, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -220,8 +220,6 @@ def test_writes_during_a_rewrite_are_kept(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "during"
     server = spawn("--appendfsync", "everysec", data_dir=data_dir)
     r = redis.Redis(port=server.port)
-    from tests.e2e.test_expiry import load_keys
-
     load_keys(server.port, 100_000, int(time.time() * 1000) + 3_600_000)
     for i in range(100):
         r.set(f"k:{i}", "base")
@@ -249,8 +247,6 @@ def test_writes_during_a_rewrite_are_kept(spawn: Spawn, tmp_path: Path) -> None:
 def test_crash_during_a_rewrite_leaves_a_complete_log(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "midrewrite"
     server = spawn(data_dir=data_dir)
-    from tests.e2e.test_expiry import load_keys
-
     load_keys(server.port, 100_000, int(time.time() * 1000) + 3_600_000)
     r = redis.Redis(port=server.port)
     r.bgrewriteaof()

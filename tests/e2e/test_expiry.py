@@ -8,21 +8,7 @@ from collections.abc import Callable
 
 import redis
 
-from kvserver.protocol import encode_command
-from tests.support import RawClient, ServerProcess, wait_for
-
-
-def load_keys(port: int, count: int, deadline_ms: int) -> None:
-    """Pipeline ``count`` SET ... PXAT commands over one raw socket (fast, no client overhead)."""
-    client = RawClient(port, timeout=60)
-    batch = 20_000
-    for start in range(0, count, batch):
-        n = min(batch, count - start)
-        client.send(
-            b"".join(encode_command("SET", f"k:{i}", "v", "PXAT", deadline_ms) for i in range(start, start + n))
-        )
-        assert client.recv_exactly(5 * n) == b"+OK\r\n" * n
-    client.close()
+from tests.support import ServerProcess, load_keys, wait_for
 
 
 def test_mass_expiry_is_reclaimed_without_stalling_other_clients(spawn: Callable[..., ServerProcess]) -> None:
