@@ -352,9 +352,6 @@ def _expire_generic(ctx: Context, argv: list[bytes], unit_ms: int, relative: boo
     return 1
 
 
-_EXPIRE_COMPLEXITY: Final = "O(1)"
-
-
 @command("expire", -3, (WRITE, FAST), group=KEYSPACE, summary="Set a key's time to live in seconds")
 def expire_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     return _expire_generic(ctx, argv, 1000, relative=True)
@@ -454,9 +451,6 @@ def persist_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
 # --- OBJECT ------------------------------------------------------------------------------------
 
 container("object", -2, group=KEYSPACE, since="2.2.3", summary="A container for object introspection commands")
-
-ENCODERS: dict[str, object] = {}
-
 
 def string_encoding(value: bytes) -> bytes:
     if len(value) <= 20:

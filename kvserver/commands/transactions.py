@@ -20,7 +20,7 @@ from kvserver.commands.registry import (
     Context,
     command,
 )
-from kvserver.protocol import OK, ErrorReply, NullArray
+from kvserver.protocol import OK, NullArray
 from kvserver.state import ClientState
 
 TRANSACTIONS: Final = "transactions"
@@ -130,5 +130,3 @@ def unwatch_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     ctx.unwatch(client)
     return OK
 
-
-__all__ = ["ErrorReply"]
