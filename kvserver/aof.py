@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 from kvserver.aof_format import HEADER, encode_frame
 from kvserver.commands.registry import CommandError, CommandSpec
+from kvserver.keyspace import dump_key
 from kvserver.protocol import ErrorReply
 
 if TYPE_CHECKING:
@@ -359,11 +360,7 @@ class Rewrite:
         value = ks.data.get(key)
         if value is None or ks.is_expired(key, ks.clock()):
             return
-        deadline = ks.deadline(key)
-        records = DUMPERS[type(value)](key, value)
-        if deadline is not None:
-            records.append([b"PEXPIREAT", key, b"%d" % deadline])
-        self.out.append(encode_frame(records))
+        self.out.append(encode_frame(dump_key(ks, key, value)))
         self.out_size += len(self.out[-1])
 
     def _emit(self, chunks: list[bytes]) -> None:
@@ -421,12 +418,3 @@ class Rewrite:
             os.close(self.fd)
         with contextlib.suppress(OSError):
             os.unlink(self.tmp_path)
-
-
-def _dump_string(key: bytes, value: object) -> list[list[bytes]]:
-    assert isinstance(value, bytes)
-    return [[b"SET", key, value]]
-
-
-# How a rewrite writes each value type; the data-type modules add theirs.
-DUMPERS: dict[type, Callable[[bytes, object], list[list[bytes]]]] = {bytes: _dump_string}

@@ -16,7 +16,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -162,21 +164,42 @@ class Keyspace:
 
 
 # --- value types ---------------------------------------------------------------------------------
-# A value's Python type is its Redis type: no wrapper object per key. Each data-type module
-# registers its container here so TYPE, SCAN TYPE and COPY work for every type.
+# A value's Python type is its Redis type: bytes, dict, set, ZSet, deque; no wrapper object per
+# key. Each data-type module registers its type here, so TYPE, SCAN TYPE, COPY, OBJECT ENCODING,
+# the log rewrite and export work for every type without knowing them.
 
-TYPE_NAMES: dict[type, str] = {bytes: "string"}
-COPIERS: dict[type, Callable[[object], object]] = {bytes: lambda value: value}
+
+@dataclass(frozen=True, slots=True)
+class ValueType:
+    name: str  # Redis's name: string, hash, list, set, zset
+    copy: Callable[[Any], object]  # an independent copy (COPY must not share containers)
+    dump: Callable[[bytes, Any], list[list[bytes]]]  # commands that rebuild the value
+    encoding: Callable[[Any], bytes]  # what OBJECT ENCODING answers
+
+
+VALUE_TYPES: dict[type, ValueType] = {}
+
+
+def register_type(kind: type, value_type: ValueType) -> None:
+    VALUE_TYPES[kind] = value_type
 
 
 def type_name(value: object) -> str:
     """Redis's name for a value's type: string, list, set, zset, hash."""
-    return TYPE_NAMES[type(value)]
+    return VALUE_TYPES[type(value)].name
 
 
 def copy_value(value: object) -> object:
-    """An independent copy of a value (COPY must not share mutable containers)."""
-    return COPIERS[type(value)](value)
+    return VALUE_TYPES[type(value)].copy(value)
+
+
+def dump_key(keyspace: Keyspace, key: bytes, value: object) -> list[list[bytes]]:
+    """The canonical commands that recreate ``key``: its value, then its deadline if it has one."""
+    records = VALUE_TYPES[type(value)].dump(key, value)
+    deadline = keyspace.deadline(key)
+    if deadline is not None:
+        records.append([b"PEXPIREAT", key, b"%d" % deadline])
+    return records
 
 
 class CursorTable:

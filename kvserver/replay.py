@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
-from kvserver.aof import DUMPERS
 from kvserver.aof_format import CORRUPT, OK, TORN, FrameScanner, decode_payload
 from kvserver.database import Database
+from kvserver.keyspace import dump_key
 from kvserver.protocol import ErrorReply, encode_command
 
 log = logging.getLogger("kvserver")
@@ -172,11 +172,7 @@ def export(path: str, out: BinaryIO) -> int:
     ks = db.keyspace
     chunks: list[bytes] = []
     for key, value in ks.data.items():
-        records = DUMPERS[type(value)](key, value)
-        deadline = ks.deadline(key)
-        if deadline is not None:
-            records.append([b"PEXPIREAT", key, b"%d" % deadline])
-        chunks.extend(encode_command(*argv) for argv in records)
+        chunks.extend(encode_command(*argv) for argv in dump_key(ks, key, value))
         if len(chunks) >= 1024:
             out.write(b"".join(chunks))
             chunks.clear()

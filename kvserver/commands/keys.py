@@ -22,7 +22,7 @@ from kvserver.commands.registry import (
     register_help,
 )
 from kvserver.glob import compile_glob
-from kvserver.keyspace import TYPE_NAMES, copy_value, type_name
+from kvserver.keyspace import VALUE_TYPES, copy_value, type_name
 from kvserver.protocol import OK
 from kvserver.state import ClientState
 
@@ -452,16 +452,6 @@ def persist_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
 
 container("object", -2, group=KEYSPACE, since="2.2.3", summary="A container for object introspection commands")
 
-def string_encoding(value: bytes) -> bytes:
-    if len(value) <= 20:
-        try:
-            parse_int(value)
-        except CommandError:
-            pass
-        else:
-            return b"int"
-    return b"embstr" if len(value) <= 44 else b"raw"
-
 
 @command(
     "encoding",
@@ -477,16 +467,7 @@ def object_encoding_command(ctx: Context, client: ClientState, argv: list[bytes]
     value = ctx.keyspace.get(argv[2])
     if value is None:
         return None
-    if isinstance(value, bytes):
-        return string_encoding(value)
-    encoding = getattr(value, "encoding", None)
-    if callable(encoding):
-        result = encoding()
-        assert isinstance(result, bytes)
-        return result
-    return {"hash": b"hashtable", "set": b"hashtable", "list": b"quicklist", "zset": b"skiplist"}[
-        TYPE_NAMES[type(value)]
-    ]
+    return VALUE_TYPES[type(value)].encoding(value)
 
 
 @command(

@@ -129,4 +129,3 @@ def watch_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 def unwatch_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     ctx.unwatch(client)
     return OK
-

@@ -92,9 +92,6 @@ def test_set_options_are_order_free_with_redis_conflict_rules(h: Harness) -> Non
 
 def test_set_get_on_wrong_type_aborts(h: Harness) -> None:
     h.db.keyspace.set(b"c", {b"f": b"v"})  # any non-string value
-    from kvserver.keyspace import TYPE_NAMES
-
-    TYPE_NAMES.setdefault(dict, "hash")
     assert h("SET", "c", "v", "GET") == err("WRONGTYPE Operation against a key holding the wrong kind of value")
     assert h("GET", "c") == err("WRONGTYPE Operation against a key holding the wrong kind of value")
 
