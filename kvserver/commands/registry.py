@@ -70,8 +70,33 @@ class Context(Protocol):
 
     def flush_all(self) -> None: ...
 
+    def signal_ready(self, key: bytes) -> None:
+        """A list was pushed to: clients blocked on ``key`` may now be served."""
+
+    @property
+    def in_transaction(self) -> bool:
+        """True while EXEC runs its queue (blocking commands then never block)."""
+
+    def unblock(self, client: ClientState, reply: object) -> bool: ...
+
 
 Handler = Callable[[Any, "ClientState", list[bytes]], object]
+
+
+@dataclass(slots=True)
+class Block:
+    """A handler's answer when the client must wait (BLPOP on empty lists...).
+
+    The database parks the client on ``keys``; when one of them is pushed to, ``serve`` is
+    called with that key and returns the reply, or None if the client must keep waiting.
+    After ``timeout`` seconds (0: never) the client gets ``timeout_reply``.
+    """
+
+    keys: list[bytes]
+    timeout: float
+    serve: Callable[[Any, ClientState, bytes], object | None]
+    timeout_reply: object
+
 
 # flag names as COMMAND INFO reports them
 WRITE = "write"
@@ -85,6 +110,7 @@ NO_AUTH = "no_auth"
 ALLOW_BUSY = "allow_busy"
 DENYOOM = "denyoom"
 NO_MULTI = "no_multi"
+BLOCKING = "blocking"
 
 
 @dataclass(slots=True)
@@ -152,6 +178,26 @@ def container(name: str, arity: int, flags: Iterable[str] = (), *, group: str, s
     TABLE[name] = CommandSpec(
         name, arity, frozenset(flags), 0, 0, 0, group, summary, since, "Depends on subcommand.", None
     )
+
+
+# --- helpers shared by the families ------------------------------------------------------------
+
+
+def typed_value(ctx: Context, key: bytes, kind: type) -> Any:
+    """The live value at ``key`` if it is a ``kind``, None if the key is missing; else WRONGTYPE."""
+    value = ctx.keyspace.get(key)
+    if value is None or type(value) is kind:
+        return value
+    raise CommandError(WRONGTYPE)
+
+
+def parse_timeout(raw: bytes) -> float:
+    """A blocking command's timeout in seconds, as Redis validates it (0: wait forever)."""
+    value = parse_float(raw, "ERR timeout is not a float or out of range")
+    # Redis 7.0 converts a huge timeout to a negative integer, and says so
+    if value < 0 or value * 1000 > 2**63 - 1:
+        raise CommandError("ERR timeout is negative")
+    return value
 
 
 # --- argument helpers shared by the families --------------------------------------------------

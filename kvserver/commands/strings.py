@@ -25,6 +25,7 @@ from kvserver.commands.registry import (
     command,
     parse_int,
 )
+from kvserver.keyspace import ValueType, register_type
 from kvserver.protocol import OK
 from kvserver.state import ClientState
 
@@ -38,6 +39,28 @@ _EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
 _ANY_EXPIRE: Final = _EX | _PX | _EXAT | _PXAT
 _LONG_DOUBLE_MAX: Final = Decimal("1.18973149535723176502e+4932")
 _EXPIRE_OPTIONS: Final = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT}
+
+
+def string_encoding(value: bytes) -> bytes:
+    if len(value) <= 20:
+        try:
+            parse_int(value)
+        except CommandError:
+            pass
+        else:
+            return b"int"
+    return b"embstr" if len(value) <= 44 else b"raw"
+
+
+register_type(
+    bytes,
+    ValueType(
+        "string",
+        copy=lambda value: value,
+        dump=lambda key, value: [[b"SET", key, value]],
+        encoding=string_encoding,
+    ),
+)
 
 
 def get_string(ctx: Context, key: bytes) -> bytes | None:
@@ -363,6 +386,16 @@ def format_long_double(value: Decimal) -> bytes:
     return text.encode()
 
 
+def add_long_double(value: Decimal, delta: Decimal) -> bytes:
+    """INCRBYFLOAT's arithmetic (shared with HINCRBYFLOAT): the sum, formatted as Redis does."""
+    with localcontext() as decimal_context:
+        decimal_context.prec = 19  # about the precision of an x87 long double
+        result = value + delta
+    if not result.is_finite() or abs(result) > _LONG_DOUBLE_MAX:
+        raise CommandError("ERR increment would produce NaN or Infinity")
+    return format_long_double(result)
+
+
 @command(
     "incrbyfloat",
     3,
@@ -375,13 +408,7 @@ def incrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     key = argv[1]
     current = get_string(ctx, key)
     value = Decimal(0) if current is None else parse_long_double(current)
-    delta = parse_long_double(argv[2])
-    with localcontext() as decimal_context:
-        decimal_context.prec = 19  # about the precision of an x87 long double
-        result = value + delta
-    if not result.is_finite() or abs(result) > _LONG_DOUBLE_MAX:
-        raise CommandError("ERR increment would produce NaN or Infinity")
-    encoded = format_long_double(result)
+    encoded = add_long_double(value, parse_long_double(argv[2]))
     ks = ctx.keyspace
     if current is None:
         ks.set(key, encoded)

@@ -250,13 +250,13 @@ SCRIPT: list[tuple[str, ...]] = [
 ]
 
 
-def run_script(port: int, resp3: bool) -> list[bytes]:
+def run_script(port: int, resp3: bool, script: list[tuple[str, ...]] = SCRIPT) -> list[bytes]:
     client = RawClient(port)
     replies = []
     if resp3:
         client.send(encode_command("HELLO", "3"))
         client.read_reply()
-    for step in SCRIPT:
+    for step in script:
         client.send(encode_command(*step))
         replies.append(read_raw_reply(client))
     client.close()
@@ -282,11 +282,17 @@ def read_raw_reply(client: RawClient) -> bytes:
 @pytest.mark.external
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 def test_every_reply_matches_redis(kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool) -> None:
-    ours = run_script(kv_server.port, resp3)
-    theirs = run_script(real_redis.port, resp3)
+    assert_same_replies(kv_server, real_redis, resp3, SCRIPT)
+
+
+def assert_same_replies(
+    kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool, script: list[tuple[str, ...]]
+) -> None:
+    ours = run_script(kv_server.port, resp3, script)
+    theirs = run_script(real_redis.port, resp3, script)
     mismatches = [
         f"{' '.join(step)[:60]}\n    redis:    {want!r}\n    kvserver: {got!r}"
-        for step, want, got in zip(SCRIPT, theirs, ours, strict=True)
+        for step, want, got in zip(script, theirs, ours, strict=True)
         if want != got
     ]
     assert not mismatches, "\n".join(mismatches)

@@ -1,0 +1,334 @@
+"""Hash commands. A hash is a plain ``dict[bytes, bytes]``.
+
+Writes are logged as the client sent them, except the increments: HINCRBY and HINCRBYFLOAT log
+an HSET of the result, so replay never redoes arithmetic. HSETNX logs HSET when it sets.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+from kvserver.commands.containers import drop_if_empty, pairs, parse_random_count, random_pick, scan_container
+from kvserver.commands.registry import (
+    DENYOOM,
+    FAST,
+    OVERFLOW,
+    READONLY,
+    SYNTAX,
+    WRITE,
+    CommandError,
+    Context,
+    arity_error,
+    command,
+    parse_int,
+    typed_value,
+)
+from kvserver.commands.strings import INT64_MAX, INT64_MIN, add_long_double, parse_long_double
+from kvserver.keyspace import ValueType, register_type
+from kvserver.protocol import OK
+from kvserver.state import ClientState
+
+HASH: Final = "hash"
+# Redis 7.0's defaults for the compact encoding (hash-max-listpack-entries / -value)
+LISTPACK_ENTRIES: Final = 128
+LISTPACK_VALUE: Final = 64
+DUMP_CHUNK: Final = 512  # fields per HSET record in a rewrite
+
+
+def is_compact(value: dict[bytes, bytes]) -> bool:
+    return len(value) <= LISTPACK_ENTRIES and all(
+        len(f) <= LISTPACK_VALUE and len(v) <= LISTPACK_VALUE for f, v in value.items()
+    )
+
+
+def _dump(key: bytes, value: dict[bytes, bytes]) -> list[list[bytes]]:
+    items = list(value.items())
+    records = []
+    for i in range(0, len(items), DUMP_CHUNK):
+        argv = [b"HSET", key]
+        for field, item in items[i : i + DUMP_CHUNK]:
+            argv += (field, item)
+        records.append(argv)
+    return records
+
+
+register_type(
+    dict,
+    ValueType(
+        HASH,
+        copy=dict.copy,
+        dump=_dump,
+        encoding=lambda value: b"listpack" if is_compact(value) else b"hashtable",
+    ),
+)
+
+
+def get_hash(ctx: Context, key: bytes) -> dict[bytes, bytes] | None:
+    value: dict[bytes, bytes] | None = typed_value(ctx, key, dict)
+    return value
+
+
+def hash_for_write(ctx: Context, key: bytes) -> dict[bytes, bytes]:
+    value = get_hash(ctx, key)
+    if value is None:
+        value = {}
+        ctx.keyspace.set(key, value)
+    return value
+
+
+@command(
+    "hset",
+    -4,
+    (WRITE, DENYOOM, FAST),
+    group=HASH,
+    since="2.0.0",
+    complexity="O(1) for each field/value pair added, so O(N) to add N field/value pairs when the "
+    "command is called with multiple field/value pairs.",
+    summary="Set the string value of a hash field",
+)
+def hset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """HSET key field value [field value ...]"""
+    if len(argv) % 2:
+        raise arity_error(argv[0].decode("utf-8", "replace").lower())
+    value = hash_for_write(ctx, argv[1])
+    before = len(value)
+    for i in range(2, len(argv), 2):
+        value[argv[i]] = argv[i + 1]
+    ctx.propagate(argv)
+    return len(value) - before
+
+
+@command(
+    "hmset",
+    -4,
+    (WRITE, DENYOOM, FAST),
+    group=HASH,
+    since="2.0.0",
+    complexity="O(N) where N is the number of fields being set.",
+    summary="Set multiple hash fields to multiple values",
+)
+def hmset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    hset_command(ctx, client, argv)
+    return OK
+
+
+@command(
+    "hsetnx",
+    4,
+    (WRITE, DENYOOM, FAST),
+    group=HASH,
+    since="2.0.0",
+    summary="Set the value of a hash field, only if the field does not exist",
+)
+def hsetnx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key, field = argv[1], argv[2]
+    value = get_hash(ctx, key)
+    if value is not None and field in value:
+        return 0
+    hash_for_write(ctx, key)[field] = argv[3]
+    ctx.propagate([b"HSET", key, field, argv[3]])
+    return 1
+
+
+@command("hget", 3, (READONLY, FAST), group=HASH, since="2.0.0", summary="Get the value of a hash field")
+def hget_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    value = get_hash(ctx, argv[1])
+    return None if value is None else value.get(argv[2])
+
+
+@command(
+    "hmget",
+    -3,
+    (READONLY, FAST),
+    group=HASH,
+    since="2.0.0",
+    complexity="O(N) where N is the number of fields being requested.",
+    summary="Get the values of all the given hash fields",
+)
+def hmget_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    value = get_hash(ctx, argv[1]) or {}
+    return [value.get(field) for field in argv[2:]]
+
+
+@command(
+    "hgetall",
+    2,
+    (READONLY,),
+    group=HASH,
+    since="2.0.0",
+    complexity="O(N) where N is the size of the hash.",
+    summary="Get all the fields and values in a hash",
+)
+def hgetall_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    value = get_hash(ctx, argv[1])
+    return {} if value is None else dict(value)  # a copy: EXEC encodes replies after later commands
+
+
+@command(
+    "hkeys",
+    2,
+    (READONLY,),
+    group=HASH,
+    since="2.0.0",
+    complexity="O(N) where N is the size of the hash.",
+    summary="Get all the fields in a hash",
+)
+def hkeys_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return list(get_hash(ctx, argv[1]) or ())
+
+
+@command(
+    "hvals",
+    2,
+    (READONLY,),
+    group=HASH,
+    since="2.0.0",
+    complexity="O(N) where N is the size of the hash.",
+    summary="Get all the values in a hash",
+)
+def hvals_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return list((get_hash(ctx, argv[1]) or {}).values())
+
+
+@command(
+    "hdel",
+    -3,
+    (WRITE, FAST),
+    group=HASH,
+    since="2.0.0",
+    complexity="O(N) where N is the number of fields to be removed.",
+    summary="Delete one or more hash fields",
+)
+def hdel_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    value = get_hash(ctx, key)
+    if value is None:
+        return 0
+    removed = 0
+    for field in argv[2:]:
+        if value.pop(field, None) is not None:
+            removed += 1
+    if removed:
+        drop_if_empty(ctx, key, value)
+        ctx.propagate(argv)
+    return removed
+
+
+@command("hexists", 3, (READONLY, FAST), group=HASH, since="2.0.0", summary="Determine if a hash field exists")
+def hexists_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return int(argv[2] in (get_hash(ctx, argv[1]) or ()))
+
+
+@command("hlen", 2, (READONLY, FAST), group=HASH, since="2.0.0", summary="Get the number of fields in a hash")
+def hlen_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return len(get_hash(ctx, argv[1]) or ())
+
+
+@command(
+    "hstrlen",
+    3,
+    (READONLY, FAST),
+    group=HASH,
+    since="3.2.0",
+    summary="Get the length of the value of a hash field",
+)
+def hstrlen_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return len((get_hash(ctx, argv[1]) or {}).get(argv[2], b""))
+
+
+@command(
+    "hincrby",
+    4,
+    (WRITE, DENYOOM, FAST),
+    group=HASH,
+    since="2.0.0",
+    summary="Increment the integer value of a hash field by the given number",
+)
+def hincrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key, field = argv[1], argv[2]
+    delta = parse_int(argv[3])
+    value = get_hash(ctx, key)
+    current = None if value is None else value.get(field)
+    number = 0 if current is None else parse_int(current, "ERR hash value is not an integer")
+    result = number + delta
+    if not INT64_MIN <= result <= INT64_MAX:
+        raise CommandError(OVERFLOW)
+    encoded = b"%d" % result
+    hash_for_write(ctx, key)[field] = encoded
+    ctx.propagate([b"HSET", key, field, encoded])
+    return result
+
+
+@command(
+    "hincrbyfloat",
+    4,
+    (WRITE, DENYOOM, FAST),
+    group=HASH,
+    since="2.6.0",
+    summary="Increment the float value of a hash field by the given amount",
+)
+def hincrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key, field = argv[1], argv[2]
+    delta = parse_long_double(argv[3])
+    if not delta.is_finite():
+        raise CommandError("ERR value is NaN or Infinity")
+    value = get_hash(ctx, key)
+    current = None if value is None else value.get(field)
+    number = Decimal(0) if current is None else parse_long_double(current, "ERR hash value is not a float")
+    encoded = add_long_double(number, delta)
+    hash_for_write(ctx, key)[field] = encoded
+    ctx.propagate([b"HSET", key, field, encoded])
+    return encoded
+
+
+@command(
+    "hrandfield",
+    -2,
+    (READONLY,),
+    group=HASH,
+    since="6.2.0",
+    complexity="O(N) where N is the number of fields returned",
+    summary="Get one or multiple random fields from a hash",
+)
+def hrandfield_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """HRANDFIELD key [count [WITHVALUES]]"""
+    with_values = False
+    if len(argv) == 4:
+        if argv[3].upper() != b"WITHVALUES":
+            raise CommandError(SYNTAX)
+        with_values = True
+    elif len(argv) > 4:
+        raise CommandError(SYNTAX)
+    count = parse_random_count(argv[2], with_values) if len(argv) >= 3 else None
+    value = get_hash(ctx, argv[1])
+    if count is None:
+        return None if value is None else random_pick(list(value), 1)[0]
+    if value is None or count == 0:
+        return []
+    fields = random_pick(list(value), count)
+    if not with_values:
+        return fields
+    return pairs([(field, value[field]) for field in fields], client.resp3)
+
+
+@command(
+    "hscan",
+    -3,
+    (READONLY,),
+    group=HASH,
+    since="2.8.0",
+    complexity="O(1) for every call. O(N) for a complete iteration.",
+    summary="Incrementally iterate hash fields and associated values",
+)
+def hscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """HSCAN key cursor [MATCH pattern] [COUNT count]"""
+    value = get_hash(ctx, argv[1])
+
+    def emit(field: bytes, out: list[object]) -> None:
+        assert value is not None
+        item = value.get(field)
+        if item is not None:
+            out += (field, item)
+
+    return scan_container(ctx, argv, value, value is not None and is_compact(value), lambda: list(value or ()), emit)

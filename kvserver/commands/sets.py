@@ -1,0 +1,370 @@
+"""Set commands. A set is a plain ``set[bytes]``.
+
+Writes are logged as sent, except SPOP: it picks members at random, so it logs an SREM of the
+members it actually removed, and replay is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from kvserver.commands.containers import (
+    drop_if_empty,
+    parse_pop_count,
+    parse_random_count,
+    random_pick,
+    scan_container,
+)
+from kvserver.commands.registry import (
+    DENYOOM,
+    FAST,
+    READONLY,
+    SYNTAX,
+    WRITE,
+    CommandError,
+    Context,
+    command,
+    parse_int,
+    typed_value,
+)
+from kvserver.keyspace import ValueType, register_type
+from kvserver.protocol import SetReply
+from kvserver.state import ClientState
+
+SET: Final = "set"
+INTSET_ENTRIES: Final = 512  # Redis 7.0's set-max-intset-entries
+DUMP_CHUNK: Final = 512  # members per SADD record in a rewrite
+_INT64: Final = range(-(2**63), 2**63)
+
+
+def _is_int(member: bytes) -> bool:
+    """Whether Redis would store ``member`` in an intset (a canonical 64-bit integer)."""
+    digits = member[1:] if member[:1] == b"-" else member
+    if not digits.isdigit() or (digits[:1] == b"0" and member != b"0"):
+        return False
+    return int(member) in _INT64
+
+
+def is_compact(value: set[bytes]) -> bool:
+    return len(value) <= INTSET_ENTRIES and all(_is_int(member) for member in value)
+
+
+def _dump(key: bytes, value: set[bytes]) -> list[list[bytes]]:
+    members = list(value)
+    return [[b"SADD", key, *members[i : i + DUMP_CHUNK]] for i in range(0, len(members), DUMP_CHUNK)]
+
+
+register_type(
+    set,
+    ValueType(SET, copy=set.copy, dump=_dump, encoding=lambda value: b"intset" if is_compact(value) else b"hashtable"),
+)
+
+
+def _members(value: set[bytes] | None) -> list[bytes]:
+    """The members in Redis's order where it has one: an intset is sorted by value."""
+    if value is None:
+        return []
+    return sorted(value, key=int) if is_compact(value) else list(value)
+
+
+def get_set(ctx: Context, key: bytes) -> set[bytes] | None:
+    value: set[bytes] | None = typed_value(ctx, key, set)
+    return value
+
+
+@command(
+    "sadd",
+    -3,
+    (WRITE, DENYOOM, FAST),
+    group=SET,
+    complexity="O(1) for each element added, so O(N) to add N elements when the command is called "
+    "with multiple arguments.",
+    summary="Add one or more members to a set",
+)
+def sadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    value = get_set(ctx, key)
+    if value is None:
+        value = set()
+        ctx.keyspace.set(key, value)
+    before = len(value)
+    value.update(argv[2:])
+    added = len(value) - before
+    if added:
+        ctx.propagate(argv)
+    return added
+
+
+@command(
+    "srem",
+    -3,
+    (WRITE, FAST),
+    group=SET,
+    complexity="O(N) where N is the number of members to be removed.",
+    summary="Remove one or more members from a set",
+)
+def srem_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    value = get_set(ctx, key)
+    if value is None:
+        return 0
+    before = len(value)
+    value.difference_update(argv[2:])
+    removed = before - len(value)
+    if removed:
+        drop_if_empty(ctx, key, value)
+        ctx.propagate(argv)
+    return removed
+
+
+@command(
+    "smembers",
+    2,
+    (READONLY,),
+    group=SET,
+    complexity="O(N) where N is the set cardinality.",
+    summary="Get all the members in a set",
+)
+def smembers_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return SetReply(_members(get_set(ctx, argv[1])))
+
+
+@command("sismember", 3, (READONLY, FAST), group=SET, summary="Determine if a given value is a member of a set")
+def sismember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return int(argv[2] in (get_set(ctx, argv[1]) or ()))
+
+
+@command(
+    "smismember",
+    -3,
+    (READONLY, FAST),
+    group=SET,
+    since="6.2.0",
+    complexity="O(N) where N is the number of elements being checked for membership",
+    summary="Returns the membership associated with the given elements for a set",
+)
+def smismember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    value = get_set(ctx, argv[1]) or set()
+    return [int(member in value) for member in argv[2:]]
+
+
+@command("scard", 2, (READONLY, FAST), group=SET, summary="Get the number of members in a set")
+def scard_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return len(get_set(ctx, argv[1]) or ())
+
+
+@command(
+    "spop",
+    -2,
+    (WRITE, FAST),
+    group=SET,
+    complexity="Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+    summary="Remove and return one or multiple random members from a set",
+)
+def spop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """SPOP key [count]"""
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    count = None
+    if len(argv) == 3:
+        count = parse_pop_count(argv[2])
+    key = argv[1]
+    value = get_set(ctx, key)
+    if value is None or count == 0:
+        return None if count is None else SetReply()
+    if count is None:
+        popped = random_pick(list(value), 1)  # O(n): a Python set has no random access
+        value.discard(popped[0])
+    elif count >= len(value):
+        popped = list(value)
+        value.clear()
+    else:
+        popped = random_pick(list(value), count)
+        value.difference_update(popped)
+    drop_if_empty(ctx, key, value)
+    ctx.propagate([b"SREM", key, *popped])
+    return popped[0] if count is None else SetReply(popped)
+
+
+@command(
+    "srandmember",
+    -2,
+    (READONLY,),
+    group=SET,
+    complexity="Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+    summary="Get one or multiple random members from a set",
+)
+def srandmember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """SRANDMEMBER key [count]"""
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    count = parse_random_count(argv[2], False) if len(argv) == 3 else None
+    value = get_set(ctx, argv[1])
+    if count is None:
+        return None if value is None else random_pick(list(value), 1)[0]
+    if value is None or count == 0:
+        return []
+    return random_pick(list(value), count)
+
+
+@command(
+    "smove",
+    4,
+    (WRITE, FAST),
+    keys=(1, 2, 1),
+    group=SET,
+    summary="Move a member from one set to another",
+)
+def smove_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    source_key, target_key, member = argv[1], argv[2], argv[3]
+    source = get_set(ctx, source_key)
+    target = get_set(ctx, target_key)
+    if source is None or member not in source:
+        return 0
+    if source is target:
+        return 1
+    source.discard(member)
+    drop_if_empty(ctx, source_key, source)
+    if target is None:
+        target = set()
+        ctx.keyspace.set(target_key, target)
+    target.add(member)
+    ctx.propagate(argv)
+    return 1
+
+
+def _operands(ctx: Context, keys: list[bytes]) -> list[set[bytes] | None]:
+    """The sets at ``keys`` (None for a missing key); WRONGTYPE if any key holds another type."""
+    return [get_set(ctx, key) for key in keys]
+
+
+def _intersection(sets: list[set[bytes] | None], limit: int = 0) -> set[bytes]:
+    if not sets or any(s is None for s in sets):
+        return set()
+    present = sorted((s for s in sets if s is not None), key=len)
+    smallest, rest = present[0], present[1:]
+    result: set[bytes] = set()
+    for member in smallest:  # smallest first, as Redis does: O(N*M) with N the smallest set
+        if all(member in other for other in rest):
+            result.add(member)
+            if len(result) == limit:
+                break
+    return result
+
+
+def _union(sets: list[set[bytes] | None]) -> set[bytes]:
+    result: set[bytes] = set()
+    for s in sets:
+        if s is not None:
+            result |= s
+    return result
+
+
+def _difference(sets: list[set[bytes] | None]) -> set[bytes]:
+    first = sets[0]
+    if first is None:
+        return set()
+    return first.difference(*(s for s in sets[1:] if s is not None))
+
+
+def _store(ctx: Context, argv: list[bytes], result: set[bytes]) -> int:
+    """The *STORE forms: replace the destination (of any type) with the result."""
+    dest = argv[1]
+    existed = ctx.keyspace.delete(dest)
+    if result:
+        ctx.keyspace.set(dest, result)
+    if result or existed:
+        ctx.propagate(argv)
+    return len(result)
+
+
+_ALGEBRA: Final = {"sinter": _intersection, "sunion": _union, "sdiff": _difference}
+_COMPLEXITY: Final = {
+    "sinter": "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+    "sunion": "O(N) where N is the total number of elements in all given sets.",
+    "sdiff": "O(N) where N is the total number of elements in all given sets.",
+}
+_SUMMARY: Final = {"sinter": "Intersect", "sunion": "Add", "sdiff": "Subtract"}
+
+
+def _register_algebra(name: str) -> None:
+    operation = _ALGEBRA[name]
+
+    @command(
+        name,
+        -2,
+        (READONLY,),
+        keys=(1, -1, 1),
+        group=SET,
+        complexity=_COMPLEXITY[name],
+        summary=f"{_SUMMARY[name]} multiple sets",
+    )
+    def read_form(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+        return SetReply(_members(operation(_operands(ctx, argv[1:]))))
+
+    @command(
+        f"{name}store",
+        -3,
+        (WRITE, DENYOOM),
+        keys=(1, -1, 1),
+        group=SET,
+        complexity=_COMPLEXITY[name],
+        summary=f"{_SUMMARY[name]} multiple sets and store the resulting set in a key",
+    )
+    def store_form(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+        return _store(ctx, argv, operation(_operands(ctx, argv[2:])))
+
+
+for _name in _ALGEBRA:
+    _register_algebra(_name)
+
+
+@command(
+    "sintercard",
+    -3,
+    (READONLY,),
+    keys=(0, 0, 0),
+    group=SET,
+    since="7.0.0",
+    complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+    summary="Intersect multiple sets and return the cardinality of the result",
+)
+def sintercard_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """SINTERCARD numkeys key [key ...] [LIMIT limit]"""
+    numkeys = parse_int(argv[1], "ERR numkeys should be greater than 0")
+    if numkeys < 1:
+        raise CommandError("ERR numkeys should be greater than 0")
+    if numkeys > len(argv) - 2:
+        raise CommandError("ERR Number of keys can't be greater than number of args")
+    limit = 0
+    j = 2 + numkeys
+    while j < len(argv):
+        if argv[j].upper() == b"LIMIT" and j + 1 < len(argv):
+            limit = parse_int(argv[j + 1], "ERR LIMIT can't be negative")
+            if limit < 0:
+                raise CommandError("ERR LIMIT can't be negative")
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return len(_intersection(_operands(ctx, argv[2 : 2 + numkeys]), limit))
+
+
+@command(
+    "sscan",
+    -3,
+    (READONLY,),
+    group=SET,
+    since="2.8.0",
+    complexity="O(1) for every call. O(N) for a complete iteration.",
+    summary="Incrementally iterate Set elements",
+)
+def sscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """SSCAN key cursor [MATCH pattern] [COUNT count]"""
+    value = get_set(ctx, argv[1])
+
+    def emit(member: bytes, out: list[object]) -> None:
+        if value is not None and member in value:
+            out.append(member)
+
+    compact = value is not None and is_compact(value)
+    return scan_container(ctx, argv, value, compact, lambda: list(_members(value)), emit)

@@ -1,0 +1,657 @@
+"""Sorted set commands, on ``kvserver.zset.ZSet``.
+
+Every range query bisects the sorted index and slices it: O(log n + m), never a walk of the whole
+set. The range commands share one implementation, ``zrange_generic``, as in Redis: the legacy
+forms (ZRANGEBYSCORE, ZREVRANGE...) are fixed option sets of ZRANGE. Writes are logged as sent:
+each one is deterministic given the state it runs on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+from kvserver.commands.containers import (
+    drop_if_empty,
+    pairs,
+    parse_pop_count,
+    parse_random_count,
+    random_pick,
+    rank_span,
+    scan_container,
+)
+from kvserver.commands.registry import (
+    DENYOOM,
+    FAST,
+    READONLY,
+    SYNTAX,
+    WRITE,
+    CommandError,
+    Context,
+    command,
+    parse_float,
+    parse_int,
+    typed_value,
+)
+from kvserver.keyspace import ValueType, register_type
+from kvserver.protocol import format_double
+from kvserver.state import ClientState
+from kvserver.zset import MAX_LEX, MIN_LEX, LexBound, ZSet
+
+ZSET: Final = "sorted-set"
+NOT_FLOAT_RANGE: Final = "ERR min or max is not a float"
+NOT_LEX_RANGE: Final = "ERR min or max not valid string range item"
+NAN_SCORE: Final = "ERR resulting score is not a number (NaN)"
+DUMP_CHUNK: Final = 512  # members per ZADD record in a rewrite
+LOG_N: Final = "O(log(N))"
+
+
+def _dump(key: bytes, value: ZSet) -> list[list[bytes]]:
+    entries = list(value)
+    records = []
+    for i in range(0, len(entries), DUMP_CHUNK):
+        argv = [b"ZADD", key]
+        for score, member in entries[i : i + DUMP_CHUNK]:
+            argv += (format_double(score), member)  # %.17g round-trips every double exactly
+        records.append(argv)
+    return records
+
+
+register_type(ZSet, ValueType("zset", copy=ZSet.copy, dump=_dump, encoding=ZSet.encoding))
+
+
+def get_zset(ctx: Context, key: bytes) -> ZSet | None:
+    value: ZSet | None = typed_value(ctx, key, ZSet)
+    return value
+
+
+# --- range arguments -----------------------------------------------------------------------------
+
+
+def parse_score_bound(raw: bytes) -> tuple[float, bool]:
+    """A score bound: ``1.5``, ``(1.5`` (exclusive), ``-inf``, ``+inf``."""
+    exclusive = raw[:1] == b"("
+    value = parse_float(raw[1:] if exclusive else raw, NOT_FLOAT_RANGE)
+    return value, exclusive
+
+
+def parse_lex_bound(raw: bytes) -> LexBound:
+    """A lex bound: ``[a`` (inclusive), ``(a`` (exclusive), ``-`` or ``+``."""
+    if raw == b"-":
+        return MIN_LEX
+    if raw == b"+":
+        return MAX_LEX
+    if raw[:1] == b"[":
+        return raw[1:], True
+    if raw[:1] == b"(":
+        return raw[1:], False
+    raise CommandError(NOT_LEX_RANGE)
+
+
+BY_RANK, BY_SCORE, BY_LEX = 0, 1, 2
+
+
+class RangeQuery:
+    """A parsed ZRANGE: how to select (rank, score or lex), direction, LIMIT, WITHSCORES."""
+
+    __slots__ = ("by", "count", "high", "low", "offset", "reverse", "with_scores")
+
+    def __init__(self) -> None:
+        self.by = BY_RANK
+        self.reverse = False
+        self.with_scores = False
+        self.offset = 0
+        self.count = -1  # -1: no LIMIT
+        # rank: ints; score: (value, exclusive); lex: LexBound
+        self.low: Any = None
+        self.high: Any = None
+
+    def span(self, zset: ZSet) -> tuple[int, int]:
+        """The rank range [first, end) the query selects, before LIMIT."""
+        if self.by == BY_RANK:
+            length = len(zset)
+            first, end = rank_span(length, self.low, self.high)
+            return (length - end, length - first) if self.reverse else (first, end)
+        if self.by == BY_SCORE:
+            return zset.score_span(*self.low, *self.high)
+        return zset.lex_span(self.low, self.high)
+
+    def run(self, zset: ZSet) -> list[tuple[float, bytes]]:
+        first, end = self.span(zset)
+        if self.offset < 0:
+            return []
+        if self.reverse:
+            end -= self.offset
+        else:
+            first += self.offset
+        if self.count >= 0:
+            if self.reverse:
+                first = max(first, end - self.count)
+            else:
+                end = min(end, first + self.count)
+        if first >= end:
+            return []
+        return zset.slice(first, end, self.reverse)
+
+
+def parse_range(argv: list[bytes], first: int, by: int, reverse: bool, legacy: bool, store: bool) -> RangeQuery:
+    """Parse ``min max [options]`` starting at ``argv[first]`` with ZRANGE's rules and errors."""
+    query = RangeQuery()
+    query.by = by
+    query.reverse = reverse
+    has_limit = False
+    j = first + 2
+    while j < len(argv):
+        opt = argv[j].upper()
+        left = len(argv) - j - 1
+        if opt == b"WITHSCORES" and not store:
+            query.with_scores = True
+        elif opt == b"LIMIT" and left >= 2:
+            query.offset = parse_int(argv[j + 1])
+            query.count = parse_int(argv[j + 2])
+            has_limit = True
+            j += 2
+        elif not legacy and opt == b"BYSCORE" and query.by == BY_RANK:
+            query.by = BY_SCORE
+        elif not legacy and opt == b"BYLEX" and query.by == BY_RANK:
+            query.by = BY_LEX
+        elif not legacy and opt == b"REV":
+            query.reverse = True
+        else:
+            raise CommandError(SYNTAX)
+        j += 1
+    if has_limit and query.by == BY_RANK:
+        raise CommandError("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+    if query.with_scores and query.by == BY_LEX:
+        raise CommandError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    low, high = argv[first], argv[first + 1]
+    if query.reverse and query.by != BY_RANK:
+        low, high = high, low  # reverse score and lex ranges are given as max min
+    if query.by == BY_RANK:
+        query.low, query.high = parse_int(low), parse_int(high)
+    elif query.by == BY_SCORE:
+        query.low, query.high = parse_score_bound(low), parse_score_bound(high)
+    else:
+        query.low, query.high = parse_lex_bound(low), parse_lex_bound(high)
+    return query
+
+
+def range_reply(entries: list[tuple[float, bytes]], with_scores: bool, resp3: bool) -> list[object]:
+    if not with_scores:
+        return [member for _, member in entries]
+    return pairs([(member, score) for score, member in entries], resp3)
+
+
+def zrange_generic(
+    ctx: Context, client: ClientState, argv: list[bytes], by: int = BY_RANK, reverse: bool = False, legacy: bool = True
+) -> object:
+    query = parse_range(argv, 2, by, reverse, legacy, store=False)
+    zset = get_zset(ctx, argv[1])
+    if zset is None:
+        return []
+    return range_reply(query.run(zset), query.with_scores, client.resp3)
+
+
+# --- writes --------------------------------------------------------------------------------------
+
+
+def _zset_for_write(ctx: Context, key: bytes, zset: ZSet | None) -> ZSet:
+    if zset is None:
+        zset = ZSet()
+        ctx.keyspace.set(key, zset)
+    return zset
+
+
+_ZADD_FLAGS: Final = {b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"}
+
+
+@command(
+    "zadd",
+    -4,
+    (WRITE, DENYOOM, FAST),
+    group=ZSET,
+    since="1.2.0",
+    complexity="O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+    summary="Add one or more members to a sorted set, or update its score if it already exists",
+)
+def zadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]"""
+    flags: set[bytes] = set()
+    j = 2
+    while j < len(argv) and argv[j].upper() in _ZADD_FLAGS:
+        flags.add(argv[j].upper())
+        j += 1
+    elements = len(argv) - j
+    if elements == 0 or elements % 2:
+        raise CommandError(SYNTAX)
+    if {b"NX", b"XX"} <= flags:
+        raise CommandError("ERR XX and NX options at the same time are not compatible")
+    if len(flags & {b"GT", b"LT", b"NX"}) > 1:
+        raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
+    incr = b"INCR" in flags
+    if incr and elements > 2:
+        raise CommandError("ERR INCR option supports a single increment-element pair")
+    scores = [parse_float(argv[i]) for i in range(j, len(argv), 2)]
+    key = argv[1]
+    zset = get_zset(ctx, key)
+    nx, xx, gt, lt = b"NX" in flags, b"XX" in flags, b"GT" in flags, b"LT" in flags
+    added = updated = 0
+    result: float | None = None
+    for score, member in zip(scores, argv[j + 1 :: 2], strict=True):
+        current = None if zset is None else zset.score(member)
+        if current is None:
+            if xx:
+                continue
+            zset = _zset_for_write(ctx, key, zset)
+            zset.add(member, score)
+            added += 1
+            result = score
+            continue
+        if nx:
+            continue
+        if incr:
+            score += current
+            if math.isnan(score):
+                if added or updated:
+                    ctx.propagate(argv)
+                raise CommandError(NAN_SCORE)
+        if (gt and score <= current) or (lt and score >= current):
+            continue
+        result = score
+        if score != current:
+            assert zset is not None
+            zset.add(member, score)
+            updated += 1
+    if added or updated:
+        ctx.propagate(argv)
+    if incr:
+        return result
+    return added + updated if b"CH" in flags else added
+
+
+@command(
+    "zincrby",
+    4,
+    (WRITE, DENYOOM, FAST),
+    group=ZSET,
+    since="1.2.0",
+    complexity=LOG_N,
+    summary="Increment the score of a member in a sorted set",
+)
+def zincrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key, member = argv[1], argv[3]
+    delta = parse_float(argv[2])
+    zset = get_zset(ctx, key)
+    current = None if zset is None else zset.score(member)
+    score = delta if current is None else current + delta
+    if math.isnan(score):
+        raise CommandError(NAN_SCORE)
+    _zset_for_write(ctx, key, zset).add(member, score)
+    ctx.propagate(argv)
+    return score
+
+
+@command(
+    "zrem",
+    -3,
+    (WRITE, FAST),
+    group=ZSET,
+    since="1.2.0",
+    complexity="O(M*log(N)) with N being the number of elements in the sorted set and M the number of "
+    "elements to be removed.",
+    summary="Remove one or more members from a sorted set",
+)
+def zrem_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    zset = get_zset(ctx, key)
+    if zset is None:
+        return 0
+    removed = sum(zset.remove(member) for member in argv[2:])
+    if removed:
+        drop_if_empty(ctx, key, zset)
+        ctx.propagate(argv)
+    return removed
+
+
+def _remove_range(ctx: Context, argv: list[bytes], query: RangeQuery) -> int:
+    key = argv[1]
+    zset = get_zset(ctx, key)
+    if zset is None:
+        return 0
+    first, end = query.span(zset)
+    if first >= end:
+        return 0
+    zset.remove_ranks(first, end)
+    drop_if_empty(ctx, key, zset)
+    ctx.propagate(argv)
+    return end - first
+
+
+def _simple_query(by: int, low: object, high: object) -> RangeQuery:
+    query = RangeQuery()
+    query.by, query.low, query.high = by, low, high
+    return query
+
+
+@command(
+    "zremrangebyscore",
+    4,
+    (WRITE,),
+    group=ZSET,
+    since="1.2.0",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of "
+    "elements removed by the operation.",
+    summary="Remove all members in a sorted set within the given scores",
+)
+def zremrangebyscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    query = _simple_query(BY_SCORE, parse_score_bound(argv[2]), parse_score_bound(argv[3]))
+    return _remove_range(ctx, argv, query)
+
+
+@command(
+    "zremrangebyrank",
+    4,
+    (WRITE,),
+    group=ZSET,
+    since="2.0.0",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of "
+    "elements removed by the operation.",
+    summary="Remove all members in a sorted set within the given indexes",
+)
+def zremrangebyrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _remove_range(ctx, argv, _simple_query(BY_RANK, parse_int(argv[2]), parse_int(argv[3])))
+
+
+@command(
+    "zremrangebylex",
+    4,
+    (WRITE,),
+    group=ZSET,
+    since="2.8.9",
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of "
+    "elements removed by the operation.",
+    summary="Remove all members in a sorted set between the given lexicographical range",
+)
+def zremrangebylex_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    query = _simple_query(BY_LEX, parse_lex_bound(argv[2]), parse_lex_bound(argv[3]))
+    return _remove_range(ctx, argv, query)
+
+
+def _pop(ctx: Context, client: ClientState, argv: list[bytes], highest: bool) -> object:
+    """ZPOPMIN / ZPOPMAX key [count]"""
+    if len(argv) > 3:
+        raise CommandError(SYNTAX)
+    count = 1
+    if len(argv) == 3:
+        count = parse_pop_count(argv[2])
+    key = argv[1]
+    zset = get_zset(ctx, key)
+    if zset is None or count == 0:
+        return []
+    length = len(zset)
+    first, end = (max(length - count, 0), length) if highest else (0, min(count, length))
+    entries = zset.remove_ranks(first, end)
+    if highest:
+        entries.reverse()
+    drop_if_empty(ctx, key, zset)
+    ctx.propagate(argv)
+    return range_reply(entries, True, client.resp3 and len(argv) == 3)
+
+
+@command(
+    "zpopmin",
+    -2,
+    (WRITE, FAST),
+    group=ZSET,
+    since="5.0.0",
+    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number "
+    "of elements popped.",
+    summary="Remove and return members with the lowest scores in a sorted set",
+)
+def zpopmin_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _pop(ctx, client, argv, highest=False)
+
+
+@command(
+    "zpopmax",
+    -2,
+    (WRITE, FAST),
+    group=ZSET,
+    since="5.0.0",
+    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number "
+    "of elements popped.",
+    summary="Remove and return members with the highest scores in a sorted set",
+)
+def zpopmax_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _pop(ctx, client, argv, highest=True)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+@command("zcard", 2, (READONLY, FAST), group=ZSET, since="1.2.0", summary="Get the number of members in a sorted set")
+def zcard_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return len(get_zset(ctx, argv[1]) or ())
+
+
+@command(
+    "zscore", 3, (READONLY, FAST), group=ZSET, since="1.2.0", summary="Get the score associated with the given member"
+)
+def zscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    zset = get_zset(ctx, argv[1])
+    return None if zset is None else zset.score(argv[2])
+
+
+@command(
+    "zmscore",
+    -3,
+    (READONLY, FAST),
+    group=ZSET,
+    since="6.2.0",
+    complexity="O(N) where N is the number of members being requested.",
+    summary="Get the score associated with the given members in a sorted set",
+)
+def zmscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    zset = get_zset(ctx, argv[1]) or ZSet()
+    return [zset.score(member) for member in argv[2:]]
+
+
+@command(
+    "zcount",
+    4,
+    (READONLY, FAST),
+    group=ZSET,
+    since="2.0.0",
+    complexity=LOG_N,
+    summary="Count the members in a sorted set with scores within the given values",
+)
+def zcount_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    query = _simple_query(BY_SCORE, parse_score_bound(argv[2]), parse_score_bound(argv[3]))
+    zset = get_zset(ctx, argv[1])
+    if zset is None:
+        return 0
+    first, end = query.span(zset)
+    return end - first
+
+
+@command(
+    "zlexcount",
+    4,
+    (READONLY, FAST),
+    group=ZSET,
+    since="2.8.9",
+    complexity=LOG_N,
+    summary="Count the number of members in a sorted set between a given lexicographical range",
+)
+def zlexcount_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    query = _simple_query(BY_LEX, parse_lex_bound(argv[2]), parse_lex_bound(argv[3]))
+    zset = get_zset(ctx, argv[1])
+    if zset is None:
+        return 0
+    first, end = query.span(zset)
+    return end - first
+
+
+def _rank(ctx: Context, argv: list[bytes], reverse: bool) -> object:
+    zset = get_zset(ctx, argv[1])
+    rank = None if zset is None else zset.rank(argv[2])
+    if rank is None or zset is None:
+        return None
+    return len(zset) - 1 - rank if reverse else rank
+
+
+@command(
+    "zrank",
+    3,
+    (READONLY, FAST),
+    group=ZSET,
+    since="2.0.0",
+    complexity=LOG_N,
+    summary="Determine the index of a member in a sorted set",
+)
+def zrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _rank(ctx, argv, reverse=False)
+
+
+@command(
+    "zrevrank",
+    3,
+    (READONLY, FAST),
+    group=ZSET,
+    since="2.0.0",
+    complexity=LOG_N,
+    summary="Determine the index of a member in a sorted set, with scores ordered from high to low",
+)
+def zrevrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _rank(ctx, argv, reverse=True)
+
+
+_RANGE_COMPLEXITY: Final = (
+    "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned."
+)
+
+
+@command(
+    "zrange",
+    -4,
+    (READONLY,),
+    group=ZSET,
+    since="1.2.0",
+    complexity=_RANGE_COMPLEXITY,
+    summary="Return a range of members in a sorted set",
+)
+def zrange_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]"""
+    return zrange_generic(ctx, client, argv, legacy=False)
+
+
+@command(
+    "zrangestore",
+    -5,
+    (WRITE, DENYOOM),
+    keys=(1, 2, 1),
+    group=ZSET,
+    since="6.2.0",
+    complexity=_RANGE_COMPLEXITY,
+    summary="Store a range of members from sorted set into another key",
+)
+def zrangestore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]"""
+    query = parse_range(argv, 3, BY_RANK, False, legacy=False, store=True)
+    source = get_zset(ctx, argv[2])
+    entries = [] if source is None else query.run(source)
+    dest = argv[1]
+    existed = ctx.keyspace.delete(dest)
+    if entries:
+        zset = ZSet()
+        for score, member in entries:
+            zset.add(member, score)
+        ctx.keyspace.set(dest, zset)
+    if entries or existed:
+        ctx.propagate(argv)
+    return len(entries)
+
+
+def _register_legacy_range(name: str, by: int, reverse: bool, summary: str, since: str) -> None:
+    @command(name, -4, (READONLY,), group=ZSET, since=since, complexity=_RANGE_COMPLEXITY, summary=summary)
+    def legacy_range(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+        return zrange_generic(ctx, client, argv, by, reverse)
+
+
+_register_legacy_range(
+    "zrevrange",
+    BY_RANK,
+    True,
+    "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+    "1.2.0",
+)
+_register_legacy_range("zrangebyscore", BY_SCORE, False, "Return a range of members in a sorted set, by score", "1.0.5")
+_register_legacy_range(
+    "zrevrangebyscore",
+    BY_SCORE,
+    True,
+    "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+    "2.2.0",
+)
+_register_legacy_range(
+    "zrangebylex", BY_LEX, False, "Return a range of members in a sorted set, by lexicographical range", "2.8.9"
+)
+_register_legacy_range(
+    "zrevrangebylex",
+    BY_LEX,
+    True,
+    "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+    "2.8.9",
+)
+
+
+@command(
+    "zrandmember",
+    -2,
+    (READONLY,),
+    group=ZSET,
+    since="6.2.0",
+    complexity="O(N) where N is the number of members returned",
+    summary="Get one or multiple random elements from a sorted set",
+)
+def zrandmember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZRANDMEMBER key [count [WITHSCORES]]"""
+    with_scores = False
+    if len(argv) == 4:
+        if argv[3].upper() != b"WITHSCORES":
+            raise CommandError(SYNTAX)
+        with_scores = True
+    elif len(argv) > 4:
+        raise CommandError(SYNTAX)
+    count = parse_random_count(argv[2], with_scores) if len(argv) >= 3 else None
+    zset = get_zset(ctx, argv[1])
+    if count is None:
+        return None if zset is None else random_pick(list(zset.scores), 1)[0]
+    if zset is None or count == 0:
+        return []
+    members = random_pick(list(zset.scores), count)
+    if not with_scores:
+        return members
+    return pairs([(member, zset.scores[member]) for member in members], client.resp3)
+
+
+@command(
+    "zscan",
+    -3,
+    (READONLY,),
+    group=ZSET,
+    since="2.8.0",
+    complexity="O(1) for every call. O(N) for a complete iteration.",
+    summary="Incrementally iterate sorted sets elements and associated scores",
+)
+def zscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZSCAN key cursor [MATCH pattern] [COUNT count]"""
+    zset = get_zset(ctx, argv[1])
+
+    def emit(member: bytes, out: list[object]) -> None:
+        score = None if zset is None else zset.score(member)
+        if score is not None:
+            out += (member, format_double(score))
+
+    compact = zset is not None and zset.encoding() == b"listpack"
+    return scan_container(ctx, argv, zset, compact, lambda: [m for _, m in zset or ()], emit)

@@ -1,0 +1,146 @@
+"""The sorted set value: a member -> score dict plus a SortedList of ``(score, member)`` pairs.
+
+The dict answers ZSCORE and membership in O(1); the sorted list gives rank, score-range and
+lex-range queries in O(log n) plus the size of the answer, as Redis's skiplist does. Ties on score
+are ordered by member bytes, which is Redis's order too. No sockets and no commands here: the
+sorted-set commands in ``kvserver.commands.zsets`` are built on these methods.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from sortedcontainers import SortedList
+
+INF = math.inf
+
+# Redis 7.0's defaults for the compact encoding (zset-max-listpack-entries / -value).
+LISTPACK_ENTRIES = 128
+LISTPACK_VALUE = 64
+
+
+class ZSet:
+    __slots__ = ("index", "scores")
+
+    def __init__(self) -> None:
+        self.scores: dict[bytes, float] = {}
+        self.index: SortedList = SortedList()
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        """(score, member) pairs in rank order."""
+        return iter(self.index)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ZSet) and self.scores == other.scores
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"ZSet({list(self.index)!r})"
+
+    # --- updates -------------------------------------------------------------------------------
+
+    def add(self, member: bytes, score: float) -> bool:
+        """Set ``member``'s score; True if the member is new."""
+        if score == 0.0:
+            score = 0.0  # -0.0 and 0.0 are one score; store one of them
+        old = self.scores.get(member)
+        if old is not None:
+            if old == score:
+                return False
+            self.index.remove((old, member))
+        self.scores[member] = score
+        self.index.add((score, member))
+        return old is None
+
+    def remove(self, member: bytes) -> bool:
+        score = self.scores.pop(member, None)
+        if score is None:
+            return False
+        self.index.remove((score, member))
+        return True
+
+    def remove_ranks(self, start: int, stop: int) -> list[tuple[float, bytes]]:
+        """Remove the entries with ranks ``start`` to ``stop - 1`` and return them."""
+        removed: list[tuple[float, bytes]] = list(self.index.islice(start, stop))
+        del self.index[start:stop]
+        for _, member in removed:
+            del self.scores[member]
+        return removed
+
+    def copy(self) -> ZSet:
+        clone = ZSet()
+        clone.scores = dict(self.scores)
+        clone.index = SortedList(self.index)
+        return clone
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def score(self, member: bytes) -> float | None:
+        return self.scores.get(member)
+
+    def rank(self, member: bytes) -> int | None:
+        score = self.scores.get(member)
+        if score is None:
+            return None
+        return int(self.index.index((score, member)))
+
+    def slice(self, start: int, stop: int, reverse: bool = False) -> list[tuple[float, bytes]]:
+        """The entries with ranks ``start`` to ``stop - 1`` (in reverse order if asked)."""
+        return list(self.index.islice(start, stop, reverse=reverse))
+
+    def score_span(self, low: float, low_open: bool, high: float, high_open: bool) -> tuple[int, int]:
+        """The rank range [first, end) of the scores between the bounds."""
+        index = self.index
+        if low_open:
+            first = len(index) if low == INF else index.bisect_left((math.nextafter(low, INF), b""))
+        else:
+            first = index.bisect_left((low, b""))
+        if high_open:
+            end = index.bisect_left((high, b""))
+        else:
+            end = len(index) if high == INF else index.bisect_left((math.nextafter(high, INF), b""))
+        return int(first), max(int(first), int(end))
+
+    def lex_span(self, low: LexBound, high: LexBound) -> tuple[int, int]:
+        """The rank range [first, end) of the members between lex bounds.
+
+        Lex ranges are defined for sets whose members all have the same score (as in Redis); the
+        score of the first entry is the one assumed.
+        """
+        index = self.index
+        if not index:
+            return 0, 0
+        score = index[0][0]
+        first = _lex_position(index, score, low, is_low=True)
+        end = _lex_position(index, score, high, is_low=False)
+        return first, max(first, end)
+
+    def encoding(self) -> bytes:
+        """What OBJECT ENCODING says: Redis 7.0's choice for a set of this shape."""
+        if len(self.scores) <= LISTPACK_ENTRIES and all(len(m) <= LISTPACK_VALUE for m in self.scores):
+            return b"listpack"
+        return b"skiplist"
+
+
+# A lex bound: (member, inclusive), or MIN_LEX / MAX_LEX for "-" and "+".
+LexBound = tuple[bytes, bool] | str
+MIN_LEX = "-"
+MAX_LEX = "+"
+
+
+def _lex_position(index: SortedList, score: float, bound: LexBound, is_low: bool) -> int:
+    if bound == MIN_LEX:
+        return 0
+    if bound == MAX_LEX:
+        return len(index)
+    assert isinstance(bound, tuple)
+    member, inclusive = bound
+    if is_low == inclusive:
+        # low inclusive / high exclusive: the first entry >= member
+        return int(index.bisect_left((score, member)))
+    return int(index.bisect_right((score, member)))
