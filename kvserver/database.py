@@ -7,11 +7,12 @@ log and where WATCHed keys are marked as modified. A MULTI/EXEC is one unit in t
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final, Protocol
 
 from kvserver.commands import TABLE
-from kvserver.commands.registry import NO_AUTH, CommandError, CommandSpec, arity_error
+from kvserver.commands.registry import NO_AUTH, Block, CommandError, CommandSpec, arity_error
 from kvserver.config import Config
 from kvserver.keyspace import Keyspace, wall_clock_ms
 from kvserver.protocol import QUEUED, ErrorReply
@@ -122,6 +123,10 @@ class Database:
         self.shutdown_handler: Callable[[bool | None], str | None] | None = None
         self.config_listeners: list[Callable[[str], None]] = []
         self._unit: list[list[bytes]] | None = None
+        # blocking commands: the clients waiting on each key, in arrival order, and the keys
+        # pushed to since the last command (an insertion-ordered set)
+        self.blocked: dict[bytes, deque[ClientState]] = {}
+        self.ready_keys: dict[bytes, None] = {}
         # set during a log rewrite: called before a write command touches its keys
         self.before_write: Callable[[CommandSpec, list[bytes]], None] | None = None
         self._lookup: dict[bytes, CommandSpec] = {}
@@ -166,7 +171,12 @@ class Database:
         if spec.is_write and self.persistence.refusal is not None:
             self.stats.total_error_replies += 1
             return self.persistence.refusal
-        return self._run(spec, client, argv)
+        reply = self._run(spec, client, argv)
+        if self.ready_keys:
+            self.serve_blocked()
+        if type(reply) is Block:
+            self._park(client, reply)
+        return reply
 
     def call(self, client: ClientState, argv: list[bytes]) -> object:
         """Run a command already checked (a queued one, from EXEC)."""
@@ -208,6 +218,10 @@ class Database:
         if records and self.logging:
             self.persistence.write(records)
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._unit is not None
+
     def _on_expire(self, key: bytes) -> None:
         self.stats.expired_keys += 1
         self.propagate([b"DEL", key])
@@ -246,9 +260,60 @@ class Database:
             for client in self.watchers.get(key, ()):
                 client.watch_dirty = True
 
+    # --- blocking commands -----------------------------------------------------------------------
+    # A blocking command that finds nothing to pop returns a Block; the client is parked on its
+    # keys. A push signals the key; after the command that pushed (after the whole EXEC), the
+    # waiters on each signalled key are served in arrival order while the list has elements.
+    # The connection owns the timeout and delivers the late reply.
+
+    def signal_ready(self, key: bytes) -> None:
+        if key in self.blocked:
+            self.ready_keys[key] = None
+
+    def serve_blocked(self) -> None:
+        while self.ready_keys:
+            key = next(iter(self.ready_keys))
+            del self.ready_keys[key]
+            waiters = self.blocked.get(key)
+            while waiters:
+                client = waiters[0]
+                assert client.blocked is not None
+                try:
+                    reply = client.blocked.serve(self, client, key)
+                except CommandError as exc:
+                    reply = ErrorReply(exc.text.encode())
+                if reply is None:
+                    break
+                self.unblock(client, reply)
+
+    def _park(self, client: ClientState, block: Block) -> None:
+        client.blocked = block
+        for key in block.keys:
+            self.blocked.setdefault(key, deque()).append(client)
+
+    def _unpark(self, client: ClientState) -> None:
+        block, client.blocked = client.blocked, None
+        if block is None:
+            return
+        for key in block.keys:
+            waiters = self.blocked.get(key)
+            if waiters is not None:
+                waiters.remove(client)
+                if not waiters:
+                    del self.blocked[key]
+
+    def unblock(self, client: ClientState, reply: object) -> bool:
+        """End a client's wait with ``reply`` (served, timed out, CLIENT UNBLOCK); False if not blocked."""
+        if client.blocked is None:
+            return False
+        self._unpark(client)
+        client.on_unblocked(reply)
+        return True
+
     # --- clients and server --------------------------------------------------------------------
 
     def client_closed(self, client: ClientState) -> None:
+        self._unpark(client)
         self.unwatch(client)
         self.clients.remove(client)
 

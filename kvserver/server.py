@@ -16,6 +16,7 @@ import time
 from collections import deque
 from typing import Final, cast
 
+from kvserver.commands.registry import Block
 from kvserver.config import Config
 from kvserver.database import Database
 from kvserver.protocol import RequestParser, encode_reply
@@ -31,7 +32,7 @@ EXPIRE_BATCH: Final = 200
 class Connection(asyncio.Protocol):
     """One client connection: parse, execute, reply."""
 
-    __slots__ = ("closing", "db", "held", "parser", "server", "state", "transport")
+    __slots__ = ("block_timer", "closing", "db", "held", "parser", "pending", "server", "state", "transport")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -41,6 +42,8 @@ class Connection(asyncio.Protocol):
         self.state: ClientState | None = None
         self.closing = False
         self.held = 0  # reply batches waiting on the durability barrier
+        self.pending: list[list[bytes]] = []  # commands parsed behind a blocking command
+        self.block_timer: asyncio.TimerHandle | None = None
 
     # --- asyncio callbacks ---------------------------------------------------------------------
 
@@ -61,6 +64,7 @@ class Connection(asyncio.Protocol):
         state = db.clients.new(_addr(peer), _addr(sock), sock_obj.fileno() if sock_obj else -1)
         state.authenticated = not db.config.requirepass
         state.close = self.close_after_reply
+        state.on_unblocked = self.unblocked
         db.clients.add(state)
         self.state = state
         self.parser = RequestParser(db.config.proto_max_bulk_len, not state.authenticated)
@@ -72,6 +76,8 @@ class Connection(asyncio.Protocol):
             return
         self.db.stats.total_net_input_bytes += len(data)
         self.parser.feed(data)
+        if state.blocked is not None:  # the commands wait in the buffer, as in Redis
+            return
         out: list[bytes] = []
         self._execute_all(state, out)
         state.qbuf = self.parser.buffered
@@ -80,17 +86,31 @@ class Connection(asyncio.Protocol):
             self.server.send(self, b"".join(out))
 
     def _execute_all(self, state: ClientState, out: list[bytes]) -> None:
-        """Run every complete command and encode the replies; a protocol error ends the batch."""
+        """Run every complete command and encode the replies; a protocol error ends the batch.
+
+        A command that blocks stops the batch: the commands after it wait in ``pending``.
+        """
         parser = self.parser
         execute = self.db.execute
         while True:
-            commands = parser.commands()
-            if not commands:
-                break
-            for argv in commands:
-                encode_reply(execute(state, argv), state.resp3, out)
+            resumed = bool(self.pending)
+            if resumed:
+                commands, self.pending = self.pending, []
+            else:
+                commands = parser.commands()
+                if not commands:
+                    break
+            for i, argv in enumerate(commands):
+                reply = execute(state, argv)
+                if type(reply) is Block:
+                    self.pending = commands[i + 1 :]
+                    self._blocked(reply)
+                    return
+                encode_reply(reply, state.resp3, out)
                 if self.closing:
                     return
+            if resumed:
+                continue  # then the commands that arrived while blocked
             if not parser.auth_required:
                 break
             parser.auth_required = not state.authenticated  # AUTH lifts the tighter limits
@@ -98,8 +118,43 @@ class Connection(asyncio.Protocol):
             out.append(b"-ERR %b\r\n" % str(parser.error).encode())
             self.closing = True
 
+    # --- blocking commands ---------------------------------------------------------------------
+
+    def _blocked(self, block: Block) -> None:
+        if block.timeout > 0:
+            self.block_timer = asyncio.get_running_loop().call_later(block.timeout, self._block_timed_out)
+
+    def _block_timed_out(self) -> None:
+        self.block_timer = None
+        state = self.state
+        if state is not None and state.blocked is not None:
+            self.db.unblock(state, state.blocked.timeout_reply)
+
+    def unblocked(self, reply: object) -> None:
+        """The database ended this client's wait: send the reply, then go on with its commands."""
+        if self.block_timer is not None:
+            self.block_timer.cancel()
+            self.block_timer = None
+        state = self.state
+        if state is None or self.closing:
+            return
+        self.server.send(self, encode_reply(reply, state.resp3))
+        asyncio.get_running_loop().call_soon(self._resume)
+
+    def _resume(self) -> None:
+        state = self.state
+        if self.closing or state is None or state.blocked is not None:
+            return
+        out: list[bytes] = []
+        self._execute_all(state, out)
+        state.qbuf = self.parser.buffered
+        if out or self.closing:
+            self.server.send(self, b"".join(out))
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if self.block_timer is not None:
+            self.block_timer.cancel()
         self.server.connections.discard(self)
         if self.state is not None:
             self.db.client_closed(self.state)

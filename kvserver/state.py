@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kvserver.commands.registry import Block
 
 
 class ClientState:
@@ -13,6 +17,7 @@ class ClientState:
     __slots__ = (
         "addr",
         "authenticated",
+        "blocked",
         "close",
         "created",
         "exec_error",
@@ -25,6 +30,7 @@ class ClientState:
         "lib_ver",
         "multi",
         "name",
+        "on_unblocked",
         "qbuf",
         "resp3",
         "watch_dirty",
@@ -50,11 +56,13 @@ class ClientState:
         self.last_command = "NULL"
         self.qbuf = 0
         self.close: Callable[[], None] = _no_close
+        self.blocked: Block | None = None  # waiting in BLPOP & co.
+        self.on_unblocked: Callable[[object], None] = _no_delivery  # receives the reply that ends a block
 
     def describe(self) -> str:
         """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
         now = time.monotonic()
-        flags = "x" if self.multi is not None else "N"
+        flags = "x" if self.multi is not None else "b" if self.blocked is not None else "N"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
@@ -70,6 +78,10 @@ class ClientState:
 
 def _no_close() -> None:
     """A client with no transport (tests, log replay) has nothing to close."""
+
+
+def _no_delivery(reply: object) -> None:
+    """A client with no transport has nowhere to send a late reply."""
 
 
 class ClientRegistry:

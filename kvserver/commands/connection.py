@@ -21,7 +21,7 @@ from kvserver.commands.registry import (
     parse_int,
     register_help,
 )
-from kvserver.protocol import OK, PONG, SimpleString, Verbatim
+from kvserver.protocol import OK, PONG, ErrorReply, SimpleString, Verbatim
 from kvserver.state import ClientState
 
 CONNECTION: Final = "connection"
@@ -391,6 +391,32 @@ def client_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     return killed
 
 
+@command(
+    "unblock",
+    -3,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="5.0.0",
+    parent="client",
+    complexity="O(log N) where N is the number of client connections",
+    summary="Unblock a client blocked in a blocking command from a different connection",
+)
+def client_unblock_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """CLIENT UNBLOCK client-id [TIMEOUT | ERROR]"""
+    target = ctx.clients.by_id.get(parse_int(argv[2]))
+    mode = argv[3].upper() if len(argv) == 4 else b"TIMEOUT"
+    if len(argv) > 4 or mode not in (b"TIMEOUT", b"ERROR"):
+        raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    if target is None or target.blocked is None:
+        return 0
+    if mode == b"ERROR":
+        reply: object = ErrorReply(b"UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    else:
+        reply = target.blocked.timeout_reply
+    return int(ctx.unblock(target, reply))
+
+
 register_help(
     "client",
     "5.0.0",
@@ -412,6 +438,8 @@ register_help(
         "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
         "SETNAME <name>",
         "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
         "NO-EVICT (ON|OFF)",
         "    Protect the current client connection from eviction.",
         "NO-TOUCH (ON|OFF)",

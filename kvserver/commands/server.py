@@ -179,7 +179,7 @@ def _section(ctx: Context, name: str) -> dict[str, object] | None:
         return {
             "connected_clients": len(ctx.clients),
             "maxclients": ctx.config.maxclients,
-            "blocked_clients": 0,
+            "blocked_clients": sum(1 for c in ctx.clients.by_id.values() if c.blocked is not None),
             "tracking_clients": 0,
         }
     if name == "memory":
