@@ -175,6 +175,7 @@ class Database:
         if self.ready_keys:
             self.serve_blocked()
         if type(reply) is Block:
+            reply.argv = argv
             self._park(client, reply)
         return reply
 
@@ -277,9 +278,14 @@ class Database:
             waiters = self.blocked.get(key)
             while waiters:
                 client = waiters[0]
-                assert client.blocked is not None
+                block = client.blocked
+                assert block is not None
+                if self.before_write is not None:  # a rewrite is running: dump the keys first
+                    spec = self.resolve(block.argv)
+                    assert isinstance(spec, CommandSpec)
+                    self.before_write(spec, block.argv)
                 try:
-                    reply = client.blocked.serve(self, client, key)
+                    reply = block.serve(self, client, key)
                 except CommandError as exc:
                     reply = ErrorReply(exc.text.encode())
                 if reply is None:
