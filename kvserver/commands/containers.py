@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
-from typing import Final, TypeVar
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from kvserver.commands.keys import parse_cursor, parse_scan_options
-from kvserver.commands.registry import NOT_INTEGER, CommandError, Context, parse_int
+from kvserver.commands.registry import NOT_INTEGER, READONLY, SYNTAX, CommandError, Context, command, parse_int
 from kvserver.glob import compile_glob
+from kvserver.state import ClientState
 
 T = TypeVar("T")
 
@@ -23,36 +24,51 @@ def drop_if_empty(ctx: Context, key: bytes, value: object) -> None:
         ctx.keyspace.delete(key)
 
 
-def scan_container(
-    ctx: Context,
-    argv: list[bytes],
-    container: object,
-    compact: bool,
-    members: Callable[[], list[object]],
-    emit: Callable[[bytes, list[object]], None],
-) -> list[object]:
-    """HSCAN / SSCAN / ZSCAN: key cursor [MATCH pattern] [COUNT count].
+def register_scan(
+    name: str,
+    group: str,
+    summary: str,
+    lookup: Callable[[Context, bytes], Any],
+    compact: Callable[[Any], bool],
+    members: Callable[[Any], list[bytes]],
+    items: Callable[[Any, bytes], tuple[object, ...]],
+) -> None:
+    """Register HSCAN / SSCAN / ZSCAN: key cursor [MATCH pattern] [COUNT count].
 
     A compact container (one Redis keeps as a listpack or intset) is returned whole with cursor
     0, as Redis does; a larger one is walked in COUNT-sized batches from a snapshot of its
-    members. ``emit`` appends a member's reply items (skipping one removed since the snapshot).
+    ``members``. ``items`` gives a member's reply items, or () if it was removed meanwhile.
     """
-    cursor = parse_cursor(argv[2])
-    count, pattern, _ = parse_scan_options(argv, 3, allow_type=False)
-    items: list[object]
-    if container is None:
-        return [b"0", []]
-    if compact:
-        next_cursor, items = 0, members()
-    else:
-        next_cursor, items = ctx.keyspace.cursors.scan(container, cursor, count, members)
-    match = compile_glob(pattern).fullmatch if pattern is not None and pattern != b"*" else None
-    out: list[object] = []
-    for member in items:
-        assert isinstance(member, bytes)
-        if match is None or match(member) is not None:
-            emit(member, out)
-    return [b"%d" % next_cursor, out]
+
+    def scan(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+        cursor = parse_cursor(argv[2])
+        count, pattern, _ = parse_scan_options(argv, 3, allow_type=False)
+        container = lookup(ctx, argv[1])
+        if container is None:
+            return [b"0", []]
+        batch: list[object]
+        if compact(container):
+            next_cursor, batch = 0, list(members(container))
+        else:
+            snapshot: Callable[[], list[object]] = lambda: list(members(container))  # noqa: E731
+            next_cursor, batch = ctx.keyspace.cursors.scan(container, cursor, count, snapshot)
+        match = compile_glob(pattern).fullmatch if pattern is not None and pattern != b"*" else None
+        out: list[object] = []
+        for member in batch:
+            assert isinstance(member, bytes)
+            if match is None or match(member) is not None:
+                out += items(container, member)
+        return [b"%d" % next_cursor, out]
+
+    command(
+        name,
+        -3,
+        (READONLY,),
+        group=group,
+        since="2.8.0",
+        complexity="O(1) for every call. O(N) for a complete iteration.",
+        summary=summary,
+    )(scan)
 
 
 def rank_span(length: int, start: int, stop: int) -> tuple[int, int]:
@@ -83,6 +99,33 @@ def parse_random_count(raw: bytes, with_values: bool) -> int:
     if with_values and count < -(INT64_MAX // 2):
         raise CommandError(OUT_OF_RANGE)
     return count
+
+
+def random_members(
+    argv: list[bytes],
+    option: bytes | None,
+    lookup: Callable[[], Mapping[bytes, object] | Collection[bytes] | None],
+    resp3: bool,
+) -> object:
+    """HRANDFIELD / SRANDMEMBER / ZRANDMEMBER key [count [option]].
+
+    ``lookup`` returns the container (after the arguments are checked, as Redis orders its
+    errors); with ``option`` (WITHVALUES, WITHSCORES) it must be a mapping member -> value.
+    """
+    with_values = len(argv) == 4 and option is not None
+    if len(argv) > (3 if option is None else 4) or (with_values and argv[3].upper() != option):
+        raise CommandError(SYNTAX)
+    count = parse_random_count(argv[2], with_values) if len(argv) >= 3 else None
+    container = lookup()
+    if count is None:
+        return None if container is None else random_pick(list(container), 1)[0]
+    if container is None or count == 0:
+        return []
+    picked = random_pick(list(container), count)
+    if not with_values:
+        return picked
+    assert isinstance(container, Mapping)
+    return pairs([(member, container[member]) for member in picked], resp3)
 
 
 def random_pick(population: Sequence[T], count: int) -> list[T]:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from kvserver.commands.containers import drop_if_empty, pairs, parse_random_count, random_pick, scan_container
+from kvserver.commands.containers import drop_if_empty, random_members, register_scan
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
     OVERFLOW,
     READONLY,
-    SYNTAX,
     WRITE,
     CommandError,
     Context,
@@ -237,6 +236,20 @@ def hstrlen_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     return len((get_hash(ctx, argv[1]) or {}).get(argv[2], b""))
 
 
+def _field(ctx: Context, argv: list[bytes]) -> bytes | None:
+    """The value of field argv[2] of hash argv[1], if both exist."""
+    value = get_hash(ctx, argv[1])
+    return None if value is None else value.get(argv[2])
+
+
+def _store_field(ctx: Context, argv: list[bytes], encoded: bytes) -> bytes:
+    """An increment's result: set it, and log it as an HSET (replay redoes no arithmetic)."""
+    key, field = argv[1], argv[2]
+    hash_for_write(ctx, key)[field] = encoded
+    ctx.propagate([b"HSET", key, field, encoded])
+    return encoded
+
+
 @command(
     "hincrby",
     4,
@@ -246,17 +259,12 @@ def hstrlen_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     summary="Increment the integer value of a hash field by the given number",
 )
 def hincrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    key, field = argv[1], argv[2]
     delta = parse_int(argv[3])
-    value = get_hash(ctx, key)
-    current = None if value is None else value.get(field)
-    number = 0 if current is None else parse_int(current, "ERR hash value is not an integer")
-    result = number + delta
+    current = _field(ctx, argv)
+    result = delta + (0 if current is None else parse_int(current, "ERR hash value is not an integer"))
     if not INT64_MIN <= result <= INT64_MAX:
         raise CommandError(OVERFLOW)
-    encoded = b"%d" % result
-    hash_for_write(ctx, key)[field] = encoded
-    ctx.propagate([b"HSET", key, field, encoded])
+    _store_field(ctx, argv, b"%d" % result)
     return result
 
 
@@ -269,17 +277,12 @@ def hincrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     summary="Increment the float value of a hash field by the given amount",
 )
 def hincrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    key, field = argv[1], argv[2]
     delta = parse_long_double(argv[3])
     if not delta.is_finite():
         raise CommandError("ERR value is NaN or Infinity")
-    value = get_hash(ctx, key)
-    current = None if value is None else value.get(field)
+    current = _field(ctx, argv)
     number = Decimal(0) if current is None else parse_long_double(current, "ERR hash value is not a float")
-    encoded = add_long_double(number, delta)
-    hash_for_write(ctx, key)[field] = encoded
-    ctx.propagate([b"HSET", key, field, encoded])
-    return encoded
+    return _store_field(ctx, argv, add_long_double(number, delta))
 
 
 @command(
@@ -293,42 +296,15 @@ def hincrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) -
 )
 def hrandfield_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """HRANDFIELD key [count [WITHVALUES]]"""
-    with_values = False
-    if len(argv) == 4:
-        if argv[3].upper() != b"WITHVALUES":
-            raise CommandError(SYNTAX)
-        with_values = True
-    elif len(argv) > 4:
-        raise CommandError(SYNTAX)
-    count = parse_random_count(argv[2], with_values) if len(argv) >= 3 else None
-    value = get_hash(ctx, argv[1])
-    if count is None:
-        return None if value is None else random_pick(list(value), 1)[0]
-    if value is None or count == 0:
-        return []
-    fields = random_pick(list(value), count)
-    if not with_values:
-        return fields
-    return pairs([(field, value[field]) for field in fields], client.resp3)
+    return random_members(argv, b"WITHVALUES", lambda: get_hash(ctx, argv[1]), client.resp3)
 
 
-@command(
+register_scan(
     "hscan",
-    -3,
-    (READONLY,),
-    group=HASH,
-    since="2.8.0",
-    complexity="O(1) for every call. O(N) for a complete iteration.",
-    summary="Incrementally iterate hash fields and associated values",
+    HASH,
+    "Incrementally iterate hash fields and associated values",
+    get_hash,
+    is_compact,
+    list,
+    lambda value, field: (field, value[field]) if field in value else (),
 )
-def hscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """HSCAN key cursor [MATCH pattern] [COUNT count]"""
-    value = get_hash(ctx, argv[1])
-
-    def emit(field: bytes, out: list[object]) -> None:
-        assert value is not None
-        item = value.get(field)
-        if item is not None:
-            out += (field, item)
-
-    return scan_container(ctx, argv, value, value is not None and is_compact(value), lambda: list(value or ()), emit)

@@ -12,6 +12,7 @@ BLMOVE as LMOVE), for what they actually popped.
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from itertools import islice
 from typing import Final
 
@@ -56,7 +57,8 @@ def get_list(ctx: Context, key: bytes) -> deque[bytes] | None:
     return value
 
 
-def _push(ctx: Context, argv: list[bytes], left: bool, only_existing: bool) -> int:
+def _push(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool, only_existing: bool) -> int:
+    """LPUSH / RPUSH / LPUSHX / RPUSHX key element [element ...]"""
     key = argv[1]
     value = get_list(ctx, key)
     if value is None:
@@ -76,59 +78,20 @@ def _push(ctx: Context, argv: list[bytes], left: bool, only_existing: bool) -> i
 _PUSH_COMPLEXITY: Final = (
     "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."
 )
+_PUSH_FLAGS: Final = (WRITE, DENYOOM, FAST)
+
+for _name, _left, _only_existing, _since, _summary in [
+    ("lpush", True, False, "1.0.0", "Prepend one or multiple elements to a list"),
+    ("rpush", False, False, "1.0.0", "Append one or multiple elements to a list"),
+    ("lpushx", True, True, "2.2.0", "Prepend an element to a list, only if the list exists"),
+    ("rpushx", False, True, "2.2.0", "Append an element to a list, only if the list exists"),
+]:
+    command(_name, -3, _PUSH_FLAGS, group=LIST, since=_since, complexity=_PUSH_COMPLEXITY, summary=_summary)(
+        partial(_push, left=_left, only_existing=_only_existing)
+    )
 
 
-@command(
-    "lpush",
-    -3,
-    (WRITE, DENYOOM, FAST),
-    group=LIST,
-    complexity=_PUSH_COMPLEXITY,
-    summary="Prepend one or multiple elements to a list",
-)
-def lpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, argv, left=True, only_existing=False)
-
-
-@command(
-    "rpush",
-    -3,
-    (WRITE, DENYOOM, FAST),
-    group=LIST,
-    complexity=_PUSH_COMPLEXITY,
-    summary="Append one or multiple elements to a list",
-)
-def rpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, argv, left=False, only_existing=False)
-
-
-@command(
-    "lpushx",
-    -3,
-    (WRITE, DENYOOM, FAST),
-    group=LIST,
-    since="2.2.0",
-    complexity=_PUSH_COMPLEXITY,
-    summary="Prepend an element to a list, only if the list exists",
-)
-def lpushx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, argv, left=True, only_existing=True)
-
-
-@command(
-    "rpushx",
-    -3,
-    (WRITE, DENYOOM, FAST),
-    group=LIST,
-    since="2.2.0",
-    complexity=_PUSH_COMPLEXITY,
-    summary="Append an element to a list, only if the list exists",
-)
-def rpushx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, argv, left=False, only_existing=True)
-
-
-def _pop(ctx: Context, argv: list[bytes], left: bool) -> object:
+def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) -> object:
     """LPOP / RPOP key [count]"""
     if len(argv) > 3:
         raise arity_error(argv[0].decode("utf-8", "replace").lower())
@@ -148,28 +111,16 @@ def _pop(ctx: Context, argv: list[bytes], left: bool) -> object:
     return items[0] if count is None else items
 
 
-@command(
-    "lpop",
-    -2,
-    (WRITE, FAST),
-    group=LIST,
-    complexity="O(N) where N is the number of elements returned",
-    summary="Remove and get the first elements in a list",
-)
-def lpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, argv, left=True)
-
-
-@command(
-    "rpop",
-    -2,
-    (WRITE, FAST),
-    group=LIST,
-    complexity="O(N) where N is the number of elements returned",
-    summary="Remove and get the last elements in a list",
-)
-def rpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, argv, left=False)
+_POP_COMPLEXITY: Final = "O(N) where N is the number of elements returned"
+for _name, _left, _end in [("lpop", True, "first"), ("rpop", False, "last")]:
+    command(
+        _name,
+        -2,
+        (WRITE, FAST),
+        group=LIST,
+        complexity=_POP_COMPLEXITY,
+        summary=f"Remove and get the {_end} elements in a list",
+    )(partial(_pop, left=_left))
 
 
 @command("llen", 2, (READONLY, FAST), group=LIST, summary="Get the length of a list")
@@ -469,7 +420,8 @@ def _serve_rpop(ctx: Context, client: ClientState, key: bytes) -> object | None:
     return _pop_one(ctx, key, left=False)
 
 
-def _blocking_pop(ctx: Context, argv: list[bytes], left: bool) -> object:
+def _blocking_pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) -> object:
+    """BLPOP / BRPOP key [key ...] timeout"""
     timeout = parse_timeout(argv[-1])
     keys = list(dict.fromkeys(argv[1:-1]))
     for key in keys:
@@ -480,37 +432,19 @@ def _blocking_pop(ctx: Context, argv: list[bytes], left: bool) -> object:
     return Block(keys, timeout, _serve_lpop if left else _serve_rpop, NullArray)
 
 
+_BLOCKING_POP_FLAGS: Final = (WRITE, NOSCRIPT, BLOCKING)
 _BLOCKING_COMPLEXITY: Final = "O(N) where N is the number of provided keys."
-
-
-@command(
-    "blpop",
-    -3,
-    (WRITE, NOSCRIPT, BLOCKING),
-    keys=(1, -2, 1),
-    group=LIST,
-    since="2.0.0",
-    complexity=_BLOCKING_COMPLEXITY,
-    summary="Remove and get the first element in a list, or block until one is available",
-)
-def blpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """BLPOP key [key ...] timeout"""
-    return _blocking_pop(ctx, argv, left=True)
-
-
-@command(
-    "brpop",
-    -3,
-    (WRITE, NOSCRIPT, BLOCKING),
-    keys=(1, -2, 1),
-    group=LIST,
-    since="2.0.0",
-    complexity=_BLOCKING_COMPLEXITY,
-    summary="Remove and get the last element in a list, or block until one is available",
-)
-def brpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """BRPOP key [key ...] timeout"""
-    return _blocking_pop(ctx, argv, left=False)
+for _name, _left, _end in [("blpop", True, "first"), ("brpop", False, "last")]:
+    command(
+        _name,
+        -3,
+        _BLOCKING_POP_FLAGS,
+        keys=(1, -2, 1),
+        group=LIST,
+        since="2.0.0",
+        complexity=_BLOCKING_COMPLEXITY,
+        summary=f"Remove and get the {_end} element in a list, or block until one is available",
+    )(partial(_blocking_pop, left=_left))
 
 
 def _blocking_move(ctx: Context, argv: list[bytes], from_left: bool, to_left: bool, timeout_raw: bytes) -> object:

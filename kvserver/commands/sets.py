@@ -11,9 +11,9 @@ from typing import Final
 from kvserver.commands.containers import (
     drop_if_empty,
     parse_pop_count,
-    parse_random_count,
+    random_members,
     random_pick,
-    scan_container,
+    register_scan,
 )
 from kvserver.commands.registry import (
     DENYOOM,
@@ -196,15 +196,7 @@ def spop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
 )
 def srandmember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """SRANDMEMBER key [count]"""
-    if len(argv) > 3:
-        raise CommandError(SYNTAX)
-    count = parse_random_count(argv[2], False) if len(argv) == 3 else None
-    value = get_set(ctx, argv[1])
-    if count is None:
-        return None if value is None else random_pick(list(value), 1)[0]
-    if value is None or count == 0:
-        return []
-    return random_pick(list(value), count)
+    return random_members(argv, None, lambda: get_set(ctx, argv[1]), client.resp3)
 
 
 @command(
@@ -349,22 +341,12 @@ def sintercard_command(ctx: Context, client: ClientState, argv: list[bytes]) -> 
     return len(_intersection(_operands(ctx, argv[2 : 2 + numkeys]), limit))
 
 
-@command(
+register_scan(
     "sscan",
-    -3,
-    (READONLY,),
-    group=SET,
-    since="2.8.0",
-    complexity="O(1) for every call. O(N) for a complete iteration.",
-    summary="Incrementally iterate Set elements",
+    SET,
+    "Incrementally iterate Set elements",
+    get_set,
+    is_compact,
+    _members,
+    lambda value, member: (member,) if member in value else (),
 )
-def sscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """SSCAN key cursor [MATCH pattern] [COUNT count]"""
-    value = get_set(ctx, argv[1])
-
-    def emit(member: bytes, out: list[object]) -> None:
-        if value is not None and member in value:
-            out.append(member)
-
-    compact = value is not None and is_compact(value)
-    return scan_container(ctx, argv, value, compact, lambda: list(_members(value)), emit)

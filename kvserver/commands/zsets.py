@@ -9,16 +9,16 @@ each one is deterministic given the state it runs on.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Final
 
 from kvserver.commands.containers import (
     drop_if_empty,
     pairs,
     parse_pop_count,
-    parse_random_count,
-    random_pick,
+    random_members,
     rank_span,
-    scan_container,
+    register_scan,
 )
 from kvserver.commands.registry import (
     DENYOOM,
@@ -313,7 +313,22 @@ def zrem_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     return removed
 
 
-def _remove_range(ctx: Context, argv: list[bytes], query: RangeQuery) -> int:
+def _simple_query(by: int, low: bytes, high: bytes) -> RangeQuery:
+    """A bare range (no options) of one kind, from its two arguments."""
+    query = RangeQuery()
+    query.by = by
+    if by == BY_RANK:
+        query.low, query.high = parse_int(low), parse_int(high)
+    elif by == BY_SCORE:
+        query.low, query.high = parse_score_bound(low), parse_score_bound(high)
+    else:
+        query.low, query.high = parse_lex_bound(low), parse_lex_bound(high)
+    return query
+
+
+def _remove_range(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> int:
+    """ZREMRANGEBYSCORE / ZREMRANGEBYRANK / ZREMRANGEBYLEX key min max"""
+    query = _simple_query(by, argv[2], argv[3])
     key = argv[1]
     zset = get_zset(ctx, key)
     if zset is None:
@@ -327,57 +342,44 @@ def _remove_range(ctx: Context, argv: list[bytes], query: RangeQuery) -> int:
     return end - first
 
 
-def _simple_query(by: int, low: object, high: object) -> RangeQuery:
-    query = RangeQuery()
-    query.by, query.low, query.high = by, low, high
-    return query
+def _count(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> int:
+    """ZCOUNT / ZLEXCOUNT key min max"""
+    query = _simple_query(by, argv[2], argv[3])
+    zset = get_zset(ctx, argv[1])
+    if zset is None:
+        return 0
+    first, end = query.span(zset)
+    return end - first
 
 
-@command(
-    "zremrangebyscore",
-    4,
-    (WRITE,),
-    group=ZSET,
-    since="1.2.0",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of "
-    "elements removed by the operation.",
-    summary="Remove all members in a sorted set within the given scores",
+_REMOVE_COMPLEXITY: Final = (
+    "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by "
+    "the operation."
 )
-def zremrangebyscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    query = _simple_query(BY_SCORE, parse_score_bound(argv[2]), parse_score_bound(argv[3]))
-    return _remove_range(ctx, argv, query)
+for _name, _by, _since, _what in [
+    ("zremrangebyscore", BY_SCORE, "1.2.0", "within the given scores"),
+    ("zremrangebyrank", BY_RANK, "2.0.0", "within the given indexes"),
+    ("zremrangebylex", BY_LEX, "2.8.9", "between the given lexicographical range"),
+]:
+    command(
+        _name,
+        4,
+        (WRITE,),
+        group=ZSET,
+        since=_since,
+        complexity=_REMOVE_COMPLEXITY,
+        summary=f"Remove all members in a sorted set {_what}",
+    )(partial(_remove_range, by=_by))
+for _name, _by, _since, _summary in [
+    ("zcount", BY_SCORE, "2.0.0", "Count the members in a sorted set with scores within the given values"),
+    ("zlexcount", BY_LEX, "2.8.9", "Count the number of members in a sorted set between a given lexicographical range"),
+]:
+    command(_name, 4, (READONLY, FAST), group=ZSET, since=_since, complexity=LOG_N, summary=_summary)(
+        partial(_count, by=_by)
+    )
 
 
-@command(
-    "zremrangebyrank",
-    4,
-    (WRITE,),
-    group=ZSET,
-    since="2.0.0",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of "
-    "elements removed by the operation.",
-    summary="Remove all members in a sorted set within the given indexes",
-)
-def zremrangebyrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _remove_range(ctx, argv, _simple_query(BY_RANK, parse_int(argv[2]), parse_int(argv[3])))
-
-
-@command(
-    "zremrangebylex",
-    4,
-    (WRITE,),
-    group=ZSET,
-    since="2.8.9",
-    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of "
-    "elements removed by the operation.",
-    summary="Remove all members in a sorted set between the given lexicographical range",
-)
-def zremrangebylex_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    query = _simple_query(BY_LEX, parse_lex_bound(argv[2]), parse_lex_bound(argv[3]))
-    return _remove_range(ctx, argv, query)
-
-
-def _pop(ctx: Context, client: ClientState, argv: list[bytes], highest: bool) -> object:
+def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, highest: bool) -> object:
     """ZPOPMIN / ZPOPMAX key [count]"""
     if len(argv) > 3:
         raise CommandError(SYNTAX)
@@ -398,32 +400,19 @@ def _pop(ctx: Context, client: ClientState, argv: list[bytes], highest: bool) ->
     return range_reply(entries, True, client.resp3 and len(argv) == 3)
 
 
-@command(
-    "zpopmin",
-    -2,
-    (WRITE, FAST),
-    group=ZSET,
-    since="5.0.0",
-    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number "
-    "of elements popped.",
-    summary="Remove and return members with the lowest scores in a sorted set",
+_POP_COMPLEXITY: Final = (
+    "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped."
 )
-def zpopmin_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, client, argv, highest=False)
-
-
-@command(
-    "zpopmax",
-    -2,
-    (WRITE, FAST),
-    group=ZSET,
-    since="5.0.0",
-    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number "
-    "of elements popped.",
-    summary="Remove and return members with the highest scores in a sorted set",
-)
-def zpopmax_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, client, argv, highest=True)
+for _name, _highest, _which in [("zpopmin", False, "lowest"), ("zpopmax", True, "highest")]:
+    command(
+        _name,
+        -2,
+        (WRITE, FAST),
+        group=ZSET,
+        since="5.0.0",
+        complexity=_POP_COMPLEXITY,
+        summary=f"Remove and return members with the {_which} scores in a sorted set",
+    )(partial(_pop, highest=_highest))
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -456,43 +445,8 @@ def zmscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     return [zset.score(member) for member in argv[2:]]
 
 
-@command(
-    "zcount",
-    4,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.0.0",
-    complexity=LOG_N,
-    summary="Count the members in a sorted set with scores within the given values",
-)
-def zcount_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    query = _simple_query(BY_SCORE, parse_score_bound(argv[2]), parse_score_bound(argv[3]))
-    zset = get_zset(ctx, argv[1])
-    if zset is None:
-        return 0
-    first, end = query.span(zset)
-    return end - first
-
-
-@command(
-    "zlexcount",
-    4,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.8.9",
-    complexity=LOG_N,
-    summary="Count the number of members in a sorted set between a given lexicographical range",
-)
-def zlexcount_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    query = _simple_query(BY_LEX, parse_lex_bound(argv[2]), parse_lex_bound(argv[3]))
-    zset = get_zset(ctx, argv[1])
-    if zset is None:
-        return 0
-    first, end = query.span(zset)
-    return end - first
-
-
-def _rank(ctx: Context, argv: list[bytes], reverse: bool) -> object:
+def _rank(ctx: Context, client: ClientState, argv: list[bytes], *, reverse: bool) -> object:
+    """ZRANK / ZREVRANK key member"""
     zset = get_zset(ctx, argv[1])
     rank = None if zset is None else zset.rank(argv[2])
     if rank is None or zset is None:
@@ -500,30 +454,16 @@ def _rank(ctx: Context, argv: list[bytes], reverse: bool) -> object:
     return len(zset) - 1 - rank if reverse else rank
 
 
-@command(
-    "zrank",
-    3,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.0.0",
-    complexity=LOG_N,
-    summary="Determine the index of a member in a sorted set",
-)
-def zrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _rank(ctx, argv, reverse=False)
-
-
-@command(
-    "zrevrank",
-    3,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.0.0",
-    complexity=LOG_N,
-    summary="Determine the index of a member in a sorted set, with scores ordered from high to low",
-)
-def zrevrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _rank(ctx, argv, reverse=True)
+for _name, _reverse, _order in [("zrank", False, ""), ("zrevrank", True, ", with scores ordered from high to low")]:
+    command(
+        _name,
+        3,
+        (READONLY, FAST),
+        group=ZSET,
+        since="2.0.0",
+        complexity=LOG_N,
+        summary=f"Determine the index of a member in a sorted set{_order}",
+    )(partial(_rank, reverse=_reverse))
 
 
 _RANGE_COMPLEXITY: Final = (
@@ -616,42 +556,25 @@ _register_legacy_range(
 )
 def zrandmember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """ZRANDMEMBER key [count [WITHSCORES]]"""
-    with_scores = False
-    if len(argv) == 4:
-        if argv[3].upper() != b"WITHSCORES":
-            raise CommandError(SYNTAX)
-        with_scores = True
-    elif len(argv) > 4:
-        raise CommandError(SYNTAX)
-    count = parse_random_count(argv[2], with_scores) if len(argv) >= 3 else None
-    zset = get_zset(ctx, argv[1])
-    if count is None:
-        return None if zset is None else random_pick(list(zset.scores), 1)[0]
-    if zset is None or count == 0:
-        return []
-    members = random_pick(list(zset.scores), count)
-    if not with_scores:
-        return members
-    return pairs([(member, zset.scores[member]) for member in members], client.resp3)
+
+    def lookup() -> dict[bytes, float] | None:
+        zset = get_zset(ctx, argv[1])
+        return None if zset is None else zset.scores
+
+    return random_members(argv, b"WITHSCORES", lookup, client.resp3)
 
 
-@command(
+def _scan_items(zset: ZSet, member: bytes) -> tuple[object, ...]:
+    score = zset.score(member)
+    return () if score is None else (member, format_double(score))
+
+
+register_scan(
     "zscan",
-    -3,
-    (READONLY,),
-    group=ZSET,
-    since="2.8.0",
-    complexity="O(1) for every call. O(N) for a complete iteration.",
-    summary="Incrementally iterate sorted sets elements and associated scores",
+    ZSET,
+    "Incrementally iterate sorted sets elements and associated scores",
+    get_zset,
+    lambda zset: zset.encoding() == b"listpack",
+    lambda zset: [member for _, member in zset],
+    _scan_items,
 )
-def zscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """ZSCAN key cursor [MATCH pattern] [COUNT count]"""
-    zset = get_zset(ctx, argv[1])
-
-    def emit(member: bytes, out: list[object]) -> None:
-        score = None if zset is None else zset.score(member)
-        if score is not None:
-            out += (member, format_double(score))
-
-    compact = zset is not None and zset.encoding() == b"listpack"
-    return scan_container(ctx, argv, zset, compact, lambda: [m for _, m in zset or ()], emit)
