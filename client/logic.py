@@ -1,0 +1,315 @@
+"""Every session operation, written once, with no I/O.
+
+Each operation is a generator that yields steps (``Call``, ``Watch``, ``Unwatch``, ``Atomic``) and
+receives their replies; a driver runs it on one connection, synchronously or with ``await``, on
+the built-in RESP client or on a redis-py / valkey-py client. So the sync and async stores share
+every line of the logic, and the logic can be tested step by step.
+
+Concurrency (docs/sessions.md has the reasoning):
+* create is one MULTI/EXEC: the record, its TTL and the index entry appear together.
+* update, refresh, rotate and revoke are compare-and-set: WATCH the session key, read, check,
+  then MULTI/EXEC; if the key changed in between, EXEC fails and the step is retried on fresh
+  data. A revoked session can't be resurrected, and concurrent updates are never lost.
+* revoke_all WATCHes the user's index: a login that commits meanwhile aborts the EXEC, and the
+  retry sees (and revokes) it. A session is never outside the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final, TypeVar
+
+from client.model import (
+    FIELDS,
+    ConcurrencyError,
+    Record,
+    Session,
+    decode_record,
+    pack,
+    user_key,
+)
+from client.tokens import KeyLayout, Token, hash_secret, is_session_id, new_token, parse_token, user_tag
+
+T = TypeVar("T")
+Command = tuple[bytes, ...]
+
+MAX_ATTEMPTS: Final = 32
+WATCH_ATTEMPTS: Final = 8  # revoke_all: optimistic rounds before it sweeps instead
+SWEEP_ROUNDS: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Send commands (pipelined, not atomic); the reply is the list of their replies."""
+
+    commands: tuple[Command, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    keys: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Atomic:
+    """MULTI, the commands, EXEC; the reply is their replies, or None if a WATCHed key changed."""
+
+    commands: tuple[Command, ...]
+
+
+Step = Call | Watch | Unwatch | Atomic
+Operation = Generator[Step, Any, T]
+Updater = Mapping[str, Any] | Callable[[dict[str, Any]], Mapping[str, Any]]
+
+
+def _num(value: int) -> bytes:
+    return b"%d" % value
+
+
+class SessionLogic:
+    """The operations of a store with the given lifetimes, key prefix and clock (ms)."""
+
+    def __init__(self, idle_ms: int, absolute_ms: int, layout: KeyLayout, clock: Callable[[], int]) -> None:
+        self.idle_ms = idle_ms
+        self.absolute_ms = absolute_ms
+        self.layout = layout
+        self.clock = clock
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _read(self, token: Token) -> Operation[Record | None]:
+        """The record behind a token, if the token's secret matches it and it is still live."""
+        replies = yield Call(((b"HMGET", self.layout.session(token.id), *FIELDS),))
+        record = decode_record(replies[0])
+        if record is None or not token.matches(record.secret_hash) or record.deadline <= self.clock():
+            return None
+        return record
+
+    def _watch_and_read(self, token: Token) -> Operation[Record | None]:
+        yield Watch((self.layout.session(token.id),))
+        record = yield from self._read(token)
+        if record is None:
+            yield Unwatch()
+        return record
+
+    def _index_deadline(self, index: bytes, deadline: int) -> tuple[Command, ...]:
+        """Keep the index alive as long as its longest session (NX sets it, GT only raises it)."""
+        return (
+            (b"PEXPIREAT", index, _num(deadline), b"NX"),
+            (b"PEXPIREAT", index, _num(deadline), b"GT"),
+            (b"ZREMRANGEBYSCORE", index, b"-inf", b"(%d" % self.clock()),  # trim expired entries
+        )
+
+    def _store(self, session_id: str, record: Record) -> tuple[Command, ...]:
+        """Write a whole record with its TTL, and its entry in the user's index."""
+        key, index, deadline = self.layout.session(session_id), self.layout.index(record.user_id), record.deadline
+        return (
+            (b"HSET", key, *record.fields()),
+            (b"PEXPIREAT", key, _num(deadline)),
+            (b"ZADD", index, _num(deadline), session_id.encode()),
+            *self._index_deadline(index, deadline),
+        )
+
+    def _needs_refresh(self, record: Record, now: int) -> bool:
+        """Sliding expiry, write-throttled: only when less than half the idle window is left."""
+        idle_deadline = record.seen + record.idle
+        return idle_deadline < record.until and idle_deadline - now < record.idle / 2
+
+    # --- operations -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        user_id: object,
+        data: Mapping[str, Any] | None,
+        ttl_ms: int | None,
+        metadata: Mapping[str, Any] | None,
+    ) -> Operation[Session]:
+        user = user_key(user_id)
+        now = self.clock()
+        token = new_token(user)
+        record = Record(
+            user,
+            hash_secret(token.secret),
+            dict(data or {}),
+            dict(metadata or {}),
+            now,
+            now,
+            ttl_ms or self.idle_ms,
+            now + self.absolute_ms,
+        )
+        pack(record.data, "data")  # a clear TypeError before anything is written
+        pack(record.metadata, "metadata")
+        yield Atomic(self._store(token.id, record))
+        return record.session(token.id, str(token))
+
+    def get(self, raw_token: object) -> Operation[Session | None]:
+        token = parse_token(raw_token)
+        if token is None:
+            return None
+        record = yield from self._read(token)
+        if record is None:
+            return None
+        if self._needs_refresh(record, self.clock()):
+            return (yield from self._update(token, None, None))
+        return record.session(token.id)
+
+    def update(
+        self, raw_token: object, changes: Updater | None, metadata: Mapping[str, Any] | None
+    ) -> Operation[Session | None]:
+        token = parse_token(raw_token)
+        if token is None:
+            return None
+        return (yield from self._update(token, changes, metadata))
+
+    def _update(
+        self, token: Token, changes: Updater | None, metadata: Mapping[str, Any] | None
+    ) -> Operation[Session | None]:
+        """Compare-and-set: merge ``changes`` (or apply a function) into the data, refresh if due."""
+        key = self.layout.session(token.id)
+        for _ in range(MAX_ATTEMPTS):
+            record = yield from self._watch_and_read(token)
+            if record is None:
+                return None
+            now = self.clock()
+            data = record.data
+            if callable(changes):
+                data = dict(changes(dict(data)))
+            elif changes is not None:
+                data = {**data, **changes}
+            meta = record.metadata if metadata is None else {**record.metadata, **metadata}
+            commands: list[Command] = []
+            if changes is not None:
+                commands.append((b"HSET", key, b"data", pack(data, "data")))
+            if metadata is not None:
+                commands.append((b"HSET", key, b"meta", pack(meta, "metadata")))
+            updated = replace(record, data=data, metadata=meta)
+            if self._needs_refresh(record, now):
+                updated = replace(updated, seen=now)
+                index = self.layout.index(record.user_id)
+                commands += [
+                    (b"HSET", key, b"seen", _num(now)),
+                    (b"PEXPIREAT", key, _num(updated.deadline)),
+                    (b"ZADD", index, b"XX", _num(updated.deadline), token.id.encode()),
+                    *self._index_deadline(index, updated.deadline),
+                ]
+            if not commands:
+                yield Unwatch()
+                return updated.session(token.id)
+            if (yield Atomic(tuple(commands))) is not None:
+                return updated.session(token.id)
+        raise ConcurrencyError(f"session {token.id} changed {MAX_ATTEMPTS} times while being updated")
+
+    def rotate(self, raw_token: object) -> Operation[Session | None]:
+        """A new token for the same session data; the old token stops working at once."""
+        token = parse_token(raw_token)
+        if token is None:
+            return None
+        for _ in range(MAX_ATTEMPTS):
+            record = yield from self._watch_and_read(token)
+            if record is None:
+                return None
+            fresh = new_token(record.user_id)
+            rotated = replace(record, secret_hash=hash_secret(fresh.secret), seen=self.clock())
+            index = self.layout.index(record.user_id)
+            commands = (
+                (b"DEL", self.layout.session(token.id)),
+                (b"ZREM", index, token.id.encode()),
+                *self._store(fresh.id, rotated),
+            )
+            if (yield Atomic(commands)) is not None:
+                return rotated.session(fresh.id, str(fresh))
+        raise ConcurrencyError(f"session {token.id} changed {MAX_ATTEMPTS} times while being rotated")
+
+    def revoke(self, raw_token: object) -> Operation[bool]:
+        token = parse_token(raw_token)
+        if token is None:
+            return False
+        return (yield from self._revoke(token.id, lambda record: token.matches(record.secret_hash)))
+
+    def revoke_id(self, user_id: object, session_id: object) -> Operation[bool]:
+        """Revoke one of a user's sessions by its public id (a "log out that device" button)."""
+        user = user_key(user_id)
+        if not is_session_id(session_id):
+            return False
+        assert isinstance(session_id, str)
+        if session_id[:4] != user_tag(user):
+            return False
+        return (yield from self._revoke(session_id, lambda record: record.user_id == user))
+
+    def _revoke(self, session_id: str, owns: Callable[[Record], bool]) -> Operation[bool]:
+        key = self.layout.session(session_id)
+        for _ in range(MAX_ATTEMPTS):
+            yield Watch((key,))
+            replies = yield Call(((b"HMGET", key, *FIELDS),))
+            record = decode_record(replies[0])
+            if record is None or not owns(record):
+                yield Unwatch()
+                return False
+            commands = ((b"DEL", key), (b"ZREM", self.layout.index(record.user_id), session_id.encode()))
+            if (yield Atomic(commands)) is not None:
+                return True
+        raise ConcurrencyError(f"session {session_id} changed {MAX_ATTEMPTS} times while being revoked")
+
+    def revoke_all(self, user_id: object, except_token: object) -> Operation[int]:
+        """Revoke every session of the user (except ``except_token``'s); the number revoked.
+
+        First optimistically: WATCH the index, read it, delete all it lists in one EXEC, so at
+        that instant the user has no other session. If logins keep committing in between
+        (WATCH_ATTEMPTS aborts), sweep instead: delete what the index lists, again, until a
+        round finds nothing. Either way every session that exists is in the index, so a login
+        that survives a sweep is still listed and revocable.
+        """
+        user = user_key(user_id)
+        index = self.layout.index(user)
+        keep = parse_token(except_token) if except_token is not None else None
+        if keep is not None and (keep.tag != user_tag(user) or (yield from self._read(keep)) is None):
+            keep = None  # only a live token of this user is spared
+        revoked = 0
+        for attempt in range(WATCH_ATTEMPTS + SWEEP_ROUNDS):
+            sweeping = attempt >= WATCH_ATTEMPTS
+            if not sweeping:
+                yield Watch((index,))
+            replies = yield Call(((b"ZRANGE", index, b"0", b"-1"),))
+            ids = [i.decode() if isinstance(i, bytes) else str(i) for i in replies[0]]
+            victims = [i for i in ids if keep is None or i != keep.id]
+            if sweeping and not victims:
+                return revoked
+            commands: list[Command] = [(b"DEL", self.layout.session(i)) for i in victims]
+            if victims:
+                commands.append((b"ZREM", index, *(i.encode() for i in victims)))
+            commands.append((b"ZREMRANGEBYSCORE", index, b"-inf", b"(%d" % self.clock()))
+            results = yield Atomic(tuple(commands))
+            if results is not None:
+                revoked += sum(int(n) for n in results[: len(victims)])
+                if not sweeping:
+                    return revoked
+        return revoked
+
+    def list(self, user_id: object) -> Operation[list[Session]]:
+        """The user's live sessions, most recently used first, without tokens."""
+        user = user_key(user_id)
+        index = self.layout.index(user)
+        now = self.clock()
+        replies = yield Call(
+            (
+                (b"ZREMRANGEBYSCORE", index, b"-inf", b"(%d" % now),
+                (b"ZRANGE", index, b"(%d" % now, b"+inf", b"BYSCORE"),
+            )
+        )
+        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in replies[1]]
+        if not ids:
+            return []
+        records = yield Call(tuple((b"HMGET", self.layout.session(i), *FIELDS) for i in ids))
+        sessions = []
+        for session_id, values in zip(ids, records, strict=True):
+            record = decode_record(values)
+            if record is not None and record.user_id == user and record.deadline > now:
+                sessions.append(record.session(session_id))
+        sessions.sort(key=lambda s: s.last_seen_at, reverse=True)
+        return sessions

@@ -1,0 +1,178 @@
+"""``SessionStore`` and ``AsyncSessionStore``: the same operations, blocking and awaited.
+
+Both are thin: they check arguments, hand the operation from ``client.logic`` to a runner (the
+built-in RESP client, or the application's redis-py / valkey-py client) and return its result.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from client.drivers import AsyncBuiltinRunner, AsyncRedisPyRunner, BuiltinRunner, RedisPyRunner
+from client.logic import SessionLogic, Updater
+from client.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms
+from client.resp import AsyncConnectionPool, ConnectionPool, Endpoint
+from client.tokens import KeyLayout
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+Lifetime = float | timedelta
+UserId = str | int
+Data = Mapping[str, Any] | None
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _StoreBase:
+    """Configuration shared by both stores."""
+
+    def __init__(
+        self,
+        *,
+        idle_ttl: Lifetime = DEFAULT_IDLE_TTL,
+        absolute_ttl: Lifetime = DEFAULT_ABSOLUTE_TTL,
+        prefix: str = "session:",
+        clock: Callable[[], int] = _wall_clock_ms,
+    ) -> None:
+        idle, absolute = to_ms(idle_ttl), to_ms(absolute_ttl)
+        if idle > absolute:
+            raise ValueError("idle_ttl must not be longer than absolute_ttl")
+        self.logic = SessionLogic(idle, absolute, KeyLayout(prefix), clock)
+
+    @property
+    def idle_ttl(self) -> timedelta:
+        return timedelta(milliseconds=self.logic.idle_ms)
+
+    @property
+    def absolute_ttl(self) -> timedelta:
+        return timedelta(milliseconds=self.logic.absolute_ms)
+
+
+def _is_async_client(client: Any) -> bool:
+    return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
+
+
+class SessionStore(_StoreBase):
+    """Server-side sessions on kvserver, Redis or Valkey (blocking API).
+
+    ``SessionStore.from_url(url)`` uses the built-in RESP client; ``SessionStore(redis_client)``
+    uses an existing redis-py or valkey-py ``Redis`` client (any ``decode_responses`` setting).
+    """
+
+    def __init__(self, client: Any, **options: Any) -> None:
+        super().__init__(**options)
+        if isinstance(client, ConnectionPool):
+            self._runner: BuiltinRunner | RedisPyRunner = BuiltinRunner(client)
+        elif hasattr(client, "pipeline") and not _is_async_client(client):
+            self._runner = RedisPyRunner(client)
+        else:
+            raise TypeError("SessionStore needs a redis-py or valkey-py Redis client; use SessionStore.from_url(...)")
+
+    @classmethod
+    def from_url(cls, url: str = DEFAULT_URL, *, timeout: float | None = 10.0, **options: Any) -> SessionStore:
+        """A store on the built-in client: ``redis://[[user]:password@]host[:port][/db]`` (rediss:// for TLS)."""
+        return cls(ConnectionPool(Endpoint.from_url(url, timeout)), **options)
+
+    def create(
+        self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
+    ) -> Session:
+        """A new session for ``user_id``; only the returned Session carries its token."""
+        return self._runner.run(self.logic.create(user_id, data, None if ttl is None else to_ms(ttl), metadata))
+
+    def get(self, token: str) -> Session | None:
+        """The live session behind a token (sliding its idle expiry when due), or None."""
+        return self._runner.run(self.logic.get(token))
+
+    def update(self, token: str, data: Updater | None = None, *, metadata: Data = None) -> Session | None:
+        """Merge ``data`` into the session's data (or apply a function to it); None if not live."""
+        return self._runner.run(self.logic.update(token, data, metadata))
+
+    def rotate(self, token: str) -> Session | None:
+        """A new token for the same session; the old token dies at once."""
+        return self._runner.run(self.logic.rotate(token))
+
+    def revoke(self, token: str) -> bool:
+        return self._runner.run(self.logic.revoke(token))
+
+    def revoke_id(self, user_id: UserId, session_id: str) -> bool:
+        """Revoke one of the user's sessions by its public id (as shown by ``list``)."""
+        return self._runner.run(self.logic.revoke_id(user_id, session_id))
+
+    def revoke_all(self, user_id: UserId, *, except_token: str | None = None) -> int:
+        """Revoke every session of the user (but the one of ``except_token``); the count revoked."""
+        return self._runner.run(self.logic.revoke_all(user_id, except_token))
+
+    def list(self, user_id: UserId) -> list[Session]:
+        """The user's live sessions, most recently used first, without tokens."""
+        return self._runner.run(self.logic.list(user_id))
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+class AsyncSessionStore(_StoreBase):
+    """The same as ``SessionStore`` with ``await``: built-in asyncio client or ``redis.asyncio``."""
+
+    def __init__(self, client: Any, **options: Any) -> None:
+        super().__init__(**options)
+        if isinstance(client, AsyncConnectionPool):
+            self._runner: AsyncBuiltinRunner | AsyncRedisPyRunner = AsyncBuiltinRunner(client)
+        elif hasattr(client, "pipeline") and _is_async_client(client):
+            self._runner = AsyncRedisPyRunner(client)
+        else:
+            raise TypeError(
+                "AsyncSessionStore needs a redis.asyncio or valkey.asyncio client; use AsyncSessionStore.from_url(...)"
+            )
+
+    @classmethod
+    def from_url(cls, url: str = DEFAULT_URL, *, timeout: float | None = 10.0, **options: Any) -> AsyncSessionStore:
+        return cls(AsyncConnectionPool(Endpoint.from_url(url, timeout)), **options)
+
+    async def create(
+        self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
+    ) -> Session:
+        return await self._runner.run(self.logic.create(user_id, data, None if ttl is None else to_ms(ttl), metadata))
+
+    async def get(self, token: str) -> Session | None:
+        return await self._runner.run(self.logic.get(token))
+
+    async def update(self, token: str, data: Updater | None = None, *, metadata: Data = None) -> Session | None:
+        return await self._runner.run(self.logic.update(token, data, metadata))
+
+    async def rotate(self, token: str) -> Session | None:
+        return await self._runner.run(self.logic.rotate(token))
+
+    async def revoke(self, token: str) -> bool:
+        return await self._runner.run(self.logic.revoke(token))
+
+    async def revoke_id(self, user_id: UserId, session_id: str) -> bool:
+        return await self._runner.run(self.logic.revoke_id(user_id, session_id))
+
+    async def revoke_all(self, user_id: UserId, *, except_token: str | None = None) -> int:
+        return await self._runner.run(self.logic.revoke_all(user_id, except_token))
+
+    async def list(self, user_id: UserId) -> list[Session]:
+        return await self._runner.run(self.logic.list(user_id))
+
+    async def aclose(self) -> None:
+        await self._runner.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

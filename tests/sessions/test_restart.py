@@ -1,0 +1,56 @@
+"""The test this product exists for: sessions survive kill -9 of kvserver, exactly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from client import SessionStore
+from tests.support import ServerProcess
+
+Spawn = Callable[..., ServerProcess]
+
+
+def deadlines(port: int) -> dict[bytes, int]:
+    with redis.Redis(port=port) as r:
+        return {key: r.pexpiretime(key) for key in r.scan_iter("session:*")}
+
+
+def test_sessions_survive_kill_9_with_their_deadlines(spawn: Spawn, tmp_path: Path) -> None:
+    data_dir = tmp_path / "sessions"
+    server = spawn(data_dir=data_dir)  # the defaults: appendonly yes, appendfsync always
+    store = SessionStore.from_url(f"redis://127.0.0.1:{server.port}/0")
+    live = [store.create(f"user{i % 7}", {"i": i}, metadata={"ip": f"198.51.100.{i}"}) for i in range(60)]
+    short = store.create("user0", ttl=3600)
+    revoked = live[:10]
+    for session in revoked:
+        assert store.revoke(session.token) is True  # type: ignore[arg-type]
+    rotated_away = live[10]
+    rotated = store.rotate(rotated_away.token)  # type: ignore[arg-type]
+    assert store.revoke_all("user6") > 0  # every session of user6 is gone
+    survivors = [s for s in [*live[11:], short] if s.user_id != "user6"]
+    store.update(survivors[0].token, {"cart": ["book"]})  # type: ignore[arg-type]
+    before = deadlines(server.port)
+    store.close()
+
+    server.kill9()
+    restarted = spawn(data_dir=data_dir)
+    assert deadlines(restarted.port) == before  # absolute deadlines, unchanged by the restart
+    store = SessionStore.from_url(f"redis://127.0.0.1:{restarted.port}/0")
+    for session in survivors:
+        got = store.get(session.token)  # type: ignore[arg-type]
+        assert got is not None, session.id
+        assert got.expires_at == session.expires_at
+        assert got.metadata == session.metadata
+    assert store.get(survivors[0].token).data == {"i": survivors[0].data["i"], "cart": ["book"]}  # type: ignore[arg-type, union-attr]
+    for session in [*revoked, rotated_away]:
+        assert store.get(session.token) is None  # type: ignore[arg-type]
+    assert rotated is not None
+    assert (store.get(rotated.token) is not None) == (rotated.user_id != "user6")  # type: ignore[arg-type]
+    assert store.list("user6") == []
+    assert {s.id for s in store.list("user1")} == {s.id for s in survivors if s.user_id == "user1"} | (
+        {rotated.id} if rotated.user_id == "user1" else set()
+    )
+    store.close()
