@@ -4,11 +4,13 @@ state lives on a connection."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-from client.logic import Atomic, Call, Operation, Step, Unwatch, Watch
+from client.logic import Atomic, Call, Operation, Pause, Step, Unwatch, Watch
 from client.resp import AsyncConnectionPool, ConnectionPool, ResponseError
 from kvserver.protocol import ErrorReply, NullArray
 
@@ -28,6 +30,8 @@ def _checked(reply: object) -> object:
 
 
 def step_commands(step: Step) -> list[tuple[bytes, ...]]:
+    if isinstance(step, Pause):
+        return []  # the runner waits; nothing is sent
     if isinstance(step, Call):
         return list(step.commands)
     if isinstance(step, Watch):
@@ -40,6 +44,8 @@ def step_commands(step: Step) -> list[tuple[bytes, ...]]:
 def step_result(step: Step, replies: list[object]) -> object:
     if isinstance(step, Call):
         return [_checked(reply) for reply in replies]
+    if isinstance(step, Pause):
+        return None
     if not isinstance(step, Atomic):
         _checked(replies[0])
         return None
@@ -83,7 +89,13 @@ class BuiltinRunner:
 
     def run(self, operation: Operation[T]) -> T:
         with self.pool.connection() as conn:
-            return drive(operation, lambda step: step_result(step, conn.request(step_commands(step))))
+
+            def perform(step: Step) -> object:
+                if isinstance(step, Pause):
+                    time.sleep(step.seconds)
+                return step_result(step, conn.request(step_commands(step)))
+
+            return drive(operation, perform)
 
     def close(self) -> None:
         self.pool.close()
@@ -97,6 +109,8 @@ class AsyncBuiltinRunner:
         async with self.pool.connection() as conn:
 
             async def perform(step: Step) -> object:
+                if isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
                 return step_result(step, await conn.request(step_commands(step)))
 
             return await drive_async(operation, perform)
@@ -132,6 +146,9 @@ class RedisPyRunner:
             return drive(operation, lambda step: self._perform(pipe, step))
 
     def _perform(self, pipe: Any, step: Step) -> object:
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            return None
         if isinstance(step, Watch):
             return pipe.watch(*step.keys)
         if isinstance(step, Unwatch):
@@ -176,6 +193,9 @@ class AsyncRedisPyRunner:
             return await drive_async(operation, lambda step: self._perform(pipe, step))
 
     async def _perform(self, pipe: Any, step: Step) -> object:
+        if isinstance(step, Pause):
+            await asyncio.sleep(step.seconds)
+            return None
         if isinstance(step, Watch):
             return await pipe.watch(*step.keys)
         if isinstance(step, Unwatch):

@@ -9,13 +9,15 @@ Concurrency (docs/sessions.md has the reasoning):
 * create is one MULTI/EXEC: the record, its TTL and the index entry appear together.
 * update, refresh, rotate and revoke are compare-and-set: WATCH the session key, read, check,
   then MULTI/EXEC; if the key changed in between, EXEC fails and the step is retried on fresh
-  data. A revoked session can't be resurrected, and concurrent updates are never lost.
+  data, after a short random wait (``Pause``). A revoked session can't be resurrected, and
+  concurrent updates are never lost.
 * revoke_all WATCHes the user's index: a login that commits meanwhile aborts the EXEC, and the
   retry sees (and revokes) it. A session is never outside the index.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
@@ -57,19 +59,34 @@ class Unwatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait before retrying a compare-and-set that lost a race (the reply is None)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Atomic:
     """MULTI, the commands, EXEC; the reply is their replies, or None if a WATCHed key changed."""
 
     commands: tuple[Command, ...]
 
 
-Step = Call | Watch | Unwatch | Atomic
+Step = Call | Watch | Unwatch | Atomic | Pause
 Operation = Generator[Step, Any, T]
 Updater = Mapping[str, Any] | Callable[[dict[str, Any]], Mapping[str, Any]]
 
 
 def _num(value: int) -> bytes:
     return b"%d" % value
+
+
+def backoff(attempt: int) -> Pause | None:
+    """No wait before the first try; then a random wait growing to 100 ms, so that writers racing
+    for one session spread out instead of colliding again in lockstep."""
+    if attempt == 0:
+        return None
+    return Pause(random.uniform(0, min(0.1, 0.0005 * 2**attempt)))
 
 
 class SessionLogic:
@@ -97,6 +114,11 @@ class SessionLogic:
         if record is None:
             yield Unwatch()
         return record
+
+    def _wait(self, attempt: int) -> Operation[None]:
+        pause = backoff(attempt)
+        if pause is not None:
+            yield pause
 
     def _index_deadline(self, index: bytes, deadline: int) -> tuple[Command, ...]:
         """Keep the index alive as long as its longest session (NX sets it, GT only raises it)."""
@@ -172,7 +194,8 @@ class SessionLogic:
     ) -> Operation[Session | None]:
         """Compare-and-set: merge ``changes`` (or apply a function) into the data, refresh if due."""
         key = self.layout.session(token.id)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            yield from self._wait(attempt)
             record = yield from self._watch_and_read(token)
             if record is None:
                 return None
@@ -210,7 +233,8 @@ class SessionLogic:
         token = parse_token(raw_token)
         if token is None:
             return None
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            yield from self._wait(attempt)
             record = yield from self._watch_and_read(token)
             if record is None:
                 return None
@@ -244,7 +268,8 @@ class SessionLogic:
 
     def _revoke(self, session_id: str, owns: Callable[[Record], bool]) -> Operation[bool]:
         key = self.layout.session(session_id)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            yield from self._wait(attempt)
             yield Watch((key,))
             replies = yield Call(((b"HMGET", key, *FIELDS),))
             record = decode_record(replies[0])
@@ -274,6 +299,7 @@ class SessionLogic:
         for attempt in range(WATCH_ATTEMPTS + SWEEP_ROUNDS):
             sweeping = attempt >= WATCH_ATTEMPTS
             if not sweeping:
+                yield from self._wait(attempt)
                 yield Watch((index,))
             replies = yield Call(((b"ZRANGE", index, b"0", b"-1"),))
             ids = [i.decode() if isinstance(i, bytes) else str(i) for i in replies[0]]
