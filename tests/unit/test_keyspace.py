@@ -66,12 +66,28 @@ def test_purge_walks_the_index_in_bounded_batches() -> None:
 def test_nothing_expires_while_loading() -> None:
     ks, clock, expired = make()
     ks.set(b"k", b"v", clock.now - 1)
-    ks.loading = True
+    ks.start_loading()
     assert ks.get(b"k") == b"v"
     assert ks.purge_expired(clock.now, 10) == 0
-    ks.loading = False
+    ks.finish_loading()
     assert ks.get(b"k") is None
     assert expired == [b"k"]
+
+
+def test_loading_builds_the_ttl_index_once_at_the_end() -> None:
+    ks, clock, _ = make()
+    ks.set(b"before", b"v", clock.now + 50)
+    ks.start_loading()
+    for i in range(100):
+        ks.set(b"k%d" % i, b"v", clock.now + 1000 - i)
+    ks.set(b"k0", b"v", clock.now + 5)  # a later deadline replaces an earlier one
+    ks.set(b"k1", b"v")  # and a key can lose its deadline
+    ks.delete(b"k2")
+    ks.finish_loading()
+    expected = sorted((d, k) for k, d in ks.expires.items())
+    assert list(ks.ttl_index) == expected
+    assert len(expected) == 1 + 100 - 2
+    assert ks.next_deadline() == clock.now + 5
 
 
 def test_delete_reports_only_live_keys() -> None:
