@@ -1,0 +1,58 @@
+"""P1-P3: raw command throughput with redis-benchmark, side by side (run by hand).
+
+P1  SET and GET, 50 clients, no pipelining, appendfsync everysec on both
+P2  SET and GET, 50 clients, pipeline 16, appendfsync everysec on both
+P3  SET, 50 clients, appendfsync always on both (kvserver's group commit vs Redis's fsync)
+
+    python -m tests.bench.bench_throughput [--requests 200000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tests.bench.common import Row, each_server, print_rows, redis_benchmark
+
+
+def run(requests: int = 200_000) -> list[Row]:
+    plain = each_server("everysec", lambda s: redis_benchmark(s.port, "set,get", 50, requests))
+    piped = each_server("everysec", lambda s: redis_benchmark(s.port, "set,get", 50, requests * 5, pipeline=16))
+    always = each_server("always", lambda s: redis_benchmark(s.port, "set", 50, requests // 2))
+    rows = []
+    for key, results, pipeline, target in [("P1", plain, "", ">= 0.90"), ("P2", piped, ", pipeline 16", ">= 0.25")]:
+        for command in ("SET", "GET"):
+            rows.append(
+                Row(
+                    key,
+                    f"{command}, 50 clients{pipeline}, everysec",
+                    "req/s",
+                    results["kvserver"][command],
+                    results["redis"][command],
+                    target,
+                )
+            )
+    rows.append(
+        Row(
+            "P3",
+            "SET, 50 clients, appendfsync always",
+            "req/s",
+            always["kvserver"]["SET"],
+            always["redis"]["SET"],
+            ">= 1.2",
+        )
+    )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    print_rows(run(args.requests), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
