@@ -1,10 +1,13 @@
 """The live append-only log: buffering, the fsync policies, group commit, disk errors, rewrite.
 
-Offsets here are logical: ``appended`` counts every frame byte handed to the log, ``durable``
-the bytes known to be on disk. With ``appendfsync always`` the server holds each reply batch
-until ``durable`` passes the ``barrier`` it was tagged with. One write+fdatasync runs in a
-thread at a time; frames appended meanwhile wait in ``_pending`` and go out together in the next
-one (group commit), so one fsync acknowledges every client that wrote in between.
+Positions here are logical: ``appended`` counts the units (a command's records, or a whole
+transaction's) handed to the log, ``durable`` the units known to be on disk. With ``appendfsync
+always`` the server holds each reply batch until ``durable`` passes the ``barrier`` it was tagged
+with. Units are buffered as plain records and sealed into one frame per flush (once per event
+loop iteration), so the per-command cost is a list append; a frame is atomic on replay, so the
+units in it are too. One write+fdatasync runs in a thread at a time; units appended meanwhile
+wait and go out together in the next one (group commit), so one fsync acknowledges every
+client that wrote in between.
 
 A failed write or fsync keeps the unwritten frames in memory, cuts any partial frame off the
 file, refuses new writes with MISCONF, and is retried from the cron until the disk accepts it.
@@ -18,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from kvserver.aof_format import HEADER, encode_frame
 from kvserver.commands.registry import CommandError, CommandSpec
@@ -34,6 +37,7 @@ log = logging.getLogger("kvserver")
 REWRITE_BATCH_KEYS: Final = 256
 REWRITE_SLICE_SECONDS: Final = 0.002
 REWRITE_FLUSH_BYTES: Final = 1 << 20
+SLOW_FSYNC_SECONDS: Final = 0.002  # above this (moving average), fsyncs leave the event loop
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
@@ -66,13 +70,17 @@ class AppendOnlyLog:
         self.rewrite: Rewrite | None = None
         self.rewrites = 0
         self.last_rewrite_status = "ok"
-        self._pending: list[bytes] = []
+        self._records: list[list[bytes]] = []  # units not yet sealed into a frame
+        self._sealed = 0  # the units sealed into frames so far
+        self._written = 0  # the units whose frames were written to the file
+        self._pending: list[bytes] = []  # sealed frames not yet written
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_durable: Callable[[int], None] = lambda offset: None
         self._flush_scheduled = False
-        self._io: asyncio.Future[None] | None = None  # the write/fsync thread job in flight
+        self._io: asyncio.Future[Any] | None = None  # the write/fsync thread job in flight
         self._generation = 0  # bumped when a rewrite swaps files: late callbacks are ignored
         self._last_fsync = time.monotonic()
+        self._fsync_seconds = 0.0  # moving average of recent fsync durations
         self._db: Database | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -101,6 +109,7 @@ class AppendOnlyLog:
             self.rewrite.abort()
         while self._io is not None:
             await asyncio.shield(self._io)
+        self._seal()
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
@@ -118,14 +127,22 @@ class AppendOnlyLog:
     # --- the write path ------------------------------------------------------------------------
 
     def write(self, records: list[list[bytes]]) -> None:
-        frame = encode_frame(records)
-        self._pending.append(frame)
-        self.appended += len(frame)
-        if self.rewrite is not None:
-            self.rewrite.carry(frame)
+        self._records += records
+        self.appended += 1
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+
+    def _seal(self) -> None:
+        """Turn the buffered units into one frame (carried into a running rewrite too)."""
+        if not self._records:
+            return
+        frame = encode_frame(self._records)
+        self._records = []
+        self._sealed = self.appended
+        self._pending.append(frame)
+        if self.rewrite is not None:
+            self.rewrite.carry(frame)
 
     def barrier(self) -> int:
         if self.appended > self.durable and self.refusal is None and self.config.appendfsync == "always":
@@ -133,30 +150,36 @@ class AppendOnlyLog:
         return 0
 
     def _flush(self) -> None:
-        """Send the pending frames to disk: in a thread with fsync (always), or write only."""
+        """Send the sealed frames to disk: written (everysec, no) or written and fsynced (always).
+
+        With ``always`` the fsync runs inline, as Redis does, while the disk is fast (recent
+        fsyncs under SLOW_FSYNC_SECONDS): handing it to a thread costs more than it takes. When
+        the disk slows down it moves to a thread, so reads and other clients are not stalled
+        behind it; either way, the units that arrive meanwhile share the next fsync.
+        """
         self._flush_scheduled = False
-        if self._io is not None or not self._pending or self.fd < 0:
+        if self._io is not None or self.fd < 0:
+            return
+        self._seal()
+        if not self._pending:
             return
         data = b"".join(self._pending)
         self._pending.clear()
-        target = self.appended
+        target = self._sealed
         sync = self.config.appendfsync == "always"
-        if not sync:
-            try:
-                self._write(self.fd, data)
-            except OSError as exc:
-                self._failed(data, exc)
-                return
-            self.file_size += len(data)
-            self._recovered()
-            if self.config.appendfsync == "no":
-                self._advance(target)
+        if sync and self._fsync_seconds >= SLOW_FSYNC_SECONDS:
+            assert self._loop is not None
+            future = self._loop.run_in_executor(None, self._write_and_sync, self.fd, data, True)
+            self._io = future
+            generation = self._generation
+            future.add_done_callback(lambda done: self._io_done(done, data, target, generation))
             return
-        assert self._loop is not None
-        future = self._loop.run_in_executor(None, self._write_and_sync, self.fd, data, True)
-        self._io = future
-        generation = self._generation
-        future.add_done_callback(lambda done: self._io_done(done, data, target, generation))
+        try:
+            seconds = self._write_and_sync(self.fd, data, sync)
+        except OSError as exc:
+            self._failed(data, exc)
+            return
+        self._written_out(data, target, seconds if sync else None)
 
     def _write(self, fd: int, data: bytes) -> None:
         good_size = self.file_size
@@ -166,13 +189,17 @@ class AppendOnlyLog:
             os.ftruncate(fd, good_size)  # never leave a partial frame for the next append to follow
             raise
 
-    def _write_and_sync(self, fd: int, data: bytes, sync: bool) -> None:
-        """Runs in a thread: nothing else touches ``fd`` while it does."""
+    def _write_and_sync(self, fd: int, data: bytes, sync: bool) -> float:
+        """Write (and fdatasync); returns the seconds the fsync took. In a thread, nothing else
+        touches ``fd`` while it runs."""
         self._write(fd, data)
-        if sync:
-            os.fdatasync(fd)
+        if not sync:
+            return 0.0
+        started = time.perf_counter()
+        os.fdatasync(fd)
+        return time.perf_counter() - started
 
-    def _io_done(self, future: asyncio.Future[None], data: bytes, target: int, generation: int) -> None:
+    def _io_done(self, future: asyncio.Future[float], data: bytes, target: int, generation: int) -> None:
         if generation != self._generation:
             return  # a rewrite replaced the file; its fsync already covered these bytes
         self._io = None
@@ -180,12 +207,22 @@ class AppendOnlyLog:
         if exc is not None:
             self._failed(data, exc)
             return
+        self._written_out(data, target, future.result())
+
+    def _written_out(self, data: bytes, target: int, fsync_seconds: float | None) -> None:
+        """Bookkeeping after a successful write; ``fsync_seconds`` is None when nothing was synced."""
         self.file_size += len(data)
-        self._last_fsync = time.monotonic()
+        self._written = target
         self._recovered()
+        if fsync_seconds is None:
+            if self.config.appendfsync == "no":
+                self._advance(target)
+            return
+        self._last_fsync = time.monotonic()
+        self._fsync_seconds = 0.8 * self._fsync_seconds + 0.2 * fsync_seconds  # a moving average
+        if self._pending or self._records:
+            self._flush()  # start the next fsync first: it runs while these replies go out
         self._advance(target)
-        if self._pending:
-            self._flush()
 
     def _advance(self, offset: int) -> None:
         if offset > self.durable:
@@ -212,7 +249,7 @@ class AppendOnlyLog:
         if (
             self.config.appendfsync == "everysec"
             and self._io is None
-            and self.durable < self.appended
+            and self.durable < self._written
             and time.monotonic() - self._last_fsync >= 1.0
         ):
             self._fsync_in_background()
@@ -222,7 +259,7 @@ class AppendOnlyLog:
 
     def _fsync_in_background(self) -> None:
         assert self._loop is not None
-        target = self.appended - sum(len(f) for f in self._pending)
+        target = self._written
         future = self._loop.run_in_executor(None, os.fdatasync, self.fd)
         self._io = future
         generation = self._generation
@@ -274,6 +311,7 @@ class AppendOnlyLog:
             raise CommandError("ERR Background append only file rewriting already in progress")
         if self._db is None or self._loop is None:
             raise CommandError("ERR Background append only file rewriting is not available now")
+        self._seal()  # what was written before the start is in the dump, so it must not be carried
         self.rewrite = Rewrite(self, self._db)
         self._loop.create_task(self._run_rewrite(self.rewrite))
         return "Background append only file rewriting started"
@@ -296,7 +334,8 @@ class AppendOnlyLog:
                 self._db.before_write = None
 
     def switch_to(self, fd: int, size: int) -> None:
-        """Adopt a rewritten, fsynced log that holds everything appended so far."""
+        """Adopt a rewritten, fsynced log that holds every sealed frame (units still buffered as
+        records go to it next)."""
         old_fd = self.fd
         self._generation += 1
         in_flight = self._io
@@ -305,7 +344,8 @@ class AppendOnlyLog:
         self._pending.clear()
         self.file_size = self.base_size = size
         self._last_fsync = time.monotonic()
-        self._advance(self.appended)
+        self._written = self._sealed
+        self._advance(self._sealed)
         if in_flight is None:
             os.close(old_fd)
         else:  # a thread still writes to the old file: close it when that finishes

@@ -1,0 +1,72 @@
+"""The live log on a real file and a real event loop, without a server: sealing units into
+frames, group commit, and both fsync paths (inline while the disk is fast, a thread when slow)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from kvserver.aof import SLOW_FSYNC_SECONDS, AppendOnlyLog
+from kvserver.aof_format import FrameScanner, decode_payload
+from kvserver.config import Config
+
+
+def read_records(path: Path) -> list[list[list[bytes]]]:
+    """The log's frames, each as its list of records."""
+    return [decode_payload(payload) for _, payload in FrameScanner(path.read_bytes())]
+
+
+@pytest.mark.parametrize("slow_disk", [False, True], ids=["inline-fsync", "thread-fsync"])
+def test_units_written_in_one_loop_iteration_share_a_frame_and_an_fsync(tmp_path: Path, slow_disk: bool) -> None:
+    config = Config(dir=str(tmp_path), appendfsync="always")
+    log = AppendOnlyLog(config)
+    log.open(0)
+    durable: list[int] = []
+
+    async def scenario() -> None:
+        synced = asyncio.Event()
+
+        def on_durable(position: int) -> None:
+            durable.append(position)
+            synced.set()
+
+        log.attach(asyncio.get_running_loop(), on_durable)
+        if slow_disk:
+            log._fsync_seconds = SLOW_FSYNC_SECONDS * 10  # as if recent fsyncs were slow
+        log.write([[b"SET", b"a", b"1"]])
+        log.write([[b"MULTI-1", b"x"], [b"MULTI-2", b"y"]])  # one transaction: two records
+        assert log.barrier() == 2  # replies sent now must wait for both units
+        await asyncio.wait_for(synced.wait(), 10)
+        synced.clear()
+        log.write([[b"SET", b"b", b"2"]])
+        await asyncio.wait_for(synced.wait(), 10)
+        assert log.barrier() == 0
+        await log.close()
+
+    asyncio.run(scenario())
+    assert durable == [2, 3]  # one fsync for the first iteration's two units, one for the next
+    assert read_records(config.aof_path) == [
+        [[b"SET", b"a", b"1"], [b"MULTI-1", b"x"], [b"MULTI-2", b"y"]],
+        [[b"SET", b"b", b"2"]],
+    ]
+
+
+def test_everysec_writes_at_once_and_syncs_later(tmp_path: Path) -> None:
+    config = Config(dir=str(tmp_path), appendfsync="everysec")
+    log = AppendOnlyLog(config)
+    log.open(0)
+
+    async def scenario() -> None:
+        log.attach(asyncio.get_running_loop(), lambda offset: None)
+        log.write([[b"SET", b"k", b"v"]])
+        assert log.barrier() == 0  # nobody waits for the disk
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert read_records(config.aof_path) == [[[b"SET", b"k", b"v"]]]  # written, not yet fsynced
+        assert log.durable == 0
+        await log.close()
+        assert log.durable == 1
+
+    asyncio.run(scenario())
