@@ -155,12 +155,11 @@ class Database:
     def execute(self, client: ClientState, argv: list[bytes]) -> object:
         """Run one client command with every check Redis makes, queueing it inside MULTI."""
         spec = self.resolve(argv)
-        if type(spec) is ErrorReply:
+        if isinstance(spec, ErrorReply):
             if client.multi is not None:
                 client.exec_error = True
             self.stats.total_error_replies += 1
             return spec
-        assert isinstance(spec, CommandSpec)
         if not client.authenticated and NO_AUTH not in spec.flags:
             if client.multi is not None:
                 client.exec_error = True
@@ -182,9 +181,8 @@ class Database:
     def call(self, client: ClientState, argv: list[bytes]) -> object:
         """Run a command already checked (a queued one, from EXEC)."""
         spec = self.resolve(argv)
-        if type(spec) is ErrorReply:
+        if isinstance(spec, ErrorReply):
             return spec
-        assert isinstance(spec, CommandSpec)
         return self._run(spec, client, argv)
 
     def _run(self, spec: CommandSpec, client: ClientState, argv: list[bytes]) -> object:

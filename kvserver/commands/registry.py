@@ -128,10 +128,10 @@ class CommandSpec:
     complexity: str
     handler: Handler | None
     subcommands: dict[bytes, CommandSpec] = field(default_factory=dict)
+    is_write: bool = field(init=False)  # a plain attribute: read for every command executed
 
-    @property
-    def is_write(self) -> bool:
-        return WRITE in self.flags
+    def __post_init__(self) -> None:
+        self.is_write = WRITE in self.flags
 
     def arity_ok(self, argc: int) -> bool:
         arity = self.arity
