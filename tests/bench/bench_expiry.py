@@ -4,19 +4,17 @@ N keys are written with the same absolute deadline, a few seconds ahead. A clien
 loop from one second before the deadline until the keyspace is empty; the p99 and max of its
 round trips are reported, and how long after the deadline the last key was gone.
 
-    python -m tests.bench.bench_expiry [--keys 1000000] [--json]
+    python -m tests.bench.bench_expiry [--keys 1000000] [--lead-seconds 40] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import threading
 import time
 
 import redis
 
-from tests.bench.common import Row, each_server, percentile, print_rows
+from tests.bench.common import Row, each_server, main_for, ping_during
 from tests.support import ServerProcess, load_keys, wait_for
 
 
@@ -24,27 +22,18 @@ def mass_expiry(server: ServerProcess, keys: int, lead_seconds: float) -> dict[s
     deadline_ms = int((time.time() + lead_seconds) * 1000)
     load_keys(server.port, keys, deadline_ms, b"v" * 32, b"expiring:%d")
     if time.time() * 1000 > deadline_ms - 1000:
-        raise SystemExit(f"loading {keys} keys took longer than {lead_seconds} s: raise --lead")
-    latencies: list[float] = []
-    stop = threading.Event()
-
-    def pinger() -> None:
-        with redis.Redis(port=server.port) as r:
-            while not stop.is_set():
-                started = time.perf_counter()
-                r.ping()
-                latencies.append((time.perf_counter() - started) * 1000)
-
+        raise SystemExit(f"loading {keys} keys took longer than {lead_seconds} s: raise --lead-seconds")
     time.sleep(max(0.0, deadline_ms / 1000 - 1 - time.time()))  # until a second before the deadline
-    thread = threading.Thread(target=pinger)
-    thread.start()
-    with redis.Redis(port=server.port) as r:
-        wait_for(lambda: r.dbsize() == 0, timeout=600, interval=0.005)
-    emptied = time.time() * 1000 - deadline_ms
-    time.sleep(0.5)
-    stop.set()
-    thread.join()
-    return {"p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies), "emptied_ms": emptied}
+
+    def until_empty() -> float:
+        with redis.Redis(port=server.port) as r:
+            wait_for(lambda: r.dbsize() == 0, timeout=600, interval=0.005)
+        emptied = time.time() * 1000 - deadline_ms
+        time.sleep(0.5)
+        return emptied
+
+    latency = ping_during(server.port, until_empty)
+    return {"p99_ms": latency["p99_ms"], "max_ms": latency["max_ms"], "emptied_ms": latency["seconds"]}
 
 
 def run(keys: int = 1_000_000, lead_seconds: float = 40.0) -> list[Row]:
@@ -67,15 +56,5 @@ def run(keys: int = 1_000_000, lead_seconds: float = 40.0) -> list[Row]:
     ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--lead", type=float, default=40.0, help="seconds from the start to the deadline")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_rows(run(args.keys, args.lead), args.json)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for(run, keys=1_000_000, lead_seconds=40.0))

@@ -15,18 +15,15 @@ the PING round trip during the rewrite (kvserver has no fork: it rewrites in sli
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 
-from tests.bench.common import SERVERS, Row, percentile, print_rows, server
+from tests.bench.common import SERVERS, Row, main_for, ping_during, server
 from tests.support import load_keys, wait_for
 
 
@@ -38,27 +35,7 @@ def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096
 
 
-def ping_during(port: int, busy: Callable[[], float]) -> dict[str, float]:
-    """PING round trips (ms) on one connection while ``busy`` runs."""
-    latencies: list[float] = []
-    stop = threading.Event()
-
-    def pinger() -> None:
-        with redis.Redis(port=port) as r:
-            while not stop.is_set():
-                started = time.perf_counter()
-                r.ping()
-                latencies.append((time.perf_counter() - started) * 1000)
-
-    thread = threading.Thread(target=pinger)
-    thread.start()
-    seconds = busy()
-    stop.set()
-    thread.join()
-    return {"seconds": seconds, "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
-
-
-def rewrite(port: int) -> float:
+def rewrite_and_wait(port: int) -> float:
     with redis.Redis(port=port) as r:
         before = int(r.info("persistence").get("aof_rewrites", 0) or 0)
         started = time.perf_counter()
@@ -77,7 +54,7 @@ def measure(name: str, keys: int, with_rewrite: bool) -> dict[str, float]:
         load_sessions(first.port, keys)
         result: dict[str, float] = {}
         if with_rewrite:
-            latency = ping_during(first.port, lambda: rewrite(first.port))
+            latency = ping_during(first.port, lambda: rewrite_and_wait(first.port))
             result.update({f"rewrite_{k}": v for k, v in latency.items()})
             load_sessions(first.port, keys)  # the same writes again: the log holds a rewrite plus N records
         first.terminate(timeout=600)
@@ -94,14 +71,14 @@ def measure(name: str, keys: int, with_rewrite: bool) -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run(keys: int = 1_000_000, with_rewrite: bool = False) -> list[Row]:
-    results = {name: measure(name, keys, with_rewrite) for name in SERVERS}
+def run(keys: int = 1_000_000, rewrite: bool = False) -> list[Row]:
+    results = {name: measure(name, keys, rewrite) for name in SERVERS}
     kv, rd = results["kvserver"], results["redis"]
     rows = [
         Row("P4", f"RSS holding {keys:,} sessions", "MB", kv["rss_mb"], rd["rss_mb"], "<= 2.0"),
         Row("P5", f"startup replay of {keys:,} writes", "s", kv["replay_seconds"], rd["replay_seconds"], "<= 1.5"),
     ]
-    if with_rewrite:
+    if rewrite:
         rows += [
             Row("", f"BGREWRITEAOF of {keys:,} keys", "s", kv["rewrite_seconds"], rd["rewrite_seconds"]),
             Row("", "  PING p99 during the rewrite", "ms", kv["rewrite_p99_ms"], rd["rewrite_p99_ms"]),
@@ -110,15 +87,5 @@ def run(keys: int = 1_000_000, with_rewrite: bool = False) -> list[Row]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--rewrite", action="store_true")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_rows(run(args.keys, args.rewrite), args.json)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for(run, keys=1_000_000, rewrite=False))

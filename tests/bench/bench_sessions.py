@@ -9,19 +9,18 @@ the rate is flows per second. Both servers run appendfsync everysec.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 
 from client import AsyncSessionStore
-from tests.bench.common import Row, each_server, percentile, print_rows
+from tests.bench.common import Row, each_server, main_for, percentile
 from tests.support import ServerProcess
 
 CONCURRENCY = 50
 
 
-async def flows(port: int, count: int) -> dict[str, float]:
+async def run_flows(port: int, count: int) -> dict[str, float]:
     latencies: list[float] = []
     async with AsyncSessionStore.from_url(f"redis://127.0.0.1:{port}/0") as store:
         remaining = iter(range(count))
@@ -41,9 +40,9 @@ async def flows(port: int, count: int) -> dict[str, float]:
     return {"flows_per_s": count / took, "p99_ms": percentile(latencies, 0.99) * 1000}
 
 
-def run(count: int = 20_000) -> list[Row]:
+def run(flows: int = 20_000) -> list[Row]:
     def measure(server: ServerProcess) -> dict[str, float]:
-        return asyncio.run(flows(server.port, count))
+        return asyncio.run(run_flows(server.port, flows))
 
     results = each_server("everysec", measure)
     return [
@@ -59,14 +58,5 @@ def run(count: int = 20_000) -> list[Row]:
     ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--flows", type=int, default=20_000)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_rows(run(args.flows), args.json)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for(run, flows=20_000))

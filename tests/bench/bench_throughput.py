@@ -9,10 +9,9 @@ P3  SET, 50 clients, appendfsync always on both (kvserver's group commit vs Redi
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from tests.bench.common import Row, each_server, print_rows, redis_benchmark
+from tests.bench.common import Row, each_server, main_for, redis_benchmark
 
 
 def run(requests: int = 200_000) -> list[Row]:
@@ -45,14 +44,5 @@ def run(requests: int = 200_000) -> list[Row]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=200_000)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    print_rows(run(args.requests), args.json)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for(run, requests=200_000))

@@ -7,11 +7,14 @@ hand (``python -m tests.bench``), never by pytest.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -115,6 +118,46 @@ def redis_benchmark(port: int, tests: str, clients: int, requests: int, pipeline
         fields = [f.strip('"') for f in line.split(",")]
         rates[fields[0]] = float(fields[1])
     return rates
+
+
+def ping_during(port: int, busy: Callable[[], float]) -> dict[str, float]:
+    """PING round trips (ms) on one connection while ``busy()`` runs; with its result as "seconds"."""
+    import redis
+
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def pinger() -> None:
+        with redis.Redis(port=port) as r:
+            while not stop.is_set():
+                started = time.perf_counter()
+                r.ping()
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    thread = threading.Thread(target=pinger)
+    thread.start()
+    try:
+        seconds = busy()
+    finally:
+        stop.set()
+        thread.join()
+    return {"seconds": seconds, "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
+
+
+def main_for(run: Callable[..., list[Row]], **defaults: float | bool) -> int:
+    """The command line of one benchmark: ``--<option> N`` (or a flag) per default, and ``--json``."""
+    parser = argparse.ArgumentParser()
+    for name, default in defaults.items():
+        option = f"--{name.replace('_', '-')}"
+        if isinstance(default, bool):
+            parser.add_argument(option, action="store_true")
+        else:
+            parser.add_argument(option, type=type(default), default=default)
+    parser.add_argument("--json", action="store_true")
+    args = vars(parser.parse_args())
+    as_json = args.pop("json")
+    print_rows(run(**args), as_json)
+    return 0
 
 
 def percentile(samples: list[float], p: float) -> float:
