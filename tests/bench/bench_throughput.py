@@ -18,29 +18,12 @@ def run(requests: int = 200_000) -> list[Row]:
     plain = each_server("everysec", lambda s: redis_benchmark(s.port, "set,get", 50, requests))
     piped = each_server("everysec", lambda s: redis_benchmark(s.port, "set,get", 50, requests * 5, pipeline=16))
     always = each_server("always", lambda s: redis_benchmark(s.port, "set", 50, requests // 2))
-    rows = []
-    for key, results, pipeline, target in [("P1", plain, "", ">= 0.90"), ("P2", piped, ", pipeline 16", ">= 0.25")]:
-        for command in ("SET", "GET"):
-            rows.append(
-                Row(
-                    key,
-                    f"{command}, 50 clients{pipeline}, everysec",
-                    "req/s",
-                    results["kvserver"][command],
-                    results["redis"][command],
-                    target,
-                )
-            )
-    rows.append(
-        Row(
-            "P3",
-            "SET, 50 clients, appendfsync always",
-            "req/s",
-            always["kvserver"]["SET"],
-            always["redis"]["SET"],
-            ">= 1.2",
-        )
-    )
+    rows = [
+        Row.of(key, f"{command}, 50 clients{pipeline}, everysec", "req/s", results, command, target)
+        for key, results, pipeline, target in [("P1", plain, "", ">= 0.90"), ("P2", piped, ", pipeline 16", ">= 0.25")]
+        for command in ("SET", "GET")
+    ]
+    rows.append(Row.of("P3", "SET, 50 clients, appendfsync always", "req/s", always, "SET", ">= 1.2"))
     return rows
 
 

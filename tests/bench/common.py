@@ -38,6 +38,13 @@ class Row:
     ratio: float | None = None
     met: bool | None = None
 
+    @classmethod
+    def of(
+        cls, key: str, workload: str, unit: str, results: dict[str, dict[str, float]], field: str, target: str = ""
+    ) -> Row:
+        """A row from both servers' results, ``results[server][field]``."""
+        return cls(key, workload, unit, results["kvserver"][field], results["redis"][field], target)
+
     def __post_init__(self) -> None:
         if self.ratio is None and self.redis:
             self.ratio = self.kvserver / self.redis
