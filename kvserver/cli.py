@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -102,6 +103,11 @@ def serve(config: Config) -> int:
         if aof is None:
             return 1
         db.persistence = aof
+    # Everything alive now (the loaded keyspace included) lives as long as the process: move it
+    # out of the collector's sight. A full collection then no longer walks every loaded key
+    # (about 18 ms per million keys, and it never finds garbage there).
+    gc.collect()
+    gc.freeze()
     return _run_loop(run(config, db))
 
 
