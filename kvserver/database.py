@@ -295,7 +295,8 @@ class Database:
         for key in block.keys:
             self.blocked.setdefault(key, deque()).append(client)
 
-    def _unpark(self, client: ClientState) -> None:
+    def unpark(self, client: ClientState) -> None:
+        """Forget a waiting client without answering it (it is closing)."""
         block, client.blocked = client.blocked, None
         if block is None:
             return
@@ -310,14 +311,14 @@ class Database:
         """End a client's wait with ``reply`` (served, timed out, CLIENT UNBLOCK); False if not blocked."""
         if client.blocked is None:
             return False
-        self._unpark(client)
+        self.unpark(client)
         client.on_unblocked(reply)
         return True
 
     # --- clients and server --------------------------------------------------------------------
 
     def client_closed(self, client: ClientState) -> None:
-        self._unpark(client)
+        self.unpark(client)
         self.unwatch(client)
         self.clients.remove(client)
 

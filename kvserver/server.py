@@ -183,6 +183,8 @@ class Connection(asyncio.Protocol):
     def close_after_reply(self) -> None:
         """QUIT, CLIENT KILL, idle timeout: the pending replies go out, then the socket closes."""
         self.closing = True
+        if self.state is not None:
+            self.db.unpark(self.state)  # a closing client must not be served (and lose) a popped element
         # after the current batch (whose replies are queued first): an empty batch that closes
         asyncio.get_running_loop().call_soon(self.server.send, self, b"")
 

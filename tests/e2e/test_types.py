@@ -314,3 +314,18 @@ def test_blocking_commands_inside_multi_do_not_block(kv: redis.Redis) -> None:
     pipe.blpop(["empty"], timeout=0)
     pipe.blmove("empty", "dst", 0, "LEFT", "LEFT")
     assert pipe.execute() == [None, None]
+
+
+def test_a_killed_blocked_client_is_not_served(kv_server: ServerProcess, kv: redis.Redis) -> None:
+    victim = RawClient(kv_server.port)
+    victim.send(encode_command("CLIENT", "ID"))
+    client_id = int(victim.sock.recv(100)[1:-2])
+    victim.send(encode_command("BLPOP", "q", "0"))
+    blocked_clients(kv, 1)
+    pipe = kv.pipeline(transaction=False)  # one batch: the push runs before the socket is closed
+    pipe.client_kill_filter(_id=client_id)
+    pipe.rpush("q", "kept")
+    assert pipe.execute() == [1, 1]
+    assert kv.lrange("q", 0, -1) == [b"kept"]  # the element did not go to the dying connection
+    assert victim.recv_until_closed() == b""
+    victim.close()
