@@ -307,7 +307,7 @@ class Server:
         limit = time.monotonic() - self.config.timeout
         for conn in list(self.connections):
             state = conn.state
-            if state is not None and state.last_interaction < limit and state.multi is None:
+            if state is not None and state.last_interaction < limit and state.multi is None and state.blocked is None:
                 conn.close_after_reply()
 
 
