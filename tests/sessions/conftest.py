@@ -1,5 +1,6 @@
 """Every session test runs against kvserver and against a real redis-server, through the built-in
-client and through redis-py (with ``decode_responses=True``, the setting most apps use)."""
+client, through redis-py and through valkey-py (the two with ``decode_responses=True``, the
+setting most apps use)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+import valkey
+import valkey.asyncio
 
 from client import AsyncSessionStore, SessionStore
 from tests.support import ServerProcess
@@ -36,16 +39,20 @@ MakeStore = Callable[..., SessionStore]
 AsyncStoreFactory = Callable[..., contextlib.AbstractAsyncContextManager[AsyncSessionStore]]
 
 
-@pytest.fixture(params=["builtin", "redis-py"])
+CLIENT_LIBRARIES = {"redis-py": redis.Redis, "valkey-py": valkey.Valkey}
+ASYNC_CLIENT_LIBRARIES = {"redis-py": redis.asyncio.Redis, "valkey-py": valkey.asyncio.Valkey}
+
+
+@pytest.fixture(params=["builtin", "redis-py", "valkey-py"])
 def make_store(request: pytest.FixtureRequest, server: ServerProcess) -> Iterator[MakeStore]:
     stores: list[SessionStore] = []
-    clients: list[redis.Redis] = []
+    clients: list[Any] = []
 
     def make(**options: Any) -> SessionStore:
         if request.param == "builtin":
             store = SessionStore.from_url(f"redis://127.0.0.1:{server.port}/0", **options)
         else:
-            clients.append(redis.Redis(port=server.port, decode_responses=True))
+            clients.append(CLIENT_LIBRARIES[request.param](port=server.port, decode_responses=True))
             store = SessionStore(clients[-1], **options)
         stores.append(store)
         return store
@@ -62,7 +69,7 @@ def store(make_store: MakeStore) -> SessionStore:
     return make_store()
 
 
-@pytest.fixture(params=["builtin", "redis-py"])
+@pytest.fixture(params=["builtin", "redis-py", "valkey-py"])
 def async_store(request: pytest.FixtureRequest, server: ServerProcess) -> AsyncStoreFactory:
     """``async with async_store(**options) as store``, inside the test's event loop."""
 
@@ -72,7 +79,7 @@ def async_store(request: pytest.FixtureRequest, server: ServerProcess) -> AsyncS
             async with AsyncSessionStore.from_url(f"redis://127.0.0.1:{server.port}/0", **options) as store:
                 yield store
             return
-        client = redis.asyncio.Redis(port=server.port, decode_responses=True)
+        client = ASYNC_CLIENT_LIBRARIES[request.param](port=server.port, decode_responses=True)
         async with AsyncSessionStore(client, **options) as store:
             yield store
         await client.aclose()
