@@ -12,6 +12,7 @@ from kvserver import __version__
 from kvserver.commands.connection import REDIS_VERSION
 from kvserver.commands.registry import (
     ADMIN,
+    BLOCKING,
     FAST,
     LOADING,
     NO_MULTI,
@@ -403,6 +404,8 @@ def command_info(spec: CommandSpec) -> list[object]:
     if spec.group in _ACL_GROUPS:
         categories.append(_ACL_GROUPS[spec.group])
     categories.append("@fast" if FAST in spec.flags else "@slow")
+    if BLOCKING in spec.flags:
+        categories.append("@blocking")
     if ADMIN in spec.flags:
         categories.append("@dangerous")
     key_specs: list[object] = []

@@ -21,20 +21,24 @@ from kvserver.commands.containers import (
     register_scan,
 )
 from kvserver.commands.registry import (
+    BLOCKING,
     DENYOOM,
     FAST,
+    NOSCRIPT,
     READONLY,
     SYNTAX,
     WRITE,
+    Block,
     CommandError,
     Context,
     command,
     parse_float,
     parse_int,
+    parse_timeout,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
-from kvserver.protocol import format_double
+from kvserver.protocol import NullArray, format_double
 from kvserver.state import ClientState
 from kvserver.zset import MAX_LEX, MIN_LEX, LexBound, ZSet
 
@@ -264,6 +268,8 @@ def zadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
             updated += 1
     if added or updated:
         ctx.propagate(argv)
+    if added:
+        ctx.signal_ready(key)
     if incr:
         return result
     return added + updated if b"CH" in flags else added
@@ -288,6 +294,7 @@ def zincrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
         raise CommandError(NAN_SCORE)
     _zset_for_write(ctx, key, zset).add(member, score)
     ctx.propagate(argv)
+    ctx.signal_ready(key)
     return score
 
 
@@ -415,6 +422,52 @@ for _name, _highest, _which in [("zpopmin", False, "lowest"), ("zpopmax", True, 
     )(partial(_pop, highest=_highest))
 
 
+def _pop_one(ctx: Context, key: bytes, highest: bool) -> object | None:
+    """What a blocked BZPOPMIN / BZPOPMAX gets from ``key``: [key, member, score], or None."""
+    zset = ctx.keyspace.get(key)
+    if type(zset) is not ZSet or not zset:
+        return None
+    length = len(zset)
+    score, member = zset.remove_ranks(length - 1, length)[0] if highest else zset.remove_ranks(0, 1)[0]
+    drop_if_empty(ctx, key, zset)
+    ctx.propagate([b"ZPOPMAX" if highest else b"ZPOPMIN", key])
+    return [key, member, score]
+
+
+def _serve_min(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, key, highest=False)
+
+
+def _serve_max(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, key, highest=True)
+
+
+def _blocking_pop(ctx: Context, client: ClientState, argv: list[bytes], *, highest: bool) -> object:
+    """BZPOPMIN / BZPOPMAX key [key ...] timeout"""
+    timeout = parse_timeout(argv[-1])
+    keys = list(dict.fromkeys(argv[1:-1]))
+    for key in keys:
+        if get_zset(ctx, key):
+            return _pop_one(ctx, key, highest)
+    if ctx.in_transaction:
+        return NullArray
+    return Block(keys, timeout, _serve_max if highest else _serve_min, NullArray)
+
+
+for _name, _highest, _which in [("bzpopmin", False, "lowest"), ("bzpopmax", True, "highest")]:
+    command(
+        _name,
+        -3,
+        (WRITE, NOSCRIPT, FAST, BLOCKING),
+        keys=(1, -2, 1),
+        group=ZSET,
+        since="5.0.0",
+        complexity="O(log(N)) with N being the number of elements in the sorted set.",
+        summary=f"Remove and return the member with the {_which} score from one or more sorted sets, "
+        "or block until one is available",
+    )(partial(_blocking_pop, highest=_highest))
+
+
 # --- reads ---------------------------------------------------------------------------------------
 
 
@@ -507,6 +560,7 @@ def zrangestore_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
         for score, member in entries:
             zset.add(member, score)
         ctx.keyspace.set(dest, zset)
+        ctx.signal_ready(dest)
     if entries or existed:
         ctx.propagate(argv)
     return len(entries)

@@ -225,6 +225,19 @@ def test_blocked_clients_are_served_in_arrival_order(kv_server: ServerProcess, k
     assert [job for _, job in served] == [b"j0", b"j1", b"j2", b"j3", b"j4"]  # BRPOP takes the tail first
 
 
+def test_bzpopmin_wakes_on_zadd(kv_server: ServerProcess, kv: redis.Redis) -> None:
+    result: list[object] = []
+    waiter = redis.Redis(port=kv_server.port)
+    thread = threading.Thread(target=lambda: result.append(waiter.bzpopmin(["jobs"], timeout=0)))
+    thread.start()
+    blocked_clients(kv, 1)
+    kv.zadd("jobs", {"urgent": 1, "later": 5})
+    thread.join(10)
+    assert result == [(b"jobs", b"urgent", 1.0)]
+    assert kv.zrange("jobs", 0, -1) == [b"later"]
+    waiter.close()
+
+
 def test_blocking_pop_times_out_with_nil(kv: redis.Redis) -> None:
     start = time.monotonic()
     assert kv.blpop(["empty"], timeout=0.2) is None

@@ -161,3 +161,16 @@ def test_serving_a_blocked_client_during_a_rewrite_dumps_its_keys_first(h: Harne
     h.db.before_write = lambda spec, argv: seen.append((spec.name, spec.keys(argv)))
     h("RPUSH", "src", "x")
     assert seen == [("rpush", [b"src"]), ("blmove", [b"src", b"dst"])]
+
+
+def test_bzpopmin_is_served_by_zadd(h: Harness) -> None:
+    first, second = h.new_client(), h.new_client()
+    delivered: list[object] = []
+    first.on_unblocked = delivered.append
+    second.on_unblocked = delivered.append
+    assert isinstance(h("BZPOPMIN", "z", "0", client=first), Block)
+    assert isinstance(h("BZPOPMAX", "z", "0", client=second), Block)
+    h("ZADD", "z", "1", "a", "2", "b", "3", "c")
+    assert delivered == [[b"z", b"a", 1.0], [b"z", b"c", 3.0]]
+    assert h("ZRANGE", "z", "0", "-1") == [b"b"]
+    assert h.records()[-2:] == [[b"ZPOPMIN", b"z"], [b"ZPOPMAX", b"z"]]
