@@ -5,9 +5,9 @@ transaction's) handed to the log, ``durable`` the units known to be on disk. Wit
 always`` the server holds each reply batch until ``durable`` passes the ``barrier`` it was tagged
 with. Units are buffered as plain records and sealed into one frame per flush (once per event
 loop iteration), so the per-command cost is a list append; a frame is atomic on replay, so the
-units in it are too. One write+fdatasync runs in a thread at a time; units appended meanwhile
-wait and go out together in the next one (group commit), so one fsync acknowledges every
-client that wrote in between.
+units in it are too. One write+fdatasync covers a whole flush (group commit), so one fsync
+acknowledges every client that wrote in between. It runs inline while fsyncs are fast and in a
+thread when they are slow; units appended while a thread's fsync runs go out in the next one.
 
 A failed write or fsync keeps the unwritten frames in memory, cuts any partial frame off the
 file, refuses new writes with MISCONF, and is retried from the cron until the disk accepts it.

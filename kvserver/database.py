@@ -174,7 +174,6 @@ class Database:
         if self.ready_keys:
             self.serve_blocked()
         if type(reply) is Block:
-            reply.argv = argv
             self._park(client, reply)
         return reply
 

@@ -76,12 +76,15 @@ class Connection(asyncio.Protocol):
             return
         self.db.stats.total_net_input_bytes += len(data)
         self.parser.feed(data)
-        if state.blocked is not None:  # the commands wait in the buffer, as in Redis
-            return
+        state.last_interaction = time.monotonic()
+        if state.blocked is None:  # a blocked client's commands wait in the buffer, as in Redis
+            self._serve(state)
+
+    def _serve(self, state: ClientState) -> None:
+        """Run what is buffered and send the replies as one batch."""
         out: list[bytes] = []
         self._execute_all(state, out)
         state.qbuf = self.parser.buffered
-        state.last_interaction = time.monotonic()
         if out or self.closing:
             self.server.send(self, b"".join(out))
 
@@ -143,13 +146,8 @@ class Connection(asyncio.Protocol):
 
     def _resume(self) -> None:
         state = self.state
-        if self.closing or state is None or state.blocked is not None:
-            return
-        out: list[bytes] = []
-        self._execute_all(state, out)
-        state.qbuf = self.parser.buffered
-        if out or self.closing:
-            self.server.send(self, b"".join(out))
+        if not self.closing and state is not None and state.blocked is None:
+            self._serve(state)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True

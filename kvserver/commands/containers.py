@@ -7,8 +7,20 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from kvserver.commands.keys import parse_cursor, parse_scan_options
-from kvserver.commands.registry import NOT_INTEGER, READONLY, SYNTAX, CommandError, Context, command, parse_int
+from kvserver.commands.registry import (
+    NOT_INTEGER,
+    READONLY,
+    SYNTAX,
+    Block,
+    CommandError,
+    Context,
+    command,
+    parse_int,
+    parse_timeout,
+    typed_value,
+)
 from kvserver.glob import compile_glob
+from kvserver.protocol import NullArray
 from kvserver.state import ClientState
 
 T = TypeVar("T")
@@ -22,6 +34,30 @@ def drop_if_empty(ctx: Context, key: bytes, value: object) -> None:
     """Empty containers don't exist in Redis: remove the key once its last element is gone."""
     if not value:  # every container is falsy when empty
         ctx.keyspace.delete(key)
+
+
+def blocking_pop(
+    ctx: Context,
+    client: ClientState,
+    argv: list[bytes],
+    *,
+    kind: type,
+    serve: Callable[[Context, ClientState, bytes], object | None],
+) -> object:
+    """BLPOP / BRPOP / BZPOPMIN / BZPOPMAX key [key ...] timeout.
+
+    Pop at once from the first key holding a non-empty ``kind`` (WRONGTYPE only for a key
+    before it, as in Redis); inside MULTI answer as on timeout; otherwise block on every key.
+    ``serve`` pops one item from a key, or returns None when there is nothing to pop.
+    """
+    timeout = parse_timeout(argv[-1])
+    keys = list(dict.fromkeys(argv[1:-1]))
+    for key in keys:
+        if typed_value(ctx, key, kind):
+            return serve(ctx, client, key)
+    if ctx.in_transaction:
+        return NullArray
+    return Block(keys, timeout, serve, NullArray, argv)
 
 
 def register_scan(

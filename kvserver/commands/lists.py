@@ -16,7 +16,7 @@ from functools import partial
 from itertools import islice
 from typing import Final
 
-from kvserver.commands.containers import drop_if_empty, parse_pop_count, rank_span
+from kvserver.commands.containers import blocking_pop, drop_if_empty, parse_pop_count, rank_span
 from kvserver.commands.registry import (
     BLOCKING,
     DENYOOM,
@@ -401,8 +401,8 @@ def rpoplpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> o
 # --- blocking forms ------------------------------------------------------------------------------
 
 
-def _pop_one(ctx: Context, key: bytes, left: bool) -> object | None:
-    """What a blocked BLPOP / BRPOP gets from ``key``: [key, element], or None to keep waiting."""
+def _pop_one(ctx: Context, client: ClientState, key: bytes, *, left: bool) -> object | None:
+    """What BLPOP / BRPOP get from ``key``: [key, element], or None while it has none."""
     value = ctx.keyspace.get(key)
     if type(value) is not deque or not value:
         return None
@@ -410,26 +410,6 @@ def _pop_one(ctx: Context, key: bytes, left: bool) -> object | None:
     drop_if_empty(ctx, key, value)
     ctx.propagate([b"LPOP" if left else b"RPOP", key])
     return [key, element]
-
-
-def _serve_lpop(ctx: Context, client: ClientState, key: bytes) -> object | None:
-    return _pop_one(ctx, key, left=True)
-
-
-def _serve_rpop(ctx: Context, client: ClientState, key: bytes) -> object | None:
-    return _pop_one(ctx, key, left=False)
-
-
-def _blocking_pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) -> object:
-    """BLPOP / BRPOP key [key ...] timeout"""
-    timeout = parse_timeout(argv[-1])
-    keys = list(dict.fromkeys(argv[1:-1]))
-    for key in keys:
-        if get_list(ctx, key):  # WRONGTYPE only for a key before the first non-empty list, as Redis
-            return _pop_one(ctx, key, left)
-    if ctx.in_transaction:
-        return NullArray
-    return Block(keys, timeout, _serve_lpop if left else _serve_rpop, NullArray)
 
 
 _BLOCKING_POP_FLAGS: Final = (WRITE, NOSCRIPT, BLOCKING)
@@ -444,7 +424,7 @@ for _name, _left, _end in [("blpop", True, "first"), ("brpop", False, "last")]:
         since="2.0.0",
         complexity=_BLOCKING_COMPLEXITY,
         summary=f"Remove and get the {_end} element in a list, or block until one is available",
-    )(partial(_blocking_pop, left=_left))
+    )(partial(blocking_pop, kind=deque, serve=partial(_pop_one, left=_left)))
 
 
 def _blocking_move(ctx: Context, argv: list[bytes], from_left: bool, to_left: bool, timeout_raw: bytes) -> object:
@@ -464,7 +444,7 @@ def _blocking_move(ctx: Context, argv: list[bytes], from_left: bool, to_left: bo
             raise CommandError(WRONGTYPE)
         return _move(ctx, source_key, target_key, from_left, to_left)
 
-    return Block([source_key], timeout, serve, None)
+    return Block([source_key], timeout, serve, None, argv)
 
 
 @command(

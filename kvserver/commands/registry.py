@@ -96,7 +96,7 @@ class Block:
     timeout: float
     serve: Callable[[Any, ClientState, bytes], object | None]
     timeout_reply: object
-    argv: list[bytes] = field(default_factory=list)  # the blocking command, set when the client is parked
+    argv: list[bytes]  # the blocking command (a rewrite dumps its keys before it is served)
 
 
 # flag names as COMMAND INFO reports them

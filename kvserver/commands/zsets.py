@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Final
 
 from kvserver.commands.containers import (
+    blocking_pop,
     drop_if_empty,
     pairs,
     parse_pop_count,
@@ -28,17 +29,15 @@ from kvserver.commands.registry import (
     READONLY,
     SYNTAX,
     WRITE,
-    Block,
     CommandError,
     Context,
     command,
     parse_float,
     parse_int,
-    parse_timeout,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
-from kvserver.protocol import NullArray, format_double
+from kvserver.protocol import format_double
 from kvserver.state import ClientState
 from kvserver.zset import MAX_LEX, MIN_LEX, LexBound, ZSet
 
@@ -422,8 +421,8 @@ for _name, _highest, _which in [("zpopmin", False, "lowest"), ("zpopmax", True, 
     )(partial(_pop, highest=_highest))
 
 
-def _pop_one(ctx: Context, key: bytes, highest: bool) -> object | None:
-    """What a blocked BZPOPMIN / BZPOPMAX gets from ``key``: [key, member, score], or None."""
+def _pop_one(ctx: Context, client: ClientState, key: bytes, *, highest: bool) -> object | None:
+    """What BZPOPMIN / BZPOPMAX get from ``key``: [key, member, score], or None while it is empty."""
     zset = ctx.keyspace.get(key)
     if type(zset) is not ZSet or not zset:
         return None
@@ -432,26 +431,6 @@ def _pop_one(ctx: Context, key: bytes, highest: bool) -> object | None:
     drop_if_empty(ctx, key, zset)
     ctx.propagate([b"ZPOPMAX" if highest else b"ZPOPMIN", key])
     return [key, member, score]
-
-
-def _serve_min(ctx: Context, client: ClientState, key: bytes) -> object | None:
-    return _pop_one(ctx, key, highest=False)
-
-
-def _serve_max(ctx: Context, client: ClientState, key: bytes) -> object | None:
-    return _pop_one(ctx, key, highest=True)
-
-
-def _blocking_pop(ctx: Context, client: ClientState, argv: list[bytes], *, highest: bool) -> object:
-    """BZPOPMIN / BZPOPMAX key [key ...] timeout"""
-    timeout = parse_timeout(argv[-1])
-    keys = list(dict.fromkeys(argv[1:-1]))
-    for key in keys:
-        if get_zset(ctx, key):
-            return _pop_one(ctx, key, highest)
-    if ctx.in_transaction:
-        return NullArray
-    return Block(keys, timeout, _serve_max if highest else _serve_min, NullArray)
 
 
 for _name, _highest, _which in [("bzpopmin", False, "lowest"), ("bzpopmax", True, "highest")]:
@@ -465,7 +444,7 @@ for _name, _highest, _which in [("bzpopmin", False, "lowest"), ("bzpopmax", True
         complexity="O(log(N)) with N being the number of elements in the sorted set.",
         summary=f"Remove and return the member with the {_which} score from one or more sorted sets, "
         "or block until one is available",
-    )(partial(_blocking_pop, highest=_highest))
+    )(partial(blocking_pop, kind=ZSet, serve=partial(_pop_one, highest=_highest)))
 
 
 # --- reads ---------------------------------------------------------------------------------------
