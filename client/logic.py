@@ -81,6 +81,11 @@ def _num(value: int) -> bytes:
     return b"%d" % value
 
 
+def _session_ids(members: list[object]) -> list[str]:
+    """The ids in a ZRANGE reply of an index (bytes, or str from a decoding client)."""
+    return [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+
+
 def backoff(attempt: int) -> Pause | None:
     """No wait before the first try; then a random wait growing to 100 ms, so that writers racing
     for one session spread out instead of colliding again in lockstep."""
@@ -302,7 +307,7 @@ class SessionLogic:
                 yield from self._wait(attempt)
                 yield Watch((index,))
             replies = yield Call(((b"ZRANGE", index, b"0", b"-1"),))
-            ids = [i.decode() if isinstance(i, bytes) else str(i) for i in replies[0]]
+            ids = _session_ids(replies[0])
             victims = [i for i in ids if keep is None or i != keep.id]
             if sweeping and not victims:
                 return revoked
@@ -328,7 +333,7 @@ class SessionLogic:
                 (b"ZRANGE", index, b"(%d" % now, b"+inf", b"BYSCORE"),
             )
         )
-        ids = [i.decode() if isinstance(i, bytes) else str(i) for i in replies[1]]
+        ids = _session_ids(replies[1])
         if not ids:
             return []
         records = yield Call(tuple((b"HMGET", self.layout.session(i), *FIELDS) for i in ids))
