@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 # Commands that end or change the connection's contract on purpose (close it, block it, stream
 # to it, stop the server), or that would wipe the canary: not what this fuzzer is about.
+# fmt: off
 EXCLUDED = frozenset(
     {
         "shutdown", "quit", "reset", "client", "monitor", "subscribe", "psubscribe", "ssubscribe",
@@ -35,23 +36,31 @@ EXCLUDED = frozenset(
         "function", "script", "select", "move", "copy", "rename", "renamenx", "migrate", "restore",
     }
 )
+# fmt: on
 COMMANDS = sorted(name for name in TABLE if name not in EXCLUDED)
 KEYS = [b"k1", b"k2", b"k3", b"list", b"set", b"zset", b"hash"]
 CANARY = b"canary"
+# fmt: off
 NUMBERS = [
     b"0", b"1", b"-1", b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808",
     b"18446744073709551616", b"9" * 5000, b"-" + b"9" * 5000, b"1e1000000", b"1e-1000000", b"0x1p3",
     b"inf", b"-inf", b"+inf", b"nan", b"1.5", b"-0", b"3.0e400", b"-100000", b"536870912", b"4294967296",
 ]
+# fmt: on
+# fmt: off
 WORDS = [
     b"", b"x\r\n+OK\r\n:666", b"\r\n", b"\x00\xff", b"a*a*a*a*a*a*a*a*a*a*a*a*b", b"*", b"[", b"\\", b"[^a-",
     b"?" * 200, b"EX", b"PX", b"NX", b"XX", b"KEEPTTL", b"GET", b"COUNT", b"MATCH", b"TYPE", b"WITHSCORES",
     b"LIMIT", b"BYSCORE", b"BYLEX", b"REV", b"LEFT", b"RIGHT", b"(1", b"[a", b"-", b"+", b"HELP", b"ENCODING",
     b"FREQ", b"IDLETIME", b"USAGE", b"SAMPLES", b"RANK", b"MAXLEN", b"WITHVALUES", b"ASYNC",
 ]
+# fmt: on
 # numbers twice: counts, offsets, cursors and increments are where parsers break
 ARG = st.one_of(
-    st.sampled_from(KEYS), st.sampled_from(NUMBERS), st.sampled_from(NUMBERS), st.sampled_from(WORDS),
+    st.sampled_from(KEYS),
+    st.sampled_from(NUMBERS),
+    st.sampled_from(NUMBERS),
+    st.sampled_from(WORDS),
     st.binary(max_size=12),
 )
 
