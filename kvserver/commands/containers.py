@@ -88,11 +88,11 @@ def register_scan(
         else:
             snapshot: Callable[[], list[object]] = lambda: list(members(container))  # noqa: E731
             next_cursor, batch = ctx.keyspace.cursors.scan(container, cursor, count, snapshot)
-        match = compile_glob(pattern).fullmatch if pattern is not None and pattern != b"*" else None
+        match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
         out: list[object] = []
         for member in batch:
             assert isinstance(member, bytes)
-            if match is None or match(member) is not None:
+            if match is None or match(member):
                 out += items(container, member)
         return [b"%d" % next_cursor, out]
 

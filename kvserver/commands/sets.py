@@ -40,8 +40,8 @@ _INT64: Final = range(-(2**63), 2**63)
 def _is_int(member: bytes) -> bool:
     """Whether Redis would store ``member`` in an intset (a canonical 64-bit integer)."""
     digits = member[1:] if member[:1] == b"-" else member
-    if not digits.isdigit() or (digits[:1] == b"0" and member != b"0"):
-        return False
+    if len(digits) > 19 or not digits.isdigit() or (digits[:1] == b"0" and member != b"0"):
+        return False  # (the length first: int() of thousands of digits is slow, or refused)
     return int(member) in _INT64
 
 

@@ -1,0 +1,106 @@
+"""Hostile inputs on the data commands, side by side on kvserver and redis-server.
+
+Glob patterns that backtrack exponentially, cursors and integers of thousands of digits,
+APPEND/SETRANGE on big strings, huge negative counts: each must answer what Redis answers,
+and quickly (a socket timeout catches a server that blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support import ServerProcess
+
+SERVERS = ["kvserver", pytest.param("redis", marks=pytest.mark.external)]
+
+
+@pytest.fixture(params=SERVERS)
+def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    server: ServerProcess = request.getfixturevalue("kv_server" if request.param == "kvserver" else "real_redis")
+    conn = redis.Redis(port=server.port, protocol=2, socket_timeout=10)
+    conn.flushall()
+    yield conn
+    conn.flushall()
+    conn.close()
+
+
+PATHOLOGICAL = [
+    b"a*" * 12 + b"b",
+    b"*a" * 30 + b"*b",
+    b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+    b"[a]*" * 20 + b"b",
+]
+
+
+def test_pathological_globs_answer_at_once(client: redis.Redis) -> None:
+    """Redis's "pattern matching long nested loops" regression, through every MATCH."""
+    key = b"a" * 40
+    client.set(key, b"v")
+    client.hset(b"h", key, b"v")
+    client.sadd(b"s", key)
+    client.zadd(b"z", {key: 1})
+    for pattern in PATHOLOGICAL:
+        assert client.keys(pattern) == []
+        assert client.scan(0, match=pattern, count=1000) == (0, [])
+        assert client.hscan(b"h", 0, match=pattern) == (0, {})
+        assert client.sscan(b"s", 0, match=pattern) == (0, [])
+        assert client.zscan(b"z", 0, match=pattern) == (0, [])
+        assert client.config_get(pattern.decode()) == {}
+    assert client.keys(b"a*a*a*a*a*a*a*a*a*a*a*a*a") == [key]
+
+
+GLOB_KEYS = [b"hello", b"hallo", b"hxllo", b"hllo", b"h-llo", b"h]llo", b"*x", b"a\\b", b"\xff\x00", b"\x80"]
+GLOB_PATTERNS = [
+    b"h?llo",
+    b"h*llo",
+    b"h[ae]llo",
+    b"h[^e]llo",
+    b"h[a-e]llo",
+    b"h[e-a]llo",
+    b"h[a-]llo",
+    b"h[]llo",
+    b"h[\\]]llo",
+    b"\\*x",
+    b"a\\\\b",
+    b"*\\",
+    b"[\x00-\xff]*",
+    b"[\x80-\xff]*",
+    b"[^",
+    b"h[",
+    b"**o",
+]
+
+
+def test_glob_semantics_are_redis(client: redis.Redis, real_redis: ServerProcess) -> None:
+    for key in GLOB_KEYS:
+        client.set(key, b"v")
+    got = {pattern: sorted(client.keys(pattern)) for pattern in GLOB_PATTERNS}
+    reference = redis.Redis(port=real_redis.port, protocol=2)
+    try:
+        reference.flushall()
+        for key in GLOB_KEYS:
+            reference.set(key, b"v")
+        want = {pattern: sorted(reference.keys(pattern)) for pattern in GLOB_PATTERNS}
+        reference.flushall()
+    finally:
+        reference.close()
+    assert got == want
+
+
+def test_long_numbers_are_checked_by_length(client: redis.Redis) -> None:
+    huge = b"1" * 5000
+    with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+        client.execute_command("SCAN", huge)
+    with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+        client.execute_command("SSCAN", "s", huge)
+    assert client.execute_command("SCAN", b"0" * 5000 + b"0")[0] == 0  # strtoul: leading zeros
+    assert client.execute_command("SCAN", "-1")[0] == 0
+    assert client.sadd(b"s", huge, b"12") == 2
+    assert sorted(client.smembers(b"s")) == sorted([huge, b"12"])
+    assert client.object("encoding", b"s") == b"hashtable"
+    assert sorted(client.sscan(b"s", 0)[1]) == sorted([huge, b"12"])
+    with pytest.raises(redis.ResponseError, match="not an integer"):
+        client.execute_command("SRANDMEMBER", "s", b"-" + huge)
