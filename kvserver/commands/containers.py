@@ -20,7 +20,7 @@ from kvserver.commands.registry import (
     typed_value,
 )
 from kvserver.glob import compile_glob
-from kvserver.protocol import NullArray
+from kvserver.protocol import NullArray, encode_reply
 from kvserver.state import ClientState
 
 T = TypeVar("T")
@@ -127,14 +127,16 @@ def parse_pop_count(raw: bytes) -> int:
     return count
 
 
-def parse_random_count(raw: bytes, with_values: bool) -> int:
+def parse_random_count(raw: bytes) -> int:
     """The count of HRANDFIELD / SRANDMEMBER / ZRANDMEMBER, with Redis's range checks."""
     count = parse_int(raw, NOT_INTEGER)
     if count < -INT64_MAX:
         raise CommandError(f"{OUT_OF_RANGE}, value must between {-INT64_MAX} and {INT64_MAX}")
-    if with_values and count < -(INT64_MAX // 2):
-        raise CommandError(OUT_OF_RANGE)
     return count
+
+
+ENCODE_ABOVE: Final = 1024  # a repeating reply longer than this is encoded here, compactly
+MAX_RANDOM_REPLY: Final = 512 * 1024 * 1024  # bytes; a larger repeating reply is refused
 
 
 def random_members(
@@ -142,33 +144,78 @@ def random_members(
     option: bytes | None,
     lookup: Callable[[], Mapping[bytes, object] | Collection[bytes] | None],
     resp3: bool,
+    population: Callable[[Any], Sequence[bytes]] = list,
 ) -> object:
     """HRANDFIELD / SRANDMEMBER / ZRANDMEMBER key [count [option]].
 
     ``lookup`` returns the container (after the arguments are checked, as Redis orders its
     errors); with ``option`` (WITHVALUES, WITHSCORES) it must be a mapping member -> value.
+    ``population`` gives the members as a sequence (O(1) for an indexed container).
     """
-    with_values = len(argv) == 4 and option is not None
-    if len(argv) > (3 if option is None else 4) or (with_values and argv[3].upper() != option):
+    if option is None and len(argv) > 3:
+        raise CommandError(SYNTAX)  # SRANDMEMBER checks its arity before the count
+    count = parse_random_count(argv[2]) if len(argv) >= 3 else None
+    with_values = len(argv) == 4
+    if len(argv) > 4 or (with_values and argv[3].upper() != option):
         raise CommandError(SYNTAX)
-    count = parse_random_count(argv[2], with_values) if len(argv) >= 3 else None
+    if with_values and count is not None and not -(INT64_MAX // 2) <= count <= INT64_MAX // 2:
+        raise CommandError(OUT_OF_RANGE)
     container = lookup()
     if count is None:
-        return None if container is None else random_pick(list(container), 1)[0]
+        return None if container is None else random.choice(population(container))
     if container is None or count == 0:
         return []
-    picked = random_pick(list(container), count)
-    if not with_values:
+    values = container if with_values else None
+    assert values is None or isinstance(values, Mapping)
+    members = population(container)
+    if count < -ENCODE_ABOVE:
+        return repeated_reply(members, -count, values, resp3)
+    picked = random_pick(members, count)
+    if values is None:
         return picked
-    assert isinstance(container, Mapping)
-    return pairs([(member, container[member]) for member in picked], resp3)
+    return pairs([(member, values[member]) for member in picked], resp3)
 
 
 def random_pick(population: Sequence[T], count: int) -> list[T]:
     """``count`` > 0: that many distinct items at most; ``count`` < 0: exactly -count, with repeats."""
     if count >= 0:
-        return random.sample(population, min(count, len(population)))
+        if count >= len(population):
+            return list(population)
+        return random.sample(population, count)
     return random.choices(population, k=-count)
+
+
+def repeated_reply(
+    members: Sequence[bytes], count: int, values: Mapping[bytes, object] | None, resp3: bool
+) -> memoryview:
+    """``count`` random members (with repeats), encoded here: the reply costs its own size.
+
+    A list of ``count`` replies would cost ~60 bytes per element before encoding (Redis
+    streams them at the size of the protocol); each distinct member is encoded once instead,
+    then ``count`` references are joined in chunks.
+    """
+    direct = len(members) >= count  # no more picks than members: encode only what is picked
+    if direct:
+        members = random.choices(members, k=count)
+    encoded: list[bytes] = []
+    for member in members:
+        item = encode_reply(member)
+        if values is not None:
+            item = (b"*2\r\n" if resp3 else b"") + item + encode_reply(values[member], resp3)
+        encoded.append(item)
+    average = sum(map(len, encoded)) / len(encoded)
+    if average * count > MAX_RANDOM_REPLY:
+        raise CommandError(OUT_OF_RANGE)
+    size = count * 2 if values is not None and not resp3 else count
+    chunks = [b"*%d\r\n" % size]
+    done = count if direct else 0
+    if direct:
+        chunks.append(b"".join(encoded))
+    while done < count:
+        step = min(count - done, 65536)
+        chunks.append(b"".join(random.choices(encoded, k=step)))
+        done += step
+    return memoryview(b"".join(chunks))
 
 
 def pairs(items: list[tuple[bytes, object]], resp3: bool) -> list[object]:

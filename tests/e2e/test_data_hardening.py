@@ -7,7 +7,7 @@ and quickly (a socket timeout catches a server that blocks).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -92,9 +92,9 @@ def test_glob_semantics_are_redis(client: redis.Redis, real_redis: ServerProcess
 
 def test_long_numbers_are_checked_by_length(client: redis.Redis) -> None:
     huge = b"1" * 5000
-    with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+    with pytest.raises(redis.ResponseError, match=r"^invalid cursor$"):
         client.execute_command("SCAN", huge)
-    with pytest.raises(redis.ResponseError, match="^invalid cursor$"):
+    with pytest.raises(redis.ResponseError, match=r"^invalid cursor$"):
         client.execute_command("SSCAN", "s", huge)
     assert client.execute_command("SCAN", b"0" * 5000 + b"0")[0] == 0  # strtoul: leading zeros
     assert client.execute_command("SCAN", "-1")[0] == 0
@@ -104,3 +104,50 @@ def test_long_numbers_are_checked_by_length(client: redis.Redis) -> None:
     assert sorted(client.sscan(b"s", 0)[1]) == sorted([huge, b"12"])
     with pytest.raises(redis.ResponseError, match="not an integer"):
         client.execute_command("SRANDMEMBER", "s", b"-" + huge)
+
+
+def test_append_and_setrange_cost_the_change_not_the_value(spawn: Callable[..., ServerProcess]) -> None:
+    """16 MB from 1 KB APPENDs, then the log replayed: each step linear (was quadratic)."""
+    server = spawn("--appendfsync", "no")
+    conn = redis.Redis(port=server.port, protocol=2, socket_timeout=20)
+    chunk = bytes(range(256)) * 4
+    pipe = conn.pipeline(transaction=False)
+    for _ in range(16 * 1024):
+        pipe.append(b"big", chunk)
+    pipe.execute()
+    for i in range(0, 2000):
+        pipe.setrange(b"big", i * 8000, b"%08d" % i)
+    pipe.execute()
+    assert conn.strlen(b"big") == 16 * 1024 * 1024
+    want = bytearray(chunk * 16 * 1024)
+    for i in range(0, 2000):
+        want[i * 8000 : i * 8000 + 8] = b"%08d" % i
+    assert conn.get(b"big") == want
+    assert conn.getrange(b"big", 8000, 8007) == b"00000001"
+    conn.close()
+    server.terminate()
+    server.start()  # replays 18 000 records of the one key
+    conn = redis.Redis(port=server.port, protocol=2, socket_timeout=20)
+    assert conn.get(b"big") == want
+    assert conn.object("encoding", b"big") == b"raw"
+    conn.close()
+
+
+@pytest.mark.slow
+def test_huge_negative_counts_build_compact_replies(client: redis.Redis, request: pytest.FixtureRequest) -> None:
+    """SRANDMEMBER -3000000: the server's peak memory grows by about the reply's size."""
+    server: ServerProcess = request.getfixturevalue(
+        "kv_server" if request.node.callspec.params["client"] == "kvserver" else "real_redis"
+    )
+    client.sadd(b"s", b"a", b"b")
+    client.hset(b"h", mapping={b"f": b"v"})
+
+    def peak_kb() -> int:
+        with open(f"/proc/{server.pid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+
+    before = peak_kb()
+    assert len(client.srandmember(b"s", -3_000_000)) == 3_000_000
+    assert len(client.hrandfield(b"h", -1_000_000, withvalues=True)) == 2_000_000
+    grown_mb = (peak_kb() - before) / 1024
+    assert grown_mb < 150, f"peak memory grew by {grown_mb:.0f} MB for a 21 MB reply"
