@@ -73,7 +73,6 @@ class Keyspace:
     __slots__ = (
         "clock",
         "compact_slack",
-        "cursors",
         "data",
         "epoch",
         "expires",
@@ -91,7 +90,6 @@ class Keyspace:
         self.clock = clock
         self.loading = False
         self.on_expire: Callable[[bytes], None] | None = None
-        self.cursors = CursorTable()
         self.order: list[bytes] = []  # keys in creation order, with stale slots (see above)
         self.compact_slack = compact_slack  # stale slots always tolerated (small keyspaces)
         self.epoch = 0  # compactions of ``order`` so far
@@ -270,7 +268,6 @@ class Keyspace:
         self.ttl_index.clear()
         self.order = []
         self._next_epoch(Remap(None, 0))  # every open scan ends: no key was present throughout
-        self.cursors = CursorTable()
 
     # --- expiry --------------------------------------------------------------------------------
 
@@ -366,44 +363,3 @@ def dump_key(keyspace: Keyspace, key: bytes, value: object) -> list[list[bytes]]
     if deadline is not None:
         records.append([b"PEXPIREAT", key, b"%d" % deadline])
     return records
-
-
-class CursorTable:
-    """Server-side SCAN cursors: a snapshot of the items to walk and a position in it.
-
-    Python dicts can't be walked by a stable position while they change, so a scan takes a list
-    snapshot once and hands out batches from it. Every item present for the whole scan is
-    returned; items added meanwhile may be missed and removed ones are filtered by the caller, as
-    SCAN's contract allows. Open cursors are bounded by total snapshot size; an unknown or
-    evicted cursor restarts the scan (items may then repeat, which SCAN also allows).
-    """
-
-    def __init__(self, max_items: int = 16_000_000) -> None:
-        self._open: dict[int, tuple[object, list[object], int]] = {}
-        self._items = 0
-        self._max_items = max_items
-        self._next = random.randrange(1 << 40, 1 << 48)
-
-    def scan(
-        self, owner: object, cursor: int, count: int, snapshot: Callable[[], list[object]]
-    ) -> tuple[int, list[object]]:
-        entry = self._open.pop(cursor, None) if cursor else None
-        if entry is not None and entry[0] is owner:
-            _, items, pos = entry
-            self._items -= len(items)
-        else:
-            if entry is not None:
-                self._items -= len(entry[1])
-            items, pos = snapshot(), 0
-        batch = items[pos : pos + count]
-        pos += count
-        if pos >= len(items):
-            return 0, batch
-        cursor = self._next
-        self._next += 1
-        self._open[cursor] = (owner, items, pos)
-        self._items += len(items)
-        while self._items > self._max_items and len(self._open) > 1:
-            oldest = next(iter(self._open))
-            self._items -= len(self._open.pop(oldest)[1])
-        return cursor, batch

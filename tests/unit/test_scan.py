@@ -125,3 +125,108 @@ def test_a_recreated_key_does_not_make_an_old_cursor_skip_ahead() -> None:
     while not scanner.call(ks, 1):
         pass
     assert b"j" in scanner.returned
+
+
+# --- HSCAN / SSCAN / ZSCAN on indexed containers -----------------------------------------------
+
+from kvserver.commands.containers import IndexedHash, IndexedSet  # noqa: E402
+from kvserver.zset import ZSet  # noqa: E402
+from tests.unit.test_database import Harness  # noqa: E402
+
+MEMBERS = [b"m%d" % i for i in range(700)]
+
+container_step = st.one_of(
+    st.tuples(st.just("add"), st.lists(st.sampled_from(MEMBERS), min_size=1, max_size=30)),
+    st.tuples(st.just("rem"), st.lists(st.sampled_from(MEMBERS), min_size=1, max_size=60)),
+    st.tuples(st.just("pop"), st.integers(1, 40)),
+    st.tuples(st.just("scan"), st.integers(1, 80)),
+)
+
+KINDS = {
+    "set": (("SADD", "s"), ("SREM", "s"), "SSCAN", IndexedSet),
+    "hash": (("HSET", "s"), ("HDEL", "s"), "HSCAN", IndexedHash),
+    "zset": (("ZADD", "s"), ("ZREM", "s"), "ZSCAN", ZSet),
+}
+
+
+def _add_args(kind: str, members: list[bytes]) -> list[bytes]:
+    if kind == "set":
+        return members
+    return [b for m in members for b in ((m, b"1") if kind == "hash" else (b"1", m))]
+
+
+def _check_positions(value: object) -> None:
+    members = getattr(value, "members", None) or getattr(value, "fields", None) or []
+    slots = value.slots  # type: ignore[attr-defined]
+    assert len(members) == len(slots) == len(value)  # type: ignore[arg-type]
+    assert all(slots[m] == i for i, m in enumerate(members))
+    assert set(members) == set(value.scores if isinstance(value, ZSet) else value)  # type: ignore[call-overload]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(sorted(KINDS)), st.lists(container_step, max_size=40))
+def test_container_scans_return_every_member_present_throughout(kind: str, steps: list[tuple[object, ...]]) -> None:
+    h = Harness()
+    add, rem, scan, indexed_type = KINDS[kind]
+    h(*add, *_add_args(kind, MEMBERS[:600]))
+    assert type(h.db.keyspace.data[b"s"]) is indexed_type
+    cursor = b"0"
+    present = set(MEMBERS[:600])
+    throughout = set(present)
+    returned: set[bytes] = set()
+    done = False
+    for op in steps:
+        if op[0] == "add":
+            h(*add, *_add_args(kind, op[1]))  # type: ignore[arg-type]
+            present |= set(op[1])  # type: ignore[arg-type]
+        elif op[0] == "rem":
+            h(*rem, *op[1])  # type: ignore[misc]
+            present -= set(op[1])  # type: ignore[arg-type]
+            throughout -= set(op[1])  # type: ignore[arg-type]
+        elif op[0] == "pop":
+            if kind == "set":
+                popped = h("SPOP", "s", str(op[1]))
+            elif kind == "zset":
+                popped = h("ZPOPMIN", "s", str(op[1]))[::2]  # type: ignore[index]
+            else:
+                popped = h("HRANDFIELD", "s", str(op[1]))
+                h("HDEL", "s", *popped)  # type: ignore[misc]
+            present -= set(popped)  # type: ignore[arg-type]
+            throughout -= set(popped)  # type: ignore[arg-type]
+        elif not done:
+            reply = h(scan, "s", cursor, "COUNT", str(op[1]))
+            assert isinstance(reply, list)
+            cursor, items = reply
+            returned |= set(items if kind == "set" else items[::2])
+            done = cursor == b"0"
+        value = h.db.keyspace.data.get(b"s")
+        if value is not None and type(value) is indexed_type:
+            _check_positions(value)
+    while not done and b"s" in h.db.keyspace.data:
+        cursor, items = h(scan, "s", cursor, "COUNT", "50")  # type: ignore[misc]
+        returned |= set(items if kind == "set" else items[::2])
+        done = cursor == b"0"
+    assert throughout & present <= returned
+
+
+def test_indexed_set_random_picks_and_pops_stay_indexed() -> None:
+    h = Harness()
+    h("SADD", "s", *MEMBERS)
+    value = h.db.keyspace.data[b"s"]
+    assert type(value) is IndexedSet
+    assert h("OBJECT", "ENCODING", "s") == b"hashtable"
+    assert h("SRANDMEMBER", "s") in set(MEMBERS)
+    picked = h("SRANDMEMBER", "s", "10")
+    assert isinstance(picked, list) and len(set(picked)) == 10  # noqa: PT018
+    popped = h("SPOP", "s", "100")
+    assert isinstance(popped, list) and len(popped) == 100  # noqa: PT018
+    assert h.db.keyspace.data[b"s"] is value
+    _check_positions(value)
+    assert h("SCARD", "s") == 600
+    assert h("COPY", "s", "t") == 1
+    assert type(h.db.keyspace.data[b"t"]) is IndexedSet
+    assert h("SINTERSTORE", "u", "s", "t") == 600
+    assert type(h.db.keyspace.data[b"u"]) is IndexedSet
+    h("HSET", "h", *[b for m in MEMBERS[:200] for b in (m, b"v")])
+    assert type(h.db.keyspace.data[b"h"]) is IndexedHash
+    assert h("HRANDFIELD", "h") in set(MEMBERS)
