@@ -217,20 +217,18 @@ class Keyspace:
     def set(self, key: bytes, value: object, deadline: int | None = None) -> None:
         """Store ``value``; the key's deadline becomes ``deadline`` (None: no expiry)."""
         data = self.data
-        size = len(data)
-        data[key] = value
-        if len(data) != size:
+        if key not in data:
             self.order.append(key)
+        data[key] = value
         if deadline is not None or key in self.expires:
             self.set_deadline(key, deadline)
 
     def set_keep_ttl(self, key: bytes, value: object) -> None:
         """Replace the value of a key, keeping its deadline if it has one."""
         data = self.data
-        size = len(data)
-        data[key] = value
-        if len(data) != size:
+        if key not in data:
             self.order.append(key)
+        data[key] = value
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Change the deadline of an existing key (None removes it)."""

@@ -360,10 +360,13 @@ def repeated_reply(
     if direct:
         members = random.choices(members, k=count)
     encoded: list[bytes] = []
+    pair = b"*2\r\n" if resp3 else b""
     for member in members:
-        item = encode_reply(member)
+        item = b"$%d\r\n%b\r\n" % (len(member), member)
         if values is not None:
-            item = (b"*2\r\n" if resp3 else b"") + item + encode_reply(values[member], resp3)
+            value = values[member]
+            tail = b"$%d\r\n%b\r\n" % (len(value), value) if type(value) is bytes else encode_reply(value, resp3)
+            item = pair + item + tail
         encoded.append(item)
     average = sum(map(len, encoded)) / len(encoded)
     if average * count > MAX_RANDOM_REPLY:

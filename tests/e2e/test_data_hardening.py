@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from tests.support import ServerProcess
+from tests.support import ServerProcess, load_keys
 
 SERVERS = ["kvserver", pytest.param("redis", marks=pytest.mark.external)]
 
@@ -151,3 +151,44 @@ def test_huge_negative_counts_build_compact_replies(client: redis.Redis, request
     assert len(client.hrandfield(b"h", -1_000_000, withvalues=True)) == 2_000_000
     grown_mb = (peak_kb() - before) / 1024
     assert grown_mb < 150, f"peak memory grew by {grown_mb:.0f} MB for a 21 MB reply"
+
+
+@pytest.mark.slow
+def test_concurrent_scans_finish_while_another_client_opens_cursors(kv: redis.Redis, kv_server: ServerProcess) -> None:
+    """Per-cursor snapshots livelocked: every SCAN 0 copied the keyspace and evicted others."""
+    import threading
+
+    load_keys(kv_server.port, 150_000, 2**62, key_format=b"k:%d")
+    stop = threading.Event()
+    results: dict[int, set[bytes]] = {}
+    errors: list[BaseException] = []
+
+    def opener() -> None:
+        conn = redis.Redis(port=kv_server.port, protocol=2, socket_timeout=30)
+        while not stop.is_set():
+            conn.scan(0, count=10)
+        conn.close()
+
+    def full_scan(n: int) -> None:
+        try:
+            conn = redis.Redis(port=kv_server.port, protocol=2, socket_timeout=30)
+            seen: set[bytes] = set()
+            for key in conn.scan_iter(count=2000):
+                seen.add(key)
+            results[n] = seen
+            conn.close()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    background = threading.Thread(target=opener)
+    background.start()
+    scanners = [threading.Thread(target=full_scan, args=(n,)) for n in range(4)]
+    for thread in scanners:
+        thread.start()
+    for thread in scanners:
+        thread.join(60)
+    stop.set()
+    background.join(30)
+    assert not errors
+    assert sorted(results) == list(range(4))
+    assert all(len(seen) == 150_000 for seen in results.values())
