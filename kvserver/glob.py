@@ -16,12 +16,20 @@ the caller; nothing is cached here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Final
 
-# A one-byte test: a byte value (literal) or a 256-byte table (nonzero: accepted).
-Test = int | bytes
-_ANY: Final = b"\x01" * 256
+# A one-byte test: a byte value (a literal, < 256), or a class as a bit mask of the accepted
+# bytes with bit 256 set (so that every mask is >= 256): 60 bytes a class, not a 256-byte table.
+Test = int
+_MARK: Final = 1 << 256
+_ALL: Final = _MARK - 1
+_ANY: Final = _MARK | _ALL
+_SPECIAL: Final = re.compile(rb"[*?\[\\]")  # one fixed regex, to skip plain runs at C speed
+# A class without escapes whose every "-" is a range x-y with y not "]": it ends at the first
+# "]", exactly where stringmatchlen's walk ends it (so the regex finds its extent, not its meaning).
+_SIMPLE_CLASS: Final = re.compile(rb"\[\^?(?:[^\]\\\-]-[^\]\\]|[^\]\\\-])*\]")
 
 
 def _lower(c: int) -> int:
@@ -33,19 +41,22 @@ def _signed(c: int) -> int:
     return c - 256 if c >= 128 else c
 
 
-def _set_range(table: bytearray, start: int, end: int) -> None:
-    """Accept every byte whose signed value is in [start, end] (signed chars, as Redis compares)."""
+def _span(low: int, high: int) -> int:
+    """The mask of the bytes low..high (unsigned, inclusive)."""
+    return ((1 << (high + 1)) - 1) ^ ((1 << low) - 1)
+
+
+def _range_mask(start: int, end: int) -> int:
+    """The bytes whose signed value is in [start, end] (signed chars, as Redis compares)."""
     if start >= 0:
-        table[start : end + 1] = b"\x01" * (end - start + 1)
-    elif end < 0:
-        table[start + 256 : end + 257] = b"\x01" * (end - start + 1)
-    else:
-        table[0 : end + 1] = b"\x01" * (end + 1)
-        table[start + 256 : 256] = b"\x01" * (-start)
+        return _span(start, end)
+    if end < 0:
+        return _span(start + 256, end + 256)
+    return _span(0, end) | _span(start + 256, 255)
 
 
-def _class(pattern: bytes, i: int, nocase: bool) -> tuple[bytes, int]:
-    """The table of a ``[...]`` class whose body starts at ``i``; the index after the class.
+def _class(pattern: bytes, i: int, nocase: bool) -> tuple[int, int]:
+    """The mask of a ``[...]`` class whose body starts at ``i``; the index after the class.
 
     Walks the pattern exactly as stringmatchlen does (reading a NUL past the end, as C does).
     """
@@ -57,13 +68,13 @@ def _class(pattern: bytes, i: int, nocase: bool) -> tuple[bytes, int]:
     negate = at(i) == 94  # ^
     if negate:
         i += 1
-    exact = bytearray(256)  # escapes: compared exactly, even with nocase
-    folded = bytearray(256)  # literals and ranges, indexed by tolower(c) when nocase
+    exact = 0  # escapes: compared exactly, even with nocase
+    folded = 0  # literals and ranges; with nocase, over tolower(c)
     while True:
         c = at(i)
         if c == 92 and n - i >= 2:  # \x
             i += 1
-            exact[pattern[i]] = 1
+            exact |= 1 << pattern[i]
         elif c == 93:  # ]
             break
         elif i >= n:
@@ -76,25 +87,31 @@ def _class(pattern: bytes, i: int, nocase: bool) -> tuple[bytes, int]:
             if nocase:
                 start, end = _lower(start), _lower(end)
             if start <= end:
-                _set_range(folded, start, end)
+                folded |= _range_mask(start, end)
             i += 2
         else:
-            folded[_lower(c) if nocase else c] = 1
+            folded |= 1 << (_lower(c) if nocase else c)
         i += 1
-    if nocase:
-        folded = bytearray(folded[_lower(c)] for c in range(256))
-    table = bytes(a | b for a, b in zip(exact, folded, strict=True))
-    if negate:
-        table = bytes(1 - v for v in table)
-    return table, i + 1
+    if nocase:  # accept c when tolower(c) is in the folded set
+        folded = sum(1 << c for c in range(256) if folded >> _lower(c) & 1)
+    mask = exact | folded
+    return _MARK | ((mask ^ _ALL) if negate else mask), i + 1
 
 
 def _tokens(pattern: bytes, nocase: bool) -> list[Test | None]:
     """The pattern as tests of one byte each, with None for ``*``."""
     out: list[Test | None] = []
+    classes: dict[bytes, int] = {}
     n = len(pattern)
     i = 0
     while i < n:
+        if not nocase:  # a run of plain bytes is copied at C speed
+            special = _SPECIAL.search(pattern, i)
+            stop = n if special is None else special.start()
+            out.extend(pattern[i:stop])
+            i = stop
+            if i >= n:
+                break
         c = pattern[i]
         if c == 42:  # *
             if not out or out[-1] is not None:
@@ -102,50 +119,73 @@ def _tokens(pattern: bytes, nocase: bool) -> list[Test | None]:
             i += 1
             continue
         if c == 63:  # ?
-            out.append(_ANY)
-        elif c == 91:  # [
-            table, i = _class(pattern, i + 1, nocase)
-            out.append(table)
+            stop = i + 1
+            while stop < n and pattern[stop] == 63:
+                stop += 1
+            out.extend([_ANY] * (stop - i))
+            i = stop
+            continue
+        if c == 91:  # [
+            simple = _SIMPLE_CLASS.match(pattern, i)
+            if simple is None:
+                mask, i = _class(pattern, i + 1, nocase)
+            else:  # the same class again (an adversary's 1 MB of "[a]"): parsed once
+                source = simple.group()
+                mask = classes.get(source, 0)
+                if not mask:
+                    mask = classes[source] = _class(pattern, i + 1, nocase)[0]
+                i = simple.end()
+            out.append(mask)
             continue
         else:
             if c == 92 and n - i >= 2:  # \x
                 i += 1
                 c = pattern[i]
             if nocase and 97 <= _lower(c) <= 122:
-                out.append(bytes(1 if _lower(v) == _lower(c) else 0 for v in range(256)))
+                out.append(_MARK | 1 << _lower(c) | 1 << (_lower(c) - 32))
             else:
                 out.append(c)
         i += 1
     return out
 
 
-class _Segment:
-    """A fixed-length run of one-byte tests; a plain literal when every test is one byte."""
+# A segment: ``bytes`` when every test is a literal byte, else a tuple of tests.
+Segment = bytes | tuple[int, ...]
 
-    __slots__ = ("literal", "size", "tests")
 
-    def __init__(self, tests: list[Test]) -> None:
-        self.size = len(tests)
-        self.tests = tests
-        self.literal: bytes | None = bytes(tests) if all(type(t) is int for t in tests) else None  # type: ignore[arg-type]
+def _segments(pattern: bytes, nocase: bool) -> list[Segment]:
+    """The segments between the stars (``S0 * S1 * ... * Sk``)."""
+    if not nocase and _SPECIAL.search(pattern.replace(b"*", b"")) is None:
+        return list[Segment](pattern.split(b"*"))  # literals and stars only: all at C speed
+    segments: list[Segment] = []
+    run: list[Test] = []
+    for token in (*_tokens(pattern, nocase), None):
+        if token is not None:
+            run.append(token)
+            continue
+        segments.append(bytes(run) if all(t < 256 for t in run) else tuple(run))
+        run = []
+    return segments
 
-    def at(self, subject: bytes, pos: int) -> bool:
-        """Whether the segment matches ``subject[pos : pos + size]`` (the caller checks length)."""
-        if self.literal is not None:
-            return subject.startswith(self.literal, pos)
-        for test, c in zip(self.tests, subject[pos : pos + self.size], strict=True):
-            if not (test == c if type(test) is int else test[c]):  # type: ignore[index]
-                return False
-        return True
 
-    def find(self, subject: bytes, start: int, stop: int) -> int:
-        """The leftmost position >= start where the segment fits before ``stop``, or -1."""
-        if self.literal is not None:
-            return subject.find(self.literal, start, stop)
-        for pos in range(start, stop - self.size + 1):
-            if self.at(subject, pos):
-                return pos
-        return -1
+def _at(segment: Segment, subject: bytes, pos: int) -> bool:
+    """Whether ``segment`` matches ``subject`` at ``pos`` (the caller checks the length)."""
+    if type(segment) is bytes:
+        return subject.startswith(segment, pos)
+    for test, c in zip(segment, subject[pos : pos + len(segment)], strict=True):
+        if not (test == c if test < 256 else test >> c & 1):
+            return False
+    return True
+
+
+def _find(segment: Segment, subject: bytes, start: int, stop: int) -> int:
+    """The leftmost position >= start where ``segment`` fits before ``stop``, or -1."""
+    if type(segment) is bytes:
+        return subject.find(segment, start, stop)
+    for pos in range(start, stop - len(segment) + 1):
+        if _at(segment, subject, pos):
+            return pos
+    return -1
 
 
 Matcher = Callable[[bytes], bool]
@@ -157,34 +197,27 @@ def compile_glob(pattern: bytes, nocase: bool = False) -> Matcher:
         return lambda subject: len(subject) > 0
     if not pattern:
         return lambda subject: not subject
-    segments: list[_Segment] = []
-    run: list[Test] = []
-    for token in _tokens(pattern, nocase):
-        if token is None:
-            segments.append(_Segment(run))
-            run = []
-        else:
-            run.append(token)
-    segments.append(_Segment(run))
+    segments = _segments(pattern, nocase)
     if len(segments) == 1:
         only = segments[0]
-        return lambda subject: len(subject) == only.size and only.at(subject, 0)
+        return lambda subject: len(subject) == len(only) and _at(only, subject, 0)
     head, middle, tail = segments[0], segments[1:-1], segments[-1]
-    minimum = sum(segment.size for segment in segments)
+    middle = [segment for segment in middle if segment]  # "**" leaves empty segments
+    minimum = sum(map(len, segments))
 
     def match(subject: bytes) -> bool:
         size = len(subject)
         if size < minimum or not size:
             return False
-        end = size - tail.size
-        if not head.at(subject, 0) or not tail.at(subject, end):
+        end = size - len(tail)
+        if not _at(head, subject, 0) or not _at(tail, subject, end):
             return False
-        pos = head.size
+        pos = len(head)
         for segment in middle:
-            found = segment.find(subject, pos, end)
+            found = _find(segment, subject, pos, end)
             if found < 0:
                 return False
-            pos = found + segment.size
+            pos = found + len(segment)
         return True
 
     return match

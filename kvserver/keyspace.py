@@ -92,7 +92,9 @@ class Keyspace:
         self.on_expire: Callable[[bytes], None] | None = None
         self.order: list[bytes] = []  # keys in creation order, with stale slots (see above)
         self.compact_slack = compact_slack  # stale slots always tolerated (small keyspaces)
-        self.epoch = 0  # compactions of ``order`` so far
+        # compactions of ``order``, from a random start: a cursor of another process (before a
+        # restart) is then almost surely unknown, and restarts its scan
+        self.epoch = random.randrange(1 << _EPOCH_BITS)
         self.remaps: dict[int, Remap] = {}  # epoch -> its map into epoch + 1, the last few only
 
     def __len__(self) -> int:
@@ -306,6 +308,8 @@ class Keyspace:
         self._maybe_compact()
 
     def _maybe_compact(self) -> None:
+        if self.loading:  # finish_loading rebuilds the list once
+            return
         if len(self.order) > 2 * len(self.data) + self.compact_slack or len(self.order) >= _MAX_SLOTS:
             self._compact()
 
