@@ -128,3 +128,26 @@ def test_random_count_range_checks_are_redis(h: Harness) -> None:
     )
     h("SADD", "s", "a")
     assert h("SRANDMEMBER", "s", "-9223372036854775807") == out_of_range  # the reply would be 64 EiB
+
+
+def test_indexed_containers_dump_and_copy_through_the_registry(h: Harness) -> None:
+    members = [b"m%d" % i for i in range(600)]
+    h("SADD", "s", *members)
+    h("HSET", "h", *[b for m in members for b in (m, b"v")])
+    h("ZADD", "z", *[b for m in members for b in (b"1", m)])
+    ks = h.db.keyspace
+    for key, command in ((b"s", b"SADD"), (b"h", b"HSET"), (b"z", b"ZADD")):
+        records = dump_key(ks, key, ks.data[key])
+        assert {record[0] for record in records} == {command}
+        replayed = Harness()
+        for record in records:
+            replayed(*record)
+        assert replayed("TYPE", key) == h("TYPE", key)
+        assert type(replayed.db.keyspace.data[key]) is type(ks.data[key])
+        clone = copy_value(ks.data[key])
+        assert clone == ks.data[key]
+        assert clone is not ks.data[key]
+        assert type(clone) is type(ks.data[key])
+    assert h("OBJECT", "ENCODING", "s") == b"hashtable"
+    assert h("OBJECT", "ENCODING", "h") == b"hashtable"
+    assert h("OBJECT", "ENCODING", "z") == b"skiplist"
