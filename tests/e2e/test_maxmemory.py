@@ -1,0 +1,89 @@
+"""maxmemory on a real kvserver process: OOM with noeviction, eviction with allkeys-random, INFO."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from kvserver.protocol import encode_command
+from tests.e2e.test_differential import read_raw_reply
+from tests.support import RawClient, ServerProcess, redis_server_process
+
+Spawn = Callable[..., ServerProcess]
+VALUE = b"x" * (1 << 20)
+
+
+def oom_replies(port: int) -> list[bytes]:
+    """What a write, a read and a transaction get once used memory is past maxmemory."""
+    client = RawClient(port)
+    script = [
+        ("CONFIG", "SET", "maxmemory", "1"),
+        ("SET", "k", "v"),
+        ("GET", "k"),
+        ("DEL", "k"),
+        ("MULTI",),
+        ("GET", "k"),
+        ("DISCARD",),
+        ("CONFIG", "SET", "maxmemory", "0"),
+        ("SET", "k", "v"),
+    ]
+    replies = []
+    for step in script:
+        client.send(encode_command(*step))
+        replies.append(read_raw_reply(client))
+    client.close()
+    return replies
+
+
+@pytest.mark.external
+def test_oom_reply_is_redis_s(spawn: Spawn, tmp_path: Path) -> None:
+    kv = spawn("--appendonly", "no")
+    real = redis_server_process(tmp_path / "redis").start()
+    try:
+        ours = oom_replies(kv.port)
+        assert ours[1] == b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+        assert ours == oom_replies(real.port)
+    finally:
+        real.terminate()
+
+
+def fill_until_refused(r: redis.Redis) -> int:
+    """SET 1 MB values until the server says OOM (redis-py's OutOfMemoryError); the count written."""
+    for i in range(200):  # 200 MB would be far past any limit here
+        try:
+            r.set(f"k{i}", VALUE)
+        except redis.exceptions.OutOfMemoryError:
+            return i
+    raise AssertionError("never refused")
+
+
+def test_memory_limit_refuses_then_evicts(spawn: Spawn) -> None:
+    kv = spawn("--appendonly", "no", "--maxmemory-policy", "noeviction")
+    r = redis.Redis(port=kv.port)
+    info = r.info("memory")
+    assert info["maxmemory"] == 0
+    assert info["maxmemory_policy"] == "noeviction"
+    assert info["used_memory"] > 1 << 20  # the process's RSS: an interpreter is several MB
+    limit = info["used_memory"] + (20 << 20)
+    assert r.config_set("maxmemory", limit) is True
+    assert r.config_get("maxmemory") == {"maxmemory": str(limit)}
+    written = fill_until_refused(r)
+    assert 5 <= written < 100
+    assert r.get("k0") == VALUE  # reads are served
+    assert r.delete("k0") == 1  # and DEL is not denyoom
+    info = r.info("memory")
+    assert info["maxmemory"] == limit
+    assert info["maxmemory_human"].endswith("M")
+    assert info["used_memory"] > limit - (2 << 20)
+
+    assert r.config_set("maxmemory-policy", "allkeys-random") is True
+    for i in range(100, 160):  # 60 MB more: keys make room for each other
+        assert r.set(f"k{i}", VALUE) is True
+    assert r.info("stats")["evicted_keys"] > 0
+    assert written // 2 <= r.dbsize() < written + 60  # about as many as fit: eviction doesn't cascade
+    assert r.exists("k159") == 1  # a key is evicted before a write, never the one just written
+    assert r.info("memory")["used_memory"] < limit + (4 << 20)
+    r.close()
