@@ -206,7 +206,7 @@ class Database:
             queued = self._in_multi(client, spec, argv)
             if queued is not None:
                 return queued
-        elif spec.guarded:
+        elif spec.guarded and (self.persistence.refusal is not None or self.config.maxmemory):
             refusal = self._refusal(spec)
             if refusal is not None:
                 return self._reject(client, refusal)
