@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from kvserver.config import PARAMETERS
-from kvserver.protocol import encode_command
-from tests.e2e.test_differential import assert_same_replies, read_raw_reply
+from tests.e2e.test_differential import assert_same_replies
+from tests.e2e.test_dispatch_checks import request
 from tests.support import RawClient, ServerProcess, redis_server_process
 
 Spawn = Callable[..., ServerProcess]
@@ -110,11 +110,6 @@ def requirepass_script(port: int) -> list[bytes]:
     for client in (admin, early, late, fresh):
         client.close()
     return replies
-
-
-def request(client: RawClient, *args: str | bytes) -> bytes:
-    client.send(encode_command(*args))
-    return read_raw_reply(client)
 
 
 @pytest.mark.external

@@ -17,7 +17,7 @@ import redis
 from kvserver.commands import TABLE
 from kvserver.protocol import encode_command
 from tests.e2e.test_differential import assert_same_replies, read_raw_reply
-from tests.support import IN_CI, RawClient, ServerProcess, redis_server_process, wait_for
+from tests.support import RawClient, ServerProcess, mount_tmpfs, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -32,15 +32,7 @@ def full_disk(tmp_path: Path) -> Iterator[Callable[[], Path]]:
 
     def mount() -> Path:
         point = tmp_path / f"disk{len(mounted)}"
-        point.mkdir()
-        result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(point)], capture_output=True, check=False
-        )
-        if result.returncode != 0:
-            message = f"cannot mount a tmpfs (root needed): {result.stderr.decode().strip()}"
-            if IN_CI:
-                pytest.fail(message)
-            pytest.skip(message)
+        mount_tmpfs(point, "512k")
         mounted.append(point)
         return point
 
@@ -52,14 +44,9 @@ def full_disk(tmp_path: Path) -> Iterator[Callable[[], Path]]:
 def fill(directory: Path) -> Path:
     """Take all the space left on the file system of ``directory``."""
     filler = directory / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    space = os.statvfs(directory)
+    with filler.open("wb") as file:
+        os.posix_fallocate(file.fileno(), 0, space.f_bavail * space.f_frsize)
     return filler
 
 

@@ -8,34 +8,25 @@ from pathlib import Path
 import pytest
 import redis
 
-from kvserver.protocol import encode_command
-from tests.e2e.test_differential import read_raw_reply
-from tests.support import RawClient, ServerProcess, redis_server_process
+from tests.e2e.test_differential import run_script
+from tests.support import ServerProcess, redis_server_process
 
 Spawn = Callable[..., ServerProcess]
 VALUE = b"x" * (1 << 20)
 
 
-def oom_replies(port: int) -> list[bytes]:
-    """What a write, a read and a transaction get once used memory is past maxmemory."""
-    client = RawClient(port)
-    script = [
-        ("CONFIG", "SET", "maxmemory", "1"),
-        ("SET", "k", "v"),
-        ("GET", "k"),
-        ("DEL", "k"),
-        ("MULTI",),
-        ("GET", "k"),
-        ("DISCARD",),
-        ("CONFIG", "SET", "maxmemory", "0"),
-        ("SET", "k", "v"),
-    ]
-    replies = []
-    for step in script:
-        client.send(encode_command(*step))
-        replies.append(read_raw_reply(client))
-    client.close()
-    return replies
+# what a write, a read and a transaction get once used memory is past maxmemory
+OOM_SCRIPT: list[tuple[str, ...]] = [
+    ("CONFIG", "SET", "maxmemory", "1"),
+    ("SET", "k", "v"),
+    ("GET", "k"),
+    ("DEL", "k"),
+    ("MULTI",),
+    ("GET", "k"),
+    ("DISCARD",),
+    ("CONFIG", "SET", "maxmemory", "0"),
+    ("SET", "k", "v"),
+]
 
 
 @pytest.mark.external
@@ -43,9 +34,9 @@ def test_oom_reply_is_redis_s(spawn: Spawn, tmp_path: Path) -> None:
     kv = spawn("--appendonly", "no")
     real = redis_server_process(tmp_path / "redis").start()
     try:
-        ours = oom_replies(kv.port)
+        ours = run_script(kv.port, False, OOM_SCRIPT)
         assert ours[1] == b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
-        assert ours == oom_replies(real.port)
+        assert ours == run_script(real.port, False, OOM_SCRIPT)
     finally:
         real.terminate()
 
