@@ -273,7 +273,7 @@ class Config:
         try:
             value = param.parse(text)
         except ValueError as exc:
-            raise ConfigError(f"--{name}: {exc}") from None
+            raise ConfigError(f"--{name} '{text}': {exc}") from None
         setattr(self, param.attr, value)
 
     def get(self, name: str) -> str:
