@@ -104,6 +104,7 @@ def requirepass_script(port: int) -> list[bytes]:
     fresh = RawClient(port)
     replies += [request(fresh, "GET", "x"), request(admin, "CONFIG", "SET", "requirepass", "")]
     replies += [request(fresh, "GET", "x"), request(fresh, "HELLO", "2"), request(early, "GET", "x")]
+    replies += [request(fresh, "SET", "x", "v" * 100_000), request(fresh, "DEL", "x")]  # no unauthenticated limits
     replies += [request(admin, "CONFIG", "SET", "requirepass", "again")]
     replies += [request(fresh, "GET", "x"), request(late, "GET", "x"), request(early, "GET", "x")]
     replies += [request(admin, "CONFIG", "SET", "requirepass", "")]
