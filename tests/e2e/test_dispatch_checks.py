@@ -81,7 +81,6 @@ def misconf_script(port: int, data_dir: Path) -> list[bytes]:
 
 
 @pytest.mark.external
-@pytest.mark.slow
 def test_misconf_refuses_queued_writes_and_exec_like_redis(spawn: Spawn, full_disk: Callable[[], Path]) -> None:
     kv_dir = full_disk()
     kv = spawn("--appendfsync", "always", data_dir=kv_dir)
