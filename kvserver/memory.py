@@ -5,11 +5,14 @@ malloc, and its statistics cost a walk of every pool). ``used_memory`` is theref
 resident set size, read from ``/proc/self/statm`` at most once every ``SAMPLE_SECONDS``: what the
 OS actually charges the server, interpreter and connections included.
 
-RSS does not shrink when the allocators keep freed memory for reuse, so after an eviction the
-meter subtracts a *credit*: the estimated size of what it evicted. The credit holds while RSS
-stays flat (new writes reuse the freed memory) and is dropped as soon as RSS grows again (the
-freed memory is used up); when RSS falls, the fall is taken off the credit. Without it, one
-eviction that the OS does not see would cascade into evicting every key.
+RSS does not shrink when the allocators keep freed memory for reuse. After evicting, the meter
+calls glibc's ``malloc_trim`` (at most every TRIM_SECONDS) so the heap's free pages go back to the
+OS and big values show up as freed; for what stays (pymalloc's arenas, mostly) it subtracts a
+*credit*: the estimated size of what it evicted. The credit holds while RSS stays flat (new writes
+reuse the freed memory) and is dropped as soon as RSS grows again (the freed memory is used up);
+when RSS falls, the fall is taken off the credit. Without it, one eviction that the OS does not see
+would cascade into evicting every key. A write is refused only when the policy finds nothing more
+to evict; the estimate is trusted until the next sample.
 
 Policies: ``noeviction`` (the default) refuses denyoom commands with OOM. ``volatile-ttl`` evicts
 the key with the nearest deadline (exactly, from the TTL index). ``allkeys-random`` and
@@ -35,6 +38,21 @@ if TYPE_CHECKING:
     from kvserver.state import Stats
 
 SAMPLE_SECONDS: Final = 0.005
+TRIM_SECONDS: Final = 0.05  # malloc_trim walks the heap: at most this often
+
+
+def _malloc_trim() -> Callable[[], object]:
+    """glibc's malloc_trim(0): hand the heap's free pages back to the OS (a no-op elsewhere)."""
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
+trim_heap = _malloc_trim()
 _PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -80,6 +98,7 @@ class MemoryMeter:
         self._rss = 0
         self._sampled_at = float("-inf")
         self.credit = 0  # estimated bytes evicted that the RSS does not show yet
+        self._trimmed_at = float("-inf")
         self._candidates: list[bytes] = []  # a snapshot of the keys, for allkeys-* picks
 
     def used(self) -> int:
@@ -101,12 +120,13 @@ class MemoryMeter:
     def over_limit(self, db: EvictionTarget) -> bool:
         """True if memory is over ``maxmemory`` even after evicting what the policy allows."""
         limit = db.config.maxmemory
-        excess = self.used() - limit
-        if excess <= 0:
+        if self.used() <= limit:
             return False
         policy = db.config.maxmemory_policy
         if policy == "noeviction":
             return True
+        self._sampled_at = float("-inf")  # evict by a fresh figure, not one up to a sample old
+        excess = self.used() - limit
         freed = 0
         ks = db.keyspace
         while freed < excess:
@@ -118,7 +138,14 @@ class MemoryMeter:
                 db.stats.evicted_keys += 1
                 db.propagate([b"DEL", key], [key])
         self.credit += freed
-        return self.used() > limit
+        now = self.clock()
+        if freed and now - self._trimmed_at >= TRIM_SECONDS:
+            # give the heap's free pages back so the RSS shows what was freed (big values, mostly);
+            # the next sample sees the fall and takes it off the credit
+            self._trimmed_at = now
+            trim_heap()
+            self._sampled_at = float("-inf")
+        return freed < excess  # refused only when the policy found nothing more to evict
 
     def _victim(self, ks: Keyspace, policy: str) -> bytes | None:
         if policy.startswith("volatile"):

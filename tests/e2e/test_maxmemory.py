@@ -62,7 +62,7 @@ def test_memory_limit_refuses_then_evicts(spawn: Spawn) -> None:
     assert r.config_set("maxmemory", limit) is True
     assert r.config_get("maxmemory") == {"maxmemory": str(limit)}
     written = fill_until_refused(r)
-    assert 5 <= written < 100
+    assert 5 <= written < 100, r.info("memory")
     assert r.get("k0") == VALUE  # reads are served
     assert r.delete("k0") == 1  # and DEL is not denyoom
     info = r.info("memory")
@@ -73,8 +73,9 @@ def test_memory_limit_refuses_then_evicts(spawn: Spawn) -> None:
     assert r.config_set("maxmemory-policy", "allkeys-random") is True
     for i in range(100, 160):  # 60 MB more: keys make room for each other
         assert r.set(f"k{i}", VALUE) is True
-    assert r.info("stats")["evicted_keys"] > 0
-    assert written // 2 <= r.dbsize() < written + 60  # about as many as fit: eviction doesn't cascade
-    assert r.exists("k159") == 1  # a key is evicted before a write, never the one just written
-    assert r.info("memory")["used_memory"] < limit + (4 << 20)
+    state = f"written {written}, keys {r.dbsize()}, stats {r.info('stats')['evicted_keys']}, memory {r.info('memory')}"
+    assert r.info("stats")["evicted_keys"] > 0, state
+    assert written // 2 <= r.dbsize() < written + 60, state  # about as many as fit: eviction doesn't cascade
+    assert r.exists("k159") == 1, state  # a key is evicted before a write, never the one just written
+    assert r.info("memory")["used_memory"] < limit + (4 << 20), state
     r.close()
