@@ -12,41 +12,108 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-APPENDFSYNC_POLICIES = ("always", "everysec", "no")
-LOGLEVELS = ("debug", "verbose", "notice", "warning", "nothing")
+# enum values in Redis's order: its error message lists them so
+APPENDFSYNC_POLICIES = ("everysec", "always", "no")
+LOGLEVELS = ("debug", "verbose", "notice", "warning")
+MAXMEMORY_POLICIES = (
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+)
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
+INT_MAX = 2**31 - 1
+UINT_MAX = 2**32 - 1
+LLONG_MAX = 2**63 - 1
+ULLONG_MAX = 2**64 - 1
+_NOT_AN_INTEGER = "argument couldn't be parsed into an integer"
+_NOT_MEMORY = "argument must be a memory value"
 
 
 class ConfigError(ValueError):
     """A bad option value; the message names the option."""
 
 
+def string2ll(text: str) -> int | None:
+    """A signed 64-bit integer exactly as Redis's string2ll reads it (no sign, space or 0 prefix)."""
+    if len(text) > 20:  # never an int64: don't even convert it
+        return None
+    digits = text[1:] if text[:1] == "-" else text
+    if not digits.isascii() or not digits.isdigit() or (digits[0] == "0" and text != "0"):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value <= LLONG_MAX else None
+
+
+def memtoull(text: str) -> int | None:
+    """A memory size as Redis's memtoull reads it: digits and a unit (b, k, kb, m, mb, g, gb).
+
+    Like Redis, no digits means 0, a number too large saturates, and the product wraps at 2**64.
+    """
+    if text.startswith("-"):
+        return None
+    digits = text[: len(text) - len(text.lstrip("0123456789"))]
+    unit = text[len(digits) :].lower()
+    if unit not in _MEMORY_UNITS or len(digits) >= 128:
+        return None
+    value = min(int(digits), ULLONG_MAX) if digits else 0
+    return (value * _MEMORY_UNITS[unit]) & ULLONG_MAX
+
+
 def parse_memory(text: str) -> int:
     """Parse a redis.conf memory size: 64mb, 1gb, 100 (bytes)."""
-    match = re.fullmatch(r"(\d+)([a-zA-Z]*)", text.strip())
-    if not match or match.group(2).lower() not in _MEMORY_UNITS:
-        raise ValueError(f"'{text}' is not a memory size (e.g. 64mb)")
-    return int(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()]
+    value = memtoull(text)
+    if value is None:
+        raise ValueError(_NOT_MEMORY)
+    return value
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
+def _bounded(value: int, low: int, high: int, unsigned: bool) -> int:
+    """Redis's numericBoundaryCheck: unsigned types see a negative value as a huge one."""
+    checked = value & ULLONG_MAX if unsigned else value
+    if not low <= checked <= high:
+        raise ValueError(f"argument must be between {low} and {high} inclusive")
+    return checked
+
+
+def _int_in(low: int, high: int, unsigned: bool = False) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"'{text}' is not an integer") from None
-        if not low <= value <= high:
-            raise ValueError(f"{value} is out of range ({low} to {high})")
-        return value
+        value = string2ll(text)
+        if value is None:
+            raise ValueError(_NOT_AN_INTEGER)
+        return _bounded(value, low, high, unsigned)
 
     return parse
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+def _memory_in(low: int, high: int, unsigned: bool = False) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = memtoull(text)
+        if value is None:
+            raise ValueError(_NOT_MEMORY)
+        if not unsigned and value > LLONG_MAX:
+            value -= 2**64  # stored in a signed type, as Redis does
+        return _bounded(value, low, high, unsigned)
+
+    return parse
+
+
+def _hz(text: str) -> int:
+    """Redis accepts any int for hz and caps it to 1..500 (a hint, not a contract)."""
+    return min(max(_int_in(0, INT_MAX)(text), 1), 500)
+
+
+def _choice(options: tuple[str, ...], extra: tuple[str, ...] = ()) -> Callable[[str], str]:
+    """An enum; ``extra`` values are accepted but, being kvserver's, not listed in the error."""
+
     def parse(text: str) -> str:
         value = text.lower()
-        if value not in options:
-            raise ValueError(f"'{text}' must be one of {', '.join(options)}")
+        if value not in options and value not in extra:
+            raise ValueError(f"argument(s) must be one of the following: {', '.join(options)}")
         return value
 
     return parse
@@ -55,12 +122,22 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
 def _yes_no(text: str) -> bool:
     value = text.lower()
     if value not in ("yes", "no"):
-        raise ValueError(f"'{text}' must be yes or no")
+        raise ValueError("argument must be 'yes' or 'no'")
     return value == "yes"
 
 
 def _text(text: str) -> str:
     return text
+
+
+def _save(text: str) -> str:
+    """Redis's check of ``save``: "" or pairs of <seconds >= 1> <changes >= 0>."""
+    fields = text.split()
+    if len(fields) % 2 or not all(re.fullmatch(r"[+-]?\d+", f) for f in fields):
+        raise ValueError("Invalid save parameters")
+    if any(int(f) < (1 if j % 2 == 0 else 0) for j, f in enumerate(fields)):
+        raise ValueError("Invalid save parameters")
+    return " ".join(fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +148,9 @@ class Parameter:
     show: Callable[[Any], str] = str
     mutable: bool = False  # CONFIG SET may change it
     help: str = ""
+    # Redis may change it at run time but kvserver can't (port, bind, dir, appendonly): CONFIG SET
+    # checks the value as Redis does, then answers "can't set immutable config"
+    redis_mutable: bool = False
 
 
 def _show_bool(value: bool) -> str:
@@ -78,11 +158,11 @@ def _show_bool(value: bool) -> str:
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("port", "port", _int_in(0, 65535), help="TCP port (0 picks a free one)"),
-    Parameter("bind", "bind", _text, help="address to listen on"),
+    Parameter("port", "port", _int_in(0, 65535), redis_mutable=True, help="TCP port (0 picks a free one)"),
+    Parameter("bind", "bind", _text, redis_mutable=True, help="address to listen on"),
     Parameter("dir", "dir", _text, help="directory of the append-only log"),
     Parameter("appendfilename", "appendfilename", _text, help="name of the log file in --dir"),
-    Parameter("appendonly", "appendonly", _yes_no, _show_bool, help="keep the log (yes|no)"),
+    Parameter("appendonly", "appendonly", _yes_no, _show_bool, redis_mutable=True, help="keep the log (yes|no)"),
     Parameter(
         "appendfsync",
         "appendfsync",
@@ -91,40 +171,68 @@ PARAMETERS: tuple[Parameter, ...] = (
         help="when to fsync the log: always|everysec|no",
     ),
     Parameter("requirepass", "requirepass", _text, mutable=True, help="password for AUTH"),
-    Parameter("maxclients", "maxclients", _int_in(1, 1_000_000), mutable=True, help="client limit"),
-    Parameter("loglevel", "loglevel", _choice(LOGLEVELS), mutable=True, help="log verbosity"),
+    Parameter("maxclients", "maxclients", _int_in(1, UINT_MAX, unsigned=True), mutable=True, help="client limit"),
+    Parameter(
+        "loglevel",
+        "loglevel",
+        _choice(LOGLEVELS, extra=("nothing",)),
+        mutable=True,
+        help="log verbosity: debug|verbose|notice|warning|nothing",
+    ),
     Parameter("logfile", "logfile", _text, help="log file ('' logs to stderr)"),
     Parameter(
         "proto-max-bulk-len",
         "proto_max_bulk_len",
-        parse_memory,
+        _memory_in(1024 * 1024, LLONG_MAX),
         mutable=True,
-        help="largest bulk string accepted",
+        help="largest bulk string accepted (at least 1mb)",
     ),
-    Parameter("hz", "hz", _int_in(1, 500), mutable=True, help="background task frequency"),
-    Parameter("timeout", "timeout", _int_in(0, 2**31 - 1), mutable=True, help="idle client timeout (0: off)"),
+    Parameter("hz", "hz", _hz, mutable=True, help="background task frequency (capped to 1..500)"),
+    Parameter("timeout", "timeout", _int_in(0, INT_MAX), mutable=True, help="idle client timeout (0: off)"),
     Parameter(
         "auto-aof-rewrite-percentage",
         "auto_aof_rewrite_percentage",
-        _int_in(0, 2**31 - 1),
+        _int_in(0, INT_MAX),
         mutable=True,
         help="log growth that triggers a rewrite (0: off)",
     ),
     Parameter(
         "auto-aof-rewrite-min-size",
         "auto_aof_rewrite_min_size",
-        parse_memory,
+        _memory_in(0, LLONG_MAX),
         mutable=True,
         help="smallest log that is rewritten automatically",
     ),
     Parameter(
         "save",
         "save",
-        _text,
+        _save,
         mutable=True,
         help="accepted for compatibility; kvserver persists through the log only",
     ),
     Parameter("databases", "databases", _int_in(1, 1), help="always 1"),
+    # --- memory (docs/limits.md "Memory")
+    Parameter(
+        "maxmemory",
+        "maxmemory",
+        _memory_in(0, ULLONG_MAX, unsigned=True),
+        mutable=True,
+        help="memory limit in bytes, e.g. 512mb (0: none)",
+    ),
+    Parameter(
+        "maxmemory-policy",
+        "maxmemory_policy",
+        _choice(MAXMEMORY_POLICIES),
+        mutable=True,
+        help="what a write does over maxmemory: noeviction|allkeys-random|volatile-ttl|...",
+    ),
+    Parameter(
+        "maxmemory-samples",
+        "maxmemory_samples",
+        _int_in(1, INT_MAX),
+        mutable=True,
+        help="accepted for compatibility (eviction picks keys without sampling)",
+    ),
 )
 BY_NAME = {p.name: p for p in PARAMETERS}
 
@@ -148,6 +256,9 @@ class Config:
     auto_aof_rewrite_min_size: int = 64 * 1024 * 1024
     save: str = ""
     databases: int = 1
+    maxmemory: int = 0
+    maxmemory_policy: str = "noeviction"
+    maxmemory_samples: int = 5
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -162,7 +273,7 @@ class Config:
         try:
             value = param.parse(text)
         except ValueError as exc:
-            raise ConfigError(f"--{name}: {exc}") from None
+            raise ConfigError(f"--{name} '{text}': {exc}") from None
         setattr(self, param.attr, value)
 
     def get(self, name: str) -> str:

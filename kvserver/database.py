@@ -7,6 +7,8 @@ log and where WATCHed keys are marked as modified. A MULTI/EXEC is one unit in t
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final, Protocol
@@ -14,7 +16,8 @@ from typing import TYPE_CHECKING, Final, Protocol
 from kvserver.commands import TABLE
 from kvserver.commands.registry import NO_AUTH, Block, CommandError, CommandSpec, arity_error
 from kvserver.config import Config
-from kvserver.keyspace import Keyspace, wall_clock_ms
+from kvserver.keyspace import Keyspace, dump_key, wall_clock_ms
+from kvserver.memory import MemoryMeter
 from kvserver.protocol import QUEUED, ErrorReply
 from kvserver.state import ClientRegistry, ClientState, Stats
 
@@ -23,7 +26,39 @@ if TYPE_CHECKING:
 
 # Commands that run at once inside MULTI instead of being queued.
 _RUN_IN_MULTI: Final = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+# Inside MULTI every other command is refused while over maxmemory (queueing takes memory).
+_NEVER_OOM_IN_MULTI: Final = frozenset({"exec", "discard", "quit", "reset"})
 NOAUTH: Final = ErrorReply(b"NOAUTH Authentication required.")
+NOT_IN_MULTI: Final = ErrorReply(b"ERR Command not allowed inside a transaction")
+OOM: Final = ErrorReply(b"OOM command not allowed when used memory > 'maxmemory'.")
+
+log = logging.getLogger("kvserver")
+_reported: set[tuple[str, str, str]] = set()  # internal errors whose traceback was logged
+
+
+def internal_error(name: str, argv: list[bytes], exc: Exception) -> ErrorReply:
+    """The reply to a handler that raised something other than CommandError (a bug).
+
+    The traceback is logged once per command and place, at warning level; of the client's data
+    only the argument count and a short prefix of the first key go to the log.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    signature = (name, type(exc).__name__, where)
+    if signature not in _reported:
+        _reported.add(signature)
+        prefix = argv[1][:32] if len(argv) > 1 else b""
+        message = str(exc)
+        log.warning(
+            "Internal error in '%s' (%d args, first %r): %s: %s\n%s",
+            name,
+            len(argv) - 1,
+            prefix,
+            type(exc).__name__,
+            message[:80] + ("..." if len(message) > 80 else ""),
+            "".join(traceback.format_list(frames)).rstrip(),
+        )
+    return ErrorReply(b"ERR internal error executing '%s' (reported in the server log)" % name.encode())
 
 
 class LogWriter(Protocol):
@@ -111,8 +146,10 @@ class Database:
         config: Config | None = None,
         persistence: LogWriter | None = None,
         clock: Callable[[], int] = wall_clock_ms,
+        memory: MemoryMeter | None = None,
     ) -> None:
         self.config = config or Config()
+        self.memory = memory or MemoryMeter()
         self.keyspace = Keyspace(clock)
         self.keyspace.on_expire = self._on_expire
         self.clients = ClientRegistry()
@@ -153,29 +190,90 @@ class Database:
         return spec
 
     def execute(self, client: ClientState, argv: list[bytes]) -> object:
-        """Run one client command with every check Redis makes, queueing it inside MULTI."""
+        """Run one client command with every check Redis makes, queueing it inside MULTI.
+
+        The checks follow Redis's processCommand, in its order: existence and arity, auth,
+        no-multi inside MULTI, memory (OOM), disk (MISCONF). A refused command inside MULTI
+        marks the transaction, so EXEC answers EXECABORT.
+        """
         spec = self.resolve(argv)
         if isinstance(spec, ErrorReply):
-            if client.multi is not None:
-                client.exec_error = True
-            self.stats.total_error_replies += 1
-            return spec
-        if not client.authenticated and NO_AUTH not in spec.flags:
-            if client.multi is not None:
-                client.exec_error = True
-            return NOAUTH
-        if client.multi is not None and spec.name not in _RUN_IN_MULTI:
-            client.multi.append(argv)
-            return QUEUED
-        if spec.is_write and self.persistence.refusal is not None:
-            self.stats.total_error_replies += 1
-            return self.persistence.refusal
+            return self._reject(client, spec)
+        if not client.authenticated and self.config.requirepass and NO_AUTH not in spec.flags:
+            # as Redis's authRequired: with no password set, nobody needs to authenticate
+            return self._reject(client, NOAUTH)
+        if client.multi is not None:
+            queued = self._in_multi(client, spec, argv)
+            if queued is not None:
+                return queued
+        elif spec.guarded and (self.persistence.refusal is not None or self.config.maxmemory):
+            refusal = self._refusal(spec)
+            if refusal is not None:
+                return self._reject(client, refusal)
         reply = self._run(spec, client, argv)
         if self.ready_keys:
             self.serve_blocked()
         if type(reply) is Block:
             self._park(client, reply)
         return reply
+
+    def _in_multi(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> object | None:
+        """A command sent after MULTI: refused (marking the transaction) or queued; None: run it now."""
+        if spec.no_multi:
+            return self._reject(client, NOT_IN_MULTI)
+        name = spec.name
+        if name == "exec":
+            refusal = self._exec_refusal(client)
+            if refusal is not None:
+                self.stats.total_error_replies += 1
+                client.multi = None
+                client.exec_error = False
+                self.unwatch(client)
+                return ErrorReply(b"EXECABORT Transaction discarded because of: " + refusal)
+        else:
+            if self.config.maxmemory and name not in _NEVER_OOM_IN_MULTI and self._out_of_memory():
+                # queueing takes memory too: Redis refuses any command in MULTI while over the limit
+                return self._reject(client, OOM)
+            refusal = self.persistence.refusal
+            if refusal is not None and (spec.is_write or name == "ping"):
+                return self._reject(client, refusal)  # at queue time, as Redis does
+        if name in _RUN_IN_MULTI:
+            return None
+        assert client.multi is not None
+        client.multi.append(argv)
+        return QUEUED
+
+    def _reject(self, client: ClientState, error: ErrorReply) -> ErrorReply:
+        if client.multi is not None:
+            client.exec_error = True
+        self.stats.total_error_replies += 1
+        return error
+
+    def _refusal(self, spec: CommandSpec) -> ErrorReply | None:
+        """OOM for a denyoom command over maxmemory (after evicting), MISCONF while the disk fails."""
+        if spec.denyoom and self.config.maxmemory and self._out_of_memory():
+            return OOM
+        refusal = self.persistence.refusal
+        if refusal is not None and (spec.is_write or spec.name == "ping"):
+            return refusal
+        return None
+
+    def _exec_refusal(self, client: ClientState) -> ErrorReply | None:
+        """EXEC is checked with the flags of what it queued, again at EXEC time, as in Redis."""
+        queued = client.multi or ()
+        refusal = self.persistence.refusal
+        if not self.config.maxmemory and refusal is None:
+            return None
+        specs = [spec for argv in queued if isinstance(spec := self.resolve(argv), CommandSpec)]
+        if self.config.maxmemory and any(spec.denyoom for spec in specs) and self._out_of_memory():
+            return OOM
+        if refusal is not None and any(spec.is_write for spec in specs):
+            return refusal
+        return None
+
+    def _out_of_memory(self) -> bool:
+        """Over maxmemory even after evicting what the policy allows."""
+        return self.memory.over_limit(self)
 
     def call(self, client: ClientState, argv: list[bytes]) -> object:
         """Run a command already checked (a queued one, from EXEC)."""
@@ -189,13 +287,29 @@ class Database:
         client.last_command = spec.name
         handler = spec.handler
         assert handler is not None
-        if self.before_write is not None and spec.is_write:
-            self.before_write(spec, argv)
         try:
+            if self.before_write is not None and spec.is_write:
+                self.before_write(spec, argv)
             return handler(self, client, argv)
         except CommandError as exc:
             self.stats.total_error_replies += 1
             return ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
+        except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
+            self.stats.total_error_replies += 1
+            if spec.is_write:
+                self._relog_keys(spec, argv)
+            return internal_error(spec.name, argv, exc)
+
+    def _relog_keys(self, spec: CommandSpec, argv: list[bytes]) -> None:
+        """A write handler failed half-way: log its keys as they now are (whatever it changed or
+        not), so that replaying the log still gives this keyspace."""
+        ks = self.keyspace
+        for key in spec.keys(argv):
+            value = ks.data.get(key)
+            self.propagate([b"DEL", key], [key])
+            if value is not None:
+                for record in dump_key(ks, key, value):
+                    self.propagate(record, [key])
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -285,6 +399,8 @@ class Database:
                     reply = block.serve(self, client, key)
                 except CommandError as exc:
                     reply = ErrorReply(exc.text.encode())
+                except Exception as exc:  # a bug: answer the waiter, keep serving the others
+                    reply = internal_error(block.argv[0].decode("ascii", "replace").lower(), block.argv, exc)
                 if reply is None:
                     break
                 self.unblock(client, reply)

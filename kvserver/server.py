@@ -116,7 +116,8 @@ class Connection(asyncio.Protocol):
                 continue  # then the commands that arrived while blocked
             if not parser.auth_required:
                 break
-            parser.auth_required = not state.authenticated  # AUTH lifts the tighter limits
+            # AUTH lifts the tighter limits, and so does CONFIG SET requirepass "" (Redis's authRequired)
+            parser.auth_required = not state.authenticated and bool(self.db.config.requirepass)
         if parser.error is not None:
             out.append(b"-ERR %b\r\n" % str(parser.error).encode())
             self.closing = True

@@ -41,6 +41,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: flo
         time.sleep(interval)
 
 
+def mount_tmpfs(point: Path, size: str) -> None:
+    """Mount a small tmpfs at ``point`` (root needed: a skip locally, a failure in CI)."""
+    point.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True)
+    if result.returncode != 0:
+        message = f"cannot mount a tmpfs (root needed): {result.stderr.decode().strip()}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 class ServerProcess:
     """A kvserver (or redis-server) child process with its own data directory."""
 

@@ -6,6 +6,7 @@ import hmac
 from typing import Final
 
 from kvserver.commands.registry import (
+    ADMIN,
     ALLOW_BUSY,
     FAST,
     LOADING,
@@ -30,7 +31,7 @@ WRONGPASS: Final = "WRONGPASS invalid username-password pair or user is disabled
 _ALWAYS: Final = (FAST, LOADING, STALE)
 
 
-@command("ping", -1, _ALWAYS, keys=(0, 0, 0), group=CONNECTION, summary="Ping the server")
+@command("ping", -1, (FAST,), keys=(0, 0, 0), group=CONNECTION, summary="Ping the server")
 def ping_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     if len(argv) > 2:
         raise arity_error("ping")
@@ -46,7 +47,8 @@ def check_password(ctx: Context, username: bytes, password: bytes) -> bool:
     """The only user is "default"; with no requirepass it accepts any password, as Redis does."""
     if username != b"default":
         return False
-    required = ctx.config.requirepass.encode()
+    # CONFIG SET keeps a value's bytes as surrogates: any byte string is a password, as in Redis
+    required = ctx.config.requirepass.encode("utf-8", "surrogateescape")
     return not required or hmac.compare_digest(password, required)
 
 
@@ -121,7 +123,7 @@ def hello_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     if not client.authenticated:
         raise CommandError(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
             "select the RESP protocol version at the same time"
         )
     if name is not None:
@@ -190,7 +192,6 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 container(
     "client",
     -2,
-    (NOSCRIPT, LOADING, STALE),
     group=CONNECTION,
     since="2.4.0",
     summary="A container for client connection commands",
@@ -282,7 +283,7 @@ def client_info_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
 @command(
     "list",
     -2,
-    (NOSCRIPT, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=CONNECTION,
     since="2.4.0",
@@ -319,7 +320,7 @@ def _on_off(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
 @command(
     "no-evict",
     3,
-    (NOSCRIPT, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=CONNECTION,
     since="7.0.0",
@@ -347,7 +348,7 @@ def client_no_touch_command(ctx: Context, client: ClientState, argv: list[bytes]
 @command(
     "kill",
     -3,
-    (NOSCRIPT, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=CONNECTION,
     since="2.4.0",
@@ -394,7 +395,7 @@ def client_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
 @command(
     "unblock",
     -3,
-    (NOSCRIPT, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=CONNECTION,
     since="5.0.0",

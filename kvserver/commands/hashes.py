@@ -284,7 +284,7 @@ def hincrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
 )
 def hincrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     delta = parse_long_double(argv[3])
-    if not delta.is_finite():
+    if isinstance(delta, float):  # parse_long_double gives a float only for +-inf
         raise CommandError("ERR value is NaN or Infinity")
     current = _field(ctx, argv)
     number = Decimal(0) if current is None else parse_long_double(current, "ERR hash value is not a float")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from kvserver.commands.registry import (
+    DENYOOM,
     FAST,
     NOT_INTEGER,
     READONLY,
@@ -225,7 +226,7 @@ def renamenx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> ob
 @command(
     "copy",
     -3,
-    (WRITE,),
+    (WRITE, DENYOOM),
     keys=(1, 2, 1),
     group=KEYSPACE,
     since="6.2.0",

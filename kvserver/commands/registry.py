@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from kvserver.config import Config
     from kvserver.keyspace import Keyspace
+    from kvserver.memory import MemoryMeter
     from kvserver.state import ClientRegistry, ClientState, Stats
 
 
@@ -51,6 +52,7 @@ class Context(Protocol):
     clients: ClientRegistry
     stats: Stats
     persistence: Persistence
+    memory: MemoryMeter
 
     def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None: ...
 
@@ -112,6 +114,9 @@ ALLOW_BUSY = "allow_busy"
 DENYOOM = "denyoom"
 NO_MULTI = "no_multi"
 BLOCKING = "blocking"
+MOVABLEKEYS = "movablekeys"
+NO_ASYNC_LOADING = "no_async_loading"
+SKIP_SLOWLOG = "skip_slowlog"
 
 
 @dataclass(slots=True)
@@ -128,10 +133,18 @@ class CommandSpec:
     complexity: str
     handler: Handler | None
     subcommands: dict[bytes, CommandSpec] = field(default_factory=dict)
-    is_write: bool = field(init=False)  # a plain attribute: read for every command executed
+    # plain attributes read for every command executed
+    is_write: bool = field(init=False)
+    guarded: bool = field(init=False)  # refused while the disk fails or memory is full
+    denyoom: bool = field(init=False)
+    no_multi: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.is_write = WRITE in self.flags
+        self.denyoom = DENYOOM in self.flags
+        self.no_multi = NO_MULTI in self.flags
+        # PING is refused with MISCONF too, as in Redis's processCommand
+        self.guarded = self.is_write or self.denyoom or self.name == "ping"
 
     def arity_ok(self, argc: int) -> bool:
         arity = self.arity

@@ -12,9 +12,11 @@ from kvserver import __version__
 from kvserver.commands.connection import REDIS_VERSION
 from kvserver.commands.registry import (
     ADMIN,
+    ALLOW_BUSY,
     BLOCKING,
     FAST,
     LOADING,
+    NO_ASYNC_LOADING,
     NO_MULTI,
     NOSCRIPT,
     READONLY,
@@ -25,17 +27,18 @@ from kvserver.commands.registry import (
     CommandError,
     CommandSpec,
     Context,
-    arity_error,
     command,
     container,
     register_help,
 )
-from kvserver.config import BY_NAME, PARAMETERS, ConfigError
+from kvserver.config import BY_NAME, PARAMETERS, Parameter
 from kvserver.glob import compile_glob
 from kvserver.protocol import NO_REPLY, OK, SetReply, SimpleString, Verbatim
 from kvserver.state import ClientState
 
 SERVER: Final = "server"
+# Redis 7.0 refuses CONFIG SET of these unless enable-protected-configs allows it (off by default)
+_PROTECTED_CONFIGS: Final = frozenset({"dir"})
 
 
 @command(
@@ -94,7 +97,7 @@ def wait_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
 @command(
     "shutdown",
     -1,
-    (ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI),
+    (ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY),
     keys=(0, 0, 0),
     group=SERVER,
     summary="Synchronously save the dataset to disk and then shut down the server",
@@ -121,7 +124,7 @@ def shutdown_command(ctx: Context, client: ClientState, argv: list[bytes]) -> ob
 @command(
     "bgrewriteaof",
     1,
-    (NOSCRIPT, NO_MULTI),
+    (ADMIN, NOSCRIPT, NO_ASYNC_LOADING),
     keys=(0, 0, 0),
     group=SERVER,
     since="1.0.0",
@@ -134,16 +137,6 @@ def bgrewriteaof_command(ctx: Context, client: ClientState, argv: list[bytes]) -
 # --- INFO --------------------------------------------------------------------------------------
 
 _DEFAULT_SECTIONS: Final = ("server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace")
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _human(size: int) -> str:
@@ -184,16 +177,19 @@ def _section(ctx: Context, name: str) -> dict[str, object] | None:
             "tracking_clients": 0,
         }
     if name == "memory":
-        rss = _rss_bytes()
+        # used_memory: the RSS less what eviction freed that the OS doesn't show yet (memory.py)
+        used = ctx.memory.used()
+        rss = ctx.memory.rss()
+        maxmemory = ctx.config.maxmemory
         return {
-            "used_memory": rss,
-            "used_memory_human": _human(rss),
+            "used_memory": used,
+            "used_memory_human": _human(used),
             "used_memory_rss": rss,
             "used_memory_rss_human": _human(rss),
-            "maxmemory": 0,
-            "maxmemory_human": "0B",
-            "maxmemory_policy": "noeviction",
-            "mem_fragmentation_ratio": "1.00",
+            "maxmemory": maxmemory,
+            "maxmemory_human": _human(maxmemory),
+            "maxmemory_policy": ctx.config.maxmemory_policy,
+            "mem_fragmentation_ratio": f"{rss / used:.2f}" if used else "1.00",
         }
     if name == "persistence":
         return {"loading": 0, "async_loading": 0, **ctx.persistence.info()}
@@ -206,7 +202,7 @@ def _section(ctx: Context, name: str) -> dict[str, object] | None:
             "total_net_output_bytes": stats.total_net_output_bytes,
             "rejected_connections": stats.rejected_connections,
             "expired_keys": stats.expired_keys,
-            "evicted_keys": 0,
+            "evicted_keys": stats.evicted_keys,
             "keyspace_hits": stats.keyspace_hits,
             "keyspace_misses": stats.keyspace_misses,
             "total_error_replies": stats.total_error_replies,
@@ -293,30 +289,36 @@ def config_get_command(ctx: Context, client: ClientState, argv: list[bytes]) -> 
     summary="Set configuration parameters to the given values",
 )
 def config_set_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """CONFIG SET name value [name value ...], checked in the order of Redis's configSetCommand:
+    names first (unknown, immutable, protected, duplicate), then every value, then all applied."""
     if len(argv) % 2:
-        raise arity_error("config|set")
-    changes: list[tuple[str, str]] = []
+        raise CommandError(SYNTAX)
+    changes: list[tuple[Parameter, str]] = []
     for j in range(2, len(argv), 2):
-        name = argv[j].decode("utf-8", "replace").lower()
-        param = BY_NAME.get(name)
+        given = argv[j].decode("utf-8", "surrogateescape")
+        param = BY_NAME.get(given.lower())
         if param is None:
-            raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{name}'")
-        if not param.mutable:
-            raise CommandError(
-                f"ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-            )
-        changes.append((name, argv[j + 1].decode("utf-8", "surrogateescape")))
-    for name, text in changes:  # validate everything before changing anything
+            raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
+        failed = f"ERR CONFIG SET failed (possibly related to argument '{given}') -"
+        if param.name in _PROTECTED_CONFIGS:
+            raise CommandError(f"{failed} can't set protected config")
+        if not param.mutable and not param.redis_mutable:
+            raise CommandError(f"{failed} can't set immutable config")
+        if any(param is seen for seen, _ in changes):
+            raise CommandError(f"{failed} duplicate parameter")
+        changes.append((param, argv[j + 1].decode("utf-8", "surrogateescape")))
+    for param, text in changes:  # validate everything before changing anything
         try:
-            BY_NAME[name].parse(text)
+            param.parse(text)
         except ValueError as exc:
-            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - {exc}") from None
-    for name, text in changes:
-        try:
-            ctx.config.set(name, text)
-        except ConfigError as exc:  # pragma: no cover - validated above
-            raise CommandError(f"ERR {exc}") from None
-        ctx.config_changed(name)
+            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{param.name}') - {exc}") from None
+        if not param.mutable:  # a valid value for Redis, but kvserver can't change this one while running
+            raise CommandError(
+                f"ERR CONFIG SET failed (possibly related to argument '{param.name}') - can't set immutable config"
+            )
+    for param, text in changes:
+        ctx.config.set(param.name, text)
+        ctx.config_changed(param.name)
     return OK
 
 
@@ -335,6 +337,7 @@ def config_resetstat_command(ctx: Context, client: ClientState, argv: list[bytes
     for name in (
         "total_commands_processed",
         "expired_keys",
+        "evicted_keys",
         "keyspace_hits",
         "keyspace_misses",
         "total_error_replies",

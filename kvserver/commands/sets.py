@@ -22,6 +22,7 @@ from kvserver.commands.containers import (
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
+    MOVABLEKEYS,
     READONLY,
     SYNTAX,
     WRITE,
@@ -339,7 +340,7 @@ for _name in _ALGEBRA:
 @command(
     "sintercard",
     -3,
-    (READONLY,),
+    (READONLY, MOVABLEKEYS),
     keys=(0, 0, 0),
     group=SET,
     since="7.0.0",

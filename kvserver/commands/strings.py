@@ -11,9 +11,11 @@ GETEX, and SET ... KEEPTTL with the computed result for INCRBYFLOAT.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal
+from fractions import Fraction
 from typing import Final
 
+from kvserver import longdouble
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
@@ -31,6 +33,7 @@ from kvserver.commands.registry import (
     parse_int,
 )
 from kvserver.keyspace import ValueType, register_type
+from kvserver.longdouble import LongDouble
 from kvserver.protocol import OK
 from kvserver.state import ClientState
 
@@ -42,7 +45,6 @@ INT64_MIN: Final = -(2**63)
 _NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
 _EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
 _ANY_EXPIRE: Final = _EX | _PX | _EXAT | _PXAT
-_LONG_DOUBLE_MAX: Final = Decimal("1.18973149535723176502e+4932")
 _EXPIRE_OPTIONS: Final = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT}
 
 
@@ -389,38 +391,20 @@ def decrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     return incr_generic(ctx, argv, -delta)
 
 
-def parse_long_double(raw: bytes, error: str = NOT_FLOAT) -> Decimal:
-    """A number as Redis's strtold accepts it; Decimal stands in for C's long double."""
-    text = raw.decode("ascii", "replace")
-    if not text or text != text.strip() or "_" in text:
-        raise CommandError(error)
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise CommandError(error) from None
-    if value.is_nan() or (value.is_finite() and abs(value) > _LONG_DOUBLE_MAX):
+def parse_long_double(raw: bytes, error: str = NOT_FLOAT) -> LongDouble:
+    """A number as Redis's strtold-based string2ld accepts it, as an exact long double."""
+    value = longdouble.parse(raw)
+    if value is None:
         raise CommandError(error)
     return value
 
 
-def format_long_double(value: Decimal) -> bytes:
-    """Redis's ld2string in human mode: %.17Lf with the trailing zeros (and dot) removed."""
-    text = f"{value:.17f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text == "-0":
-        text = "0"
-    return text.encode()
-
-
-def add_long_double(value: Decimal, delta: Decimal) -> bytes:
-    """INCRBYFLOAT's arithmetic (shared with HINCRBYFLOAT): the sum, formatted as Redis does."""
-    with localcontext() as decimal_context:
-        decimal_context.prec = 19  # about the precision of an x87 long double
-        result = value + delta
-    if not result.is_finite() or abs(result) > _LONG_DOUBLE_MAX:
+def add_long_double(value: LongDouble | Decimal, delta: LongDouble) -> bytes:
+    """INCRBYFLOAT's arithmetic (shared with HINCRBYFLOAT): the long double sum, as Redis prints it."""
+    total = longdouble.add(Fraction(value) if isinstance(value, Decimal) else value, delta)
+    if total is None:
         raise CommandError("ERR increment would produce NaN or Infinity")
-    return format_long_double(result)
+    return longdouble.format_human(total)
 
 
 @command(
@@ -434,7 +418,7 @@ def add_long_double(value: Decimal, delta: Decimal) -> bytes:
 def incrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     key = argv[1]
     current = get_string(ctx, key)
-    value = Decimal(0) if current is None else parse_long_double(current)
+    value = Fraction(0) if current is None else parse_long_double(current)
     encoded = add_long_double(value, parse_long_double(argv[2]))
     ks = ctx.keyspace
     if current is None:

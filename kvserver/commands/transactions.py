@@ -13,8 +13,8 @@ from kvserver.commands.registry import (
     ALLOW_BUSY,
     FAST,
     LOADING,
-    NO_MULTI,
     NOSCRIPT,
+    SKIP_SLOWLOG,
     STALE,
     CommandError,
     Context,
@@ -29,7 +29,7 @@ TRANSACTIONS: Final = "transactions"
 @command(
     "multi",
     1,
-    (NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY, NO_MULTI),
+    (NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY),
     keys=(0, 0, 0),
     group=TRANSACTIONS,
     since="1.2.0",
@@ -46,7 +46,7 @@ def multi_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 @command(
     "discard",
     1,
-    (NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY, NO_MULTI),
+    (NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY),
     keys=(0, 0, 0),
     group=TRANSACTIONS,
     since="2.0.0",
@@ -65,7 +65,7 @@ def discard_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
 @command(
     "exec",
     1,
-    (NOSCRIPT, LOADING, STALE, NO_MULTI),
+    (NOSCRIPT, LOADING, STALE, SKIP_SLOWLOG),
     keys=(0, 0, 0),
     group=TRANSACTIONS,
     since="1.2.0",
@@ -101,7 +101,7 @@ def exec_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
 @command(
     "watch",
     -2,
-    (NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY, NO_MULTI),
+    (NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY),
     keys=(1, -1, 1),
     group=TRANSACTIONS,
     since="2.2.0",

@@ -30,14 +30,19 @@ def test_defaults_are_loopback_6379_and_data_dir() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--port", "abc"], "kvserver: error: --port: 'abc' is not an integer"),
-        (["--port", "70000"], "kvserver: error: --port: 70000 is out of range (0 to 65535)"),
+        # (the texts are Redis's CONFIG SET ones, after the option and its value)
+        (["--port", "abc"], "kvserver: error: --port 'abc': argument couldn't be parsed into an integer"),
+        (["--port", "70000"], "kvserver: error: --port '70000': argument must be between 0 and 65535 inclusive"),
         (
             ["--appendfsync", "sometimes"],
-            "kvserver: error: --appendfsync: 'sometimes' must be one of always, everysec, no",
+            "kvserver: error: --appendfsync 'sometimes': "
+            "argument(s) must be one of the following: everysec, always, no",
         ),
-        (["--maxclients", "0"], "kvserver: error: --maxclients: 0 is out of range (1 to 1000000)"),
-        (["--appendonly", "maybe"], "kvserver: error: --appendonly: 'maybe' must be yes or no"),
+        (
+            ["--maxclients", "0"],
+            "kvserver: error: --maxclients '0': argument must be between 1 and 4294967295 inclusive",
+        ),
+        (["--appendonly", "maybe"], "kvserver: error: --appendonly 'maybe': argument must be 'yes' or 'no'"),
         (["--no-such-option"], "kvserver: error: unrecognized arguments: --no-such-option"),
     ],
 )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kvserver.commands import TABLE
+from kvserver.commands.registry import CommandSpec
 from kvserver.config import Config
 from kvserver.database import Database, NoPersistence
+from kvserver.memory import MemoryMeter
 from kvserver.protocol import ErrorReply, NullArray
 from kvserver.state import ClientState
 
@@ -187,7 +189,7 @@ def test_incrbyfloat_formats_and_logs_the_result(h: Harness) -> None:
     assert h("INCRBYFLOAT", "f", "10.5") == b"10.5"
     assert h("INCRBYFLOAT", "f", "0.1") == b"10.6"
     assert h("INCRBYFLOAT", "f", "-5") == b"5.6"
-    assert h("INCRBYFLOAT", "f", "5.0e3") == b"5005.6"
+    assert h("INCRBYFLOAT", "f", "5.0e3") == b"5005.60000000000000009"  # Redis's long double sum
     assert h("INCRBYFLOAT", "f", "abc") == err("ERR value is not a valid float")
     assert h("INCRBYFLOAT", "f", "inf") == err("ERR increment would produce NaN or Infinity")
     assert h.records()[1] == [b"SET", b"f", b"10.6", b"KEEPTTL"]
@@ -356,7 +358,7 @@ def test_auth_flow() -> None:
     assert h("GET", "k") == err("NOAUTH Authentication required.")
     assert h("AUTH", "wrong") == err("WRONGPASS invalid username-password pair or user is disabled.")
     assert h("HELLO", "3") == err(
-        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
         "AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
         "version at the same time"
     )
@@ -415,7 +417,7 @@ def test_config_get_and_set(h: Harness) -> None:
     assert h.db.config.appendfsync == "everysec"
     assert h("CONFIG", "SET", "appendfsync", "sometimes") == err(
         "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - "
-        "'sometimes' must be one of always, everysec, no"
+        "argument(s) must be one of the following: everysec, always, no"
     )
     assert h("CONFIG", "SET", "port", "1") == err(
         "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
@@ -447,3 +449,182 @@ def test_every_table_entry_is_consistent() -> None:
         for sub_name, sub in spec.subcommands.items():
             assert sub.name == f"{name}|{sub_name.decode()}"
             assert sub.handler is not None
+
+
+# --- dispatcher checks: MISCONF in transactions, no-multi, unexpected exceptions -------------------
+
+
+class FailingDisk(RecordingLog):
+    """A log whose disk fails: ``refusal`` is what Redis answers (and AppendOnlyLog sets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusal: ErrorReply | None = None
+
+
+MISCONF = err("MISCONF Errors writing to the AOF file: No space left on device")
+
+
+def test_misconf_refuses_queued_writes_and_exec_checks_again() -> None:
+    disk = FailingDisk()
+    db = Database(Config(), disk)
+    client = db.clients.new()
+
+    def run(*args: str) -> object:
+        return db.execute(client, [a.encode() for a in args])
+
+    assert run("MULTI") == b"OK"
+    assert run("INCR", "ctr") == b"QUEUED"
+    disk.refusal = MISCONF  # the disk fails between queueing and EXEC
+    assert run("EXEC") == err(f"EXECABORT Transaction discarded because of: {MISCONF.decode()}")
+    assert client.multi is None
+    assert run("GET", "ctr") is None
+    assert run("MULTI") == b"OK"
+    assert run("INCR", "ctr") == MISCONF  # at queue time
+    assert run("PING") == MISCONF  # as Redis: PING is refused too
+    assert run("GET", "ctr") == b"QUEUED"
+    assert run("EXEC") == err("EXECABORT Transaction discarded because of previous errors.")
+    assert run("MULTI") == b"OK"
+    assert run("GET", "ctr") == b"QUEUED"
+    assert run("EXEC") == [None]  # a transaction without writes still runs
+    assert run("INCR", "ctr") == MISCONF
+    assert disk.units == []
+
+
+def test_no_multi_commands_are_refused_inside_multi(h: Harness) -> None:
+    assert h("MULTI") == b"OK"
+    assert h("SET", "k", "1") == b"QUEUED"
+    assert h("SHUTDOWN", "NOSAVE") == err("ERR Command not allowed inside a transaction")
+    assert h("EXEC") == err("EXECABORT Transaction discarded because of previous errors.")
+    assert h("EXISTS", "k") == 0
+
+
+def _buggy(ctx: Database, client: ClientState, argv: list[bytes]) -> object:
+    """A write handler with a bug: it changes its key, then fails before logging anything."""
+    ctx.keyspace.set(argv[1], b"half-done")
+    raise ZeroDivisionError("a bug, with " + "the client's data " * 100)
+
+
+def with_buggy_command(h: Harness) -> None:
+    spec = CommandSpec("buggy", 2, frozenset({"write"}), 1, 1, 1, "string", "a bug", "1.0.0", "O(1)", _buggy)
+    h.db._lookup[b"buggy"] = spec
+
+
+def test_an_unexpected_exception_is_an_error_reply_and_exec_goes_on(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    with_buggy_command(h)
+    bug = err("ERR internal error executing 'buggy' (reported in the server log)")
+    assert h("SET", "k", "old", "EX", "100") == b"OK"
+    assert h("MULTI") == b"OK"
+    assert h("SET", "a", "1") == b"QUEUED"
+    assert h("BUGGY", "k") == b"QUEUED"
+    assert h("SET", "b", "2") == b"QUEUED"
+    assert h("EXEC") == [b"OK", bug, b"OK"]
+    assert h("BUGGY", "k") == bug
+    assert h("INCRBYFLOAT", "f", "1e1000000") == err("ERR value is not a valid float")  # was decimal.Overflow
+    # the traceback is logged once, with the command name, and none of the client's data past a prefix
+    reports = [r for r in caplog.records if "Internal error in 'buggy'" in r.getMessage()]
+    assert len(reports) == 1
+    assert reports[0].levelname == "WARNING"
+    assert "ZeroDivisionError" in reports[0].getMessage()
+    assert "_buggy" in reports[0].getMessage()
+    assert reports[0].getMessage().count("the client's data") < 10
+    # the log replays to the keyspace the server has, half-done key and deadline included
+    replica = Database(Config(), clock=h.clock)
+    replica.logging = False
+    client = replica.clients.new()
+    for record in h.records():
+        assert not isinstance(replica.call(client, record), ErrorReply)
+    assert replica.keyspace.data == h.db.keyspace.data == {b"k": b"half-done", b"a": b"1", b"b": b"2"}
+    assert replica.keyspace.expires == h.db.keyspace.expires
+
+
+# --- maxmemory ---------------------------------------------------------------------------------------
+
+
+class DataSize:
+    """A stand-in for the RSS that moves with the data: a fixed base plus the values' bytes."""
+
+    def __init__(self, base: int = 1000) -> None:
+        self.base = base
+        self.db: Database | None = None
+
+    def __call__(self) -> int:
+        assert self.db is not None
+        return self.base + sum(len(v) for v in self.db.keyspace.data.values() if isinstance(v, bytes))
+
+
+def memory_harness(maxmemory: int, policy: str = "noeviction") -> Harness:
+    h = Harness(Config(maxmemory=maxmemory, maxmemory_policy=policy))
+    size = DataSize()
+    ticks = iter(range(10**9))
+    h.db.memory = MemoryMeter(size, clock=lambda: float(next(ticks)))  # a new sample every time
+    size.db = h.db
+    return h
+
+
+OOM = err("OOM command not allowed when used memory > 'maxmemory'.")
+
+
+def test_noeviction_refuses_denyoom_writes_and_serves_reads() -> None:
+    h = memory_harness(5000)
+    assert h("SET", "big", "x" * 4500) == b"OK"
+    assert h("SET", "more", "y") == OOM
+    assert h("APPEND", "big", "z") == OOM
+    assert h("GET", "more") is None
+    assert h("STRLEN", "big") == 4500
+    assert h("EXPIRE", "big", "100") == 1  # not denyoom, as in Redis
+    assert h("MULTI") == b"OK"
+    assert h("GET", "big") == OOM  # queueing takes memory: everything is refused in MULTI
+    assert h("EXEC") == err("EXECABORT Transaction discarded because of previous errors.")
+    assert h("DEL", "big") == 1
+    assert h("SET", "more", "y") == b"OK"
+    info = h("INFO", "memory")
+    assert isinstance(info, bytes)
+    assert b"maxmemory:5000\r\n" in info
+    assert b"maxmemory_policy:noeviction\r\n" in info
+    assert b"used_memory:1001\r\n" in info
+
+
+def test_exec_with_denyoom_commands_is_refused_over_maxmemory() -> None:
+    h = memory_harness(5000)
+    assert h("MULTI") == b"OK"
+    assert h("SET", "big", "x" * 4500) == b"QUEUED"
+    assert h("SET", "k", "v") == b"QUEUED"
+    assert h("EXEC") == [b"OK", b"OK"]
+    assert h("MULTI") == b"OK"
+    assert h("SET", "k", "w") == OOM
+    h.db.config.maxmemory = 0
+    assert h("DISCARD") == b"OK"
+    assert h("MULTI") == b"OK"
+    assert h("SET", "k", "w") == b"QUEUED"
+    h.db.config.maxmemory = 5000  # over the limit by EXEC time
+    assert h("EXEC") == err(f"EXECABORT Transaction discarded because of: {OOM.decode()}")
+    assert h("GET", "k") == b"v"
+
+
+def test_allkeys_random_evicts_and_logs_until_under_the_limit() -> None:
+    h = memory_harness(11_000, "allkeys-random")
+    for i in range(100):
+        assert h("SET", f"k{i}", "x" * 1000) == b"OK"
+    assert 5 <= h("DBSIZE") <= 11  # type: ignore[operator]  # (checked before each write, as in Redis)
+    assert h.db.stats.evicted_keys == 100 - h("DBSIZE")  # type: ignore[operator]
+    dels = [r for r in h.records() if r[0] == b"DEL"]
+    assert len(dels) == h.db.stats.evicted_keys
+    assert b"evicted_keys:%d\r\n" % h.db.stats.evicted_keys in h("INFO", "stats")  # type: ignore[operator]
+
+
+def test_volatile_ttl_evicts_the_nearest_deadline_and_never_persistent_keys() -> None:
+    h = memory_harness(4500, "volatile-ttl")
+    assert h("SET", "keep", "x" * 1000) == b"OK"
+    assert h("SET", "late", "x" * 1000, "EX", "300") == b"OK"
+    assert h("SET", "soon", "x" * 1000, "EX", "100") == b"OK"
+    assert h("SET", "soonest", "x" * 1000, "EX", "10") == b"OK"
+    assert h("SET", "new", "x" * 1000) == b"OK"  # 5000 > 4500 before it: evicts soonest only
+    assert h("EXISTS", "keep", "late", "soon", "soonest", "new") == 4
+    assert h("EXISTS", "soonest") == 0
+    assert h("CONFIG", "SET", "maxmemory", "500") == b"OK"
+    assert h("SET", "x", "y") == OOM  # evicting every volatile key is not enough
+    assert h("EXISTS", "keep", "new") == 2
+    assert h("EXISTS", "late", "soon") == 0

@@ -1,0 +1,125 @@
+"""CONFIG SET validation and requirepass, against kvserver and redis-server 7.0 side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from kvserver.config import PARAMETERS
+from tests.e2e.test_differential import assert_same_replies
+from tests.e2e.test_dispatch_checks import request
+from tests.support import RawClient, ServerProcess, redis_server_process
+
+Spawn = Callable[..., ServerProcess]
+
+NOT_NUMBERS = ["abc", "", "1.5", "0x10", " 5", "5 ", "+5", "1k", "1gb", "-5mb", "yes", "99999999999999999999999"]
+INTEGERS = ["-1", "0", "3000000000", "9223372036854775807", "9223372036854775808", "0" * 5000 + "1", "1" * 5000]
+MEMORY = ["1tb", "1.5mb", "5 mb", "kb", "-1", "0", "1048575", "99999999999999999999999", "1" * 200 + "mb"]
+WORDS = ["", "maybe", "ALWAYS2", "y", "1"]
+
+# every parameter kvserver has, with values each one must refuse (or accept) exactly as Redis does;
+# requirepass (anything goes) and bind (Redis tries to listen) are covered elsewhere
+CASES: dict[str, list[str]] = {
+    "port": [*NOT_NUMBERS, "-1", "65536", "9223372036854775808"],
+    "dir": ["/nonexistent", "."],
+    "appendfilename": ["x.aof"],
+    "appendonly": [*WORDS, "0", "true"],
+    "appendfsync": [*WORDS, "sometimes"],
+    # (not a huge valid maxclients: Redis then lowers its fd limit step by step, for minutes)
+    "maxclients": [*NOT_NUMBERS, "-1", "0", "4294967296", "9223372036854775808", "1" * 5000],
+    "loglevel": [*WORDS, "trace"],
+    "logfile": ["x.log"],
+    "proto-max-bulk-len": [*MEMORY, "0", "1mb", "512MB"],
+    "hz": NOT_NUMBERS + INTEGERS[:1] + INTEGERS[2:],
+    "timeout": NOT_NUMBERS + INTEGERS[:1] + INTEGERS[2:],
+    "auto-aof-rewrite-percentage": NOT_NUMBERS + INTEGERS[:1] + INTEGERS[2:],
+    "auto-aof-rewrite-min-size": MEMORY,
+    "save": ["abc", "100", "100 x", "-1 1", "0 1", "1 -1", "3600 1 300"],
+    "databases": ["16"],
+    "maxmemory": [*MEMORY[:3], "-1", "yes", "0x10", " 5"],
+    "maxmemory-policy": [*WORDS, "allkeys", "lru"],
+    "maxmemory-samples": NOT_NUMBERS + INTEGERS,
+}
+
+
+def test_the_table_covers_every_parameter() -> None:
+    assert set(CASES) | {"requirepass", "bind"} == {p.name for p in PARAMETERS}
+
+
+def config_set_script() -> list[tuple[str, ...]]:
+    script = [("CONFIG", "SET", name, value) for name, values in CASES.items() for value in values]
+    script += [
+        ("CONFIG", "SET", "hz"),
+        ("CONFIG", "SET", "hz", "10", "timeout"),  # odd: a syntax error, not an arity error
+        ("CONFIG", "SET", "HZ", "10", "Nope", "1"),  # the unknown name as typed
+        ("CONFIG", "SET", "hz", "10", "HZ", "20"),
+        ("CONFIG", "SET", "timeout", "x", "logfile", "1"),  # names are checked before values
+        ("CONFIG", "SET", "timeout", "x", "hz", "y"),
+        ("CONFIG", "SET", "hz", "20", "timeout", "x"),  # nothing is changed
+        ("CONFIG", "GET", "hz"),
+    ]
+    # values both accept, and what CONFIG GET then shows
+    for name, value in [
+        ("hz", "1000"),  # capped to 500
+        ("hz", "0"),  # raised to 1
+        ("maxmemory", "99999999999999999999999"),  # saturates, as Redis's memtoull does
+        ("maxmemory", "20000000000000000000kb"),  # and the product wraps
+        ("maxmemory", "1KB"),
+        ("maxmemory", ""),
+        ("proto-max-bulk-len", "1mb"),
+        ("appendfsync", "EVERYSEC"),
+        ("maxmemory-policy", "ALLKEYS-RANDOM"),
+        ("maxmemory-samples", "10"),
+        ("save", "3600 1 300 100"),
+        ("save", ""),
+        ("timeout", "0"),
+    ]:
+        script += [("CONFIG", "SET", name, value), ("CONFIG", "GET", name)]
+    return script
+
+
+@pytest.mark.external
+def test_config_set_validates_every_parameter_like_redis(spawn: Spawn, tmp_path: Path) -> None:
+    kv = spawn("--appendonly", "no")
+    real = redis_server_process(tmp_path / "redis").start()
+    try:
+        assert_same_replies(kv, real, False, config_set_script())
+    finally:
+        real.terminate()
+
+
+# --- requirepass -----------------------------------------------------------------------------------
+
+
+def requirepass_script(port: int) -> list[bytes]:
+    admin, early = RawClient(port), RawClient(port)
+    request(early, "PING")  # connected (accepted) while there is no password
+    replies = [request(admin, "CONFIG", "SET", "requirepass", b"\xff\xfe pass")]  # not UTF-8
+    late = RawClient(port)
+    replies += [request(late, "GET", "x"), request(late, "AUTH", b"\xff\xfe pass"), request(late, "GET", "x")]
+    replies += [request(admin, "AUTH", b"\xff\xfe pass"), request(admin, "PING")]
+    fresh = RawClient(port)
+    replies += [request(fresh, "GET", "x"), request(admin, "CONFIG", "SET", "requirepass", "")]
+    replies += [request(fresh, "GET", "x"), request(fresh, "HELLO", "2"), request(early, "GET", "x")]
+    replies += [request(fresh, "SET", "x", "v" * 100_000), request(fresh, "DEL", "x")]  # no unauthenticated limits
+    replies += [request(admin, "CONFIG", "SET", "requirepass", "again")]
+    replies += [request(fresh, "GET", "x"), request(late, "GET", "x"), request(early, "GET", "x")]
+    replies += [request(admin, "CONFIG", "SET", "requirepass", "")]
+    for client in (admin, early, late, fresh):
+        client.close()
+    return replies
+
+
+@pytest.mark.external
+def test_requirepass_takes_any_bytes_and_empty_lets_clients_in(spawn: Spawn, real_redis: ServerProcess) -> None:
+    kv = spawn("--appendonly", "no")
+    ours = requirepass_script(kv.port)
+    assert ours[2] == b"+OK\r\n"  # AUTH with the non-UTF-8 password works
+    assert ours[8] == b"$-1\r\n"  # an unauthenticated client is let in once the password is ""
+    assert ours == requirepass_script(real_redis.port)
+    r = redis.Redis(port=kv.port)
+    assert r.ping() is True
+    r.close()
