@@ -55,36 +55,27 @@ def split_args(line: str) -> list[str] | None:
         quote = ""
         while True:
             ch = line[i] if i < n else ""
-            if quote == '"':
+            if quote:
+                if not ch:
+                    return None  # unterminated quotes
                 digits = line[i + 2 : i + 4]  # after a \x
-                if ch == "\\" and line[i + 1 : i + 2] == "x" and len(digits) == 2 and set(digits) <= _HEX:
-                    current.append(chr(int(digits, 16)))
-                    i += 3
-                elif ch == "\\" and i + 1 < n:
-                    i += 1
-                    current.append(_ESCAPES.get(line[i], line[i]))
-                elif ch == '"':
+                if ch == quote:
                     if i + 1 < n and line[i + 1] not in _BLANKS:
                         return None  # a closing quote must be followed by a blank or the end
                     i += 1
                     break
-                elif not ch:
-                    return None
-                else:
+                if ch != "\\" or i + 1 >= n:
                     current.append(ch)
-            elif quote == "'":
-                if ch == "\\" and line[i + 1 : i + 2] == "'":
-                    i += 1
-                    current.append("'")
-                elif ch == "'":
-                    if i + 1 < n and line[i + 1] not in _BLANKS:
-                        return None
-                    i += 1
-                    break
-                elif not ch:
-                    return None
+                elif quote == "'":  # single quotes know one escape: \'
+                    if line[i + 1] == "'":
+                        i += 1
+                    current.append(line[i])
+                elif line[i + 1] == "x" and len(digits) == 2 and set(digits) <= _HEX:
+                    current.append(chr(int(digits, 16)))
+                    i += 3
                 else:
-                    current.append(ch)
+                    i += 1
+                    current.append(_ESCAPES.get(line[i], line[i]))
             elif not ch or ch in " \n\r\t":
                 break
             elif ch in "\"'":

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -211,3 +212,32 @@ def load_keys(port: int, count: int, deadline_ms: int, value: bytes = b"v", key_
         )
         assert client.recv_exactly(5 * n) == b"+OK\r\n" * n
     client.close()
+
+
+class Pinger:
+    """PINGs from its own connection every few milliseconds in a thread; keeps the worst round trip."""
+
+    def __init__(self, port: int, interval: float = 0.002) -> None:
+        import redis
+
+        self.client = redis.Redis(port=port, socket_timeout=30)
+        self.client.ping()
+        self.interval = interval
+        self.worst = 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            start = time.perf_counter()
+            self.client.ping()
+            self.worst = max(self.worst, time.perf_counter() - start)
+            self.stop.wait(self.interval)
+
+    def finish(self) -> float:
+        """Stop and return the worst round trip in seconds."""
+        self.stop.set()
+        self.thread.join(30)
+        self.client.close()
+        return self.worst

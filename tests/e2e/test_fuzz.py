@@ -9,8 +9,6 @@ value and its PINGs keep coming back quickly.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvserver.commands import TABLE
-from tests.support import ServerProcess, kvserver_process
+from tests.support import Pinger, ServerProcess, kvserver_process
 
 pytestmark = pytest.mark.slow
 
@@ -87,32 +85,6 @@ def commands(draw: st.DrawFn) -> list[bytes]:
     return argv
 
 
-class Canary:
-    """A client that keeps a key and PINGs while the fuzzer runs; records its worst round trip."""
-
-    def __init__(self, port: int) -> None:
-        self.client = redis.Redis(port=port, socket_timeout=10)
-        self.client.set(CANARY, b"alive")
-        self.worst = 0.0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            start = time.perf_counter()
-            self.client.ping()
-            self.worst = max(self.worst, time.perf_counter() - start)
-            self.stop.wait(0.005)
-
-    def finish(self) -> float:
-        self.stop.set()
-        self.thread.join(10)
-        assert self.client.get(CANARY) == b"alive"
-        self.client.close()
-        return self.worst
-
-
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = kvserver_process(tmp_path_factory.mktemp("fuzz"), "--appendfsync", "everysec").start()
@@ -121,7 +93,9 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 def test_fuzzed_commands_never_drop_a_connection(fuzz_server: ServerProcess) -> None:
-    canary = Canary(fuzz_server.port)
+    canary = redis.Redis(port=fuzz_server.port)
+    canary.set(CANARY, b"alive")
+    pinger = Pinger(fuzz_server.port, interval=0.005)
     client = redis.Redis(port=fuzz_server.port, socket_timeout=20)
     conn = client.connection_pool.get_connection()
     sent = 0
@@ -146,7 +120,9 @@ def test_fuzzed_commands_never_drop_a_connection(fuzz_server: ServerProcess) -> 
     finally:
         client.connection_pool.release(conn)
         client.close()
-    worst = canary.finish()
+    worst = pinger.finish()
+    assert canary.get(CANARY) == b"alive"
+    canary.close()
     print(f"\nfuzz: {sent} commands, canary worst PING {worst * 1000:.1f} ms")
     assert fuzz_server.alive()
     assert "Traceback" not in fuzz_server.log()

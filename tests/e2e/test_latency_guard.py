@@ -8,7 +8,6 @@ the other clients must not notice. The table printed with ``-s`` shows both serv
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import ServerProcess, kvserver_process, redis_server_process
+from tests.support import Pinger, ServerProcess, kvserver_process, redis_server_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
 
@@ -73,31 +72,6 @@ def load(client: redis.Redis) -> None:
         pipe.execute()
     client.set(b"a" * 40, b"v")
     client.set(b"str", b"s" * (1 << 20))
-
-
-class Pinger:
-    """PINGs every few milliseconds from its own connection and keeps the worst round trip."""
-
-    def __init__(self, port: int) -> None:
-        self.client = redis.Redis(port=port, socket_timeout=30)
-        self.client.ping()
-        self.worst = 0.0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            start = time.perf_counter()
-            self.client.ping()
-            self.worst = max(self.worst, time.perf_counter() - start)
-            self.stop.wait(0.002)
-
-    def finish(self) -> float:
-        self.stop.set()
-        self.thread.join(30)
-        self.client.close()
-        return self.worst
 
 
 def run(client: redis.Redis, argv: tuple[bytes, ...]) -> tuple[str, float]:
