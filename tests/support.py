@@ -116,12 +116,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def kvserver_process(data_dir: Path, *extra: str) -> ServerProcess:
-    """A kvserver on a port it picks itself (``--port 0``), logging to ``data_dir/server.log``."""
+def kvserver_process(data_dir: Path, *extra: str, config_file: Path | None = None) -> ServerProcess:
+    """A kvserver on a port it picks itself (``--port 0``), logging to ``data_dir/server.log``.
+
+    ``config_file`` comes first on the command line, as redis-server wants it; the options follow.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "kvserver", "--port", "0", "--dir", str(data_dir), *extra]
+    first = [str(config_file)] if config_file is not None else []
+    args = [sys.executable, "-m", "kvserver", *first, "--port", "0", "--dir", str(data_dir), *extra]
     if "--port" in extra:
-        args = [sys.executable, "-m", "kvserver", "--dir", str(data_dir), *extra]
+        args = [sys.executable, "-m", "kvserver", *first, "--dir", str(data_dir), *extra]
     return ServerProcess(args, data_dir / "server.log", r"port=(\d+)\.")
 
 

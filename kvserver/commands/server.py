@@ -167,7 +167,7 @@ def _section(ctx: Context, name: str) -> dict[str, object] | None:
             "hz": ctx.config.hz,
             "configured_hz": ctx.config.hz,
             "executable": sys.argv[0] if sys.argv else "",
-            "config_file": "",
+            "config_file": ctx.config.config_file,
         }
     if name == "clients":
         return {

@@ -42,6 +42,10 @@ CASES: dict[str, list[str]] = {
     "maxmemory": [*MEMORY[:3], "-1", "yes", "0x10", " 5"],
     "maxmemory-policy": [*WORDS, "allkeys", "lru"],
     "maxmemory-samples": NOT_NUMBERS + INTEGERS,
+    "daemonize": [*WORDS, "yes"],
+    "pidfile": ["x.pid"],
+    "unixsocket": ["/tmp/x.sock"],
+    "unixsocketperm": ["abc", "777", "1000", "-1", "8"],
 }
 
 
