@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from kvserver.conffile import ConfFileError, Directive, parse
+from kvserver.conffile import ConfFileError, Directive, parse, rewrite, split_args
 from kvserver.config import BY_NAME, PARAMETERS, Config, Parameter
 
 MUTABLE: Final = 1  # Redis's CONFIG SET can change it
@@ -329,6 +329,28 @@ def _apply(config: Config, ignored: dict[str, str], d: Directive) -> None:
     ignored[target.name] = f"Ignoring '{d.name} {shown}': {target.reason}"
 
 
+def rewritten(config: Config, old: str) -> str:
+    """CONFIG REWRITE's new file text, as Redis chooses what to write.
+
+    A parameter is written when its value differs from the default or it already stands in the
+    file (its first line is rewritten in place, later ones dropped); the other lines, comments and
+    the directives kvserver ignores, stay as they are.
+    """
+    in_file = set()
+    for line in old.split("\n"):
+        args = split_args(line.strip(" \t\r\n"))
+        if args and not args[0].startswith("#"):
+            in_file.add(args[0].lower())
+    defaults = Config()
+    values: dict[str, list[list[str]]] = {}
+    for param in PARAMETERS:
+        value = config.get(param.name)
+        if value == defaults.get(param.name) and param.name not in in_file:
+            continue
+        values[param.name] = [value.split() if _multi(param) and value else [value]]
+    return rewrite(old, values)
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     name: str  # with its alias, if any
@@ -341,8 +363,7 @@ def directive_rows() -> list[Row]:
     """Every directive, kvserver's own first (in PARAMETERS order), then Redis's others by name."""
     defaults = Config()
     rows = [
-        Row(p.name, p.show(getattr(defaults, p.attr)) or '""', "yes" if p.mutable else "no", p.help)
-        for p in PARAMETERS
+        Row(p.name, p.show(getattr(defaults, p.attr)) or '""', "yes" if p.mutable else "no", p.help) for p in PARAMETERS
     ]
     for entry in sorted((*DIRECTIVES, *SPECIAL), key=lambda e: e.name):
         if entry.name in BY_NAME:

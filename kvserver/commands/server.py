@@ -32,6 +32,7 @@ from kvserver.commands.registry import (
     register_help,
 )
 from kvserver.config import BY_NAME, PARAMETERS, Parameter
+from kvserver.directives import rewritten
 from kvserver.glob import compile_glob
 from kvserver.protocol import NO_REPLY, OK, SetReply, SimpleString, Verbatim
 from kvserver.state import ClientState
@@ -361,7 +362,22 @@ def config_resetstat_command(ctx: Context, client: ClientState, argv: list[bytes
     summary="Rewrite the configuration file with the in memory configuration",
 )
 def config_rewrite_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    raise CommandError("ERR The server is running without a config file")
+    """Write the running configuration into the file the server started with (as Redis: in place,
+    so a symlinked file stays one), keeping its comments and order."""
+    path = ctx.config.config_file
+    if not path:
+        raise CommandError("ERR The server is running without a config file")
+    try:
+        with open(path, "r+", encoding="utf-8") as file:
+            new = rewritten(ctx.config, file.read())
+            file.seek(0)
+            file.write(new)
+            file.truncate()
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as exc:
+        raise CommandError(f"ERR Rewriting config file: {exc.strerror}") from None
+    return OK
 
 
 register_help(
