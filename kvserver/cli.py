@@ -7,6 +7,7 @@ import asyncio
 import gc
 import glob
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -47,7 +48,11 @@ class RedisFormatter(logging.Formatter):
 
 def setup_logging(config: Config) -> None:
     handler: logging.Handler
-    handler = logging.FileHandler(config.logfile) if config.logfile else logging.StreamHandler(sys.stdout)
+    # a log file is reopened when it was moved away (as Redis, which opens it for every line) and
+    # on SIGHUP (reopen_log)
+    handler = (
+        logging.handlers.WatchedFileHandler(config.logfile) if config.logfile else logging.StreamHandler(sys.stdout)
+    )
     handler.setFormatter(RedisFormatter())
     root = logging.getLogger("kvserver")
     root.handlers[:] = [handler]
