@@ -77,7 +77,9 @@ class AppendOnlyLog:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_durable: Callable[[int], None] = lambda offset: None
         self._flush_scheduled = False
-        self._io: asyncio.Future[Any] | None = None  # the write/fsync thread job in flight
+        self._io: asyncio.Future[Any] | None = None  # the write/fsync thread job in flight (always)
+        self._bg_fsync: asyncio.Future[Any] | None = None  # everysec's fdatasync in a thread
+        self._released = 0  # replies tagged up to here may go out (written; with always: fsynced)
         self._generation = 0  # bumped when a rewrite swaps files: late callbacks are ignored
         self._last_fsync = time.monotonic()
         self._fsync_seconds = 0.0  # moving average of recent fsync durations
@@ -107,8 +109,8 @@ class AppendOnlyLog:
         """Graceful stop: write and fsync everything, then close the file."""
         if self.rewrite is not None:
             self.rewrite.abort()
-        while self._io is not None:
-            await asyncio.shield(self._io)
+        while (job := self._io or self._bg_fsync) is not None:
+            await asyncio.shield(job)
         self._seal()
         if self._pending:
             data = b"".join(self._pending)
@@ -145,7 +147,11 @@ class AppendOnlyLog:
             self.rewrite.carry(frame)
 
     def barrier(self) -> int:
-        if self.appended > self.durable and self.refusal is None and self.config.appendfsync == "always":
+        """A reply sent now follows every unit appended so far: with ``always`` it waits until
+        they are fsynced, with ``everysec`` and ``no`` until they are written to the OS (so a
+        process crash loses nothing acknowledged)."""
+        done = self.durable if self.config.appendfsync == "always" else self._released
+        if self.appended > done and self.refusal is None:
             return self.appended
         return 0
 
@@ -217,6 +223,8 @@ class AppendOnlyLog:
         if fsync_seconds is None:
             if self.config.appendfsync == "no":
                 self._advance(target)
+            else:
+                self._release(target)  # everysec: written to the OS, fsynced by the cron later
             return
         self._last_fsync = time.monotonic()
         self._fsync_seconds = 0.8 * self._fsync_seconds + 0.2 * fsync_seconds  # a moving average
@@ -227,6 +235,11 @@ class AppendOnlyLog:
     def _advance(self, offset: int) -> None:
         if offset > self.durable:
             self.durable = offset
+        self._release(offset)
+
+    def _release(self, offset: int) -> None:
+        if offset > self._released:
+            self._released = offset
             self._on_durable(offset)
 
     def _failed(self, data: bytes, exc: BaseException) -> None:
@@ -249,6 +262,7 @@ class AppendOnlyLog:
         if (
             self.config.appendfsync == "everysec"
             and self._io is None
+            and self._bg_fsync is None
             and self.durable < self._written
             and time.monotonic() - self._last_fsync >= 1.0
         ):
@@ -261,13 +275,13 @@ class AppendOnlyLog:
         assert self._loop is not None
         target = self._written
         future = self._loop.run_in_executor(None, os.fdatasync, self.fd)
-        self._io = future
+        self._bg_fsync = future  # writes go on meanwhile: write(2) and fdatasync may overlap
         generation = self._generation
 
         def done(finished: asyncio.Future[None]) -> None:
             if generation != self._generation:
                 return
-            self._io = None
+            self._bg_fsync = None
             self._last_fsync = time.monotonic()
             if finished.exception() is None:
                 self._advance(target)
@@ -302,7 +316,7 @@ class AppendOnlyLog:
             "aof_base_size": self.base_size,
             "aof_pending_rewrite": 0,
             "aof_buffer_length": sum(len(f) for f in self._pending),
-            "aof_pending_bio_fsync": int(self._io is not None),
+            "aof_pending_bio_fsync": int(self._io is not None or self._bg_fsync is not None),
             "aof_delayed_fsync": 0,
         }
 
@@ -338,18 +352,26 @@ class AppendOnlyLog:
         records go to it next)."""
         old_fd = self.fd
         self._generation += 1
-        in_flight = self._io
-        self._io = None
+        in_flight = [job for job in (self._io, self._bg_fsync) if job is not None]
+        self._io = self._bg_fsync = None
         self.fd = fd
         self._pending.clear()
         self.file_size = self.base_size = size
         self._last_fsync = time.monotonic()
         self._written = self._sealed
         self._advance(self._sealed)
-        if in_flight is None:
+        if not in_flight:
             os.close(old_fd)
-        else:  # a thread still writes to the old file: close it when that finishes
-            in_flight.add_done_callback(lambda _: os.close(old_fd))
+        else:  # a thread still writes to the old file: close it when the last job finishes
+            remaining = [len(in_flight)]
+
+            def finished(_: object) -> None:
+                remaining[0] -= 1
+                if not remaining[0]:
+                    os.close(old_fd)
+
+            for job in in_flight:
+                job.add_done_callback(finished)
 
 
 class Rewrite:
