@@ -38,6 +38,10 @@ REWRITE_BATCH_KEYS: Final = 256
 REWRITE_SLICE_SECONDS: Final = 0.002
 REWRITE_FLUSH_BYTES: Final = 1 << 20
 SLOW_FSYNC_SECONDS: Final = 0.002  # above this (moving average), fsyncs leave the event loop
+AUTO_REWRITE_MAX_DELAY: Final = 60.0  # failed automatic rewrites back off up to this
+REWRITE_REFUSED: Final = (
+    "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
+)
 
 
 def write_all(fd: int, data: bytes | memoryview) -> None:
@@ -84,6 +88,9 @@ class AppendOnlyLog:
         self._last_fsync = time.monotonic()
         self._fsync_seconds = 0.0  # moving average of recent fsync durations
         self._db: Database | None = None
+        self._dir_unsynced = False  # a rewrite's rename is not known to be on disk yet
+        self._next_auto_rewrite = 0.0  # after a failed automatic rewrite: not before this time
+        self._auto_rewrite_failures = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -244,19 +251,34 @@ class AppendOnlyLog:
 
     def _failed(self, data: bytes, exc: BaseException) -> None:
         self._pending.insert(0, data)  # keep it: it is retried once the disk takes writes again
+        self._refuse(exc)
+
+    def _refuse(self, exc: BaseException) -> None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         if self.refusal is None:
             log.warning("Error writing to the AOF file: %s; refusing writes until it succeeds", reason)
         self.refusal = ErrorReply(f"MISCONF Errors writing to the AOF file: {reason}".encode())
 
     def _recovered(self) -> None:
-        if self.refusal is not None:
+        if self.refusal is not None and not self._dir_unsynced:
             log.warning("AOF write error is over: the log is being written again")
             self.refusal = None
+
+    def _sync_dir(self) -> None:
+        """Retry the directory fsync a rewrite's rename needs (writes are refused until then)."""
+        try:
+            fsync_dir(self.path)
+        except OSError as exc:
+            self._refuse(exc)
+            return
+        self._dir_unsynced = False
+        self._recovered()
 
     # --- periodic work -------------------------------------------------------------------------
 
     def cron(self) -> None:
+        if self._dir_unsynced:
+            self._sync_dir()
         if self.refusal is not None and self._io is None:
             self._flush()  # retry the failed write
         if (
@@ -267,9 +289,17 @@ class AppendOnlyLog:
             and time.monotonic() - self._last_fsync >= 1.0
         ):
             self._fsync_in_background()
-        if self.rewrite is None and self._should_rewrite():
+        if self.rewrite is None and time.monotonic() >= self._next_auto_rewrite and self._should_rewrite():
             log.info("Starting automatic rewriting of AOF on %d%% growth", self._growth())
-            self.start_rewrite()
+            try:
+                self.start_rewrite(automatic=True)
+            except CommandError:  # logged by start_rewrite; try again later, less and less often
+                self._auto_rewrite_failed()
+
+    def _auto_rewrite_failed(self) -> None:
+        self._auto_rewrite_failures += 1
+        delay = min(AUTO_REWRITE_MAX_DELAY, 2.0 ** (self._auto_rewrite_failures - 1))
+        self._next_auto_rewrite = time.monotonic() + delay
 
     def _fsync_in_background(self) -> None:
         assert self._loop is not None
@@ -320,13 +350,18 @@ class AppendOnlyLog:
             "aof_delayed_fsync": 0,
         }
 
-    def start_rewrite(self) -> str:
+    def start_rewrite(self, automatic: bool = False) -> str:
         if self.rewrite is not None:
             raise CommandError("ERR Background append only file rewriting already in progress")
         if self._db is None or self._loop is None:
             raise CommandError("ERR Background append only file rewriting is not available now")
         self._seal()  # what was written before the start is in the dump, so it must not be carried
-        self.rewrite = Rewrite(self, self._db)
+        try:
+            self.rewrite = Rewrite(self, self._db, automatic)
+        except OSError as exc:
+            log.warning("Can't rewrite append only file in background: %s", exc.strerror or exc)
+            self.last_rewrite_status = "err"
+            raise CommandError(REWRITE_REFUSED) from None
         self._loop.create_task(self._run_rewrite(self.rewrite))
         return "Background append only file rewriting started"
 
@@ -335,21 +370,27 @@ class AppendOnlyLog:
         try:
             await rewrite.run()
         except Exception as exc:  # a failed rewrite leaves the current log untouched
-            log.warning("Background AOF rewrite failed: %s", exc)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            log.warning("Background AOF rewrite terminated with error: %s", reason)
             rewrite.abort()
             self.last_rewrite_status = "err"
+            if rewrite.automatic:
+                self._auto_rewrite_failed()
         else:
+            if rewrite.aborted:  # stopped by a shutdown: nothing was switched
+                return
             self.last_rewrite_status = "ok"
             self.rewrites += 1
+            self._auto_rewrite_failures = 0
             log.info("Background AOF rewrite finished successfully in %.3f seconds", time.monotonic() - started)
         finally:
             self.rewrite = None
-            if self._db is not None:
+            if self._db is not None and self._db.before_write == rewrite.before_write:
                 self._db.before_write = None
 
     def switch_to(self, fd: int, size: int) -> None:
         """Adopt a rewritten, fsynced log that holds every sealed frame (units still buffered as
-        records go to it next)."""
+        records go to it next). Bookkeeping only: nothing here can fail once the rename is done."""
         old_fd = self.fd
         self._generation += 1
         in_flight = [job for job in (self._io, self._bg_fsync) if job is not None]
@@ -361,14 +402,16 @@ class AppendOnlyLog:
         self._written = self._sealed
         self._advance(self._sealed)
         if not in_flight:
-            os.close(old_fd)
+            with contextlib.suppress(OSError):
+                os.close(old_fd)
         else:  # a thread still writes to the old file: close it when the last job finishes
             remaining = [len(in_flight)]
 
             def finished(_: object) -> None:
                 remaining[0] -= 1
                 if not remaining[0]:
-                    os.close(old_fd)
+                    with contextlib.suppress(OSError):
+                        os.close(old_fd)
 
             for job in in_flight:
                 job.add_done_callback(finished)
@@ -383,7 +426,7 @@ class Rewrite:
     gives exactly the live keyspace. Until the atomic rename the old log stays complete.
     """
 
-    def __init__(self, owner: AppendOnlyLog, db: Database) -> None:
+    def __init__(self, owner: AppendOnlyLog, db: Database, automatic: bool = False) -> None:
         self.owner = owner
         self.db = db
         self.keys = list(db.keyspace.data)
@@ -394,11 +437,21 @@ class Rewrite:
         self.out: list[bytes] = []
         self.out_size = 0
         self.tmp_path = owner.path + ".rewrite.tmp"
-        self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self.size = 0
         self.aborted = False
-        db.before_write = self.before_write
-        self._emit([HEADER])
+        self.automatic = automatic
+        # Every descriptor the switch needs is opened now: once the new file is renamed over the
+        # log nothing may fail, or the server would go on appending to an unlinked file. The
+        # temporary file's own descriptor (O_APPEND) becomes the live log's.
+        self.fd = self.dir_fd = -1
+        try:
+            self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+            self.dir_fd = os.open(os.path.dirname(os.path.abspath(owner.path)), os.O_RDONLY)
+            self._emit([HEADER])
+        except OSError:
+            self._release_files()
+            raise
+        db.before_write = self.before_write  # last: a rewrite that could not start leaves no hook
 
     # --- called from the write path ------------------------------------------------------------
 
@@ -465,18 +518,31 @@ class Rewrite:
         self._emit(self.carried)
         self.carried = []
         os.fdatasync(self.fd)
-        os.rename(self.tmp_path, self.owner.path)
-        fsync_dir(self.owner.path)
-        os.close(self.fd)
-        fd = os.open(self.owner.path, os.O_WRONLY | os.O_APPEND)
+        os.rename(self.tmp_path, self.owner.path)  # until here a failure leaves the old log in use
+        fd, self.fd = self.fd, -1
         self.owner.switch_to(fd, self.size)
+        try:
+            os.fsync(self.dir_fd)
+        except OSError as exc:  # the rename may not survive a power loss: refuse writes until it does
+            self.owner._dir_unsynced = True
+            self.owner._refuse(exc)
+        with contextlib.suppress(OSError):
+            os.close(self.dir_fd)
+        self.dir_fd = -1
 
     def abort(self) -> None:
         if self.aborted:
             return
         self.aborted = True
-        self.db.before_write = None
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+        if self.db.before_write == self.before_write:
+            self.db.before_write = None
+        self._release_files()
+
+    def _release_files(self) -> None:
+        for fd in (self.fd, self.dir_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.fd = self.dir_fd = -1
         with contextlib.suppress(OSError):
             os.unlink(self.tmp_path)
