@@ -246,7 +246,13 @@ class Server:
         sockets = self._listener.sockets
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        self._cron_task = loop.create_task(self._cron())
+
+    def start_cron(self) -> None:
+        self._cron_task = asyncio.get_running_loop().create_task(self._cron())
+
+    def stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
 
     async def serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -327,10 +333,14 @@ class Server:
                 conn.close_after_reply()
 
 
-async def run(config: Config, db: Database) -> int:
-    """Serve until SHUTDOWN or a signal; return the exit code."""
+async def run(config: Config, db: Database, load: Callable[[], bool] | None = None) -> int:
+    """Bind, then ``load`` the data (False: abort), then serve until SHUTDOWN or a signal.
+
+    The port is bound before the log is replayed, so a second server fails before it reads the
+    log; connections made during the replay wait in the listen backlog (the loop is busy
+    replaying) and are served once it is done.
+    """
     server = Server(config, db)
-    db.persistence.attach(asyncio.get_running_loop(), server.release)
     try:
         await server.start()
     except OSError as exc:
@@ -338,6 +348,11 @@ async def run(config: Config, db: Database) -> int:
         return 1
     log.info("Running mode=standalone, port=%d.", server.port)
     log.info("Server initialized")
+    if load is not None and not load():
+        server.stop_listening()
+        return 1
+    db.persistence.attach(asyncio.get_running_loop(), server.release)
+    server.start_cron()
     log.info("Ready to accept connections tcp")
     await server.serve_until_stopped()
     return 0

@@ -1,0 +1,77 @@
+"""Startup order and the data directory: one server per directory (a lock), the port bound
+before the log is replayed, a log that is not a regular file refused."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from tests.support import ServerProcess, free_port, kvserver_process, load_keys, wait_for
+
+Spawn = Callable[..., ServerProcess]
+
+
+def run_to_exit(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    server = kvserver_process(data_dir, *extra)
+    return subprocess.run(server.argv, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_second_server_on_the_same_directory_stops_before_reading_the_log(spawn: Spawn, tmp_path: Path) -> None:
+    data_dir = tmp_path / "shared"
+    first = spawn(data_dir=data_dir)
+    r = redis.Redis(port=first.port)
+    for i in range(100):
+        r.set(f"k{i}", i)
+    log_path = data_dir / "appendonly.aof"
+    image = log_path.read_bytes()
+    for port in (str(first.port), "0"):  # the same port (Redis would fail on the bind) or another
+        second = run_to_exit(data_dir, "--port", port)
+        assert second.returncode == 1
+        assert f"The data directory '{data_dir}' is in use by another kvserver (pid {first.pid}" in second.stdout
+        assert "DB loaded" not in second.stdout  # it never replayed the live log
+        assert log_path.read_bytes() == image
+    r.set("still", "served")
+    assert r.dbsize() == 101
+    r.close()
+    first.kill9()  # the lock goes with the process, even on kill -9
+    restarted = spawn(data_dir=data_dir)
+    assert redis.Redis(port=restarted.port).get("still") == b"served"
+
+
+def test_a_fifo_in_place_of_the_log_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fifo"
+    data_dir.mkdir()
+    os.mkfifo(data_dir / "appendonly.aof")
+    result = run_to_exit(data_dir)
+    assert result.returncode == 1
+    assert f"The append only file {data_dir / 'appendonly.aof'} is not a regular file, aborting" in result.stdout
+
+
+def test_the_port_is_bound_before_the_replay_and_early_clients_are_served_after_it(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "early"
+    server = spawn(data_dir=data_dir)
+    load_keys(server.port, 200_000, 2_000_000_000_000)
+    server.kill9()
+    port = free_port()
+    restarting = kvserver_process(data_dir, "--port", str(port))
+    log_offset = restarting.log_path.stat().st_size
+    with restarting.log_path.open("ab") as log:  # started by hand: the test races the replay
+        proc = subprocess.Popen(restarting.argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "Running mode=standalone" in restarting.log()[log_offset:], timeout=20, interval=0.001)
+        early = socket.create_connection(("127.0.0.1", port), timeout=30)  # accepted by the backlog
+        early.sendall(b"*1\r\n$6\r\nDBSIZE\r\n")
+        assert early.recv(64) == b":200000\r\n"  # answered once the whole log is loaded
+        early.close()
+        text = restarting.log()[log_offset:]
+        assert text.index("Running mode=standalone") < text.index("DB loaded") < text.index("Ready to accept")
+    finally:
+        proc.kill()
+        proc.wait()
