@@ -9,8 +9,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 
+from kvserver.aof_format import HEADER, encode_frame
 from tests.support import ServerProcess, free_port, kvserver_process, load_keys, wait_for
 
 Spawn = Callable[..., ServerProcess]
@@ -75,3 +77,33 @@ def test_the_port_is_bound_before_the_replay_and_early_clients_are_served_after_
     finally:
         proc.kill()
         proc.wait()
+
+
+def peak_rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+@pytest.mark.slow
+def test_replay_streams_the_log_instead_of_reading_it_whole(spawn: Spawn, tmp_path: Path) -> None:
+    """128 MB of log over 1000 keys: the replay holds one frame at a time, not the file."""
+    data_dir = tmp_path / "stream"
+    data_dir.mkdir()
+    value = b"x" * 1000
+    size = 0
+    with (data_dir / "appendonly.aof").open("wb") as log:
+        log.write(HEADER)
+        i = 0
+        while size < 128 << 20:
+            frame = encode_frame([[b"SET", b"key:%d" % ((i + j) % 1000), value] for j in range(64)])
+            log.write(frame)
+            size += len(frame)
+            i += 64
+    server = spawn(data_dir=data_dir)
+    assert redis.Redis(port=server.port).dbsize() == 1000
+    peak_mb = peak_rss_kb(server.pid) / 1024
+    print(f"\npeak RSS after replaying a {size >> 20} MB log: {peak_mb:.0f} MB")
+    assert peak_mb < 96  # reading the file whole took more than the file's 128 MB
