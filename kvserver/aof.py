@@ -1,9 +1,11 @@
 """The live append-only log: buffering, the fsync policies, group commit, disk errors, rewrite.
 
 Positions here are logical: ``appended`` counts the units (a command's records, or a whole
-transaction's) handed to the log, ``durable`` the units known to be on disk. With ``appendfsync
-always`` the server holds each reply batch until ``durable`` passes the ``barrier`` it was tagged
-with. Units are buffered as plain records and sealed into one frame per flush (once per event
+transaction's) handed to the log, ``durable`` the units known to be on disk. The server holds
+each reply batch until the ``barrier`` it was tagged with is passed: by ``durable`` with
+``appendfsync always``, by the units written to the OS with ``everysec`` and ``no`` (so a
+process crash loses nothing acknowledged, as with Redis, which writes its AOF buffer before
+sending replies). Units are buffered as plain records and sealed into one frame per flush (once per event
 loop iteration), so the per-command cost is a list append; a frame is atomic on replay, so the
 units in it are too. One write+fdatasync covers a whole flush (group commit), so one fsync
 acknowledges every client that wrote in between. It runs inline while fsyncs are fast and in a
