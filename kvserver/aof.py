@@ -5,9 +5,9 @@ transaction's) handed to the log, ``durable`` the units known to be on disk. The
 each reply batch until the ``barrier`` it was tagged with is passed: by ``durable`` with
 ``appendfsync always``, by the units written to the OS with ``everysec`` and ``no`` (so a
 process crash loses nothing acknowledged, as with Redis, which writes its AOF buffer before
-sending replies). Units are buffered as plain records and sealed into one frame per flush (once per event
-loop iteration), so the per-command cost is a list append; a frame is atomic on replay, so the
-units in it are too. One write+fdatasync covers a whole flush (group commit), so one fsync
+sending replies). Units are buffered as plain records and sealed into one frame per flush
+(once per event loop iteration), so the per-command cost is a list append; a frame is atomic on
+replay, so the units in it are too. One write+fdatasync covers a whole flush (group commit), so one fsync
 acknowledges every client that wrote in between. It runs inline while fsyncs are fast and in a
 thread when they are slow; units appended while a thread's fsync runs go out in the next one.
 
@@ -504,7 +504,7 @@ class Rewrite:
         self.out_size += len(frame)
 
     def _dump_big(self, stop: float) -> None:
-        """Serialise the oldest big key's copy until ``stop``; it resumes there next slice."""
+        """Serialise the oldest big key until ``stop`` (or 1 MB of output); it resumes there next slice."""
         dump = self.big[0]
         group: list[list[bytes]] = []
         for record in dump.records:

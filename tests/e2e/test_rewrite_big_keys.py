@@ -17,7 +17,7 @@ from kvserver.protocol import encode_command
 from tests.support import ServerProcess, load_keys, wait_for
 
 Spawn = Callable[..., ServerProcess]
-FIELDS = 1_000_000
+FIELDS = 1_500_000
 LIST_LEN = 200_000
 
 
@@ -73,7 +73,7 @@ def test_rewrite_with_big_keys_keeps_clients_responsive_and_the_data_exact(spawn
         assert r.bgrewriteaof()
         r.rpush("list:first", "a-during")  # most likely half dumped from the live list by now
         started = time.perf_counter()
-        r.hset("hash", "during", "x")  # not dumped yet: copy-on-write of a million fields
+        r.hset("hash", "during", "x")  # not dumped yet: copy-on-write of 1.5M fields
         first_write = time.perf_counter() - started
         r.rpush("list:last", "z-during")
         r.sadd("set", "during")
@@ -88,9 +88,11 @@ def test_rewrite_with_big_keys_keeps_clients_responsive_and_the_data_exact(spawn
         f"\n{FIELDS}-field hash: worst PING during the rewrite {worst[0] * 1000:.0f} ms,"
         f" first write {first_write * 1000:.0f} ms"
     )
-    # serialising the hash on the loop at once took ~0.6 s for a million fields, on every client
-    assert worst[0] < 0.25
-    assert first_write < 0.25
+    # Serialising the hash on the loop at once took ~0.9 s for 1.5M fields, on every client, and
+    # as long for its first write. What is left is a copy (~0.1 s), slices of ~2 ms and the
+    # rewrite's last fsync (on the loop by design); loose bounds for a shared 2-core machine.
+    assert worst[0] < 0.4
+    assert first_write < 0.4
     r.close()
     server.kill9()
 
