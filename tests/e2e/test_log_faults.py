@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import fill_disk
-from tests.support import ServerProcess, kvserver_process, load_keys, wait_for
+from tests.support import ServerProcess, kvserver_process, load_keys, require_tool, wait_for
 
 NOFILE = 48
 
@@ -20,7 +20,7 @@ NOFILE = 48
 def limited(data_dir: Path, nofile: int, *extra: str) -> ServerProcess:
     """A kvserver that may hold at most ``nofile`` descriptors (setrlimit through prlimit(1))."""
     server = kvserver_process(data_dir, *extra)
-    server.argv = ["prlimit", f"--nofile={nofile}:{nofile}", "--", *server.argv]
+    server.argv = [require_tool("prlimit"), f"--nofile={nofile}:{nofile}", "--", *server.argv]
     return server
 
 
