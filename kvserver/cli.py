@@ -133,15 +133,11 @@ def lock_data_dir(config: Config) -> int | None:
     """
     path = os.path.join(config.dir, LOCK_FILE)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd, owner = take_lock(path)
     except OSError as exc:
         log.warning("Can't open the lock file %s: %s", path, exc.strerror)
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
+    if fd is None:
         log.warning(
             "The data directory '%s' is in use by another kvserver (pid %s, lock file %s), aborting",
             config.dir,
@@ -153,6 +149,18 @@ def lock_data_dir(config: Config) -> int | None:
     os.pwrite(fd, b"%d\n" % os.getpid(), 0)
     _held_locks.append(fd)
     return fd
+
+
+def take_lock(path: str) -> tuple[int | None, str]:
+    """``flock`` the lock file at ``path``: (its descriptor, "") or (None, the holder's pid)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        return None, owner
+    return fd, ""
 
 
 def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
@@ -218,6 +226,13 @@ def tool_main(args: list[str]) -> int:
         parser.add_argument("--fix", action="store_true", help="keep a backup, then cut at the last good record")
         parser.add_argument("file")
         ns = parser.parse_args(args[1:])
+        lock = os.path.join(os.path.dirname(os.path.abspath(ns.file)), LOCK_FILE)
+        if ns.fix and os.path.exists(lock):  # never cut a log a running server appends to
+            fd, owner = take_lock(lock)
+            if fd is None:
+                sys.stdout.write(f"{ns.file} is in use by a running kvserver (pid {owner}): stop it before --fix\n")
+                return 1
+            _held_locks.append(fd)
         return check_aof(ns.file, ns.fix)
     parser = _Parser(prog="kvserver export", description="Print the keyspace as RESP commands (for redis-cli --pipe).")
     parser.add_argument("--dir", default="./data")

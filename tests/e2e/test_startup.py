@@ -107,3 +107,23 @@ def test_replay_streams_the_log_instead_of_reading_it_whole(spawn: Spawn, tmp_pa
     peak_mb = peak_rss_kb(server.pid) / 1024
     print(f"\npeak RSS after replaying a {size >> 20} MB log: {peak_mb:.0f} MB")
     assert peak_mb < 96  # reading the file whole took more than the file's 128 MB
+
+
+def test_check_aof_fix_refuses_a_log_a_running_server_appends_to(spawn: Spawn, tmp_path: Path) -> None:
+    import sys
+
+    data_dir = tmp_path / "live"
+    server = spawn(data_dir=data_dir)
+    redis.Redis(port=server.port).set("k", "v")
+    log_path = data_dir / "appendonly.aof"
+    with log_path.open("ab") as log:
+        log.write(b"\x01\x02")  # a torn tail --fix would cut
+    image = log_path.read_bytes()
+    command = [sys.executable, "-m", "kvserver", "check-aof", "--fix", str(log_path)]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert refused.returncode == 1
+    assert f"is in use by a running kvserver (pid {server.pid})" in refused.stdout
+    assert log_path.read_bytes() == image
+    server.kill9()
+    fixed = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert fixed.returncode == 0, fixed.stdout
