@@ -46,6 +46,7 @@ def servers() -> Iterator[list[ServerProcess]]:
             server.kill9()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", ["kill9", "sigterm"])
 def test_rewrite_with_no_descriptor_left_keeps_every_later_write(
     tmp_path: Path, servers: list[ServerProcess], stop: str

@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 import redis
 
+import kvserver.commands  # noqa: F401 - registers the value types
+from kvserver.aof_format import encode_frame
+from kvserver.keyspace import Keyspace, dump_key
 from kvserver.protocol import encode_command
 from tests.support import ServerProcess, load_keys, wait_for
 
 Spawn = Callable[..., ServerProcess]
 FIELDS = 1_500_000
-LIST_LEN = 200_000
+LIST_LEN = 100_000
 
 
 def pipeline(port: int, commands: list[bytes]) -> None:
@@ -33,6 +36,14 @@ def pipeline(port: int, commands: list[bytes]) -> None:
     sock.close()
 
 
+def serialisation_seconds(value: dict[bytes, bytes]) -> float:
+    started = time.perf_counter()
+    records = dump_key(Keyspace(), b"hash", value)
+    for i in range(0, len(records), 8):
+        encode_frame(records[i : i + 8])
+    return time.perf_counter() - started
+
+
 def chunked(command: bytes, key: bytes, items: list[bytes], size: int = 1000) -> list[bytes]:
     return [encode_command(command, key, *items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -44,7 +55,7 @@ def test_rewrite_with_big_keys_keeps_clients_responsive_and_the_data_exact(spawn
     port = server.port
     first_list = [b"a%d" % i for i in range(LIST_LEN)]
     pipeline(port, chunked(b"RPUSH", b"list:first", first_list))  # first in the dump's order
-    load_keys(port, 50_000, 2_000_000_000_000)
+    load_keys(port, 30_000, 2_000_000_000_000)
     fields = [x for i in range(FIELDS) for x in (b"f%d" % i, b"v%d" % i)]
     pipeline(port, chunked(b"HSET", b"hash", fields, 2000))
     pipeline(port, chunked(b"SADD", b"set", [b"%d" % i for i in range(20_000)]))
@@ -88,17 +99,21 @@ def test_rewrite_with_big_keys_keeps_clients_responsive_and_the_data_exact(spawn
         f"\n{FIELDS}-field hash: worst PING during the rewrite {worst[0] * 1000:.0f} ms,"
         f" first write {first_write * 1000:.0f} ms"
     )
-    # Serialising the hash on the loop at once took ~0.9 s for 1.5M fields, on every client, and
-    # as long for its first write. What is left is a copy (~0.1 s), slices of ~2 ms and the
-    # rewrite's last fsync (on the loop by design); loose bounds for a shared 2-core machine.
-    assert worst[0] < 0.4
-    assert first_write < 0.4
+    # What the old rewrite did on the loop in one go: serialise the whole hash (~0.9 s for 1.5M
+    # fields here, unloaded); timed now, in this process, so a loaded machine raises the bound
+    # for both sides. What is left is a C-speed copy (about a sixth of that), slices of ~2 ms
+    # and the rewrite's last fsync.
+    serialise = serialisation_seconds(dict(zip(fields[::2], fields[1::2], strict=True)))
+    bound = max(0.4, serialise / 2)
+    print(f"serialising the hash at once: {serialise * 1000:.0f} ms here; bound {bound * 1000:.0f} ms")
+    assert worst[0] < bound
+    assert first_write < bound
     r.close()
     server.kill9()
 
     restarted = spawn(data_dir=data_dir)
     r = redis.Redis(port=restarted.port)
-    assert r.dbsize() == 50_005
+    assert r.dbsize() == 30_005
     assert r.hlen("hash") == FIELDS
     assert r.hget("hash", "during") == b"x"
     assert r.hget("hash", "f0") is None

@@ -54,6 +54,7 @@ def test_a_fifo_in_place_of_the_log_is_refused(tmp_path: Path) -> None:
     assert f"The append only file {data_dir / 'appendonly.aof'} is not a regular file, aborting" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_port_is_bound_before_the_replay_and_early_clients_are_served_after_it(
     spawn: Spawn, tmp_path: Path
 ) -> None:
