@@ -57,6 +57,16 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
+def snapshot(value: object) -> object:
+    """A private copy of a big value for the rewrite to dump, at C speed where it can be: a
+    plain dict or set for a hash or set (its position index is not needed to dump it)."""
+    if isinstance(value, dict):
+        return dict.copy(value)
+    if isinstance(value, set):
+        return set.copy(value)
+    return copy_value(value)
+
+
 def fsync_dir(path: str) -> None:
     fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:
@@ -492,7 +502,7 @@ class Rewrite:
         if value is None or ks.is_expired(key, ks.clock()):
             return
         if type(value) is not bytes and len(value) > BIG_KEY_ELEMENTS:  # type: ignore[arg-type]
-            dump = BigKeyDump(key, copy_value(value) if written else value, ks.deadline(key))
+            dump = BigKeyDump(key, snapshot(value) if written else value, ks.deadline(key))
             self.big.append(dump)
             if not written:
                 self.walking[key] = dump
@@ -611,6 +621,6 @@ class BigKeyDump:
         self.records: Iterator[list[bytes]] = iter_dump(key, value, deadline)
 
     def detach(self) -> None:
-        copy = copy_value(self.value)
+        copy = snapshot(self.value)
         self.value = copy
         self.records = itertools.chain([[b"DEL", self.key]], iter_dump(self.key, copy, self.deadline))

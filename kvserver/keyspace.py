@@ -10,16 +10,26 @@ expiry), and ``purge_expired`` removes keys nobody reads (active expiry). Either
 ``on_expire`` hook hears about it, so the database can log a DEL. While ``loading`` is set (log
 replay) nothing expires, because the log already records every deletion in its place, and only
 ``expires`` is kept: the sorted index is built in one pass when loading ends.
+
+SCAN and RANDOMKEY walk ``order``, an append-only list of keys in creation order: a key is
+appended when it becomes present (a new key; a deleted then recreated key gets a second slot).
+A slot is live while its key is present; deleted keys leave stale slots. When stale slots
+outnumber live keys the list is compacted to ``list(data)`` (a dict keeps the order of last
+creation) and the epoch advances; for the last ``EPOCHS_KEPT`` compactions the keyspace keeps
+live-slot counts sampled every ``SAMPLE`` slots, so a cursor from before a compaction maps to a
+position that can only be at or before where it was: duplicates, never a miss. No state per
+cursor is kept on the server; the list costs one pointer per slot.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Final
 
 from sortedcontainers import SortedList
 
@@ -28,17 +38,64 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Keyspace:
-    __slots__ = ("clock", "cursors", "data", "expires", "loading", "on_expire", "ttl_index")
+SAMPLE: Final = 64  # slots per live-count sample kept at a compaction
+EPOCHS_KEPT: Final = 8  # compactions an old cursor survives (older ones restart the scan)
+_POS_BITS: Final = 30  # a cursor: position, end (in SAMPLE units) and epoch in 64 bits
+_END_BITS: Final = 24
+_EPOCH_BITS: Final = 10
+_MAX_SLOTS: Final = 1 << _POS_BITS
+SCAN_WALK: Final = 10  # a SCAN call looks at no more than COUNT * SCAN_WALK slots
 
-    def __init__(self, clock: Callable[[], int] = wall_clock_ms) -> None:
+
+class Remap:
+    """How positions of one epoch's list map into the next, compacted one."""
+
+    __slots__ = ("dups", "live")
+
+    def __init__(self, live: array[int] | None, dups: int) -> None:
+        self.live = live  # live[i]: live slots before slot i * SAMPLE; None: the list was cleared
+        self.dups = dups  # live slots that are not their key's last one (not kept by compaction)
+
+    def lower(self, pos: int) -> int:
+        """A position in the new list at or before every key that was at or after ``pos``."""
+        if self.live is None:
+            return 0
+        return max(0, self.live[min(pos // SAMPLE, len(self.live) - 1)] - self.dups)
+
+    def upper(self, end: int) -> int:
+        """A position in the new list after every key that was before ``end``."""
+        if self.live is None:
+            return 0
+        return self.live[min(-(-end // SAMPLE), len(self.live) - 1)]
+
+
+class Keyspace:
+    __slots__ = (
+        "clock",
+        "compact_slack",
+        "data",
+        "epoch",
+        "expires",
+        "loading",
+        "on_expire",
+        "order",
+        "remaps",
+        "ttl_index",
+    )
+
+    def __init__(self, clock: Callable[[], int] = wall_clock_ms, compact_slack: int = 1024) -> None:
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
         self.ttl_index: SortedList = SortedList()
         self.clock = clock
         self.loading = False
         self.on_expire: Callable[[bytes], None] | None = None
-        self.cursors = CursorTable()
+        self.order: list[bytes] = []  # keys in creation order, with stale slots (see above)
+        self.compact_slack = compact_slack  # stale slots always tolerated (small keyspaces)
+        # compactions of ``order``, from a random start: a cursor of another process (before a
+        # restart) is then almost surely unknown, and restarts its scan
+        self.epoch = random.randrange(1 << _EPOCH_BITS)
+        self.remaps: dict[int, Remap] = {}  # epoch -> its map into epoch + 1, the last few only
 
     def __len__(self) -> int:
         return len(self.data)
@@ -77,26 +134,103 @@ class Keyspace:
         return deadline is not None and deadline <= now and not self.loading
 
     def random_key(self) -> bytes | None:
-        """A uniformly chosen live key (O(n) in the worst case: dicts have no random access)."""
-        for _ in range(100):
-            if not self.data:
+        """A random live key: O(1) expected, from a random slot of ``order`` (live >= half)."""
+        data = self.data
+        order = self.order
+        for _ in range(32):
+            if not data:
                 return None
-            key = next(islice(iter(self.data), random.randrange(len(self.data)), None))
+            key = order[random.randrange(len(order))]
+            if key in data and self.get(key) is not None:
+                return key
+        for _ in range(100):  # a small keyspace with many stale slots, or mostly expired keys
+            if not data:
+                return None
+            key = next(islice(iter(data), random.randrange(len(data)), None))
             if self.get(key) is not None:
                 return key
         return None
+
+    # --- SCAN ----------------------------------------------------------------------------------
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """Up to ``count`` keys from the slots after ``cursor`` (0: a new scan), and the next cursor.
+
+        Every key present from the first call to the last is returned at least once; at most
+        ``count * SCAN_WALK`` slots are looked at per call, so a call costs O(count) whatever
+        the keyspace holds. Keys created after the scan began are not waited for. Expired keys
+        are returned (the caller checks them).
+        """
+        pos, end = self._decode(cursor)
+        order = self.order
+        data = self.data
+        stop = min(end, len(order), pos + count * SCAN_WALK)
+        found: list[bytes] = []
+        while pos < stop:
+            key = order[pos]
+            pos += 1
+            if key in data:
+                found.append(key)
+                if len(found) >= count:
+                    break
+        if pos >= min(end, len(order)):
+            return 0, found
+        return self._encode(pos, end), found
+
+    def _encode(self, pos: int, end: int) -> int:
+        chunks = min(-(-end // SAMPLE), (1 << _END_BITS) - 1)
+        epoch = self.epoch & ((1 << _EPOCH_BITS) - 1)
+        return (pos << (_END_BITS + _EPOCH_BITS)) | (chunks << _EPOCH_BITS) | epoch
+
+    def _decode(self, cursor: int) -> tuple[int, int]:
+        """A cursor's (position, end) in the current list; a start for 0 or a too old cursor."""
+        if cursor == 0:
+            return 0, len(self.order)
+        tag = cursor & ((1 << _EPOCH_BITS) - 1)
+        end = ((cursor >> _EPOCH_BITS) & ((1 << _END_BITS) - 1)) * SAMPLE
+        pos = cursor >> (_END_BITS + _EPOCH_BITS)
+        age = (self.epoch - tag) & ((1 << _EPOCH_BITS) - 1)
+        for epoch in range(self.epoch - age, self.epoch):
+            remap = self.remaps.get(epoch)
+            if remap is None:  # older than the maps kept: start again (duplicates only)
+                return 0, len(self.order)
+            pos, end = remap.lower(pos), remap.upper(end)
+        return pos, end
+
+    def _compact(self) -> None:
+        """Drop the stale slots: ``order`` becomes ``list(data)``; old cursors remap (see Remap)."""
+        data = self.data
+        live = bytes(map(data.__contains__, self.order))
+        counts = array("q", [0])
+        total = 0
+        for start in range(0, len(live), SAMPLE):
+            total += live.count(1, start, start + SAMPLE)
+            counts.append(total)
+        self._next_epoch(Remap(counts, total - len(data)))
+        self.order = list(data)
+
+    def _next_epoch(self, remap: Remap) -> None:
+        self.remaps[self.epoch] = remap
+        self.remaps.pop(self.epoch - EPOCHS_KEPT, None)
+        self.epoch += 1
 
     # --- writes --------------------------------------------------------------------------------
 
     def set(self, key: bytes, value: object, deadline: int | None = None) -> None:
         """Store ``value``; the key's deadline becomes ``deadline`` (None: no expiry)."""
-        self.data[key] = value
+        data = self.data
+        if key not in data:
+            self.order.append(key)
+        data[key] = value
         if deadline is not None or key in self.expires:
             self.set_deadline(key, deadline)
 
     def set_keep_ttl(self, key: bytes, value: object) -> None:
         """Replace the value of a key, keeping its deadline if it has one."""
-        self.data[key] = value
+        data = self.data
+        if key not in data:
+            self.order.append(key)
+        data[key] = value
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Change the deadline of an existing key (None removes it)."""
@@ -132,6 +266,8 @@ class Keyspace:
         self.data.clear()
         self.expires.clear()
         self.ttl_index.clear()
+        self.order = []
+        self._next_epoch(Remap(None, 0))  # every open scan ends: no key was present throughout
 
     # --- expiry --------------------------------------------------------------------------------
 
@@ -153,6 +289,7 @@ class Keyspace:
             del expires[key]
             if hook is not None:
                 hook(key)
+        self._maybe_compact()
         return due
 
     def next_deadline(self) -> int | None:
@@ -168,6 +305,13 @@ class Keyspace:
         deadline = self.expires.pop(key, None)
         if deadline is not None and not self.loading:
             self.ttl_index.remove((deadline, key))
+        self._maybe_compact()
+
+    def _maybe_compact(self) -> None:
+        if self.loading:  # finish_loading rebuilds the list once
+            return
+        if len(self.order) > 2 * len(self.data) + self.compact_slack or len(self.order) >= _MAX_SLOTS:
+            self._compact()
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -179,6 +323,9 @@ class Keyspace:
         """Build the TTL index from the deadlines in one sort (much cheaper than n inserts)."""
         self.loading = False
         self.ttl_index = SortedList((deadline, key) for key, deadline in self.expires.items())
+        self.order = list(self.data)  # replay's fast path stores into ``data`` directly
+        self.remaps.clear()
+        self.epoch += 1
 
 
 # --- value types ---------------------------------------------------------------------------------
@@ -223,44 +370,3 @@ def iter_dump(key: bytes, value: object, deadline: int | None) -> Iterator[list[
     yield from VALUE_TYPES[type(value)].dump(key, value)
     if deadline is not None:
         yield [b"PEXPIREAT", key, b"%d" % deadline]
-
-
-class CursorTable:
-    """Server-side SCAN cursors: a snapshot of the items to walk and a position in it.
-
-    Python dicts can't be walked by a stable position while they change, so a scan takes a list
-    snapshot once and hands out batches from it. Every item present for the whole scan is
-    returned; items added meanwhile may be missed and removed ones are filtered by the caller, as
-    SCAN's contract allows. Open cursors are bounded by total snapshot size; an unknown or
-    evicted cursor restarts the scan (items may then repeat, which SCAN also allows).
-    """
-
-    def __init__(self, max_items: int = 16_000_000) -> None:
-        self._open: dict[int, tuple[object, list[object], int]] = {}
-        self._items = 0
-        self._max_items = max_items
-        self._next = random.randrange(1 << 40, 1 << 48)
-
-    def scan(
-        self, owner: object, cursor: int, count: int, snapshot: Callable[[], list[object]]
-    ) -> tuple[int, list[object]]:
-        entry = self._open.pop(cursor, None) if cursor else None
-        if entry is not None and entry[0] is owner:
-            _, items, pos = entry
-            self._items -= len(items)
-        else:
-            if entry is not None:
-                self._items -= len(entry[1])
-            items, pos = snapshot(), 0
-        batch = items[pos : pos + count]
-        pos += count
-        if pos >= len(items):
-            return 0, batch
-        cursor = self._next
-        self._next += 1
-        self._open[cursor] = (owner, items, pos)
-        self._items += len(items)
-        while self._items > self._max_items and len(self._open) > 1:
-            oldest = next(iter(self._open))
-            self._items -= len(self._open.pop(oldest)[1])
-        return cursor, batch

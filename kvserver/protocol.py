@@ -167,6 +167,8 @@ def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
         _encode(value.encode(), out, resp3)
     elif value is NO_REPLY:
         pass
+    elif kind is memoryview:  # a reply the handler encoded itself (huge ones, built compactly)
+        out.append(value)
     else:
         raise TypeError(f"cannot encode {kind.__name__} as a RESP reply")
 

@@ -4,6 +4,11 @@ The dict answers ZSCORE and membership in O(1); the sorted list gives rank, scor
 lex-range queries in O(log n) plus the size of the answer, as Redis's skiplist does. Ties on score
 are ordered by member bytes, which is Redis's order too. No sockets and no commands here: the
 sorted-set commands in ``kvserver.commands.zsets`` are built on these methods.
+
+Past ``LISTPACK_ENTRIES`` members a sorted set also keeps its members in a list with each
+one's position (``members``/``slots``, swap-remove on delete), as sets and hashes do: ZSCAN
+walks positions from the end down, which never skips a member present for the whole scan
+(ranks can't serve: an insert or delete shifts every rank after it).
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ LISTPACK_VALUE = 64
 
 
 class ZSet:
-    __slots__ = ("index", "scores")
+    __slots__ = ("index", "members", "scores", "slots")
 
     def __init__(self) -> None:
         self.scores: dict[bytes, float] = {}
         self.index: SortedList = SortedList()
+        self.members: list[bytes] | None = None  # positions, once the set is large (see above)
+        self.slots: dict[bytes, int] | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -55,13 +62,30 @@ class ZSet:
             self.index.remove((old, member))
         self.scores[member] = score
         self.index.add((score, member))
+        if old is None:
+            if self.slots is not None and self.members is not None:
+                self.slots[member] = len(self.members)
+                self.members.append(member)
+            elif len(self.scores) > LISTPACK_ENTRIES:
+                self.members = list(self.scores)
+                self.slots = {m: i for i, m in enumerate(self.members)}
         return old is None
+
+    def _unslot(self, member: bytes) -> None:
+        if self.slots is None or self.members is None:
+            return
+        slot = self.slots.pop(member)
+        last = self.members.pop()
+        if slot < len(self.members):
+            self.members[slot] = last
+            self.slots[last] = slot
 
     def remove(self, member: bytes) -> bool:
         score = self.scores.pop(member, None)
         if score is None:
             return False
         self.index.remove((score, member))
+        self._unslot(member)
         return True
 
     def remove_ranks(self, start: int, stop: int) -> list[tuple[float, bytes]]:
@@ -70,12 +94,16 @@ class ZSet:
         del self.index[start:stop]
         for _, member in removed:
             del self.scores[member]
+            self._unslot(member)
         return removed
 
     def copy(self) -> ZSet:
         clone = ZSet()
         clone.scores = dict(self.scores)
         clone.index = SortedList(self.index)
+        if self.members is not None:
+            clone.members = list(self.members)
+            clone.slots = dict(self.slots or {})
         return clone
 
     # --- queries -------------------------------------------------------------------------------

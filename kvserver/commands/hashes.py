@@ -1,4 +1,6 @@
-"""Hash commands. A hash is a plain ``dict[bytes, bytes]``.
+"""Hash commands. A hash is a plain ``dict[bytes, bytes]``, or past ``LISTPACK_ENTRIES``
+fields an ``IndexedHash`` (a dict whose fields can also be reached by position: O(1)
+HRANDFIELD, HSCAN cursors without server state). Sessions are small hashes: plain dicts.
 
 Writes are logged as the client sent them, except the increments: HINCRBY and HINCRBYFLOAT log
 an HSET of the result, so replay never redoes arithmetic. HSETNX logs HSET when it sets.
@@ -11,19 +13,19 @@ from decimal import Decimal
 from itertools import chain, islice
 from typing import Final
 
-from kvserver.commands.containers import drop_if_empty, random_members, register_scan
+from kvserver.commands.containers import IndexedHash, drop_if_empty, random_members, register_scan
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
     OVERFLOW,
     READONLY,
     WRITE,
+    WRONGTYPE,
     CommandError,
     Context,
     arity_error,
     command,
     parse_int,
-    typed_value,
 )
 from kvserver.commands.strings import INT64_MAX, INT64_MIN, add_long_double, parse_long_double
 from kvserver.keyspace import ValueType, register_type
@@ -49,27 +51,31 @@ def _dump(key: bytes, value: dict[bytes, bytes]) -> Iterator[list[bytes]]:
         yield [b"HSET", key, *chain.from_iterable(chunk)]
 
 
-register_type(
-    dict,
-    ValueType(
-        HASH,
-        copy=dict.copy,
-        dump=_dump,
-        encoding=lambda value: b"listpack" if is_compact(value) else b"hashtable",
-    ),
-)
+def _encoding(value: dict[bytes, bytes]) -> bytes:
+    return b"listpack" if is_compact(value) else b"hashtable"
+
+
+register_type(dict, ValueType(HASH, copy=dict.copy, dump=_dump, encoding=_encoding))
+register_type(IndexedHash, ValueType(HASH, copy=IndexedHash.copy, dump=_dump, encoding=_encoding))
 
 
 def get_hash(ctx: Context, key: bytes) -> dict[bytes, bytes] | None:
-    value: dict[bytes, bytes] | None = typed_value(ctx, key, dict)
-    return value
+    """The hash at ``key`` (plain or indexed), None if missing; WRONGTYPE for another type."""
+    value = ctx.keyspace.get(key)
+    if value is None or type(value) is dict or type(value) is IndexedHash:
+        return value
+    raise CommandError(WRONGTYPE)
 
 
-def hash_for_write(ctx: Context, key: bytes) -> dict[bytes, bytes]:
+def hash_for_write(ctx: Context, key: bytes, adding: int = 1) -> dict[bytes, bytes]:
+    """The hash to write ``adding`` fields to; past LISTPACK_ENTRIES it becomes an IndexedHash."""
     value = get_hash(ctx, key)
     if value is None:
         value = {}
         ctx.keyspace.set(key, value)
+    if type(value) is dict and len(value) + adding > LISTPACK_ENTRIES:
+        value = IndexedHash(value)
+        ctx.keyspace.set_keep_ttl(key, value)
     return value
 
 
@@ -87,7 +93,7 @@ def hset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     """HSET key field value [field value ...]"""
     if len(argv) % 2:
         raise arity_error(argv[0].decode("utf-8", "replace").lower())
-    value = hash_for_write(ctx, argv[1])
+    value = hash_for_write(ctx, argv[1], len(argv) // 2 - 1)
     before = len(value)
     for i in range(2, len(argv), 2):
         value[argv[i]] = argv[i + 1]
@@ -293,7 +299,12 @@ def hincrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) -
 )
 def hrandfield_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """HRANDFIELD key [count [WITHVALUES]]"""
-    return random_members(argv, b"WITHVALUES", lambda: get_hash(ctx, argv[1]), client.resp3)
+    return random_members(argv, b"WITHVALUES", lambda: get_hash(ctx, argv[1]), client.resp3, _population)
+
+
+def _population(value: dict[bytes, bytes]) -> list[bytes]:
+    """The fields as a sequence: O(1) for an IndexedHash, a copy of at most 128 otherwise."""
+    return value.fields if type(value) is IndexedHash else list(value)
 
 
 register_scan(

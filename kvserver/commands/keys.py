@@ -111,14 +111,24 @@ def keys_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     pattern = argv[1]
     if pattern == b"*":
         return list(ctx.keyspace.live_keys())
-    match = compile_glob(pattern).fullmatch
+    match = compile_glob(pattern)
     return [key for key in ctx.keyspace.live_keys() if match(key)]
 
 
 def parse_cursor(raw: bytes) -> int:
-    if not raw.isdigit() or int(raw) >= 2**64:
+    """A cursor as Redis's strtoul reads it: an optional sign, digits (leading zeros allowed),
+    nothing else, at most 2**64 - 1; a negative one wraps around, as in C. The length is
+    checked before ``int``, whose cost grows with the square of the digits."""
+    body = raw[1:] if raw[:1] in (b"+", b"-") else raw
+    if not body.isdigit():
+        if raw:
+            raise CommandError("ERR invalid cursor")
+        return 0
+    digits = body.lstrip(b"0")
+    if len(digits) > 20 or int(digits or b"0") >= 2**64:
         raise CommandError("ERR invalid cursor")
-    return int(raw)
+    value = int(digits or b"0")
+    return (-value) % 2**64 if raw[:1] == b"-" else value
 
 
 def parse_scan_options(argv: list[bytes], start: int, allow_type: bool) -> tuple[int, bytes | None, bytes | None]:
@@ -160,13 +170,12 @@ def scan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     cursor = parse_cursor(argv[1])
     count, pattern, kind = parse_scan_options(argv, 2, allow_type=True)
     ks = ctx.keyspace
-    next_cursor, batch = ks.cursors.scan(ks, cursor, count, lambda: list(ks.data))
-    match = compile_glob(pattern).fullmatch if pattern is not None and pattern != b"*" else None
+    next_cursor, batch = ks.scan(cursor, count)
+    match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
     keys: list[object] = []
     for key in batch:
-        assert isinstance(key, bytes)
         value = ks.get(key)  # also removes an expired key, as Redis's SCAN does
-        if value is None or (match is not None and match(key) is None):
+        if value is None or (match is not None and not match(key)):
             continue
         if kind is not None and type_name(value).encode() != kind:
             continue

@@ -265,9 +265,16 @@ def ltrim_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     first, end = rank_span(len(value), start, stop)
     if first == 0 and end == len(value):
         return OK
-    kept = list(islice(value, first, end))
-    value.clear()
-    value.extend(kept)
+    if end - first < (len(value) - (end - first)) // 4:  # most go: rebuild from the kept few
+        kept = list(islice(value, first, end))
+        value.clear()
+        value.extend(kept)
+    else:  # O(removed), as Redis: pop from both ends
+        popleft, pop = value.popleft, value.pop
+        for _ in range(first):
+            popleft()
+        for _ in range(len(value) - (end - first)):
+            pop()
     drop_if_empty(ctx, key, value)
     ctx.propagate(argv)
     return OK

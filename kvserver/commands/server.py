@@ -31,7 +31,7 @@ from kvserver.commands.registry import (
     register_help,
 )
 from kvserver.config import BY_NAME, PARAMETERS, ConfigError
-from kvserver.glob import glob_match
+from kvserver.glob import compile_glob
 from kvserver.protocol import NO_REPLY, OK, SetReply, SimpleString, Verbatim
 from kvserver.state import ClientState
 
@@ -275,9 +275,9 @@ container("config", -2, group=SERVER, since="2.0.0", summary="A container for se
 def config_get_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     result: dict[bytes, bytes] = {}
     for raw in argv[2:]:
-        pattern = raw.lower()
+        match = compile_glob(raw.lower())
         for param in PARAMETERS:
-            if glob_match(pattern, param.name.encode()):
+            if match(param.name.encode()):
                 result[param.name.encode()] = ctx.config.get(param.name).encode()
     return result
 
@@ -520,7 +520,8 @@ def command_list_command(ctx: Context, client: ClientState, argv: list[bytes]) -
         raise CommandError(SYNTAX)
     kind, value = argv[3].upper(), argv[4]
     if kind == b"PATTERN":
-        return [name for name in names if glob_match(value.lower(), name)]
+        match = compile_glob(value.lower())
+        return [name for name in names if match(name)]
     if kind == b"MODULE":
         return []
     if kind == b"ACLCAT":

@@ -1,4 +1,6 @@
-"""Set commands. A set is a plain ``set[bytes]``.
+"""Set commands. A set is a plain ``set[bytes]``, or past ``INTSET_ENTRIES`` members an
+``IndexedSet`` (a set that can also be reached by position: O(1) SPOP/SRANDMEMBER, SSCAN
+cursors without server state).
 
 Writes are logged as sent, except SPOP: it picks members at random, so it logs an SREM of the
 members it actually removed, and replay is deterministic.
@@ -6,11 +8,12 @@ members it actually removed, and replay is deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Final
 
 from kvserver.commands.containers import (
+    IndexedSet,
     drop_if_empty,
     parse_pop_count,
     random_members,
@@ -23,11 +26,11 @@ from kvserver.commands.registry import (
     READONLY,
     SYNTAX,
     WRITE,
+    WRONGTYPE,
     CommandError,
     Context,
     command,
     parse_int,
-    typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
 from kvserver.protocol import SetReply
@@ -42,8 +45,8 @@ _INT64: Final = range(-(2**63), 2**63)
 def _is_int(member: bytes) -> bool:
     """Whether Redis would store ``member`` in an intset (a canonical 64-bit integer)."""
     digits = member[1:] if member[:1] == b"-" else member
-    if not digits.isdigit() or (digits[:1] == b"0" and member != b"0"):
-        return False
+    if len(digits) > 19 or not digits.isdigit() or (digits[:1] == b"0" and member != b"0"):
+        return False  # (the length first: int() of thousands of digits is slow, or refused)
     return int(member) in _INT64
 
 
@@ -52,15 +55,17 @@ def is_compact(value: set[bytes]) -> bool:
 
 
 def _dump(key: bytes, value: set[bytes]) -> Iterator[list[bytes]]:
-    members = iter(value)  # lazily: the rewrite dumps a big set in slices (from a copy)
+    members = iter(value)  # lazily: the rewrite dumps a big set in slices
     while chunk := list(islice(members, DUMP_CHUNK)):
         yield [b"SADD", key, *chunk]
 
 
-register_type(
-    set,
-    ValueType(SET, copy=set.copy, dump=_dump, encoding=lambda value: b"intset" if is_compact(value) else b"hashtable"),
-)
+def _encoding(value: set[bytes]) -> bytes:
+    return b"intset" if is_compact(value) else b"hashtable"
+
+
+register_type(set, ValueType(SET, copy=set.copy, dump=_dump, encoding=_encoding))
+register_type(IndexedSet, ValueType(SET, copy=IndexedSet.copy, dump=_dump, encoding=_encoding))
 
 
 def _members(value: set[bytes] | None) -> list[bytes]:
@@ -71,7 +76,18 @@ def _members(value: set[bytes] | None) -> list[bytes]:
 
 
 def get_set(ctx: Context, key: bytes) -> set[bytes] | None:
-    value: set[bytes] | None = typed_value(ctx, key, set)
+    """The set at ``key`` (plain or indexed), None if missing; WRONGTYPE for another type."""
+    value = ctx.keyspace.get(key)
+    if value is None or type(value) is set or type(value) is IndexedSet:
+        return value
+    raise CommandError(WRONGTYPE)
+
+
+def index_if_large(ctx: Context, key: bytes, value: set[bytes]) -> set[bytes]:
+    """Past INTSET_ENTRIES members a plain set becomes an IndexedSet (Redis: a hashtable)."""
+    if type(value) is set and len(value) > INTSET_ENTRIES:
+        value = IndexedSet(value)
+        ctx.keyspace.set_keep_ttl(key, value)
     return value
 
 
@@ -94,6 +110,7 @@ def sadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     value.update(argv[2:])
     added = len(value) - before
     if added:
+        index_if_large(ctx, key, value)
         ctx.propagate(argv)
     return added
 
@@ -176,13 +193,13 @@ def spop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     if value is None or count == 0:
         return None if count is None else SetReply()
     if count is None:
-        popped = random_pick(list(value), 1)  # O(n): a Python set has no random access
+        popped = random_pick(_population(value), 1)
         value.discard(popped[0])
     elif count >= len(value):
         popped = list(value)
         value.clear()
     else:
-        popped = random_pick(list(value), count)
+        popped = random_pick(_population(value), count)
         value.difference_update(popped)
     drop_if_empty(ctx, key, value)
     ctx.propagate([b"SREM", key, *popped])
@@ -199,7 +216,12 @@ def spop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
 )
 def srandmember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """SRANDMEMBER key [count]"""
-    return random_members(argv, None, lambda: get_set(ctx, argv[1]), client.resp3)
+    return random_members(argv, None, lambda: get_set(ctx, argv[1]), client.resp3, _population)
+
+
+def _population(value: set[bytes]) -> Sequence[bytes]:
+    """The members as a sequence: O(1) for an IndexedSet, a copy of at most INTSET_ENTRIES otherwise."""
+    return value.members if type(value) is IndexedSet else list(value)
 
 
 @command(
@@ -224,6 +246,7 @@ def smove_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
         target = set()
         ctx.keyspace.set(target_key, target)
     target.add(member)
+    index_if_large(ctx, target_key, target)
     ctx.propagate(argv)
     return 1
 
@@ -268,6 +291,7 @@ def _store(ctx: Context, argv: list[bytes], result: set[bytes]) -> int:
     existed = ctx.keyspace.delete(dest)
     if result:
         ctx.keyspace.set(dest, result)
+        index_if_large(ctx, dest, result)
     if result or existed:
         ctx.propagate(argv)
     return len(result)

@@ -1,5 +1,10 @@
 """String commands. SET's variants (SETNX, SETEX, PSETEX, GETSET) are thin calls into ``set_generic``.
 
+A string is ``bytes``, or a ``bytearray`` once APPEND or SETRANGE changed it (Redis's "raw"
+encoding): those two then edit it in place, amortised O(size of the change) instead of a copy
+of the whole value per call. Readers hand clients ``bytes`` copies, never the mutable value
+(a reply may be encoded after later commands of the same EXEC ran).
+
 Every write propagates its canonical form: SET with an absolute PXAT (or KEEPTTL), PEXPIREAT for
 GETEX, and SET ... KEEPTTL with the computed result for INCRBYFLOAT.
 """
@@ -61,12 +66,31 @@ register_type(
         encoding=string_encoding,
     ),
 )
+register_type(
+    bytearray,
+    ValueType(
+        "string",
+        copy=bytearray,
+        dump=lambda key, value: [[b"SET", key, bytes(value)]],
+        encoding=lambda value: b"raw",
+    ),
+)
 
 
 def get_string(ctx: Context, key: bytes) -> bytes | None:
-    """The string at ``key``, None if missing; WRONGTYPE if it holds another type."""
+    """The string at ``key`` (as bytes), None if missing; WRONGTYPE if it holds another type."""
     value = ctx.keyspace.get(key)
     if value is None or type(value) is bytes:
+        return value
+    if type(value) is bytearray:
+        return bytes(value)
+    raise CommandError(WRONGTYPE)
+
+
+def string_value(ctx: Context, key: bytes) -> bytes | bytearray | None:
+    """The stored string itself, without a copy (for STRLEN, GETRANGE, APPEND, SETRANGE)."""
+    value = ctx.keyspace.get(key)
+    if value is None or type(value) is bytes or type(value) is bytearray:
         return value
     raise CommandError(WRONGTYPE)
 
@@ -210,6 +234,9 @@ def get_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     if value is None:
         ctx.stats.keyspace_misses += 1
         return None
+    if type(value) is bytearray:
+        ctx.stats.keyspace_hits += 1
+        return bytes(value)
     raise CommandError(WRONGTYPE)
 
 
@@ -266,7 +293,7 @@ def mget_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     out: list[object] = []
     for key in argv[1:]:
         value = get(key)
-        out.append(value if type(value) is bytes else None)
+        out.append(value if type(value) is bytes else bytes(value) if type(value) is bytearray else None)
     return out
 
 
@@ -422,31 +449,41 @@ def incrbyfloat_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
 @command("append", 3, (WRITE, DENYOOM, FAST), group=STRING, since="2.0.0", summary="Append a value to a key")
 def append_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     key = argv[1]
-    current = get_string(ctx, key)
+    current = string_value(ctx, key)
     if current is None:
         ctx.keyspace.set(key, argv[2])
-        result = argv[2]
+        size = len(argv[2])
     else:
         if len(current) + len(argv[2]) > MAX_STRING:
             raise CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-        result = current + argv[2]
-        ctx.keyspace.set_keep_ttl(key, result)
+        value = _mutable(ctx, key, current)
+        value += argv[2]  # amortised O(len(argv[2])): a bytearray over-allocates as it grows
+        size = len(value)
     ctx.propagate(argv)
-    return len(result)
+    return size
+
+
+def _mutable(ctx: Context, key: bytes, current: bytes | bytearray) -> bytearray:
+    """The value of ``key`` as a bytearray to edit in place (converted once, keeping the TTL)."""
+    if type(current) is bytearray:
+        return current
+    value = bytearray(current)
+    ctx.keyspace.set_keep_ttl(key, value)
+    return value
 
 
 @command(
     "strlen", 2, (READONLY, FAST), group=STRING, since="2.2.0", summary="Get the length of the value stored in a key"
 )
 def strlen_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    value = get_string(ctx, argv[1])
+    value = string_value(ctx, argv[1])
     return 0 if value is None else len(value)
 
 
 def _getrange(ctx: Context, argv: list[bytes]) -> bytes:
     start = parse_int(argv[2])
     end = parse_int(argv[3])
-    value = get_string(ctx, argv[1])
+    value = string_value(ctx, argv[1])
     if value is None:
         return b""
     size = len(value)
@@ -459,7 +496,7 @@ def _getrange(ctx: Context, argv: list[bytes]) -> bytes:
     end = min(end, size - 1)
     if start > end or size == 0:
         return b""
-    return value[start : end + 1]
+    return bytes(memoryview(value)[start : end + 1])
 
 
 @command(
@@ -501,21 +538,21 @@ def setrange_command(ctx: Context, client: ClientState, argv: list[bytes]) -> ob
     patch = argv[3]
     if offset < 0:
         raise CommandError("ERR offset is out of range")
-    current = get_string(ctx, key)
+    current = string_value(ctx, key)
     if not patch:
         return 0 if current is None else len(current)
     if offset + len(patch) > MAX_STRING:
         raise CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-    base = current or b""
-    if len(base) < offset:
-        base += b"\x00" * (offset - len(base))
-    result = base[:offset] + patch + base[offset + len(patch) :]
     if current is None:
-        ctx.keyspace.set(key, result)
+        value = bytearray(offset)  # Redis creates a raw string, zero-padded
+        ctx.keyspace.set(key, value)
     else:
-        ctx.keyspace.set_keep_ttl(key, result)
+        value = _mutable(ctx, key, current)
+    if len(value) < offset:
+        value.extend(bytes(offset - len(value)))
+    value[offset : offset + len(patch)] = patch  # O(len(patch)) in place, growing at the end
     ctx.propagate(argv)
-    return len(result)
+    return len(value)
 
 
 __all__ = ["NOT_INTEGER", "get_string", "set_generic"]

@@ -590,11 +590,20 @@ _register_legacy_range(
 def zrandmember_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """ZRANDMEMBER key [count [WITHSCORES]]"""
 
+    found: list[ZSet] = []
+
     def lookup() -> dict[bytes, float] | None:
         zset = get_zset(ctx, argv[1])
-        return None if zset is None else zset.scores
+        if zset is None:
+            return None
+        found.append(zset)
+        return zset.scores
 
-    return random_members(argv, b"WITHSCORES", lookup, client.resp3)
+    def population(scores: dict[bytes, float]) -> list[bytes]:
+        members = found[0].members  # O(1) once the set is large; else at most 128 members
+        return list(scores) if members is None else members
+
+    return random_members(argv, b"WITHSCORES", lookup, client.resp3, population)
 
 
 def _scan_items(zset: ZSet, member: bytes) -> tuple[object, ...]:

@@ -17,7 +17,8 @@ def test_mass_expiry_is_reclaimed_without_stalling_other_clients(spawn: Callable
     deadline_ms = int(time.time() * 1000) + 5000
     load_keys(server.port, count, deadline_ms)
     r = redis.Redis(port=server.port)
-    assert r.dbsize() == count
+    # on a loaded machine the load itself can run past the deadline: count what already went
+    assert r.dbsize() + r.info("stats")["expired_keys"] == count
 
     latencies: list[float] = []
     stop = threading.Event()

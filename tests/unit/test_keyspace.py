@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kvserver.keyspace import CursorTable, Keyspace
+from kvserver.keyspace import Keyspace
 
 
 class Clock:
@@ -115,27 +115,3 @@ def test_random_key_never_returns_an_expired_key() -> None:
         ks.set(b"dead%d" % i, b"v", clock.now)
     ks.set(b"alive", b"v")
     assert ks.random_key() == b"alive"
-
-
-def test_cursor_table_returns_every_item_once_across_batches() -> None:
-    table = CursorTable()
-    owner = object()
-    items: list[object] = list(range(25))
-    seen: list[object] = []
-    cursor = 0
-    while True:
-        cursor, batch = table.scan(owner, cursor, 10, lambda: list(items))
-        seen += batch
-        if cursor == 0:
-            break
-    assert seen == items
-
-
-def test_cursor_table_restarts_an_unknown_or_evicted_cursor() -> None:
-    table = CursorTable(max_items=10)
-    a, b = object(), object()
-    cursor_a, _ = table.scan(a, 0, 2, lambda: list(range(8)))
-    cursor_b, _ = table.scan(b, 0, 2, lambda: list(range(8)))  # evicts a's snapshot
-    assert table.scan(a, cursor_a, 2, lambda: list(range(8)))[1] == [0, 1]
-    assert table.scan(b, 12345, 2, lambda: list(range(3)))[1] == [0, 1]
-    assert cursor_b != 0

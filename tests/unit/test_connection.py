@@ -1,0 +1,167 @@
+"""The asyncio glue in-process: a real Connection and Server on a real event loop, a fake transport.
+
+The transport records what the server writes and whether it paused reading or closed, the way
+uvicorn tests its protocols; no socket is opened. The database is the real one, in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from kvserver.config import Config
+from kvserver.database import Database
+from kvserver.protocol import encode_command
+from kvserver.server import Connection, Server
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        super().__init__()
+        self.peer = peer
+        self.written = bytearray()
+        self.closed = False
+        self.reading = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": self.peer, "sockname": ("127.0.0.1", 6379)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed, "write after close"
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def take(self) -> bytes:
+        data, self.written = bytes(self.written), bytearray()
+        return data
+
+
+class Harness:
+    def __init__(self, loop: asyncio.AbstractEventLoop, config: Config) -> None:
+        self.loop = loop
+        self.db = Database(config)
+        self.server = Server(config, self.db)
+
+    def connect(self, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> tuple[Connection, FakeTransport]:
+        conn = Connection(self.server)
+        transport = FakeTransport(peer)
+        conn.connection_made(transport)
+        return conn, transport
+
+    def feed(self, conn: Connection, data: bytes) -> None:
+        """Deliver a read inside the running loop, as asyncio does, then run what it scheduled."""
+
+        async def deliver() -> None:
+            conn.data_received(data)
+            for _ in range(5):  # resumes and deferred closes are call_soon callbacks
+                await asyncio.sleep(0)
+
+        self.loop.run_until_complete(deliver())
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
+@pytest.fixture
+def h(loop: asyncio.AbstractEventLoop) -> Harness:
+    return Harness(loop, Config())
+
+
+def cmd(*args: str | bytes) -> bytes:
+    return encode_command(*[a.encode() if isinstance(a, str) else a for a in args])
+
+
+def test_pipelined_commands_are_answered_in_one_write_in_order(h: Harness) -> None:
+    conn, transport = h.connect()
+    h.feed(conn, cmd("SET", "k", "v") + cmd("GET", "k") + cmd("INCR", "n") + cmd("PING"))
+    assert transport.take() == b"+OK\r\n$1\r\nv\r\n:1\r\n+PONG\r\n"
+
+
+def test_a_command_split_across_reads_is_answered_once_complete(h: Harness) -> None:
+    conn, transport = h.connect()
+    frame = cmd("SET", "key", "a value")
+    for i in range(len(frame) - 1):
+        h.feed(conn, frame[i : i + 1])
+        assert transport.take() == b""
+    h.feed(conn, frame[-1:])
+    assert transport.take() == b"+OK\r\n"
+
+
+def test_a_protocol_error_answers_then_closes_and_other_clients_carry_on(h: Harness) -> None:
+    bad, bad_transport = h.connect()
+    good, good_transport = h.connect(("127.0.0.1", 50001))
+    h.feed(bad, cmd("PING") + b"*1\r\n$x\r\n")
+    assert bad_transport.take() == b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
+    assert bad_transport.closed
+    h.feed(good, cmd("PING"))
+    assert good_transport.take() == b"+PONG\r\n"
+
+
+def test_quit_replies_then_closes(h: Harness) -> None:
+    conn, transport = h.connect()
+    h.feed(conn, cmd("QUIT") + cmd("PING"))
+    assert transport.take() == b"+OK\r\n"
+    assert transport.closed
+
+
+def test_connection_lost_forgets_the_client(h: Harness) -> None:
+    conn, _ = h.connect()
+    assert len(h.db.clients) == 1
+    conn.connection_lost(None)
+    assert len(h.db.clients) == 0
+
+
+def test_maxclients_refuses_the_excess_with_redis_text(loop: asyncio.AbstractEventLoop) -> None:
+    h = Harness(loop, Config(maxclients=1))
+    h.connect()
+    _, transport = h.connect(("127.0.0.1", 50001))
+    assert transport.take() == b"-ERR max number of clients reached\r\n"
+    assert transport.closed
+
+
+def test_a_blocked_client_keeps_its_pipeline_until_served(h: Harness) -> None:
+    waiter, waiter_transport = h.connect()
+    pusher, pusher_transport = h.connect(("127.0.0.1", 50001))
+    h.feed(waiter, cmd("BLPOP", "q", "0") + cmd("PING"))
+    assert waiter_transport.take() == b""
+    h.feed(pusher, cmd("RPUSH", "q", "job"))
+    assert pusher_transport.take() == b":1\r\n"
+    assert waiter_transport.take() == b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n+PONG\r\n"
+
+
+def test_a_client_that_stops_reading_is_paused(h: Harness) -> None:
+    conn, transport = h.connect()
+    conn.pause_writing()
+    assert not transport.reading
+    conn.resume_writing()
+    assert transport.reading
+
+
+def test_requirepass_holds_everything_but_auth(loop: asyncio.AbstractEventLoop) -> None:
+    h = Harness(loop, Config(requirepass="s3cret"))
+    conn, transport = h.connect()
+    h.feed(conn, cmd("GET", "k") + cmd("AUTH", "wrong") + cmd("AUTH", "s3cret") + cmd("GET", "k"))
+    assert transport.take() == (
+        b"-NOAUTH Authentication required.\r\n"
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        b"+OK\r\n$-1\r\n"
+    )
