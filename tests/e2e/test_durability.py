@@ -14,8 +14,7 @@ import pytest
 import redis
 
 from kvserver.aof_format import FrameScanner
-from tests.e2e.conftest import fill_disk
-from tests.support import ServerProcess, kvserver_process, load_keys, wait_for
+from tests.support import ServerProcess, fill_disk, kvserver_process, load_keys, wait_for
 
 Spawn = Callable[..., ServerProcess]
 

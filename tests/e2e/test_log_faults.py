@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.e2e.conftest import fill_disk
-from tests.support import ServerProcess, kvserver_process, load_keys, require_tool, wait_for
+from tests.support import ServerProcess, fill_disk, kvserver_process, load_keys, require_tool, wait_for
 
 NOFILE = 48
 
