@@ -22,9 +22,9 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
+from client.errors import Conflict
 from client.model import (
     FIELDS,
-    ConcurrencyError,
     Record,
     Session,
     decode_record,
@@ -67,9 +67,14 @@ class Pause:
 
 @dataclass(frozen=True, slots=True)
 class Atomic:
-    """MULTI, the commands, EXEC; the reply is their replies, or None if a WATCHed key changed."""
+    """MULTI, the commands, EXEC; the reply is their replies, or None if a WATCHed key changed.
+
+    ``idempotent``: applying the commands twice leaves what applying them once does, so a driver
+    whose connection broke before the reply may send them again (create's writes, by token).
+    """
 
     commands: tuple[Command, ...]
+    idempotent: bool = False
 
 
 Step = Call | Watch | Unwatch | Atomic | Pause
@@ -156,10 +161,13 @@ class SessionLogic:
         data: Mapping[str, Any] | None,
         ttl_ms: int | None,
         metadata: Mapping[str, Any] | None,
+        token: Token | None = None,
     ) -> Operation[Session]:
+        """``token``: the new session's, chosen by the caller so that a retry writes the same
+        session again instead of a second one."""
         user = user_key(user_id)
         now = self.clock()
-        token = new_token(user)
+        token = token or new_token(user)
         record = Record(
             user,
             hash_secret(token.secret),
@@ -172,7 +180,7 @@ class SessionLogic:
         )
         pack(record.data, "data")  # a clear TypeError before anything is written
         pack(record.metadata, "metadata")
-        yield Atomic(self._store(token.id, record))
+        yield Atomic(self._store(token.id, record), idempotent=True)
         return record.session(token.id, str(token))
 
     def get(self, raw_token: object) -> Operation[Session | None]:
@@ -231,7 +239,7 @@ class SessionLogic:
                 return updated.session(token.id)
             if (yield Atomic(tuple(commands))) is not None:
                 return updated.session(token.id)
-        raise ConcurrencyError(f"session {token.id} changed {MAX_ATTEMPTS} times while being updated")
+        raise Conflict(f"session {token.id} changed {MAX_ATTEMPTS} times while being updated")
 
     def rotate(self, raw_token: object) -> Operation[Session | None]:
         """A new token for the same session data; the old token stops working at once."""
@@ -253,7 +261,7 @@ class SessionLogic:
             )
             if (yield Atomic(commands)) is not None:
                 return rotated.session(fresh.id, str(fresh))
-        raise ConcurrencyError(f"session {token.id} changed {MAX_ATTEMPTS} times while being rotated")
+        raise Conflict(f"session {token.id} changed {MAX_ATTEMPTS} times while being rotated")
 
     def revoke(self, raw_token: object) -> Operation[bool]:
         token = parse_token(raw_token)
@@ -284,7 +292,7 @@ class SessionLogic:
             commands = ((b"DEL", key), (b"ZREM", self.layout.index(record.user_id), session_id.encode()))
             if (yield Atomic(commands)) is not None:
                 return True
-        raise ConcurrencyError(f"session {session_id} changed {MAX_ATTEMPTS} times while being revoked")
+        raise Conflict(f"session {session_id} changed {MAX_ATTEMPTS} times while being revoked")
 
     def revoke_all(self, user_id: object, except_token: object) -> Operation[int]:
         """Revoke every session of the user (except ``except_token``'s); the number revoked.

@@ -32,14 +32,6 @@ DEFAULT_IDLE_TTL: Final = timedelta(days=7)
 DEFAULT_ABSOLUTE_TTL: Final = timedelta(days=30)
 
 
-class SessionError(Exception):
-    """Base class of the library's own errors."""
-
-
-class ConcurrencyError(SessionError):
-    """An update kept losing the race against concurrent writes to the same session."""
-
-
 @dataclass(frozen=True, slots=True)
 class Session:
     """A live session. ``token`` (the cookie value) is set only by ``create`` and ``rotate``."""

@@ -15,9 +15,9 @@ from typing import Any, Self
 
 from client.drivers import AsyncBuiltinRunner, AsyncRedisPyRunner, BuiltinRunner, RedisPyRunner
 from client.logic import SessionLogic, Updater
-from client.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms
-from client.resp import AsyncConnectionPool, ConnectionPool, Endpoint
-from client.tokens import KeyLayout
+from client.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms, user_key
+from client.resp import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncConnectionPool, ConnectionPool, Endpoint
+from client.tokens import KeyLayout, new_token
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 Lifetime = float | timedelta
@@ -75,42 +75,54 @@ class SessionStore(_StoreBase):
             raise TypeError("SessionStore needs a redis-py or valkey-py Redis client; use SessionStore.from_url(...)")
 
     @classmethod
-    def from_url(cls, url: str = DEFAULT_URL, *, timeout: float | None = 10.0, **options: Any) -> SessionStore:
-        """A store on the built-in client: ``redis://[[user]:password@]host[:port][/db]`` (rediss:// for TLS)."""
-        return cls(ConnectionPool(Endpoint.from_url(url, timeout)), **options)
+    def from_url(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        **options: Any,
+    ) -> SessionStore:
+        """A store on the built-in client: ``redis://[[user]:password@]host[:port][/db]`` (rediss:// for TLS).
+
+        ``timeout`` bounds every connect, every reply and the wait for a free pooled connection
+        (``StoreTimeout``); at most ``max_connections`` are open at once.
+        """
+        return cls(ConnectionPool(Endpoint.from_url(url, timeout), max_connections), **options)
 
     def create(
         self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
     ) -> Session:
         """A new session for ``user_id``; only the returned Session carries its token."""
-        return self._runner.run(self.logic.create(user_id, data, None if ttl is None else to_ms(ttl), metadata))
+        ttl_ms, token = None if ttl is None else to_ms(ttl), new_token(user_key(user_id))
+        return self._runner.run(lambda: self.logic.create(user_id, data, ttl_ms, metadata, token))
 
     def get(self, token: str) -> Session | None:
         """The live session behind a token (sliding its idle expiry when due), or None."""
-        return self._runner.run(self.logic.get(token))
+        return self._runner.run(lambda: self.logic.get(token))
 
     def update(self, token: str, data: Updater | None = None, *, metadata: Data = None) -> Session | None:
         """Merge ``data`` into the session's data (or apply a function to it); None if not live."""
-        return self._runner.run(self.logic.update(token, data, metadata))
+        return self._runner.run(lambda: self.logic.update(token, data, metadata))
 
     def rotate(self, token: str) -> Session | None:
         """A new token for the same session; the old token dies at once."""
-        return self._runner.run(self.logic.rotate(token))
+        return self._runner.run(lambda: self.logic.rotate(token))
 
     def revoke(self, token: str) -> bool:
-        return self._runner.run(self.logic.revoke(token))
+        return self._runner.run(lambda: self.logic.revoke(token))
 
     def revoke_id(self, user_id: UserId, session_id: str) -> bool:
         """Revoke one of the user's sessions by its public id (as shown by ``list``)."""
-        return self._runner.run(self.logic.revoke_id(user_id, session_id))
+        return self._runner.run(lambda: self.logic.revoke_id(user_id, session_id))
 
     def revoke_all(self, user_id: UserId, *, except_token: str | None = None) -> int:
         """Revoke every session of the user (but the one of ``except_token``); the count revoked."""
-        return self._runner.run(self.logic.revoke_all(user_id, except_token))
+        return self._runner.run(lambda: self.logic.revoke_all(user_id, except_token))
 
     def list(self, user_id: UserId) -> list[Session]:
         """The user's live sessions, most recently used first, without tokens."""
-        return self._runner.run(self.logic.list(user_id))
+        return self._runner.run(lambda: self.logic.list(user_id))
 
     def close(self) -> None:
         self._runner.close()
@@ -137,34 +149,43 @@ class AsyncSessionStore(_StoreBase):
             )
 
     @classmethod
-    def from_url(cls, url: str = DEFAULT_URL, *, timeout: float | None = 10.0, **options: Any) -> AsyncSessionStore:
-        return cls(AsyncConnectionPool(Endpoint.from_url(url, timeout)), **options)
+    def from_url(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        **options: Any,
+    ) -> AsyncSessionStore:
+        """As ``SessionStore.from_url``; the store may be used from any event loop."""
+        return cls(AsyncConnectionPool(Endpoint.from_url(url, timeout), max_connections), **options)
 
     async def create(
         self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
     ) -> Session:
-        return await self._runner.run(self.logic.create(user_id, data, None if ttl is None else to_ms(ttl), metadata))
+        ttl_ms, token = None if ttl is None else to_ms(ttl), new_token(user_key(user_id))
+        return await self._runner.run(lambda: self.logic.create(user_id, data, ttl_ms, metadata, token))
 
     async def get(self, token: str) -> Session | None:
-        return await self._runner.run(self.logic.get(token))
+        return await self._runner.run(lambda: self.logic.get(token))
 
     async def update(self, token: str, data: Updater | None = None, *, metadata: Data = None) -> Session | None:
-        return await self._runner.run(self.logic.update(token, data, metadata))
+        return await self._runner.run(lambda: self.logic.update(token, data, metadata))
 
     async def rotate(self, token: str) -> Session | None:
-        return await self._runner.run(self.logic.rotate(token))
+        return await self._runner.run(lambda: self.logic.rotate(token))
 
     async def revoke(self, token: str) -> bool:
-        return await self._runner.run(self.logic.revoke(token))
+        return await self._runner.run(lambda: self.logic.revoke(token))
 
     async def revoke_id(self, user_id: UserId, session_id: str) -> bool:
-        return await self._runner.run(self.logic.revoke_id(user_id, session_id))
+        return await self._runner.run(lambda: self.logic.revoke_id(user_id, session_id))
 
     async def revoke_all(self, user_id: UserId, *, except_token: str | None = None) -> int:
-        return await self._runner.run(self.logic.revoke_all(user_id, except_token))
+        return await self._runner.run(lambda: self.logic.revoke_all(user_id, except_token))
 
     async def list(self, user_id: UserId) -> list[Session]:
-        return await self._runner.run(self.logic.list(user_id))
+        return await self._runner.run(lambda: self.logic.list(user_id))
 
     async def aclose(self) -> None:
         await self._runner.close()
