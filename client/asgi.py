@@ -2,28 +2,37 @@
 
 It reads the session cookie, loads the session into ``scope["session"]`` (a ``RequestSession``,
 which Starlette and FastAPI expose as ``request.session``), and when the response starts it
-writes back only what changed:
+writes back only what changed. What is guaranteed (docs/sessions.md, "ASGI middleware"):
 
-* data changes become one compare-and-set ``update`` of just the keys set or deleted, so two
-  concurrent requests of the same user never undo each other;
-* ``login(user_id)`` creates a fresh session (new token, the current data carried over) and
-  revokes the previous one: the session-fixation defence;
-* ``rotate()`` issues a new token for the same session; ``logout()`` revokes it and clears the
-  cookie. A cookie that doesn't name a live session is cleared too.
+* the keys a request set or deleted are applied, by compare-and-set, onto the latest stored
+  data: keys other requests wrote meanwhile are kept (per key, the last writer wins);
+  ``await request.session.increment(key)`` is atomic: concurrent increments are never lost;
+* ``login(user_id)`` for a different user than the session's starts from empty data (a new
+  session; the old one is revoked). Logging in again as the same user keeps the data and
+  rotates the token. A visitor without a session who sets data and logs in, in the same
+  request, keeps that data (there are no stored anonymous sessions);
+* ``rotate()`` (and a same-user login) leaves the old token working for ``rotation_grace``
+  seconds for requests already in flight: they read and write the rotated session, can't
+  refresh, rotate or outlive it, and don't clear the new cookie; a token replaced by another
+  user's login reaches nothing in that window, and its requests don't clear the new cookie;
+* ``logout()`` revokes the session and clears the cookie; ``user_id`` is None from then on.
 
 Cookies are ``HttpOnly; Secure; SameSite=Lax; Path=/`` by default, with ``host_only=True`` for
-the ``__Host-`` name prefix. The cookie lives until the session's absolute deadline; the store
-enforces the idle timeout.
+the ``__Host-`` name prefix. A persistent cookie lives until the session's absolute deadline;
+``login(..., remember=False)`` sets a browser-session cookie (no Max-Age). The store enforces
+the idle timeout either way.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from client.model import Session
-from client.store import AsyncSessionStore
+from client.model import Session, user_key
+from client.store import AsyncSessionStore, Lifetime
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,17 +41,35 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _DELETED: Final = object()
+_COOKIE_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 token
+_ATTRIBUTE: Final = re.compile(r"[^;,\s\x00-\x1f\x7f]+")
+DEFAULT_ROTATION_GRACE: Final = 10.0
+
+Outcome = tuple[Literal["set"], Session] | tuple[Literal["clear"], None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Login:
+    user_id: str
+    metadata: Mapping[str, Any] | None
+    remember: bool | None
+    ttl: Lifetime | None
+    lifetime: Lifetime | None
 
 
 class RequestSession(MutableMapping[str, Any]):
     """The session of one request: a mapping over its data, plus login / logout / rotate."""
 
-    def __init__(self, session: Session | None, token: str | None) -> None:
+    def __init__(
+        self, session: Session | None, token: str | None, store: AsyncSessionStore, rotation_grace: float = 0.0
+    ) -> None:
         self.session = session
         self.token = token
+        self._store = store
+        self._grace = rotation_grace
         self._data: dict[str, Any] = dict(session.data) if session is not None else {}
         self._changes: dict[str, Any] = {}  # key -> new value, or _DELETED
-        self._login: tuple[str | int, Mapping[str, Any] | None] | None = None
+        self._login: _Login | None = None
         self._logout = False
         self._rotate = False
 
@@ -65,8 +92,32 @@ class RequestSession(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
+    async def increment(self, key: str, by: int = 1) -> int:
+        """Add ``by`` to an integer in the session (missing counts as 0), atomically, at once: the
+        new value, with every concurrent increment counted."""
+        if self.session is None or self.token is None or self._login is not None or self._logout:
+            value = int(self._data.get(key, 0)) + by  # no stored session yet: applied at commit
+            self[key] = value
+            return value
+        result: list[int] = []
+
+        def add(data: dict[str, Any]) -> dict[str, Any]:
+            result[:] = [int(data.get(key, 0)) + by]
+            return {**data, key: result[0]}
+
+        updated = await self._store.update(self.token, add)
+        if updated is None:
+            raise LookupError("the session ended during the request")
+        self._data[key] = result[0]
+        return result[0]
+
     @property
     def user_id(self) -> str | None:
+        """The session's user; after ``login`` in this request the new user, after ``logout`` None."""
+        if self._logout:
+            return None
+        if self._login is not None:
+            return self._login.user_id
         return self.session.user_id if self.session is not None else None
 
     @property
@@ -75,15 +126,31 @@ class RequestSession(MutableMapping[str, Any]):
 
     # --- lifecycle ------------------------------------------------------------------------------
 
-    def login(self, user_id: str | int, *, metadata: Mapping[str, Any] | None = None) -> None:
-        """Start a new session for ``user_id`` with a new token; the previous session is revoked."""
-        self._login = (user_id, metadata)
+    def login(
+        self,
+        user_id: str | int,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        remember: bool | None = None,
+        ttl: Lifetime | None = None,
+        lifetime: Lifetime | None = None,
+    ) -> None:
+        """Start a session for ``user_id``, with a new token. Another user's data is dropped (the
+        new session starts empty); the same user's is kept. ``remember``: a persistent cookie
+        (True) or a browser-session one (False; default: the middleware's ``remember``);
+        ``ttl`` / ``lifetime``: this session's idle timeout and absolute lifetime."""
+        user = user_key(user_id)
+        if self.user_id is not None and self.user_id != user:
+            self._data.clear()
+            self._changes.clear()
+        self._login = _Login(user, metadata, remember, ttl, lifetime)
         self._logout = False
 
     def logout(self) -> None:
         self._logout = True
         self._login = None
         self._data.clear()
+        self._changes.clear()
 
     def rotate(self) -> None:
         """A new token for this session (e.g. after a privilege change)."""
@@ -97,29 +164,54 @@ class RequestSession(MutableMapping[str, Any]):
                 current[key] = value
         return current
 
-    async def commit(self, store: AsyncSessionStore) -> tuple[str, Session | None] | None:
+    async def _gone(self, token: str) -> Outcome:
+        """The session a token named is gone: clear the cookie, unless a newer token replaced it
+        (rotation or login elsewhere in the grace period), whose cookie the browser now holds."""
+        return None if await self._store.was_replaced(token) else ("clear", None)
+
+    async def commit(self, remember_by_default: bool) -> Outcome:
         """Write the changes; returns ("set", session) or ("clear", None) when the cookie changes."""
+        store, grace = self._store, self._grace or None
         if self._logout:
             if self.token is not None:
                 await store.revoke(self.token)
             return ("clear", None)
         if self._login is not None:
-            user_id, metadata = self._login
-            created = await store.create(user_id, self._data, metadata=metadata)
+            login = self._login
+            same_user = self.session is not None and self.session.user_id == login.user_id
+            options_kept = login.remember is None and login.ttl is None and login.lifetime is None
+            if same_user and options_kept and self.token is not None:
+                rotated = await store.rotate(self.token, grace=grace)
+                if rotated is not None and rotated.token is not None:
+                    if self._changes:
+                        await store.update(rotated.token, self._apply)
+                    if login.metadata is not None:
+                        await store.update(rotated.token, metadata=login.metadata)
+                    return ("set", rotated)
+            remember = remember_by_default if login.remember is None else login.remember
+            created = await store.create(
+                login.user_id,
+                self._data,
+                ttl=login.ttl,
+                lifetime=login.lifetime,
+                browser_session=not remember,
+                metadata=login.metadata,
+            )
             if self.token is not None:
-                await store.revoke(self.token)
+                await store.revoke(self.token, grace=grace)  # in-flight requests keep the new cookie
             return ("set", created)
         if self.session is None or self.token is None:
-            return ("clear", None) if self.token is not None else None
-        token, cookie = self.token, None
+            return None
+        token = self.token
+        outcome: Outcome = None
         if self._rotate:
-            rotated = await store.rotate(token)
-            if rotated is None:
-                return ("clear", None)
-            token, cookie = rotated.token or token, ("set", rotated)
+            rotated = await store.rotate(token, grace=grace)
+            if rotated is None or rotated.token is None:
+                return await self._gone(token)
+            token, outcome = rotated.token, ("set", rotated)
         if self._changes and await store.update(token, self._apply) is None:
-            return ("clear", None)
-        return cookie
+            return await self._gone(token)
+        return outcome
 
 
 class SessionMiddleware:
@@ -134,11 +226,28 @@ class SessionMiddleware:
         same_site: Literal["lax", "strict", "none"] = "lax",
         path: str = "/",
         domain: str | None = None,
+        remember: bool = True,
+        rotation_grace: float | timedelta = DEFAULT_ROTATION_GRACE,
     ) -> None:
+        if not _COOKIE_NAME.fullmatch(cookie_name):
+            raise ValueError(f"invalid cookie name {cookie_name!r}")
+        if same_site not in ("lax", "strict", "none"):
+            raise ValueError(f"same_site must be 'lax', 'strict' or 'none', not {same_site!r}")
+        if same_site == "none" and not secure:
+            raise ValueError("same_site='none' requires secure=True (browsers reject SameSite=None without Secure)")
+        if not path.startswith("/") or not _ATTRIBUTE.fullmatch(path):
+            raise ValueError(f"invalid cookie path {path!r}")
+        if domain is not None and not _ATTRIBUTE.fullmatch(domain):
+            raise ValueError(f"invalid cookie domain {domain!r}")
         if host_only and (domain is not None or path != "/" or not secure):
             raise ValueError("a __Host- cookie must be Secure, with Path=/ and no Domain")
+        grace = rotation_grace.total_seconds() if isinstance(rotation_grace, timedelta) else float(rotation_grace)
+        if grace < 0:
+            raise ValueError("rotation_grace must not be negative")
         self.app = app
         self.store = store
+        self.remember = remember
+        self.rotation_grace = grace
         self.cookie_name = f"__Host-{cookie_name}" if host_only else cookie_name
         attributes = [f"Path={path}", "HttpOnly"]
         if domain is not None:
@@ -154,7 +263,7 @@ class SessionMiddleware:
             return
         token = read_cookie(scope, self.cookie_name)
         session = await self.store.get(token) if token is not None else None
-        state = RequestSession(session, token)
+        state = RequestSession(session, token, self.store, self.rotation_grace)
         scope["session"] = state
         if scope["type"] == "websocket":  # no response headers to carry a cookie: read-only
             await self.app(scope, receive, send)
@@ -162,21 +271,24 @@ class SessionMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
-                outcome = await state.commit(self.store)
+                outcome = await state.commit(self.remember)
                 if outcome is None and session is None and token is not None:
-                    outcome = ("clear", None)  # a cookie that names no live session
+                    outcome = await state._gone(token)  # a cookie that names no live session
                 if outcome is not None:
                     headers = list(message.get("headers", []))
-                    headers.append((b"set-cookie", self._cookie(*outcome).encode("latin-1")))
+                    headers.append((b"set-cookie", self._cookie(outcome).encode("latin-1")))
                     message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_cookie)
 
-    def _cookie(self, action: str, session: Session | None) -> str:
-        if action == "clear" or session is None or session.token is None:
+    def _cookie(self, outcome: Outcome) -> str:
+        if outcome is None or outcome[0] == "clear" or outcome[1].token is None:
             return f"{self.cookie_name}=; Max-Age=0; {self._attributes}"
-        absolute = session.created_at + self.store.absolute_ttl
+        session = outcome[1]
+        if session.browser_session:
+            return f"{self.cookie_name}={session.token}; {self._attributes}"
+        absolute = session.ends_at or session.expires_at
         max_age = max(0, int((absolute - datetime.now(UTC)).total_seconds()))
         return f"{self.cookie_name}={session.token}; Max-Age={max_age}; {self._attributes}"
 

@@ -54,6 +54,14 @@ class _StoreBase:
         return timedelta(milliseconds=self.logic.absolute_ms)
 
 
+def _lifetimes(ttl: Lifetime | None, lifetime: Lifetime | None) -> tuple[int | None, int | None]:
+    return (None if ttl is None else to_ms(ttl)), (None if lifetime is None else to_ms(lifetime))
+
+
+def _grace(grace: Lifetime | None) -> int:
+    return 0 if grace is None else to_ms(grace)
+
+
 def _is_async_client(client: Any) -> bool:
     return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
 
@@ -91,11 +99,25 @@ class SessionStore(_StoreBase):
         return cls(ConnectionPool(Endpoint.from_url(url, timeout), max_connections), **options)
 
     def create(
-        self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
+        self,
+        user_id: UserId,
+        data: Data = None,
+        *,
+        ttl: Lifetime | None = None,
+        lifetime: Lifetime | None = None,
+        browser_session: bool = False,
+        metadata: Data = None,
     ) -> Session:
-        """A new session for ``user_id``; only the returned Session carries its token."""
-        ttl_ms, token = None if ttl is None else to_ms(ttl), new_token(user_key(user_id))
-        return self._runner.run(lambda: self.logic.create(user_id, data, ttl_ms, metadata, token))
+        """A new session for ``user_id``; only the returned Session carries its token.
+
+        ``ttl`` / ``lifetime``: this session's idle timeout and absolute lifetime instead of the
+        store's ("remember me"); ``ttl`` alone raises the lifetime to at least ``ttl``; a ``ttl``
+        longer than ``lifetime`` is a ValueError. ``browser_session``: recorded for the cookie
+        (the middleware then sets it without Max-Age).
+        """
+        create = self.logic.create
+        token, args = new_token(user_key(user_id)), _lifetimes(ttl, lifetime)
+        return self._runner.run(lambda: create(user_id, data, args[0], metadata, token, args[1], browser_session))
 
     def get(self, token: str) -> Session | None:
         """The live session behind a token (sliding its idle expiry when due), or None."""
@@ -105,12 +127,21 @@ class SessionStore(_StoreBase):
         """Merge ``data`` into the session's data (or apply a function to it); None if not live."""
         return self._runner.run(lambda: self.logic.update(token, data, metadata))
 
-    def rotate(self, token: str) -> Session | None:
-        """A new token for the same session; the old token dies at once."""
-        return self._runner.run(lambda: self.logic.rotate(token))
+    def rotate(self, token: str, *, grace: Lifetime | None = None) -> Session | None:
+        """A new token for the same session; the old token dies at once, or with ``grace`` keeps
+        reaching the session (read and write, never refresh or rotate) for that long."""
+        grace_ms = _grace(grace)
+        return self._runner.run(lambda: self.logic.rotate(token, grace_ms))
 
-    def revoke(self, token: str) -> bool:
-        return self._runner.run(lambda: self.logic.revoke(token))
+    def revoke(self, token: str, *, grace: Lifetime | None = None) -> bool:
+        """Revoke the session; with ``grace``, ``was_replaced(token)`` says so for that long."""
+        grace_ms = _grace(grace)
+        return self._runner.run(lambda: self.logic.revoke(token, grace_ms))
+
+    def was_replaced(self, token: str) -> bool:
+        """A token that reaches no session was rotated away or revoked with a grace period that
+        has not ended (a request still carrying it should keep the newer cookie)."""
+        return self._runner.run(lambda: self.logic.replaced(token))
 
     def revoke_id(self, user_id: UserId, session_id: str) -> bool:
         """Revoke one of the user's sessions by its public id (as shown by ``list``)."""
@@ -161,10 +192,25 @@ class AsyncSessionStore(_StoreBase):
         return cls(AsyncConnectionPool(Endpoint.from_url(url, timeout), max_connections), **options)
 
     async def create(
-        self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
+        self,
+        user_id: UserId,
+        data: Data = None,
+        *,
+        ttl: Lifetime | None = None,
+        lifetime: Lifetime | None = None,
+        browser_session: bool = False,
+        metadata: Data = None,
     ) -> Session:
-        ttl_ms, token = None if ttl is None else to_ms(ttl), new_token(user_key(user_id))
-        return await self._runner.run(lambda: self.logic.create(user_id, data, ttl_ms, metadata, token))
+        """A new session for ``user_id``; only the returned Session carries its token.
+
+        ``ttl`` / ``lifetime``: this session's idle timeout and absolute lifetime instead of the
+        store's ("remember me"); ``ttl`` alone raises the lifetime to at least ``ttl``; a ``ttl``
+        longer than ``lifetime`` is a ValueError. ``browser_session``: recorded for the cookie
+        (the middleware then sets it without Max-Age).
+        """
+        create = self.logic.create
+        token, args = new_token(user_key(user_id)), _lifetimes(ttl, lifetime)
+        return await self._runner.run(lambda: create(user_id, data, args[0], metadata, token, args[1], browser_session))
 
     async def get(self, token: str) -> Session | None:
         return await self._runner.run(lambda: self.logic.get(token))
@@ -172,11 +218,21 @@ class AsyncSessionStore(_StoreBase):
     async def update(self, token: str, data: Updater | None = None, *, metadata: Data = None) -> Session | None:
         return await self._runner.run(lambda: self.logic.update(token, data, metadata))
 
-    async def rotate(self, token: str) -> Session | None:
-        return await self._runner.run(lambda: self.logic.rotate(token))
+    async def rotate(self, token: str, *, grace: Lifetime | None = None) -> Session | None:
+        """A new token for the same session; the old token dies at once, or with ``grace`` keeps
+        reaching the session (read and write, never refresh or rotate) for that long."""
+        grace_ms = _grace(grace)
+        return await self._runner.run(lambda: self.logic.rotate(token, grace_ms))
 
-    async def revoke(self, token: str) -> bool:
-        return await self._runner.run(lambda: self.logic.revoke(token))
+    async def revoke(self, token: str, *, grace: Lifetime | None = None) -> bool:
+        """Revoke the session; with ``grace``, ``was_replaced(token)`` says so for that long."""
+        grace_ms = _grace(grace)
+        return await self._runner.run(lambda: self.logic.revoke(token, grace_ms))
+
+    async def was_replaced(self, token: str) -> bool:
+        """A token that reaches no session was rotated away or revoked with a grace period that
+        has not ended (a request still carrying it should keep the newer cookie)."""
+        return await self._runner.run(lambda: self.logic.replaced(token))
 
     async def revoke_id(self, user_id: UserId, session_id: str) -> bool:
         return await self._runner.run(lambda: self.logic.revoke_id(user_id, session_id))
