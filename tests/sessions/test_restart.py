@@ -13,8 +13,11 @@ import redis
 import redis.asyncio
 
 from client import AsyncSessionStore, SessionStore
+from client.testing import KvServer, kvserver
 from tests.sessions.test_middleware import Gates, make_app
-from tests.support import ServerProcess, free_port
+from tests.support import ServerProcess
+
+__all__ = ["kvserver"]  # the fixture
 
 Spawn = Callable[..., ServerProcess]
 
@@ -65,15 +68,14 @@ def test_sessions_survive_kill_9_with_their_deadlines(spawn: Spawn, tmp_path: Pa
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["builtin", "redis-py"])
 def test_requests_through_the_middleware_across_kill_9_and_restart(
-    backend: str, spawn: Spawn, tmp_path: Path
+    backend: str, kvserver: KvServer
 ) -> None:
     """Defects 1 and 3 end to end: an app under load while kvserver is killed and restarted on
     the same port and data. Requests during the outage may fail; after the restart completes,
     50 concurrent requests (on a pool full of connections to the dead process) give 0 errors,
-    and the session, with every increment that succeeded, is still there."""
-    port = free_port()
-    data_dir = tmp_path / "kv"
-    server = spawn("--port", str(port), data_dir=data_dir)
+    and the session, with every increment that succeeded, is still there. (On the testing helper
+    shipped with the library, as an application's own tests would be.)"""
+    port, server = kvserver.port, kvserver
 
     async def main() -> None:
         client = redis.asyncio.Redis(port=port) if backend == "redis-py" else None
@@ -85,7 +87,7 @@ def test_requests_through_the_middleware_across_kill_9_and_restart(
             assert {r.status_code for r in warm} == {200}
             server.kill9()
             during = await asyncio.gather(*(http.post("/count") for _ in range(10)))
-            await asyncio.to_thread(server.start)  # the same argv: same port, same data directory
+            await asyncio.to_thread(server.start)  # same port, same data directory
             after = await asyncio.gather(*(http.post("/count") for _ in range(50)))
             assert [r.status_code for r in after if r.status_code != 200] == []
             counted = 50 + sum(r.status_code == 200 for r in during) + 50
