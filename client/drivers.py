@@ -32,7 +32,12 @@ NEVER_DECODE = "NEVER_DECODE"
 
 def _checked(reply: object) -> object:
     if isinstance(reply, ErrorReply):
-        raise ResponseError(error_text(reply))
+        text = error_text(reply)
+        if text.startswith(("MOVED", "ASK")):
+            text += " (a Redis Cluster: the built-in client talks to one node; pass a redis.cluster.RedisCluster)"
+        raise ResponseError(text)
+    if isinstance(reply, Exception):  # an error reply inside EXEC's, as redis-py gives it
+        raise ResponseError(str(reply))
     return reply
 
 
@@ -177,6 +182,11 @@ class AsyncBuiltinRunner:
 # --- redis-py and valkey-py clients -------------------------------------------------------------
 
 
+def named(command: tuple[bytes, ...]) -> tuple[bytes | str, ...]:
+    """The command with its name as str: redis-py's cluster client looks names up as str."""
+    return (command[0].decode("ascii"), *command[1:])
+
+
 def _names(exc: BaseException) -> set[str]:
     """redis-py and valkey-py each have their own exception classes, with the same names."""
     return {cls.__name__ for cls in type(exc).__mro__}
@@ -250,14 +260,14 @@ class RedisPyRunner:
             return pipe.unwatch()
         if isinstance(step, Call):
             if pipe.watching:  # immediate mode: each command runs on the watching connection
-                return [pipe.execute_command(*command, **{NEVER_DECODE: True}) for command in step.commands]
+                return [pipe.execute_command(*named(command), **{NEVER_DECODE: True}) for command in step.commands]
             batch = self.client.pipeline(transaction=False)
             for command in step.commands:
-                batch.execute_command(*command, **{NEVER_DECODE: True})
+                batch.execute_command(*named(command), **{NEVER_DECODE: True})
             return batch.execute()
         pipe.multi()
         for command in step.commands:
-            pipe.execute_command(*command)
+            pipe.execute_command(*named(command))
         try:
             return pipe.execute()
         except Exception as exc:
@@ -301,14 +311,15 @@ class AsyncRedisPyRunner:
             return await pipe.unwatch()
         if isinstance(step, Call):
             if pipe.watching:
-                return [await pipe.execute_command(*command, **{NEVER_DECODE: True}) for command in step.commands]
+                commands = [named(command) for command in step.commands]
+                return [await pipe.execute_command(*command, **{NEVER_DECODE: True}) for command in commands]
             batch = self.client.pipeline(transaction=False)
             for command in step.commands:
-                batch.execute_command(*command, **{NEVER_DECODE: True})
+                batch.execute_command(*named(command), **{NEVER_DECODE: True})
             return await batch.execute()
         pipe.multi()
         for command in step.commands:
-            pipe.execute_command(*command)
+            pipe.execute_command(*named(command))
         try:
             return await pipe.execute()
         except Exception as exc:
@@ -318,3 +329,125 @@ class AsyncRedisPyRunner:
 
     async def close(self) -> None:
         """The application owns its client: closing the store leaves it open."""
+
+
+# --- redis-py's RedisCluster (sync and asyncio) -------------------------------------------------
+
+
+def routing_key(step: Step) -> bytes:
+    """The key an operation's first step names. Every key of one operation carries the same
+    {tag}, so it picks the one node (slot) that the whole operation runs on."""
+    if isinstance(step, Watch):
+        return step.keys[0]
+    if isinstance(step, Call | Atomic):
+        return step.commands[0][1]
+    raise ValueError(f"an operation can't start with {step!r}")
+
+
+def resumed(first: Step, operation: Operation[T]) -> Operation[T]:
+    """An operation whose first step was already taken out (to route it), as a fresh one."""
+    reply = yield first
+    while True:
+        try:
+            step = operation.send(reply)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        reply = yield step
+
+
+def _moved(exc: BaseException) -> bool:
+    return isinstance(exc, ResponseError) and str(exc).startswith(("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN"))
+
+
+class RedisClusterRunner:
+    """A sync ``redis.cluster.RedisCluster``: each operation runs, WATCH and MULTI/EXEC included,
+    on the node client (a plain ``Redis``) of its slot's primary, through ``RedisPyRunner``. A
+    MOVED (a resharding) refreshes the slot map and counts as a broken connection: retried once
+    if nothing was written yet."""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+
+    def run(self, start: Start[T]) -> T:
+        return with_retry(self._run_once, start)
+
+    def _run_once(self, start: Start[T], attempt: Attempt) -> T:
+        operation = start()
+        done, first = advance(operation, None)
+        if done:
+            return first  # type: ignore[no-any-return]
+        with translated():
+            node = self.cluster.get_node_from_key(routing_key(first))
+            client = self.cluster.get_redis_connection(node)
+        try:
+            return RedisPyRunner(client)._run_once(lambda: resumed(first, operation), attempt)
+        except ResponseError as exc:
+            if not _moved(exc):
+                raise
+            with translated():
+                self.cluster.nodes_manager.initialize()
+            raise StoreUnavailable(f"the cluster moved a slot: {exc}") from exc
+
+    def close(self) -> None:
+        """The application owns its client."""
+
+
+class AsyncRedisClusterRunner:
+    """A ``redis.asyncio.cluster.RedisCluster``: each operation runs on one connection of its
+    slot's primary, taken from the cluster client's own node pool, with the steps sent as raw
+    commands. (Not through ``ClusterPipeline``: it has no ``watching`` and its transaction
+    pipeline is where redis-py's async cluster defects are.)"""
+
+    def __init__(self, cluster: Any) -> None:
+        self.cluster = cluster
+
+    async def run(self, start: Start[T]) -> T:
+        return await with_retry_async(self._run_once, start)
+
+    async def _run_once(self, start: Start[T], attempt: Attempt) -> T:
+        operation = start()
+        done, first = advance(operation, None)
+        if done:
+            return first  # type: ignore[no-any-return]
+        with translated():
+            await self.cluster.initialize()
+            node = self.cluster.get_node_from_key(routing_key(first))
+        conn = node.acquire_connection()
+        healthy = False
+        try:
+            with translated():
+                if hasattr(conn, "is_connected") and not conn.is_connected:
+                    await conn.connect()
+
+                async def perform(step: Step) -> object:
+                    if isinstance(step, Pause):
+                        await asyncio.sleep(step.seconds)
+                        return None
+                    commands = step_commands(step)
+                    await conn.send_packed_command(conn.pack_commands([named(c) for c in commands]))
+                    replies: list[object] = []
+                    for _ in commands:
+                        try:
+                            replies.append(await conn.read_response(disable_decoding=True))
+                        except Exception as exc:
+                            if "ResponseError" not in _names(exc):
+                                raise
+                            replies.append(ErrorReply(str(exc).encode()))
+                    return step_result(step, replies)
+
+                result = await drive_async(resumed(first, operation), perform, attempt)
+                healthy = True
+                return result
+        except ResponseError as exc:
+            if not _moved(exc):
+                raise
+            with translated():
+                await self.cluster.nodes_manager.initialize()
+            raise StoreUnavailable(f"the cluster moved a slot: {exc}") from exc
+        finally:
+            if not healthy:  # its state (a WATCH, a half-read reply) is unknown
+                await conn.disconnect()
+            node.release(conn)
+
+    async def close(self) -> None:
+        """The application owns its client."""

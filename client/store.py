@@ -13,7 +13,14 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from client.drivers import AsyncBuiltinRunner, AsyncRedisPyRunner, BuiltinRunner, RedisPyRunner
+from client.drivers import (
+    AsyncBuiltinRunner,
+    AsyncRedisClusterRunner,
+    AsyncRedisPyRunner,
+    BuiltinRunner,
+    RedisClusterRunner,
+    RedisPyRunner,
+)
 from client.logic import SessionLogic, Updater
 from client.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms, user_key
 from client.resp import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncConnectionPool, ConnectionPool, Endpoint
@@ -62,6 +69,11 @@ def _grace(grace: Lifetime | None) -> int:
     return 0 if grace is None else to_ms(grace)
 
 
+def _is_cluster_client(client: Any) -> bool:
+    """redis-py's (or valkey-py's) RedisCluster, sync or asyncio."""
+    return hasattr(client, "get_node_from_key") and hasattr(client, "nodes_manager")
+
+
 def _is_async_client(client: Any) -> bool:
     return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
 
@@ -76,7 +88,9 @@ class SessionStore(_StoreBase):
     def __init__(self, client: Any, **options: Any) -> None:
         super().__init__(**options)
         if isinstance(client, ConnectionPool):
-            self._runner: BuiltinRunner | RedisPyRunner = BuiltinRunner(client)
+            self._runner: BuiltinRunner | RedisPyRunner | RedisClusterRunner = BuiltinRunner(client)
+        elif _is_cluster_client(client) and not _is_async_client(client):
+            self._runner = RedisClusterRunner(client)
         elif hasattr(client, "pipeline") and not _is_async_client(client):
             self._runner = RedisPyRunner(client)
         else:
@@ -171,7 +185,9 @@ class AsyncSessionStore(_StoreBase):
     def __init__(self, client: Any, **options: Any) -> None:
         super().__init__(**options)
         if isinstance(client, AsyncConnectionPool):
-            self._runner: AsyncBuiltinRunner | AsyncRedisPyRunner = AsyncBuiltinRunner(client)
+            self._runner: AsyncBuiltinRunner | AsyncRedisPyRunner | AsyncRedisClusterRunner = AsyncBuiltinRunner(client)
+        elif _is_cluster_client(client) and _is_async_client(client):
+            self._runner = AsyncRedisClusterRunner(client)
         elif hasattr(client, "pipeline") and _is_async_client(client):
             self._runner = AsyncRedisPyRunner(client)
         else:
