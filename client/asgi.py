@@ -26,13 +26,13 @@ the idle timeout either way.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from client.model import Session, user_key
-from client.store import AsyncSessionStore, Lifetime
+from client.model import Session
+from client.store import AsyncSessionStore
+from client.web import Outcome, SessionState, run_plan_async
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,177 +40,32 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_DELETED: Final = object()
 _COOKIE_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an RFC 6265 token
 _ATTRIBUTE: Final = re.compile(r"[^;,\s\x00-\x1f\x7f]+")
 DEFAULT_ROTATION_GRACE: Final = 10.0
 
-Outcome = tuple[Literal["set"], Session] | tuple[Literal["clear"], None] | None
 
-
-@dataclass(frozen=True, slots=True)
-class _Login:
-    user_id: str
-    metadata: Mapping[str, Any] | None
-    remember: bool | None
-    ttl: Lifetime | None
-    lifetime: Lifetime | None
-
-
-class RequestSession(MutableMapping[str, Any]):
-    """The session of one request: a mapping over its data, plus login / logout / rotate."""
+class RequestSession(SessionState):
+    """``scope["session"]``: the request's session (``client.web.SessionState``) on an
+    ``AsyncSessionStore``."""
 
     def __init__(
         self, session: Session | None, token: str | None, store: AsyncSessionStore, rotation_grace: float = 0.0
     ) -> None:
-        self.session = session
-        self.token = token
+        super().__init__(session, token, rotation_grace)
         self._store = store
-        self._grace = rotation_grace
-        self._data: dict[str, Any] = dict(session.data) if session is not None else {}
-        self._changes: dict[str, Any] = {}  # key -> new value, or _DELETED
-        self._login: _Login | None = None
-        self._logout = False
-        self._rotate = False
-
-    # --- the data -------------------------------------------------------------------------------
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._data[key] = value
-        self._changes[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._data[key]
-        self._changes[key] = _DELETED
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     async def increment(self, key: str, by: int = 1) -> int:
-        """Add ``by`` to an integer in the session (missing counts as 0), atomically, at once: the
-        new value, with every concurrent increment counted."""
-        if self.session is None or self.token is None or self._login is not None or self._logout:
-            value = int(self._data.get(key, 0)) + by  # no stored session yet: applied at commit
-            self[key] = value
-            return value
-        result: list[int] = []
-
-        def add(data: dict[str, Any]) -> dict[str, Any]:
-            result[:] = [int(data.get(key, 0)) + by]
-            return {**data, key: result[0]}
-
-        updated = await self._store.update(self.token, add)
-        if updated is None:
-            raise LookupError("the session ended during the request")
-        self._data[key] = result[0]
-        return result[0]
-
-    @property
-    def user_id(self) -> str | None:
-        """The session's user; after ``login`` in this request the new user, after ``logout`` None."""
-        if self._logout:
-            return None
-        if self._login is not None:
-            return self._login.user_id
-        return self.session.user_id if self.session is not None else None
-
-    @property
-    def modified(self) -> bool:
-        return bool(self._changes)
-
-    # --- lifecycle ------------------------------------------------------------------------------
-
-    def login(
-        self,
-        user_id: str | int,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        remember: bool | None = None,
-        ttl: Lifetime | None = None,
-        lifetime: Lifetime | None = None,
-    ) -> None:
-        """Start a session for ``user_id``, with a new token. Another user's data is dropped (the
-        new session starts empty); the same user's is kept. ``remember``: a persistent cookie
-        (True) or a browser-session one (False; default: the middleware's ``remember``);
-        ``ttl`` / ``lifetime``: this session's idle timeout and absolute lifetime."""
-        user = user_key(user_id)
-        if self.user_id is not None and self.user_id != user:
-            self._data.clear()
-            self._changes.clear()
-        self._login = _Login(user, metadata, remember, ttl, lifetime)
-        self._logout = False
-
-    def logout(self) -> None:
-        self._logout = True
-        self._login = None
-        self._data.clear()
-        self._changes.clear()
-
-    def rotate(self) -> None:
-        """A new token for this session (e.g. after a privilege change)."""
-        self._rotate = True
-
-    def _apply(self, current: dict[str, Any]) -> dict[str, Any]:
-        for key, value in self._changes.items():
-            if value is _DELETED:
-                current.pop(key, None)
-            else:
-                current[key] = value
-        return current
-
-    async def _gone(self, token: str) -> Outcome:
-        """The session a token named is gone: clear the cookie, unless a newer token replaced it
-        (rotation or login elsewhere in the grace period), whose cookie the browser now holds."""
-        return None if await self._store.was_replaced(token) else ("clear", None)
+        """Add ``by`` to an integer in the session, atomically, at once; the new value."""
+        value: int = await run_plan_async(self._store, self.increment_plan(key, by))
+        return value
 
     async def commit(self, remember_by_default: bool) -> Outcome:
-        """Write the changes; returns ("set", session) or ("clear", None) when the cookie changes."""
-        store, grace = self._store, self._grace or None
-        if self._logout:
-            if self.token is not None:
-                await store.revoke(self.token)
-            return ("clear", None)
-        if self._login is not None:
-            login = self._login
-            same_user = self.session is not None and self.session.user_id == login.user_id
-            options_kept = login.remember is None and login.ttl is None and login.lifetime is None
-            if same_user and options_kept and self.token is not None:
-                rotated = await store.rotate(self.token, grace=grace)
-                if rotated is not None and rotated.token is not None:
-                    if self._changes:
-                        await store.update(rotated.token, self._apply)
-                    if login.metadata is not None:
-                        await store.update(rotated.token, metadata=login.metadata)
-                    return ("set", rotated)
-            remember = remember_by_default if login.remember is None else login.remember
-            created = await store.create(
-                login.user_id,
-                self._data,
-                ttl=login.ttl,
-                lifetime=login.lifetime,
-                browser_session=not remember,
-                metadata=login.metadata,
-            )
-            if self.token is not None:
-                await store.revoke(self.token, grace=grace)  # in-flight requests keep the new cookie
-            return ("set", created)
-        if self.session is None or self.token is None:
-            return None
-        token = self.token
-        outcome: Outcome = None
-        if self._rotate:
-            rotated = await store.rotate(token, grace=grace)
-            if rotated is None or rotated.token is None:
-                return await self._gone(token)
-            token, outcome = rotated.token, ("set", rotated)
-        if self._changes and await store.update(token, self._apply) is None:
-            return await self._gone(token)
+        outcome: Outcome = await run_plan_async(self._store, self.commit_plan(remember_by_default))
+        return outcome
+
+    async def gone(self, token: str) -> Outcome:
+        outcome: Outcome = await run_plan_async(self._store, self.gone_plan(token))
         return outcome
 
 
@@ -273,7 +128,7 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 outcome = await state.commit(self.remember)
                 if outcome is None and session is None and token is not None:
-                    outcome = await state._gone(token)  # a cookie that names no live session
+                    outcome = await state.gone(token)  # a cookie that names no live session
                 if outcome is not None:
                     headers = list(message.get("headers", []))
                     headers.append((b"set-cookie", self._cookie(outcome).encode("latin-1")))
