@@ -102,6 +102,13 @@ class SessionState(MutableMapping[str, Any]):
     def modified(self) -> bool:
         return bool(self._changes)
 
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        """``session.modified = True`` after changing a value in place (``session["cart"].append``):
+        every key is written back, as Flask's own sessions do."""
+        if value:
+            self._changes.update(self._data)
+
     # --- lifecycle ------------------------------------------------------------------------------
 
     def login(
