@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final, Literal
 
 from client.model import Session
 from client.store import AsyncSessionStore
-from client.web import Outcome, SessionState, run_plan_async
+from client.web import Outcome, SessionState, cookie_max_age, grace_seconds, run_plan_async
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -96,9 +96,7 @@ class SessionMiddleware:
             raise ValueError(f"invalid cookie domain {domain!r}")
         if host_only and (domain is not None or path != "/" or not secure):
             raise ValueError("a __Host- cookie must be Secure, with Path=/ and no Domain")
-        grace = rotation_grace.total_seconds() if isinstance(rotation_grace, timedelta) else float(rotation_grace)
-        if grace < 0:
-            raise ValueError("rotation_grace must not be negative")
+        grace = grace_seconds(rotation_grace)
         self.app = app
         self.store = store
         self.remember = remember
@@ -140,12 +138,9 @@ class SessionMiddleware:
     def _cookie(self, outcome: Outcome) -> str:
         if outcome is None or outcome[0] == "clear" or outcome[1].token is None:
             return f"{self.cookie_name}=; Max-Age=0; {self._attributes}"
-        session = outcome[1]
-        if session.browser_session:
-            return f"{self.cookie_name}={session.token}; {self._attributes}"
-        absolute = session.ends_at or session.expires_at
-        max_age = max(0, int((absolute - datetime.now(UTC)).total_seconds()))
-        return f"{self.cookie_name}={session.token}; Max-Age={max_age}; {self._attributes}"
+        max_age = cookie_max_age(outcome[1])
+        lifetime = "" if max_age is None else f" Max-Age={max_age};"
+        return f"{self.cookie_name}={outcome[1].token};{lifetime} {self._attributes}"
 
 
 def read_cookie(scope: Scope, name: str) -> str | None:

@@ -18,7 +18,7 @@ settings, except that an unset SameSite means Lax (Flask's default is not Secure
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Request, Response
@@ -26,7 +26,7 @@ from flask.sessions import SessionInterface, SessionMixin
 
 from client.model import Session
 from client.store import SessionStore
-from client.web import Outcome, SessionState, run_plan
+from client.web import Outcome, SessionState, cookie_max_age, grace_seconds, run_plan
 
 DEFAULT_ROTATION_GRACE = 10.0
 
@@ -48,12 +48,9 @@ class KvSessionInterface(SessionInterface):
     def __init__(
         self, store: SessionStore, *, remember: bool = True, rotation_grace: float | timedelta = DEFAULT_ROTATION_GRACE
     ) -> None:
-        grace = rotation_grace.total_seconds() if isinstance(rotation_grace, timedelta) else float(rotation_grace)
-        if grace < 0:
-            raise ValueError("rotation_grace must not be negative")
         self.store = store
         self.remember = remember
-        self.rotation_grace = grace
+        self.rotation_grace = grace_seconds(rotation_grace)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
         token = request.cookies.get(self.get_cookie_name(app))
@@ -82,9 +79,4 @@ class KvSessionInterface(SessionInterface):
         if outcome[0] == "clear":
             response.delete_cookie(name, **options)
             return
-        stored = outcome[1]
-        max_age = None
-        if not stored.browser_session:
-            ends = stored.ends_at or stored.expires_at
-            max_age = max(0, int((ends - datetime.now(UTC)).total_seconds()))
-        response.set_cookie(name, stored.token or "", max_age=max_age, **options)
+        response.set_cookie(name, outcome[1].token or "", max_age=cookie_max_age(outcome[1]), **options)

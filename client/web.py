@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from client.model import Session, user_key
@@ -194,6 +195,22 @@ class SessionState(MutableMapping[str, Any]):
         if self.token is not None:
             yield StoreCall("revoke", (self.token,), {"grace": grace})  # in-flight requests keep the new cookie
         return ("set", created)
+
+
+def grace_seconds(value: float | timedelta) -> float:
+    """A rotation grace option, in seconds (never negative)."""
+    grace = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if grace < 0:
+        raise ValueError("rotation_grace must not be negative")
+    return grace
+
+
+def cookie_max_age(session: Session) -> int | None:
+    """The cookie's Max-Age: up to the session's absolute deadline; None for a browser session."""
+    if session.browser_session:
+        return None
+    ends = session.ends_at or session.expires_at
+    return max(0, int((ends - datetime.now(UTC)).total_seconds()))
 
 
 def run_plan(store: Any, plan: Generator[StoreCall, Any, Any]) -> Any:
