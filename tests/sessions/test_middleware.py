@@ -137,16 +137,22 @@ def test_concurrent_increments_are_all_counted(async_store: AsyncStoreFactory) -
     run(async_store, scenario)
 
 
+async def held_request(http: httpx.AsyncClient, gates: Gates) -> tuple[str, asyncio.Task[httpx.Response]]:
+    """alice's token, and a request of hers held inside its handler (its session loaded)."""
+    await http.post("/login", params={"user": "alice"})
+    old = http.cookies["session"]
+    http.cookies.clear()
+    in_flight = asyncio.create_task(http.post("/slow-write", headers=cookie(old)))
+    await gates.entered.wait()
+    return old, in_flight
+
+
 def test_a_request_in_flight_during_rotation_keeps_working(async_store: AsyncStoreFactory) -> None:
     """Defect 6: the request that started with the old token writes into the rotated session and
     does not clear the new cookie."""
 
     async def scenario(http: httpx.AsyncClient, store: AsyncSessionStore, gates: Gates) -> None:
-        await http.post("/login", params={"user": "alice"})
-        old = http.cookies["session"]
-        http.cookies.clear()
-        in_flight = asyncio.create_task(http.post("/slow-write", headers=cookie(old)))
-        await gates.entered.wait()
+        old, in_flight = await held_request(http, gates)
         rotated = await http.post("/rotate", headers=cookie(old))
         new = rotated.cookies["session"]
         assert new != old
@@ -164,11 +170,7 @@ def test_a_request_in_flight_during_another_users_login_keeps_the_new_cookie(
     async_store: AsyncStoreFactory,
 ) -> None:
     async def scenario(http: httpx.AsyncClient, store: AsyncSessionStore, gates: Gates) -> None:
-        await http.post("/login", params={"user": "alice"})
-        old = http.cookies["session"]
-        http.cookies.clear()
-        in_flight = asyncio.create_task(http.post("/slow-write", headers=cookie(old)))
-        await gates.entered.wait()
+        old, in_flight = await held_request(http, gates)
         bob = (await http.post("/login", params={"user": "bob"}, headers=cookie(old))).cookies["session"]
         gates.release.set()
         response = await in_flight
