@@ -26,9 +26,10 @@ the idle timeout either way.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import timedelta
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 from client.model import Session
 from client.store import AsyncSessionStore
@@ -83,6 +84,8 @@ class SessionMiddleware:
         domain: str | None = None,
         remember: bool = True,
         rotation_grace: float | timedelta = DEFAULT_ROTATION_GRACE,
+        csrf: bool = False,
+        trusted_origins: Sequence[str] = (),
     ) -> None:
         if not _COOKIE_NAME.fullmatch(cookie_name):
             raise ValueError(f"invalid cookie name {cookie_name!r}")
@@ -101,6 +104,8 @@ class SessionMiddleware:
         self.store = store
         self.remember = remember
         self.rotation_grace = grace
+        self.csrf = csrf
+        self.trusted_origins = frozenset(origin.rstrip("/").lower() for origin in trusted_origins)
         self.cookie_name = f"__Host-{cookie_name}" if host_only else cookie_name
         attributes = [f"Path={path}", "HttpOnly"]
         if domain is not None:
@@ -113,6 +118,9 @@ class SessionMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            return
+        if self.csrf and scope["type"] == "http" and self._cross_site(scope):
+            await refuse(send)
             return
         token = read_cookie(scope, self.cookie_name)
         session = await self.store.get(token) if token is not None else None
@@ -141,6 +149,38 @@ class SessionMiddleware:
         max_age = cookie_max_age(outcome[1])
         lifetime = "" if max_age is None else f" Max-Age={max_age};"
         return f"{self.cookie_name}={outcome[1].token};{lifetime} {self._attributes}"
+
+
+    def _cross_site(self, scope: Scope) -> bool:
+        """An unsafe request (not GET/HEAD/OPTIONS/TRACE) sent by another site: ``Sec-Fetch-Site``
+        says so, or ``Origin`` (else ``Referer``) is neither this origin nor a trusted one. A
+        request with none of them (not a current browser) passes."""
+        if scope.get("method", "GET") in SAFE_METHODS:
+            return False
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", ())}
+        fetch_site = headers.get("sec-fetch-site")
+        if fetch_site is not None:
+            return fetch_site not in ("same-origin", "none") and not self._trusted(headers.get("origin"))
+        source = headers.get("origin") or headers.get("referer")
+        if source is None:
+            return False
+        own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
+        parts = urlsplit(source)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        return origin != own and not self._trusted(origin)
+
+    def _trusted(self, origin: str | None) -> bool:
+        return origin is not None and origin.rstrip("/").lower() in self.trusted_origins
+
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+async def refuse(send: Send) -> None:
+    body = b"cross-site request refused"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def read_cookie(scope: Scope, name: str) -> str | None:

@@ -257,3 +257,27 @@ def test_cookie_options_are_validated(options: dict[str, Any], message: str) -> 
     with pytest.raises(ValueError, match=message):
         SessionMiddleware(make_app, store=None, **options)  # type: ignore[arg-type]
     SessionMiddleware(make_app, store=None, same_site="none")  # type: ignore[arg-type]  # Secure by default
+
+
+def test_the_optional_csrf_check_refuses_cross_site_writes(async_store: AsyncStoreFactory) -> None:
+    """csrf=True: SameSite=Lax doesn't cover same-site (sibling subdomain) requests; the Origin /
+    Sec-Fetch-Site check does."""
+
+    async def scenario(http: httpx.AsyncClient, store: AsyncSessionStore, gates: Gates) -> None:
+        await http.post("/login", params={"user": "alice"}, headers={"origin": "https://testserver"})
+
+        async def write(headers: dict[str, str]) -> int:
+            return (await http.post("/write", params={"key": "k", "value": "v"}, headers=headers)).status_code
+
+        assert await write({"origin": "https://evil.example"}) == 403
+        assert await write({"referer": "https://evil.example/page"}) == 403
+        assert await write({"sec-fetch-site": "cross-site"}) == 403
+        assert await write({"sec-fetch-site": "same-site", "origin": "https://sub.testserver"}) == 403
+        assert (await http.get("/me", headers={"origin": "https://evil.example"})).status_code == 200  # safe method
+        assert (await store.get(http.cookies["session"])).data == {}  # type: ignore[union-attr]
+        assert await write({"origin": "https://testserver"}) == 200
+        assert await write({"sec-fetch-site": "same-origin"}) == 200
+        assert await write({"sec-fetch-site": "same-site", "origin": "https://app.example"}) == 200  # trusted
+        assert await write({}) == 200  # not a browser
+
+    run(async_store, scenario, csrf=True, trusted_origins=["https://app.example/"])
