@@ -150,7 +150,6 @@ class SessionMiddleware:
         lifetime = "" if max_age is None else f" Max-Age={max_age};"
         return f"{self.cookie_name}={outcome[1].token};{lifetime} {self._attributes}"
 
-
     def _cross_site(self, scope: Scope) -> bool:
         """An unsafe request (not GET/HEAD/OPTIONS/TRACE) sent by another site: ``Sec-Fetch-Site``
         says so, or ``Origin`` (else ``Referer``) is neither this origin nor a trusted one. A

@@ -53,9 +53,7 @@ class KvServer:
     The log is durable by default (``appendfsync always``): what a reply acknowledged survives
     ``kill9()``. ``args`` are extra kvserver options (``["--requirepass", "s3cret"]``)."""
 
-    def __init__(
-        self, data_dir: str | os.PathLike[str], *, port: int | None = None, args: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str], *, port: int | None = None, args: Sequence[str] = ()) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.args = list(args)

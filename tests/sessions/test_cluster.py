@@ -127,8 +127,9 @@ def test_the_builtin_client_on_one_node_says_what_to_use(cluster: list[ServerPro
     ResponseError that names the way out."""
     client = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster[0].port)
     elsewhere = next(f"user{i}" for i in range(100) if not owned_by(client, f"user{i}", cluster[0].port))
-    with SessionStore.from_url(f"redis://127.0.0.1:{cluster[0].port}/0") as store, pytest.raises(
-        ResponseError, match="RedisCluster"
+    with (
+        SessionStore.from_url(f"redis://127.0.0.1:{cluster[0].port}/0") as store,
+        pytest.raises(ResponseError, match="RedisCluster"),
     ):
         store.create(elsewhere)
     client.close()

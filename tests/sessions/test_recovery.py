@@ -273,4 +273,3 @@ def test_an_exhausted_pool_times_out(server: ServerProcess) -> None:
         with pool.connection(), pytest.raises(StoreTimeout, match="max_connections"):
             store.get(session.token)  # type: ignore[arg-type]
         assert store.get(session.token) is not None  # type: ignore[arg-type]
-

@@ -67,9 +67,7 @@ def test_sessions_survive_kill_9_with_their_deadlines(spawn: Spawn, tmp_path: Pa
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["builtin", "redis-py"])
-def test_requests_through_the_middleware_across_kill_9_and_restart(
-    backend: str, kvserver: KvServer
-) -> None:
+def test_requests_through_the_middleware_across_kill_9_and_restart(backend: str, kvserver: KvServer) -> None:
     """Defects 1 and 3 end to end: an app under load while kvserver is killed and restarted on
     the same port and data. Requests during the outage may fail; after the restart completes,
     50 concurrent requests (on a pool full of connections to the dead process) give 0 errors,
@@ -79,7 +77,11 @@ def test_requests_through_the_middleware_across_kill_9_and_restart(
 
     async def main() -> None:
         client = redis.asyncio.Redis(port=port) if backend == "redis-py" else None
-        store = AsyncSessionStore(client) if client is not None else AsyncSessionStore.from_url(f"redis://127.0.0.1:{port}/0")
+        store = (
+            AsyncSessionStore(client)
+            if client is not None
+            else AsyncSessionStore.from_url(f"redis://127.0.0.1:{port}/0")
+        )
         transport = httpx.ASGITransport(app=make_app(store, Gates()), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
             await http.post("/login", params={"user": "alice"})
