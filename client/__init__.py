@@ -8,8 +8,18 @@ cookie_value = session.token          # only create() and rotate() return it
 store.get(cookie_value)               # -> Session, or None for anything not live
 """
 
-from client.model import ConcurrencyError, Session, SessionError
-from client.resp import ResponseError
+from client.errors import ConcurrencyError, Conflict, ResponseError, SessionError, StoreTimeout, StoreUnavailable
+from client.model import Session
 from client.store import AsyncSessionStore, SessionStore
 
-__all__ = ["AsyncSessionStore", "ConcurrencyError", "ResponseError", "Session", "SessionError", "SessionStore"]
+__all__ = [
+    "AsyncSessionStore",
+    "ConcurrencyError",
+    "Conflict",
+    "ResponseError",
+    "Session",
+    "SessionError",
+    "SessionStore",
+    "StoreTimeout",
+    "StoreUnavailable",
+]

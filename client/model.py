@@ -12,6 +12,11 @@ A session record is a hash with these fields (integers are decimal milliseconds 
 | `seen`    | last time the session was used (sliding expiry)   |
 | `idle`    | the idle timeout of this session, in ms           |
 | `until`   | the absolute deadline: created + absolute lifetime |
+| `browser` | 1 for a browser-session cookie, else 0 (absent before 0.2: 0) |
+
+During a rotation's grace period the old session's key holds a forward instead: `hash` (the
+old secret's), `moved` (the new session id; empty when another user's login replaced it) and
+`until` (the end of the grace period), with that as its TTL.
 
 The key's own deadline (and the session's score in the user's index) is always
 ``min(seen + idle, until)``.
@@ -27,17 +32,12 @@ from typing import Any, Final
 import msgpack
 
 FIELDS: Final = (b"user", b"hash", b"data", b"meta", b"created", b"seen", b"idle", b"until")
+# read with FIELDS: ``browser`` (1: a browser-session cookie; absent in records before 0.2) and
+# ``moved``, which only a forward has (see ``Forward``)
+READ_FIELDS: Final = (*FIELDS, b"browser", b"moved")
 
 DEFAULT_IDLE_TTL: Final = timedelta(days=7)
 DEFAULT_ABSOLUTE_TTL: Final = timedelta(days=30)
-
-
-class SessionError(Exception):
-    """Base class of the library's own errors."""
-
-
-class ConcurrencyError(SessionError):
-    """An update kept losing the race against concurrent writes to the same session."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,8 @@ class Session:
     expires_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
     token: str | None = field(default=None, repr=False, compare=False)
+    browser_session: bool = False  # its cookie should end with the browser session (no Max-Age)
+    ends_at: datetime | None = None  # the absolute deadline, however it is used
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class Record:
     seen: int
     idle: int
     until: int
+    browser: bool = False
 
     @property
     def deadline(self) -> int:
@@ -83,7 +86,8 @@ class Record:
             b"%d" % self.idle,
             b"%d" % self.until,
         )
-        return [item for pair in zip(FIELDS, values, strict=True) for item in pair]
+        pairs = [item for pair in zip(FIELDS, values, strict=True) for item in pair]
+        return [*pairs, b"browser", b"1" if self.browser else b"0"]
 
     def session(self, session_id: str, token: str | None = None) -> Session:
         return Session(
@@ -95,14 +99,46 @@ class Record:
             expires_at=from_ms(self.deadline),
             metadata=dict(self.metadata),
             token=token,
+            browser_session=self.browser,
+            ends_at=from_ms(self.until),
         )
 
 
-def decode_record(values: object) -> Record | None:
-    """A record from an HMGET of FIELDS; None when missing, partial or not ours (never raises)."""
-    if not isinstance(values, list) or len(values) != len(FIELDS):
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """What a rotated-away (or replaced) token's key holds during the grace period: the old
+    secret's hash, the id of the session it moved to (empty: replaced by another user's login,
+    so no session), and the end of the grace period (ms). Fields ``hash``, ``moved``, ``until``."""
+
+    secret_hash: bytes
+    target: str
+    until: int
+
+
+def decode_forward(values: object) -> Forward | None:
+    """A forward from an HMGET of READ_FIELDS; None if the key holds none (never raises)."""
+    if not isinstance(values, list) or len(values) != len(READ_FIELDS):
         return None
     raw = [v.encode() if isinstance(v, str) else v for v in values]
+    secret_hash, until, moved = raw[1], raw[7], raw[-1]
+    if not isinstance(secret_hash, bytes) or not isinstance(until, bytes) or not isinstance(moved, bytes):
+        return None
+    if raw[0] is not None or len(secret_hash) != 32:
+        return None
+    try:
+        return Forward(secret_hash, moved.decode("ascii"), int(until))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def decode_record(values: object) -> Record | None:
+    """A record from an HMGET of FIELDS (or READ_FIELDS); None when missing, partial or not ours
+    (never raises)."""
+    if not isinstance(values, list) or len(values) not in (len(FIELDS), len(READ_FIELDS)):
+        return None
+    raw = [v.encode() if isinstance(v, str) else v for v in values]
+    browser = len(raw) > len(FIELDS) and raw[len(FIELDS)] == b"1"
+    raw = raw[: len(FIELDS)]
     if not all(isinstance(v, bytes) for v in raw):
         return None
     user, secret_hash, data, meta, created, seen, idle, until = raw
@@ -115,7 +151,7 @@ def decode_record(values: object) -> Record | None:
         return None
     if not isinstance(decoded_data, dict) or not isinstance(decoded_meta, dict) or len(secret_hash) != 32:
         return None
-    return Record(user_id, secret_hash, decoded_data, decoded_meta, *numbers)
+    return Record(user_id, secret_hash, decoded_data, decoded_meta, *numbers, browser=browser)
 
 
 def pack(value: Mapping[str, Any], what: str) -> bytes:

@@ -13,11 +13,18 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from client.drivers import AsyncBuiltinRunner, AsyncRedisPyRunner, BuiltinRunner, RedisPyRunner
+from client.drivers import (
+    AsyncBuiltinRunner,
+    AsyncRedisClusterRunner,
+    AsyncRedisPyRunner,
+    BuiltinRunner,
+    RedisClusterRunner,
+    RedisPyRunner,
+)
 from client.logic import SessionLogic, Updater
-from client.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms
-from client.resp import AsyncConnectionPool, ConnectionPool, Endpoint
-from client.tokens import KeyLayout
+from client.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms, user_key
+from client.resp import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncConnectionPool, ConnectionPool, Endpoint
+from client.tokens import KeyLayout, new_token
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 Lifetime = float | timedelta
@@ -54,6 +61,19 @@ class _StoreBase:
         return timedelta(milliseconds=self.logic.absolute_ms)
 
 
+def _lifetimes(ttl: Lifetime | None, lifetime: Lifetime | None) -> tuple[int | None, int | None]:
+    return (None if ttl is None else to_ms(ttl)), (None if lifetime is None else to_ms(lifetime))
+
+
+def _grace(grace: Lifetime | None) -> int:
+    return 0 if grace is None else to_ms(grace)
+
+
+def _is_cluster_client(client: Any) -> bool:
+    """redis-py's (or valkey-py's) RedisCluster, sync or asyncio."""
+    return hasattr(client, "get_node_from_key") and hasattr(client, "nodes_manager")
+
+
 def _is_async_client(client: Any) -> bool:
     return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
 
@@ -68,49 +88,86 @@ class SessionStore(_StoreBase):
     def __init__(self, client: Any, **options: Any) -> None:
         super().__init__(**options)
         if isinstance(client, ConnectionPool):
-            self._runner: BuiltinRunner | RedisPyRunner = BuiltinRunner(client)
+            self._runner: BuiltinRunner | RedisPyRunner | RedisClusterRunner = BuiltinRunner(client)
+        elif _is_cluster_client(client) and not _is_async_client(client):
+            self._runner = RedisClusterRunner(client)
         elif hasattr(client, "pipeline") and not _is_async_client(client):
             self._runner = RedisPyRunner(client)
         else:
             raise TypeError("SessionStore needs a redis-py or valkey-py Redis client; use SessionStore.from_url(...)")
 
     @classmethod
-    def from_url(cls, url: str = DEFAULT_URL, *, timeout: float | None = 10.0, **options: Any) -> SessionStore:
-        """A store on the built-in client: ``redis://[[user]:password@]host[:port][/db]`` (rediss:// for TLS)."""
-        return cls(ConnectionPool(Endpoint.from_url(url, timeout)), **options)
+    def from_url(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        **options: Any,
+    ) -> SessionStore:
+        """A store on the built-in client: ``redis://[[user]:password@]host[:port][/db]`` (rediss:// for TLS).
+
+        ``timeout`` bounds every connect, every reply and the wait for a free pooled connection
+        (``StoreTimeout``); at most ``max_connections`` are open at once.
+        """
+        return cls(ConnectionPool(Endpoint.from_url(url, timeout), max_connections), **options)
 
     def create(
-        self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
+        self,
+        user_id: UserId,
+        data: Data = None,
+        *,
+        ttl: Lifetime | None = None,
+        lifetime: Lifetime | None = None,
+        browser_session: bool = False,
+        metadata: Data = None,
     ) -> Session:
-        """A new session for ``user_id``; only the returned Session carries its token."""
-        return self._runner.run(self.logic.create(user_id, data, None if ttl is None else to_ms(ttl), metadata))
+        """A new session for ``user_id``; only the returned Session carries its token.
+
+        ``ttl`` / ``lifetime``: this session's idle timeout and absolute lifetime instead of the
+        store's ("remember me"); ``ttl`` alone raises the lifetime to at least ``ttl``; a ``ttl``
+        longer than ``lifetime`` is a ValueError. ``browser_session``: recorded for the cookie
+        (the middleware then sets it without Max-Age).
+        """
+        create = self.logic.create
+        token, args = new_token(user_key(user_id)), _lifetimes(ttl, lifetime)
+        return self._runner.run(lambda: create(user_id, data, args[0], metadata, token, args[1], browser_session))
 
     def get(self, token: str) -> Session | None:
         """The live session behind a token (sliding its idle expiry when due), or None."""
-        return self._runner.run(self.logic.get(token))
+        return self._runner.run(lambda: self.logic.get(token))
 
     def update(self, token: str, data: Updater | None = None, *, metadata: Data = None) -> Session | None:
         """Merge ``data`` into the session's data (or apply a function to it); None if not live."""
-        return self._runner.run(self.logic.update(token, data, metadata))
+        return self._runner.run(lambda: self.logic.update(token, data, metadata))
 
-    def rotate(self, token: str) -> Session | None:
-        """A new token for the same session; the old token dies at once."""
-        return self._runner.run(self.logic.rotate(token))
+    def rotate(self, token: str, *, grace: Lifetime | None = None) -> Session | None:
+        """A new token for the same session; the old token dies at once, or with ``grace`` keeps
+        reaching the session (read and write, never refresh or rotate) for that long."""
+        grace_ms = _grace(grace)
+        return self._runner.run(lambda: self.logic.rotate(token, grace_ms))
 
-    def revoke(self, token: str) -> bool:
-        return self._runner.run(self.logic.revoke(token))
+    def revoke(self, token: str, *, grace: Lifetime | None = None) -> bool:
+        """Revoke the session; with ``grace``, ``was_replaced(token)`` says so for that long."""
+        grace_ms = _grace(grace)
+        return self._runner.run(lambda: self.logic.revoke(token, grace_ms))
+
+    def was_replaced(self, token: str) -> bool:
+        """A token that reaches no session was rotated away or revoked with a grace period that
+        has not ended (a request still carrying it should keep the newer cookie)."""
+        return self._runner.run(lambda: self.logic.replaced(token))
 
     def revoke_id(self, user_id: UserId, session_id: str) -> bool:
         """Revoke one of the user's sessions by its public id (as shown by ``list``)."""
-        return self._runner.run(self.logic.revoke_id(user_id, session_id))
+        return self._runner.run(lambda: self.logic.revoke_id(user_id, session_id))
 
     def revoke_all(self, user_id: UserId, *, except_token: str | None = None) -> int:
         """Revoke every session of the user (but the one of ``except_token``); the count revoked."""
-        return self._runner.run(self.logic.revoke_all(user_id, except_token))
+        return self._runner.run(lambda: self.logic.revoke_all(user_id, except_token))
 
     def list(self, user_id: UserId) -> list[Session]:
         """The user's live sessions, most recently used first, without tokens."""
-        return self._runner.run(self.logic.list(user_id))
+        return self._runner.run(lambda: self.logic.list(user_id))
 
     def close(self) -> None:
         self._runner.close()
@@ -128,7 +185,9 @@ class AsyncSessionStore(_StoreBase):
     def __init__(self, client: Any, **options: Any) -> None:
         super().__init__(**options)
         if isinstance(client, AsyncConnectionPool):
-            self._runner: AsyncBuiltinRunner | AsyncRedisPyRunner = AsyncBuiltinRunner(client)
+            self._runner: AsyncBuiltinRunner | AsyncRedisPyRunner | AsyncRedisClusterRunner = AsyncBuiltinRunner(client)
+        elif _is_cluster_client(client) and _is_async_client(client):
+            self._runner = AsyncRedisClusterRunner(client)
         elif hasattr(client, "pipeline") and _is_async_client(client):
             self._runner = AsyncRedisPyRunner(client)
         else:
@@ -137,34 +196,68 @@ class AsyncSessionStore(_StoreBase):
             )
 
     @classmethod
-    def from_url(cls, url: str = DEFAULT_URL, *, timeout: float | None = 10.0, **options: Any) -> AsyncSessionStore:
-        return cls(AsyncConnectionPool(Endpoint.from_url(url, timeout)), **options)
+    def from_url(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        **options: Any,
+    ) -> AsyncSessionStore:
+        """As ``SessionStore.from_url``; the store may be used from any event loop."""
+        return cls(AsyncConnectionPool(Endpoint.from_url(url, timeout), max_connections), **options)
 
     async def create(
-        self, user_id: UserId, data: Data = None, *, ttl: Lifetime | None = None, metadata: Data = None
+        self,
+        user_id: UserId,
+        data: Data = None,
+        *,
+        ttl: Lifetime | None = None,
+        lifetime: Lifetime | None = None,
+        browser_session: bool = False,
+        metadata: Data = None,
     ) -> Session:
-        return await self._runner.run(self.logic.create(user_id, data, None if ttl is None else to_ms(ttl), metadata))
+        """A new session for ``user_id``; only the returned Session carries its token.
+
+        ``ttl`` / ``lifetime``: this session's idle timeout and absolute lifetime instead of the
+        store's ("remember me"); ``ttl`` alone raises the lifetime to at least ``ttl``; a ``ttl``
+        longer than ``lifetime`` is a ValueError. ``browser_session``: recorded for the cookie
+        (the middleware then sets it without Max-Age).
+        """
+        create = self.logic.create
+        token, args = new_token(user_key(user_id)), _lifetimes(ttl, lifetime)
+        return await self._runner.run(lambda: create(user_id, data, args[0], metadata, token, args[1], browser_session))
 
     async def get(self, token: str) -> Session | None:
-        return await self._runner.run(self.logic.get(token))
+        return await self._runner.run(lambda: self.logic.get(token))
 
     async def update(self, token: str, data: Updater | None = None, *, metadata: Data = None) -> Session | None:
-        return await self._runner.run(self.logic.update(token, data, metadata))
+        return await self._runner.run(lambda: self.logic.update(token, data, metadata))
 
-    async def rotate(self, token: str) -> Session | None:
-        return await self._runner.run(self.logic.rotate(token))
+    async def rotate(self, token: str, *, grace: Lifetime | None = None) -> Session | None:
+        """A new token for the same session; the old token dies at once, or with ``grace`` keeps
+        reaching the session (read and write, never refresh or rotate) for that long."""
+        grace_ms = _grace(grace)
+        return await self._runner.run(lambda: self.logic.rotate(token, grace_ms))
 
-    async def revoke(self, token: str) -> bool:
-        return await self._runner.run(self.logic.revoke(token))
+    async def revoke(self, token: str, *, grace: Lifetime | None = None) -> bool:
+        """Revoke the session; with ``grace``, ``was_replaced(token)`` says so for that long."""
+        grace_ms = _grace(grace)
+        return await self._runner.run(lambda: self.logic.revoke(token, grace_ms))
+
+    async def was_replaced(self, token: str) -> bool:
+        """A token that reaches no session was rotated away or revoked with a grace period that
+        has not ended (a request still carrying it should keep the newer cookie)."""
+        return await self._runner.run(lambda: self.logic.replaced(token))
 
     async def revoke_id(self, user_id: UserId, session_id: str) -> bool:
-        return await self._runner.run(self.logic.revoke_id(user_id, session_id))
+        return await self._runner.run(lambda: self.logic.revoke_id(user_id, session_id))
 
     async def revoke_all(self, user_id: UserId, *, except_token: str | None = None) -> int:
-        return await self._runner.run(self.logic.revoke_all(user_id, except_token))
+        return await self._runner.run(lambda: self.logic.revoke_all(user_id, except_token))
 
     async def list(self, user_id: UserId) -> list[Session]:
-        return await self._runner.run(self.logic.list(user_id))
+        return await self._runner.run(lambda: self.logic.list(user_id))
 
     async def aclose(self) -> None:
         await self._runner.close()

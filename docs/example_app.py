@@ -1,8 +1,12 @@
 """A FastAPI app with server-side sessions on kvserver (docs/sessions.md walks through it).
 
+    pip install fastapi uvicorn        # the app's own dependencies, not the library's
     SESSION_STORE_URL=redis://127.0.0.1:6379/0 uvicorn docs.example_app:app
 
-tests/sessions/test_example_app.py runs it against a real kvserver.
+Over plain http (not localhost in Chrome/Firefox) a Secure cookie is not sent back: in
+development set SESSION_COOKIE_SECURE=0 (never in production). State changes are POSTs only
+(SameSite=Lax does not protect GETs). tests/sessions/test_asgi.py runs it against a real
+kvserver and redis-server.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from client.asgi import SessionMiddleware
 
 store = AsyncSessionStore.from_url(os.environ.get("SESSION_STORE_URL", "redis://127.0.0.1:6379/0"))
 app = FastAPI()
-app.add_middleware(SessionMiddleware, store=store, host_only=True)  # cookie "__Host-session"
+secure = os.environ.get("SESSION_COOKIE_SECURE", "1") != "0"
+app.add_middleware(SessionMiddleware, store=store, host_only=secure, secure=secure)  # "__Host-session"
 
 
 @app.post("/login")
@@ -32,8 +37,14 @@ async def login(request: Request, user: str) -> dict[str, Any]:
 async def me(request: Request) -> dict[str, Any]:
     if request.session.user_id is None:
         raise HTTPException(status_code=401, detail="not logged in")
-    request.session["visits"] = request.session.get("visits", 0) + 1
-    return {"user": request.session.user_id, "visits": request.session["visits"]}
+    return {"user": request.session.user_id, "visits": request.session.get("visits", 0)}
+
+
+@app.post("/visit")
+async def visit(request: Request) -> dict[str, int]:
+    if request.session.user_id is None:
+        raise HTTPException(status_code=401, detail="not logged in")
+    return {"visits": await request.session.increment("visits")}  # atomic: concurrent visits all count
 
 
 @app.get("/sessions")

@@ -13,10 +13,12 @@ length would otherwise look like a frame running past the end). See docs/persist
 
 from __future__ import annotations
 
+import io
+import os
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import Final
+from typing import BinaryIO, Final
 
 import msgpack
 
@@ -45,53 +47,74 @@ def decode_payload(payload: bytes | memoryview) -> list[list[bytes]]:
     return records
 
 
+ZERO_CHECK_CHUNK: Final = 1 << 20
+
+
 class FrameScanner:
-    """Walks the frames of a log image; after iteration, ``status`` says how the walk ended.
+    """Walks the frames of a log, streamed from a file (or from an image in memory); after
+    iteration, ``status`` says how the walk ended.
 
     ``status`` is OK (clean end), TORN (the tail is an incomplete or zero-filled frame: cut at
     ``valid_up_to``) or CORRUPT (damage before the tail at ``valid_up_to``: refuse to load).
+    Only one frame is held at a time: reading a log needs memory for its biggest frame, not for
+    the file. The walk stops at the size the file had when the scanner was made, so a log that
+    is appended to meanwhile is read as of that moment.
     """
 
-    def __init__(self, data: bytes | memoryview) -> None:
-        self.data = memoryview(data)
+    def __init__(self, source: bytes | memoryview | BinaryIO) -> None:
+        self.file: BinaryIO
+        if isinstance(source, (bytes, memoryview)):
+            self.file = io.BytesIO(source)
+            self.size = len(source)
+        else:
+            self.file = source
+            self.size = os.fstat(source.fileno()).st_size - source.tell()
         self.status = OK
         self.valid_up_to = 0
         self.problem = ""
         self.frames = 0
 
-    def __iter__(self) -> Iterator[tuple[int, memoryview]]:
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
         """Yield (offset, payload) for every whole, checksummed frame."""
-        data = self.data
-        size = len(data)
-        if size < len(HEADER):
-            if bytes(data) == HEADER[:size] or not any(data):
-                self._stop(TORN if size else OK, 0, "incomplete file header")
+        read = self.file.read
+        size = self.size
+        head = read(min(size, len(HEADER)))
+        if len(head) < len(HEADER):
+            if head == HEADER[: len(head)] or not any(head):
+                self._stop(TORN if head else OK, 0, "incomplete file header")
                 return
             self._stop(CORRUPT, 0, "not a kvserver append-only file (bad header)")
             return
-        if bytes(data[: len(HEADER)]) != HEADER:
+        if head != HEADER:
             self._stop(CORRUPT, 0, "not a kvserver append-only file (bad header)")
             return
         offset = len(HEADER)
-        unpack = FRAME_HEADER.unpack_from
+        unpack = FRAME_HEADER.unpack
         crc32 = zlib.crc32
+        header_size = FRAME_HEADER.size
         while offset < size:
-            if size - offset < FRAME_HEADER.size:
+            if size - offset < header_size:
                 self._stop(TORN, offset, "incomplete frame header at the end of the file")
                 return
-            length, payload_crc, header_crc = unpack(data, offset)
-            if crc32(data[offset : offset + 8]) != header_crc:
-                if not any(data[offset:]):
+            fields = read(header_size)
+            if len(fields) < header_size:  # the file shrank while it was read
+                self._stop(TORN, offset, "incomplete frame header at the end of the file")
+                return
+            length, payload_crc, header_crc = unpack(fields)
+            if crc32(fields[:8]) != header_crc:
+                if not any(fields) and self._rest_is_zero(offset + header_size):
                     self._stop(TORN, offset, "zero-filled tail")
                 else:
                     self._stop(CORRUPT, offset, "bad frame header checksum")
                 return
-            start = offset + FRAME_HEADER.size
-            end = start + length
+            end = offset + header_size + length
             if end > size:
                 self._stop(TORN, offset, "incomplete record at the end of the file")
                 return
-            payload = data[start:end]
+            payload = read(length)
+            if len(payload) < length:
+                self._stop(TORN, offset, "incomplete record at the end of the file")
+                return
             if crc32(payload) != payload_crc:
                 if end == size and length and payload[length - 1] == 0:
                     self._stop(TORN, offset, "zero-filled last record")
@@ -102,6 +125,17 @@ class FrameScanner:
             self.frames += 1
             offset = end
         self.valid_up_to = offset
+
+    def _rest_is_zero(self, offset: int) -> bool:
+        """True if every byte from ``offset`` to the end of the log is zero (read in chunks)."""
+        while offset < self.size:
+            chunk = self.file.read(min(ZERO_CHECK_CHUNK, self.size - offset))
+            if not chunk:
+                return True
+            if chunk.count(0) != len(chunk):
+                return False
+            offset += len(chunk)
+        return True
 
     def _stop(self, status: str, offset: int, problem: str) -> None:
         self.status = status

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import gc
 import glob
 import logging
 import logging.handlers
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -21,10 +23,13 @@ from kvserver.aof import AppendOnlyLog
 from kvserver.conffile import ConfFileError, command_line_to_text
 from kvserver.config import Config
 from kvserver.database import Database
-from kvserver.directives import Loaded, directive_rows, load
+from kvserver.directives import Loaded, directive_rows
+from kvserver.directives import load as load_text
 from kvserver.replay import CorruptLog, check_aof, export, load_log
 
 log = logging.getLogger("kvserver")
+
+LOCK_FILE = "kvserver.lock"
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -137,7 +142,7 @@ def load_command_line(argv: Sequence[str], stdin: str = "") -> Loaded:
     if from_stdin:
         text += stdin
     try:
-        loaded = load(text + "\n" + options, _include)
+        loaded = load_text(text + "\n" + options, _include)
     except ConfFileError as exc:
         raise SystemExit(str(exc)) from None
     if config_file is not None:
@@ -234,23 +239,71 @@ def _serve(config: Config) -> int:
     except OSError as exc:
         log.warning("Can't create the data directory '%s': %s", config.dir, exc.strerror)
         return 1
+    if config.appendonly and lock_data_dir(config) is None:
+        return 1
     db = Database(config)
-    if config.appendonly:
-        aof = open_log(config, db)
-        if aof is None:
-            return 1
-        db.persistence = aof
-    # Everything alive now (the loaded keyspace included) lives as long as the process: move it
-    # out of the collector's sight. A full collection then no longer walks every loaded key
-    # (about 18 ms per million keys, and it never finds garbage there).
-    gc.collect()
-    gc.freeze()
-    return _run_loop(_with_sighup(run(config, db)))
+
+    def load() -> bool:
+        """Runs once the port is bound: connections wait in the backlog until it returns."""
+        if config.appendonly:
+            aof = open_log(config, db)
+            if aof is None:
+                return False
+            db.persistence = aof
+        # Everything alive now (the loaded keyspace included) lives as long as the process: move
+        # it out of the collector's sight. A full collection then no longer walks every loaded
+        # key (about 18 ms per million keys, and it never finds garbage there).
+        gc.collect()
+        gc.freeze()
+        return True
+
+    return _run_loop(_with_sighup(run(config, db, load)))
 
 
 async def _with_sighup(main: Coroutine[Any, Any, int]) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reopen_log)
     return await main
+
+
+_held_locks: list[int] = []  # the data directory's lock, held (open) for the process lifetime
+
+
+def lock_data_dir(config: Config) -> int | None:
+    """Take the exclusive lock of the data directory, or say who holds it and return None.
+
+    A second server on the same directory would replay (and cut the tail of) a log another
+    process is appending to; the lock stops it before it reads anything.
+    """
+    path = os.path.join(config.dir, LOCK_FILE)
+    try:
+        fd, owner = take_lock(path)
+    except OSError as exc:
+        log.warning("Can't open the lock file %s: %s", path, exc.strerror)
+        return None
+    if fd is None:
+        log.warning(
+            "The data directory '%s' is in use by another kvserver (pid %s, lock file %s), aborting",
+            config.dir,
+            owner,
+            path,
+        )
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+    _held_locks.append(fd)
+    return fd
+
+
+def take_lock(path: str) -> tuple[int | None, str]:
+    """``flock`` the lock file at ``path``: (its descriptor, "") or (None, the holder's pid)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        return None, owner
+    return fd, ""
 
 
 def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
@@ -260,6 +313,17 @@ def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
     if stale.exists():
         log.warning("Removing %s left by an interrupted rewrite", stale)
         stale.unlink()
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("Can't read the append only file %s: %s", path, exc.strerror)
+        return None
+    else:
+        if not stat.S_ISREG(mode):
+            log.warning("The append only file %s is not a regular file, aborting", path)
+            return None
     try:
         valid_size = load_log(db, path)
     except CorruptLog as exc:
@@ -305,6 +369,13 @@ def tool_main(args: list[str]) -> int:
         parser.add_argument("--fix", action="store_true", help="keep a backup, then cut at the last good record")
         parser.add_argument("file")
         ns = parser.parse_args(args[1:])
+        lock = os.path.join(os.path.dirname(os.path.abspath(ns.file)), LOCK_FILE)
+        if ns.fix and os.path.exists(lock):  # never cut a log a running server appends to
+            fd, owner = take_lock(lock)
+            if fd is None:
+                sys.stdout.write(f"{ns.file} is in use by a running kvserver (pid {owner}): stop it before --fix\n")
+                return 1
+            _held_locks.append(fd)
         return check_aof(ns.file, ns.fix)
     parser = _Parser(prog="kvserver export", description="Print the keyspace as RESP commands (for redis-cli --pipe).")
     parser.add_argument("--dir", default="./data")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Final
@@ -338,7 +338,9 @@ class Keyspace:
 class ValueType:
     name: str  # Redis's name: string, hash, list, set, zset
     copy: Callable[[Any], object]  # an independent copy (COPY must not share containers)
-    dump: Callable[[bytes, Any], list[list[bytes]]]  # commands that rebuild the value
+    # commands that rebuild the value, at most 512 elements each; may be lazy, so the value
+    # must not change while they are consumed (the rewrite walks a copy of a big value)
+    dump: Callable[[bytes, Any], Iterable[list[bytes]]]
     encoding: Callable[[Any], bytes]  # what OBJECT ENCODING answers
 
 
@@ -360,8 +362,11 @@ def copy_value(value: object) -> object:
 
 def dump_key(keyspace: Keyspace, key: bytes, value: object) -> list[list[bytes]]:
     """The canonical commands that recreate ``key``: its value, then its deadline if it has one."""
-    records = VALUE_TYPES[type(value)].dump(key, value)
-    deadline = keyspace.deadline(key)
+    return list(iter_dump(key, value, keyspace.deadline(key)))
+
+
+def iter_dump(key: bytes, value: object, deadline: int | None) -> Iterator[list[bytes]]:
+    """``dump_key``'s commands one at a time; ``value`` must not change meanwhile."""
+    yield from VALUE_TYPES[type(value)].dump(key, value)
     if deadline is not None:
-        records.append([b"PEXPIREAT", key, b"%d" % deadline])
-    return records
+        yield [b"PEXPIREAT", key, b"%d" % deadline]

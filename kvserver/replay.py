@@ -23,6 +23,7 @@ from kvserver.protocol import ErrorReply, encode_command
 log = logging.getLogger("kvserver")
 
 PROGRESS_SECONDS: Final = 3.0
+READ_BUFFER: Final = 1 << 20  # the log is streamed: memory for one frame plus this buffer
 
 
 @dataclass(slots=True)
@@ -43,8 +44,9 @@ class CorruptLog(Exception):
         self.result = result
 
 
-def replay(db: Database, data: bytes, progress: bool = True) -> LoadResult:
-    """Apply every whole frame of a log image to ``db``; stop at a torn tail or corruption."""
+def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadResult:
+    """Apply every whole frame of a log (a file, streamed, or an image) to ``db``; stop at a
+    torn tail or corruption."""
     started = time.monotonic()
     next_report = started + PROGRESS_SECONDS
     client = db.clients.new()
@@ -74,7 +76,7 @@ def replay(db: Database, data: bytes, progress: bool = True) -> LoadResult:
             records += len(units)
             if progress and records % 4096 == 0 and time.monotonic() >= next_report:
                 next_report = time.monotonic() + PROGRESS_SECONDS
-                log.info("Loading the AOF: %d%% (%d records)", offset * 100 // max(len(data), 1), records)
+                log.info("Loading the AOF: %d%% (%d records)", offset * 100 // max(scanner.size, 1), records)
     finally:
         keyspace.finish_loading()
         keyspace.purge_expired(keyspace.clock(), len(keyspace) + 1)  # dead on arrival: dropped
@@ -84,7 +86,7 @@ def replay(db: Database, data: bytes, progress: bool = True) -> LoadResult:
     return LoadResult(
         scanner.status,
         scanner.valid_up_to,
-        len(data),
+        scanner.size,
         scanner.frames,
         records,
         scanner.problem,
@@ -99,12 +101,11 @@ def load_log(db: Database, path: str) -> int:
     tail raises ``CorruptLog`` and nothing is started.
     """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        handle = open(path, "rb", buffering=READ_BUFFER)  # noqa: SIM115 - closed just below
     except FileNotFoundError:
         return 0
-    result = replay(db, data)
-    del data
+    with handle:
+        result = replay(db, handle)
     if result.status == CORRUPT:
         raise CorruptLog(path, result)
     if result.status == TORN:
@@ -132,14 +133,13 @@ def check_aof(path: str, fix: bool, out: BinaryIO | None = None) -> int:
     def say(text: str) -> None:
         stream.write(text.encode() + b"\n")
 
+    db = Database()
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        with open(path, "rb", buffering=READ_BUFFER) as handle:
+            result = replay(db, handle, progress=False)
     except OSError as exc:
         say(f"Cannot open {path}: {exc.strerror}")
         return 1
-    db = Database()
-    result = replay(db, data, progress=False)
     say(
         f"AOF analyzed: filename={path}, size={result.size}, records={result.records}, "
         f"keys={len(db.keyspace)}, ok_up_to={result.valid_up_to}, diff={result.size - result.valid_up_to}"
@@ -168,11 +168,10 @@ def export(path: str, out: BinaryIO) -> int:
     """Print the live keyspace as RESP commands with absolute deadlines (for redis-cli --pipe)."""
     db = Database()
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        with open(path, "rb", buffering=READ_BUFFER) as handle:
+            result = replay(db, handle, progress=False)
     except FileNotFoundError:
-        data = b""
-    result = replay(db, data, progress=False)
+        result = replay(db, b"", progress=False)
     if result.status == CORRUPT:
         sys.stderr.write(f"kvserver: {path} is corrupt at offset {result.valid_up_to}: {result.problem}\n")
         return 1

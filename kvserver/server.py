@@ -14,6 +14,7 @@ import logging
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Final, cast
 
 from kvserver.commands.registry import Block
@@ -207,6 +208,7 @@ class Server:
         self._stopped: asyncio.Event | None = None
         self._cron_task: asyncio.Task[None] | None = None
         self._expiring = False
+        self._cron_failures: dict[str, str] = {}  # step -> the failure last logged for it
         self.port = config.port
         db.shutdown_handler = self.request_shutdown
 
@@ -245,7 +247,13 @@ class Server:
         sockets = self._listener.sockets
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        self._cron_task = loop.create_task(self._cron())
+
+    def start_cron(self) -> None:
+        self._cron_task = asyncio.get_running_loop().create_task(self._cron())
+
+    def stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
 
     async def serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -282,25 +290,41 @@ class Server:
     # --- background work -----------------------------------------------------------------------
 
     async def _cron(self) -> None:
-        """Runs ``hz`` times a second: active expiry, client timeouts, the log's periodic work."""
+        """Runs ``hz`` times a second: active expiry, client timeouts, the log's periodic work.
+
+        Each step is isolated: one that raises is logged (once per distinct failure, until it
+        succeeds again) and the others, and the next rounds, still run.
+        """
         while True:
             await asyncio.sleep(1 / self.config.hz)
             if not self._expiring:
-                self._expire_slice()
+                self._cron_step("active expiry", self._expire_slice)
             if self.config.timeout:
-                self._close_idle_clients()
-            self.db.persistence.cron()
+                self._cron_step("client timeouts", self._close_idle_clients)
+            self._cron_step("AOF periodic work", self.db.persistence.cron)
+
+    def _cron_step(self, name: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:  # one failing step must not stop the others
+            failure = f"{type(exc).__name__}: {exc}"
+            if self._cron_failures.get(name) != failure:
+                self._cron_failures[name] = failure
+                log.warning("Error in the background task (%s): %s; it will be retried", name, failure)
+        else:
+            if self._cron_failures.pop(name, None) is not None:
+                log.warning("The background task (%s) works again", name)
 
     def _expire_slice(self) -> None:
         """Remove expired keys for about a millisecond, then yield to I/O and continue."""
         keyspace = self.db.keyspace
+        self._expiring = False  # a slice that raises is started again by the next cron round
         stop = time.perf_counter() + EXPIRE_SLICE_SECONDS
         while keyspace.purge_expired(keyspace.clock(), EXPIRE_BATCH) == EXPIRE_BATCH:
             if time.perf_counter() >= stop:
                 self._expiring = True
-                asyncio.get_running_loop().call_soon(self._expire_slice)
+                asyncio.get_running_loop().call_soon(self._cron_step, "active expiry", self._expire_slice)
                 return
-        self._expiring = False
 
     def _close_idle_clients(self) -> None:
         limit = time.monotonic() - self.config.timeout
@@ -310,10 +334,14 @@ class Server:
                 conn.close_after_reply()
 
 
-async def run(config: Config, db: Database) -> int:
-    """Serve until SHUTDOWN or a signal; return the exit code."""
+async def run(config: Config, db: Database, load: Callable[[], bool] | None = None) -> int:
+    """Bind, then ``load`` the data (False: abort), then serve until SHUTDOWN or a signal.
+
+    The port is bound before the log is replayed, so a second server fails before it reads the
+    log; connections made during the replay wait in the listen backlog (the loop is busy
+    replaying) and are served once it is done.
+    """
     server = Server(config, db)
-    db.persistence.attach(asyncio.get_running_loop(), server.release)
     try:
         await server.start()
     except OSError as exc:
@@ -321,6 +349,11 @@ async def run(config: Config, db: Database) -> int:
         return 1
     log.info("Running mode=standalone, port=%d.", server.port)
     log.info("Server initialized")
+    if load is not None and not load():
+        server.stop_listening()
+        return 1
+    db.persistence.attach(asyncio.get_running_loop(), server.release)
+    server.start_cron()
     log.info("Ready to accept connections tcp")
     await server.serve_until_stopped()
     return 0

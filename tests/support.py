@@ -53,6 +53,15 @@ def mount_tmpfs(point: Path, size: str) -> None:
         pytest.skip(message)
 
 
+def fill_disk(directory: Path, leave: int = 0) -> Path:
+    """Take the free space of ``directory``'s file system, all but ``leave`` bytes; returns the filler."""
+    filler = directory / "filler"
+    space = os.statvfs(directory)
+    with filler.open("wb") as file:
+        os.posix_fallocate(file.fileno(), 0, max(1, space.f_bavail * space.f_frsize - leave))
+    return filler
+
+
 class ServerProcess:
     """A kvserver (or redis-server) child process with its own data directory."""
 

@@ -8,7 +8,9 @@ an HSET of the result, so replay never redoes arithmetic. HSETNX logs HSET when 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
+from itertools import chain, islice
 from typing import Final
 
 from kvserver.commands.containers import IndexedHash, drop_if_empty, random_members, register_scan
@@ -43,15 +45,10 @@ def is_compact(value: dict[bytes, bytes]) -> bool:
     )
 
 
-def _dump(key: bytes, value: dict[bytes, bytes]) -> list[list[bytes]]:
-    items = list(value.items())
-    records = []
-    for i in range(0, len(items), DUMP_CHUNK):
-        argv = [b"HSET", key]
-        for field, item in items[i : i + DUMP_CHUNK]:
-            argv += (field, item)
-        records.append(argv)
-    return records
+def _dump(key: bytes, value: dict[bytes, bytes]) -> Iterator[list[bytes]]:
+    items = iter(value.items())  # lazily: the rewrite dumps a big hash in slices (from a copy)
+    while chunk := list(islice(items, DUMP_CHUNK)):
+        yield [b"HSET", key, *chain.from_iterable(chunk)]
 
 
 def _encoding(value: dict[bytes, bytes]) -> bytes:

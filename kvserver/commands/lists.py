@@ -12,6 +12,7 @@ BLMOVE as LMOVE), for what they actually popped.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from functools import partial
 from itertools import islice
 from typing import Final
@@ -44,9 +45,10 @@ LIST: Final = "list"
 DUMP_CHUNK: Final = 512  # elements per RPUSH record in a rewrite
 
 
-def _dump(key: bytes, value: deque[bytes]) -> list[list[bytes]]:
-    items = list(value)
-    return [[b"RPUSH", key, *items[i : i + DUMP_CHUNK]] for i in range(0, len(items), DUMP_CHUNK)]
+def _dump(key: bytes, value: deque[bytes]) -> Iterator[list[bytes]]:
+    items = iter(value)  # lazily: the rewrite dumps a big list in slices (from a copy)
+    while chunk := list(islice(items, DUMP_CHUNK)):
+        yield [b"RPUSH", key, *chunk]
 
 
 register_type(deque, ValueType(LIST, copy=deque.copy, dump=_dump, encoding=lambda value: b"quicklist"))

@@ -8,7 +8,8 @@ members it actually removed, and replay is deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import Final
 
 from kvserver.commands.containers import (
@@ -54,9 +55,10 @@ def is_compact(value: set[bytes]) -> bool:
     return len(value) <= INTSET_ENTRIES and all(_is_int(member) for member in value)
 
 
-def _dump(key: bytes, value: set[bytes]) -> list[list[bytes]]:
-    members = list(value)
-    return [[b"SADD", key, *members[i : i + DUMP_CHUNK]] for i in range(0, len(members), DUMP_CHUNK)]
+def _dump(key: bytes, value: set[bytes]) -> Iterator[list[bytes]]:
+    members = iter(value)  # lazily: the rewrite dumps a big set in slices
+    while chunk := list(islice(members, DUMP_CHUNK)):
+        yield [b"SADD", key, *chunk]
 
 
 def _encoding(value: set[bytes]) -> bytes:

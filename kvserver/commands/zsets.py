@@ -9,7 +9,9 @@ each one is deterministic given the state it runs on.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import partial
+from itertools import islice
 from typing import Any, Final
 
 from kvserver.commands.containers import (
@@ -49,15 +51,13 @@ DUMP_CHUNK: Final = 512  # members per ZADD record in a rewrite
 LOG_N: Final = "O(log(N))"
 
 
-def _dump(key: bytes, value: ZSet) -> list[list[bytes]]:
-    entries = list(value)
-    records = []
-    for i in range(0, len(entries), DUMP_CHUNK):
+def _dump(key: bytes, value: ZSet) -> Iterator[list[bytes]]:
+    entries = iter(value)  # lazily: the rewrite dumps a big sorted set in slices (from a copy)
+    while chunk := list(islice(entries, DUMP_CHUNK)):
         argv = [b"ZADD", key]
-        for score, member in entries[i : i + DUMP_CHUNK]:
+        for score, member in chunk:
             argv += (format_double(score), member)  # %.17g round-trips every double exactly
-        records.append(argv)
-    return records
+        yield argv
 
 
 register_type(ZSet, ValueType("zset", copy=ZSet.copy, dump=_dump, encoding=ZSet.encoding))

@@ -6,9 +6,7 @@ Each test runs the same commands against kvserver and redis-server 7.0 and compa
 
 from __future__ import annotations
 
-import os
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,37 +15,12 @@ import redis
 from kvserver.commands import TABLE
 from kvserver.protocol import encode_command
 from tests.e2e.test_differential import assert_same_replies, read_raw_reply
-from tests.support import RawClient, ServerProcess, mount_tmpfs, redis_server_process, wait_for
+from tests.support import RawClient, ServerProcess, fill_disk, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
 
 # --- MISCONF inside MULTI / EXEC (a full disk) -------------------------------------------------
-
-
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Callable[[], Path]]:
-    """Mount small tmpfs file systems (root needed); each is unmounted at the end."""
-    mounted: list[Path] = []
-
-    def mount() -> Path:
-        point = tmp_path / f"disk{len(mounted)}"
-        mount_tmpfs(point, "512k")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in mounted:
-        subprocess.run(["umount", "-l", str(point)], check=False)
-
-
-def fill(directory: Path) -> Path:
-    """Take all the space left on the file system of ``directory``."""
-    filler = directory / "filler"
-    space = os.statvfs(directory)
-    with filler.open("wb") as file:
-        os.posix_fallocate(file.fileno(), 0, space.f_bavail * space.f_frsize)
-    return filler
 
 
 def request(client: RawClient, *args: str | bytes) -> bytes:
@@ -60,7 +33,7 @@ def misconf_script(port: int, data_dir: Path) -> list[bytes]:
     queued_before, admin = RawClient(port), RawClient(port)
     replies = [request(admin, "SET", "before", "ok")]
     replies += [request(queued_before, "MULTI"), request(queued_before, "INCR", "ctr")]
-    filler = fill(data_dir)
+    filler = fill_disk(data_dir)
     failing = RawClient(port)
     failing.send(encode_command("SET", "big", "x" * 100_000))  # its log write hits the full disk
     r = redis.Redis(port=port)
@@ -81,12 +54,12 @@ def misconf_script(port: int, data_dir: Path) -> list[bytes]:
 
 
 @pytest.mark.external
-def test_misconf_refuses_queued_writes_and_exec_like_redis(spawn: Spawn, full_disk: Callable[[], Path]) -> None:
-    kv_dir = full_disk()
+def test_misconf_refuses_queued_writes_and_exec_like_redis(spawn: Spawn, tmpfs: Callable[[str], Path]) -> None:
+    kv_dir = tmpfs("512k")
     kv = spawn("--appendfsync", "always", data_dir=kv_dir)
     ours = misconf_script(kv.port, kv_dir)
     # Redis exits on an AOF write error with appendfsync always; everysec refuses writes like ours
-    redis_dir = full_disk()
+    redis_dir = tmpfs("512k")
     real = redis_server_process(redis_dir, "--appendonly", "yes", "--appendfsync", "everysec").start()
     try:
         theirs = misconf_script(real.port, redis_dir)

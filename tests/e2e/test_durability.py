@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from kvserver.aof_format import FrameScanner
-from tests.support import IN_CI, ServerProcess, kvserver_process, load_keys, wait_for
+from tests.support import ServerProcess, fill_disk, kvserver_process, load_keys, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -289,35 +289,11 @@ def test_expired_keys_are_dropped_at_load_and_deadlines_kept(spawn: Spawn, tmp_p
     r.close()
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Path:
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, check=False
-    )
-    if result.returncode != 0:
-        message = f"cannot mount a tmpfs (root needed): {result.stderr.decode().strip()}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
 def test_disk_full_refuses_writes_serves_reads_and_recovers(spawn: Spawn, small_disk: Path) -> None:
     server = spawn(data_dir=small_disk)
     r = redis.Redis(port=server.port, socket_timeout=20)
     r.set("before", "ok")
-    filler = small_disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:  # take all the space that is left
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    filler = fill_disk(small_disk)  # take all the space that is left
     held: list[object] = []
     blocked = threading.Thread(target=lambda: held.append(redis.Redis(port=server.port).set("big", "x" * 50_000)))
     blocked.start()

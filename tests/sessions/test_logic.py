@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from client.drivers import advance, drive, step_commands, step_result
+from client.errors import Conflict
 from client.logic import Atomic, SessionLogic, Step
-from client.model import FIELDS, ConcurrencyError, Session, decode_record
+from client.model import FIELDS, Session, decode_record
 from client.tokens import KeyLayout, parse_token
 from kvserver.database import Database
 from kvserver.state import ClientState
@@ -170,7 +171,7 @@ def test_update_gives_up_after_endless_contention(world: World) -> None:
             if type(step).__name__ == "Call":  # someone else writes between every read and EXEC
                 world.run(world.logic.update(session.token, {"n": 1}, None))
 
-    with pytest.raises(ConcurrencyError):
+    with pytest.raises(Conflict):
         contend()
 
 
