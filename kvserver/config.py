@@ -228,7 +228,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("daemonize", "daemonize", _yes_no, _show_bool, help="detach and run in the background (yes|no)"),
     Parameter("pidfile", "pidfile", _text, help="write the process id here at startup ('' none)"),
     Parameter(
-        "unixsocket", "unixsocket", _text, help="Unix socket path (accepted; kvserver listens on TCP only for now)"
+        "unixsocket", "unixsocket", _text, help="listen on this Unix socket too ('' none; with port 0: only there)"
     ),
     Parameter(
         "unixsocketperm",

@@ -10,7 +10,9 @@ client that wrote meanwhile. Held replies are released in order, per connection 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import time
 from collections import deque
@@ -33,10 +35,11 @@ EXPIRE_BATCH: Final = 200
 class Connection(asyncio.Protocol):
     """One client connection: parse, execute, reply."""
 
-    __slots__ = ("block_timer", "closing", "db", "held", "parser", "pending", "server", "state", "transport")
+    __slots__ = ("block_timer", "closing", "db", "held", "local", "parser", "pending", "server", "state", "transport")
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, local: str = "") -> None:
         self.server = server
+        self.local = local  # a Unix socket client: "path:0", its addr and laddr
         self.db = server.db
         self.transport: asyncio.Transport | None = None
         self.parser = RequestParser()
@@ -59,10 +62,15 @@ class Connection(asyncio.Protocol):
             transport.close()
             self.closing = True
             return
-        peer = transport.get_extra_info("peername")
-        sock = transport.get_extra_info("sockname")
         sock_obj = transport.get_extra_info("socket")
-        state = db.clients.new(_addr(peer), _addr(sock), sock_obj.fileno() if sock_obj else -1)
+        fd = sock_obj.fileno() if sock_obj else -1
+        if self.local:
+            state = db.clients.new(self.local, self.local, fd)
+            state.unix = True
+        else:
+            peer = transport.get_extra_info("peername")
+            sock = transport.get_extra_info("sockname")
+            state = db.clients.new(_addr(peer), _addr(sock), fd)
         state.authenticated = not db.config.requirepass
         state.close = self.close_after_reply
         state.on_unblocked = self.unblocked
@@ -205,6 +213,7 @@ class Server:
         self.connections: set[Connection] = set()
         self._held: deque[tuple[int, Connection, bytes]] = deque()
         self._listener: asyncio.base_events.Server | None = None
+        self._unix_listener: asyncio.base_events.Server | None = None
         self._stopped: asyncio.Event | None = None
         self._cron_task: asyncio.Task[None] | None = None
         self._expiring = False
@@ -233,9 +242,17 @@ class Server:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    @property
+    def tcp(self) -> bool:
+        """Listening on TCP: ``port 0`` means none when a Unix socket is set (as in Redis), else
+        a free port chosen by the OS (kvserver's, for tests)."""
+        return bool(self.config.port or not self.config.unixsocket)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
+        if not self.tcp:
+            return
         hosts = self.config.bind.split()
         self._listener = await loop.create_server(
             lambda: Connection(self),
@@ -248,12 +265,33 @@ class Server:
         if sockets:
             self.port = sockets[0].getsockname()[1]
 
+    async def start_unix(self) -> None:
+        """Listen on ``unixsocket`` too (a stale socket file is removed first, as Redis does)."""
+        path = self.config.unixsocket
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        local = f"{path}:0"  # CLIENT LIST's addr and laddr of a Unix socket client, as Redis's
+        self._unix_listener = await asyncio.get_running_loop().create_unix_server(
+            lambda: Connection(self, local), path, backlog=511
+        )
+        if self.config.unixsocketperm:
+            os.chmod(path, self.config.unixsocketperm)
+
+    def _remove_unix_socket(self) -> None:
+        if self._unix_listener is not None:
+            self._unix_listener.close()
+            self._unix_listener = None
+            log.info("Removing the unix socket file.")
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.unixsocket)
+
     def start_cron(self) -> None:
         self._cron_task = asyncio.get_running_loop().create_task(self._cron())
 
     def stop_listening(self) -> None:
         if self._listener is not None:
             self._listener.close()
+        self._remove_unix_socket()
 
     async def serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -278,6 +316,7 @@ class Server:
     async def _shutdown(self) -> None:
         if self._listener is not None:
             self._listener.close()
+        self._remove_unix_socket()
         if self._cron_task is not None:
             self._cron_task.cancel()
         await self.db.persistence.close()
@@ -347,6 +386,13 @@ async def run(config: Config, db: Database, load: Callable[[], bool] | None = No
     except OSError as exc:
         log.warning("Failed listening on port %s (tcp), aborting: %s", config.port, exc.strerror)
         return 1
+    if config.unixsocket:
+        try:
+            await server.start_unix()
+        except OSError as exc:
+            log.warning("Failed opening Unix socket: %s", exc.strerror)
+            server.stop_listening()
+            return 1
     log.info("Running mode=standalone, port=%d.", server.port)
     log.info("Server initialized")
     if load is not None and not load():
@@ -354,7 +400,11 @@ async def run(config: Config, db: Database, load: Callable[[], bool] | None = No
         return 1
     db.persistence.attach(asyncio.get_running_loop(), server.release)
     server.start_cron()
-    log.info("Ready to accept connections tcp")
+    if server.tcp:
+        log.info("Ready to accept connections tcp")
+    if config.unixsocket:
+        log.info("Ready to accept connections unix")
+        log.info("The server is now ready to accept connections at %s", config.unixsocket)
     await server.serve_until_stopped()
     return 0
 
