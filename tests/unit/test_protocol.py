@@ -155,6 +155,97 @@ def test_any_split_of_the_input_gives_the_same_commands(commands: list[list[byte
     assert seen == commands
 
 
+@pytest.mark.parametrize("auth_required", [False, True], ids=["authenticated", "unauthenticated"])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"*" + b"1" * 5000 + b"\r\n", "Protocol error: invalid multibulk length"),
+        (b"*-" + b"1" * 5000 + b"\r\n", "Protocol error: invalid multibulk length"),
+        (b"*1\r\n$" + b"1" * 5000 + b"\r\n", "Protocol error: invalid bulk length"),
+        (b"*1\r\n$" + b"9" * 21 + b"\r\n", "Protocol error: invalid bulk length"),
+        (b"*" + b"9" * 20 + b"\r\n", "Protocol error: invalid multibulk length"),
+    ],
+    ids=[
+        "multibulk-5000-digits",
+        "negative-multibulk-5000-digits",
+        "bulk-5000-digits",
+        "bulk-21-digits",
+        "multibulk-20-digits",
+    ],
+)
+def test_huge_length_texts_are_protocol_errors(data: bytes, message: str, auth_required: bool) -> None:
+    # int() refuses more than 4300 digits with a ValueError; the parser must judge the text first
+    commands, error = parse(data, auth_required=auth_required)
+    assert commands == []
+    assert str(error) == message
+
+
+def test_unauthenticated_multibulk_beyond_our_own_cap_gets_redis_text() -> None:
+    # Redis checks the count against INT_MAX, then against 10 before AUTH
+    assert str(parse(b"*2000000\r\n", auth_required=True)[1]) == "Protocol error: unauthenticated multibulk length"
+
+
+def pipelined_sets(count: int) -> bytes:
+    return b"".join(encode_command(b"SET", b"key:%d" % i, b"v" * 20) for i in range(count))
+
+
+def test_input_buffered_while_nobody_asks_is_joined_once() -> None:
+    # a blocked client: reads keep arriving, commands() isn't called until it is unblocked
+    data = pipelined_sets(20_000)
+    parser = RequestParser()
+    parser.feed(encode_command("BLPOP", "x", "0"))
+    assert parser.commands() == [[b"BLPOP", b"x", b"0"]]
+    for start in range(0, len(data), 100):
+        parser.feed(data[start : start + 100])
+    assert parser.buffered == len(data)
+    commands = parser.commands()
+    assert len(commands) == 20_000
+    assert commands[-1] == [b"SET", b"key:19999", b"v" * 20]
+    assert parser.bytes_joined == len(data)  # each byte copied once, not once per read
+
+
+def test_a_line_arriving_byte_by_byte_is_joined_once() -> None:
+    line = b"SET k " + b"x" * 60_000 + b"\r\n"
+    parser = RequestParser()
+    for i in range(len(line)):
+        parser.feed(line[i : i + 1])
+        commands = parser.commands()
+    assert commands == [[b"SET", b"k", b"x" * 60_000]]
+    assert parser.bytes_joined <= 2 * len(line)  # the CR, then the LF: not once per byte
+
+
+def test_a_header_arriving_byte_by_byte_still_hits_the_inline_limit() -> None:
+    parser = RequestParser()
+    data = b"*1\r\n$" + b"1" * (64 * 1024 + 1)
+    for i in range(0, len(data), 1000):
+        parser.feed(data[i : i + 1000])
+        parser.commands()
+    assert str(parser.error) == "Protocol error: too big bulk count string"
+
+
+def test_unauthenticated_commands_one_at_a_time_without_copying() -> None:
+    data = b"PING\r\n" * 10_000 + encode_command("AUTH", "pw") * 10
+    parser = RequestParser(auth_required=True)
+    parser.feed(data[:30_000])
+    parser.feed(data[30_000:])
+    seen = []
+    while commands := parser.commands():
+        assert len(commands) == 1
+        seen += commands
+    assert len(seen) == 10_010
+    assert parser.buffered == 0
+    assert parser.bytes_joined == len(data)  # one join of the two reads; each command is a slice
+
+
+def test_head_shows_the_first_unparsed_bytes() -> None:
+    parser = RequestParser()
+    parser.feed(b"*1\r\n$4\r\nPI")
+    parser.commands()
+    parser.feed(b"NG")
+    assert parser.head(64) == b"$4\r\nPING"  # the header is consumed, as in Redis's querybuf
+    assert parser.head(3) == b"$4\r"
+
+
 # --- replies -------------------------------------------------------------------------------------
 
 
@@ -181,6 +272,25 @@ def test_any_split_of_the_input_gives_the_same_commands(commands: list[list[byte
 def test_reply_encoding_in_both_protocols(value: object, resp2: bytes, resp3: bytes) -> None:
     assert encode_reply(value, resp3=False) == resp2
     assert encode_reply(value, resp3=True) == resp3
+
+
+@pytest.mark.parametrize("resp3", [False, True])
+def test_cr_and_lf_in_status_and_error_texts_become_spaces(resp3: bool) -> None:
+    # a client's bytes echoed in an error must not end the line and read as more replies
+    assert encode_reply(ErrorReply(b"ERR Unsupported option x\r\n+OK\r\n:666"), resp3) == (
+        b"-ERR Unsupported option x  +OK  :666\r\n"
+    )
+    assert encode_reply(SimpleString(b"a\nb\rc"), resp3) == b"+a b c\r\n"
+    assert encode_reply([ErrorReply(b"E\r\n"), SimpleString(b"\n")], resp3) == b"*2\r\n-E  \r\n+ \r\n"
+
+
+@given(text=st.binary(max_size=50), resp3=st.booleans(), status=st.booleans())
+def test_any_status_or_error_text_is_exactly_one_reply(text: bytes, resp3: bool, status: bool) -> None:
+    value = SimpleString(text) if status else ErrorReply(text)
+    encoded = encode_reply([value, 7], resp3)
+    parsed = read_all(encoded)
+    assert len(parsed) == 1
+    assert parsed[0] == [text.replace(b"\r", b" ").replace(b"\n", b" "), 7]
 
 
 def test_large_bulk_reply_is_not_copied_into_the_header() -> None:
