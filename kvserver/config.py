@@ -42,6 +42,16 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _memory_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = parse_memory(text)
+        if not low <= value <= high:
+            raise ValueError(f"argument must be between {low} and {high} inclusive")
+        return value
+
+    return parse
+
+
 def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.lower()
@@ -125,6 +135,22 @@ PARAMETERS: tuple[Parameter, ...] = (
         help="accepted for compatibility; kvserver persists through the log only",
     ),
     Parameter("databases", "databases", _int_in(1, 1), help="always 1"),
+    # --- protocol and connections
+    Parameter(
+        "client-query-buffer-limit",
+        "client_query_buffer_limit",
+        _memory_in(1024 * 1024, 2**63 - 1),
+        mutable=True,
+        help="unparsed input a client may accumulate before it is closed",
+    ),
+    Parameter(
+        "protected-mode",
+        "protected_mode",
+        _yes_no,
+        _show_bool,
+        mutable=True,
+        help="without a password, refuse clients not on 127.0.0.1 or ::1 (yes|no)",
+    ),
 )
 BY_NAME = {p.name: p for p in PARAMETERS}
 
@@ -148,6 +174,8 @@ class Config:
     auto_aof_rewrite_min_size: int = 64 * 1024 * 1024
     save: str = ""
     databases: int = 1
+    client_query_buffer_limit: int = 1024 * 1024 * 1024
+    protected_mode: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
