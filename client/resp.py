@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
-from kvserver.protocol import NEED_DATA, ErrorReply, ReplyParser, encode_command
+from kvserver.protocol import NEED_DATA, ErrorReply, encode_command
+from kvserver.reply_parser import ReplyParser
 
 READ_SIZE: Final = 1 << 16
 

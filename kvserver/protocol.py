@@ -4,7 +4,7 @@ Three pieces, none of which touches a socket:
 - ``RequestParser``: bytes from a client -> argument vectors (multibulk and inline), with Redis's
   limits and its exact protocol-error texts;
 - ``encode_reply``: a reply value -> RESP2 or RESP3 bytes (the value types are defined here);
-- ``ReplyParser`` and ``encode_command``: the client side of the same wire format.
+- ``encode_command``: what a client sends (the client's reply parser is ``kvserver.reply_parser``).
 
 Partial input is normal: the request parser keeps the unparsed tail, and when a frame is known to
 need N more bytes it only collects chunks until they have arrived, so a large value split across
@@ -20,10 +20,10 @@ __all__ = [
     "NEED_DATA",
     "NO_REPLY",
     "ErrorReply",
+    "InputBuffer",
     "NullArray",
     "ProtocolError",
     "PushReply",
-    "ReplyParser",
     "RequestParser",
     "SetReply",
     "SimpleString",
@@ -239,7 +239,39 @@ def _strict_int(text: bytes) -> int | None:
         return None
 
 
-class RequestParser:
+class InputBuffer:
+    """What both parsers (requests here, replies in ``reply_parser``) keep of their input: the
+    unparsed ``bytes`` and a read offset, and the reads behind it as chunks, joined only when
+    ``_ready`` (the frame or element at the offset can have completed)."""
+
+    __slots__ = ("_buf", "_chunks", "_chunks_len", "_need", "_pos", "_ready", "bytes_joined")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0  # where the unparsed input starts in _buf
+        self._chunks: list[bytes] = []  # input received after _buf, not joined yet
+        self._chunks_len = 0
+        # False while the unparsed input can't be complete: it lacks ``_need`` bytes, or
+        # (``_need`` 0) a line end. Then the chunks behind it wait unjoined.
+        self._ready = True
+        self._need = 0
+        self.bytes_joined = 0  # bytes copied to join reads (the work the tests bound)
+
+    def _assemble(self) -> None:
+        """Join the unparsed input and the chunks behind it into one buffer."""
+        buf, pos = self._buf, self._pos
+        parts: list[bytes | memoryview] = []
+        if pos < len(buf):
+            parts.append(memoryview(buf)[pos:] if pos else buf)
+        parts += self._chunks
+        self._buf = b"".join(parts)
+        self.bytes_joined += len(self._buf)
+        self._pos = 0
+        self._chunks.clear()
+        self._chunks_len = 0
+
+
+class RequestParser(InputBuffer):
     """Client bytes in, argument vectors out: ``feed(data)``, then ``commands()``.
 
     After a protocol error ``error`` is set; the commands before the bad frame are still returned
@@ -257,38 +289,16 @@ class RequestParser:
     append per read.
     """
 
-    __slots__ = (
-        "_args",
-        "_buf",
-        "_chunks",
-        "_chunks_len",
-        "_keep",
-        "_need",
-        "_pos",
-        "_ready",
-        "_remaining",
-        "auth_required",
-        "bytes_joined",
-        "error",
-        "max_bulk_len",
-    )
+    __slots__ = ("_args", "_keep", "_remaining", "auth_required", "error", "max_bulk_len")
 
     def __init__(self, max_bulk_len: int = PROTO_MAX_BULK_LEN, auth_required: bool = False) -> None:
-        self._buf = b""
-        self._pos = 0  # where the unparsed input starts in _buf
-        self._chunks: list[bytes] = []  # input received after _buf, not joined yet
-        self._chunks_len = 0
-        # False while the unparsed input can't be a complete frame: it lacks ``_need`` bytes, or
-        # (``_need`` 0) a line end. Then the chunks behind it wait unjoined.
-        self._ready = True
-        self._need = 0
+        super().__init__()
         self._args: list[bytes] | None = None  # the multibulk being parsed, if cut short
         self._remaining = 0  # arguments that multibulk still lacks
         self._keep = 0  # where the unparsed input starts after an incomplete frame
         self.max_bulk_len = max_bulk_len
         self.auth_required = auth_required
         self.error: ProtocolError | None = None
-        self.bytes_joined = 0  # bytes copied to join reads (the work the tests bound)
 
     @property
     def buffered(self) -> int:
@@ -316,19 +326,6 @@ class RequestParser:
     def head(self, size: int) -> bytes:
         """The first ``size`` unparsed bytes (for the log line of a client that is closed)."""
         return b"".join([self._buf[self._pos : self._pos + size], *self._chunks[:size]])[:size]
-
-    def _assemble(self) -> None:
-        """Join the unparsed input and the chunks behind it into one buffer."""
-        buf, pos = self._buf, self._pos
-        parts: list[bytes | memoryview] = []
-        if pos < len(buf):
-            parts.append(memoryview(buf)[pos:] if pos else buf)
-        parts += self._chunks
-        self._buf = b"".join(parts)
-        self.bytes_joined += len(self._buf)
-        self._pos = 0
-        self._chunks.clear()
-        self._chunks_len = 0
 
     def commands(self) -> list[list[bytes]]:
         """Every complete command in the buffer (at most one while ``auth_required``)."""
@@ -533,115 +530,6 @@ def split_args(line: bytes) -> list[bytes] | None:
                     current.append(c)
             i += 1
         args.append(bytes(current))
-
-
-# --- reply parsing (client side) -----------------------------------------------------------------
-
-
-class _Incomplete(Exception):
-    pass
-
-
-class ReplyParser:
-    """Server bytes in, reply values out: ``feed(data)`` then ``next()`` until ``NEED_DATA``.
-
-    Error replies come back as ``ErrorReply`` values (not raised): the caller decides. RESP3
-    attributes are read and dropped; pushes come back as ``PushReply``.
-    """
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self._pos = 0
-
-    def feed(self, data: bytes) -> None:
-        if self._pos:
-            self._buf = self._buf[self._pos :] + data
-            self._pos = 0
-        else:
-            self._buf += data
-
-    def next(self) -> object:
-        try:
-            value, end = self._parse(self._pos)
-        except _Incomplete:
-            return NEED_DATA
-        self._pos = end
-        return value
-
-    def _line(self, pos: int) -> tuple[bytes, int]:
-        nl = self._buf.find(b"\r\n", pos)
-        if nl < 0:
-            raise _Incomplete
-        return self._buf[pos:nl], nl + 2
-
-    def _parse(self, pos: int) -> tuple[object, int]:
-        buf = self._buf
-        if pos >= len(buf):
-            raise _Incomplete
-        kind = buf[pos : pos + 1]
-        line, pos = self._line(pos + 1)
-        if kind == b"$" or kind == b"=":
-            length = int(line)
-            if length < 0:
-                return None, pos
-            end = pos + length
-            if end + 2 > len(buf):
-                raise _Incomplete
-            data = buf[pos:end]
-            if kind == b"=":
-                return Verbatim(data[4:]), end + 2
-            return data, end + 2
-        if kind == b"+":
-            return SimpleString(line), pos
-        if kind == b"-" or kind == b"!":
-            if kind == b"!":
-                end = pos + int(line)
-                if end + 2 > len(buf):
-                    raise _Incomplete
-                return ErrorReply(buf[pos:end]), end + 2
-            return ErrorReply(line), pos
-        if kind == b":" or kind == b"(":
-            return int(line), pos
-        if kind in (b"*", b"~", b">"):
-            count = int(line)
-            if count < 0:
-                return None, pos
-            items: list[object] = SetReply() if kind == b"~" else PushReply() if kind == b">" else []
-            for _ in range(count):
-                item, pos = self._parse(pos)
-                items.append(item)
-            return items, pos
-        if kind == b"%" or kind == b"|":
-            mapping: dict[object, object] = {}
-            for _ in range(int(line)):
-                key, pos = self._parse(pos)
-                item, pos = self._parse(pos)
-                mapping[_hashable(key)] = item
-            if kind == b"|":  # an attribute: drop it and return the value it decorates
-                return self._parse(pos)
-            return mapping, pos
-        if kind == b"_":
-            return None, pos
-        if kind == b",":
-            return _parse_double(line), pos
-        if kind == b"#":
-            return line == b"t", pos
-        raise ProtocolError(f"Protocol error: unknown reply type {kind!r}")
-
-
-def _hashable(value: object) -> object:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    return value
-
-
-def _parse_double(text: bytes) -> float:
-    lowered = text.lower()
-    if lowered in (b"inf", b"+inf"):
-        return float("inf")
-    if lowered == b"-inf":
-        return float("-inf")
-    return float(text)
 
 
 def flatten_pairs(items: Iterable[object]) -> dict[object, object]:

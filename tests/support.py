@@ -175,7 +175,7 @@ class RawClient:
         return self.recv_exactly(expected_len)
 
     def read_reply(self) -> object:
-        from kvserver.protocol import NEED_DATA, ReplyParser
+        from kvserver.reply_parser import NEED_DATA, ReplyParser
 
         parser = ReplyParser()
         while True:

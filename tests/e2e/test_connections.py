@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from kvserver.protocol import NEED_DATA, ErrorReply, ReplyParser, encode_command
+from kvserver.protocol import NEED_DATA, ErrorReply, encode_command
+from kvserver.reply_parser import ReplyParser
 from tests.e2e.test_differential import assert_same_replies, run_script
 from tests.support import RawClient, ServerProcess, free_port, kvserver_process, redis_server_process, wait_for
 
