@@ -131,8 +131,11 @@ def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
     elif kind is SimpleString:
         if value is OK:
             out.append(b"+OK\r\n")
+        elif value is PONG:
+            out.append(b"+PONG\r\n")
         else:
-            if b"\r" in value or b"\n" in value:
+            # ``13 in`` is a memchr; ``b"\r" in`` costs six times as much (a buffer export)
+            if 13 in value or 10 in value:
                 value = _one_line(value)
             out.append(b"+%b\r\n" % value)
     elif kind is int:
@@ -145,7 +148,7 @@ def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
         for item in value:
             _encode(item, out, resp3)
     elif kind is ErrorReply:
-        if b"\r" in value or b"\n" in value:
+        if 13 in value or 10 in value:  # CR, LF
             value = _one_line(value)
         out.append(b"-%b\r\n" % value)
     elif kind is dict:
@@ -223,6 +226,7 @@ def encode_command(*args: bytes | str | int | float) -> bytes:
 
 
 _INT_MAX: Final = 2**31 - 1
+_MAY_AUTHENTICATE: Final = frozenset((b"auth", b"hello"))
 _LLONG_MIN: Final = -(2**63)
 
 
@@ -252,7 +256,8 @@ class InputBuffer:
         self._chunks: list[bytes] = []  # input received after _buf, not joined yet
         self._chunks_len = 0
         # False while the unparsed input can't be complete: it lacks ``_need`` bytes, or
-        # (``_need`` 0) a line end. Then the chunks behind it wait unjoined.
+        # (``_need`` 0) a line end. Then the chunks behind it wait unjoined, and only a read that
+        # can complete it sets it back. Always True while the buffer is empty.
         self._ready = True
         self._need = 0
         self.bytes_joined = 0  # bytes copied to join reads (the work the tests bound)
@@ -277,8 +282,8 @@ class RequestParser(InputBuffer):
     After a protocol error ``error`` is set; the commands before the bad frame are still returned
     and nothing after it is. A multibulk cut by the end of the input keeps the arguments parsed so
     far and resumes at the cut, so a long command is parsed once however it is split. While
-    ``auth_required`` is true the parser yields one command per call and applies Redis's tighter
-    unauthenticated limits, so an AUTH takes effect before the next frame is judged.
+    ``auth_required`` is true the parser applies Redis's tighter unauthenticated limits and stops
+    after an AUTH or HELLO, so that it takes effect before the next frame is judged.
 
     Every byte is copied a bounded number of times, however the input is cut: the unparsed input
     is a ``bytes`` object and a read offset (returning one command at a time moves the offset, it
@@ -320,7 +325,7 @@ class RequestParser(InputBuffer):
             if self._need:
                 self._ready = buffered >= self._need
             else:  # waiting for a line end; past the inline limit the parser must see it to refuse it
-                self._ready = b"\n" in data or b"\r" in data or buffered > PROTO_INLINE_MAX_SIZE
+                self._ready = 10 in data or 13 in data or buffered > PROTO_INLINE_MAX_SIZE
         return buffered
 
     def head(self, size: int) -> bytes:
@@ -328,20 +333,15 @@ class RequestParser(InputBuffer):
         return b"".join([self._buf[self._pos : self._pos + size], *self._chunks[:size]])[:size]
 
     def commands(self) -> list[list[bytes]]:
-        """Every complete command in the buffer (at most one while ``auth_required``)."""
+        """Every complete command in the buffer; while ``auth_required``, up to an AUTH or HELLO."""
         out: list[list[bytes]] = []
-        if self.error is not None:
+        if self.error is not None or not self._ready:  # not ready: nothing can have completed
             return out
         if self._chunks:
-            if not self._ready:
-                return out
             self._assemble()
         buf = self._buf
         pos = self._pos
         size = len(buf)
-        if pos >= size:
-            return out
-        self._ready = True  # until a frame stops short
         one = self.auth_required
         try:
             while pos < size:
@@ -353,8 +353,8 @@ class RequestParser(InputBuffer):
                     pos = self._keep
                     break
                 pos = end
-                if one and out:
-                    break
+                if one and out and out[-1][0].lower() in _MAY_AUTHENTICATE:
+                    break  # the frames after it are judged once we know whether it succeeded
         except ProtocolError as exc:
             self.error = exc
             self._buf = b""
@@ -410,7 +410,7 @@ class RequestParser(InputBuffer):
             if nl < 0 or nl + 1 >= size:
                 if size - p > PROTO_INLINE_MAX_SIZE:
                     raise ProtocolError("Protocol error: too big bulk count string")
-                if nl < 0:
+                if nl < 0 and p < size:  # (at the very end the buffer is dropped: no wait)
                     self._wait_for_line()
                 break
             if buf[p] != 36:  # "$"

@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 from collections import deque
+from itertools import islice
 from typing import Final, cast
 
 from kvserver.commands.registry import Block, CommandError
@@ -135,11 +136,10 @@ class Connection(asyncio.Protocol):
         state = self.state
         if self.closing or state is None:
             return
-        db = self.db
-        db.stats.total_net_input_bytes += len(data)
+        self.db.stats.total_net_input_bytes += len(data)
         buffered = self.parser.feed(data)  # 0 unless the read joined earlier input
         state.last_interaction = time.monotonic()
-        if buffered and buffered > db.config.client_query_buffer_limit:
+        if buffered and buffered > self.db.config.client_query_buffer_limit:
             self._query_buffer_full(state, buffered)
         elif state.blocked is None:
             self._serve(state)
@@ -185,8 +185,8 @@ class Connection(asyncio.Protocol):
                 commands = parser.commands()
                 if not commands:
                     break
-            for i in range(start, len(commands)):
-                reply = execute(state, commands[i])
+            for i, argv in enumerate(islice(commands, start, None), start) if start else enumerate(commands):
+                reply = execute(state, argv)
                 if type(reply) is Block:
                     if i + 1 < len(commands):
                         self.pending = commands

@@ -223,16 +223,17 @@ def test_a_header_arriving_byte_by_byte_still_hits_the_inline_limit() -> None:
     assert str(parser.error) == "Protocol error: too big bulk count string"
 
 
-def test_unauthenticated_commands_one_at_a_time_without_copying() -> None:
-    data = b"PING\r\n" * 10_000 + encode_command("AUTH", "pw") * 10
+def test_unauthenticated_commands_stop_at_each_auth_without_copying() -> None:
+    data = b"PING\r\n" * 10_000 + (encode_command("AUTH", "pw") + b"hello 3\r\n") * 5 + b"PING\r\n"
     parser = RequestParser(auth_required=True)
     parser.feed(data[:30_000])
     parser.feed(data[30_000:])
-    seen = []
+    batches = []
     while commands := parser.commands():
-        assert len(commands) == 1
-        seen += commands
-    assert len(seen) == 10_010
+        batches.append(commands)
+    assert len(batches[0]) == 10_001  # the pings and the first AUTH: one call, not one per command
+    assert [len(batch) for batch in batches[1:]] == [1] * 9 + [1]
+    assert batches[-1] == [[b"PING"]]
     assert parser.buffered == 0
     assert parser.bytes_joined == len(data)  # one join of the two reads; each command is a slice
 
