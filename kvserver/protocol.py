@@ -468,6 +468,13 @@ _HEX: Final = frozenset(b"0123456789abcdefABCDEF")
 
 def split_args(line: bytes) -> list[bytes] | None:
     """Split an inline command like Redis's sdssplitargs; None on unbalanced quotes."""
+    if 34 not in line and 39 not in line and 0 not in line:  # no quotes, no NUL: whitespace runs
+        return line.split()  # bytes.split() splits on exactly C's isspace() set
+    return _split_quoted(line)
+
+
+def _split_quoted(line: bytes) -> list[bytes] | None:
+    """sdssplitargs character by character: quotes, escapes, \\xHH."""
     args: list[bytes] = []
     i = 0
     n = len(line)

@@ -19,6 +19,7 @@ from kvserver.protocol import (
     SetReply,
     SimpleString,
     Verbatim,
+    _split_quoted,
     encode_command,
     encode_reply,
     split_args,
@@ -60,6 +61,14 @@ def test_split_args_edge_cases() -> None:
     assert split_args(b'"a"b') is None  # a closing quote must be followed by a space
     assert split_args(b'a"b c"') == [b"ab c"]
     assert split_args(b"'x'") == [b"x"]
+
+
+_INLINE_BYTES = b" \t\r\n\x0b\x0c\x00ab\"'\\x1"  # what changes how a line splits
+
+
+@given(st.binary(max_size=40).map(lambda b: bytes(_INLINE_BYTES[c % len(_INLINE_BYTES)] for c in b)))
+def test_the_unquoted_fast_split_agrees_with_the_full_one(line: bytes) -> None:
+    assert split_args(line) == _split_quoted(line)
 
 
 def test_empty_multibulks_are_skipped() -> None:
