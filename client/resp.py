@@ -30,7 +30,8 @@ from typing import Final, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from client.errors import ResponseError, StoreTimeout, StoreUnavailable
-from kvserver.protocol import NEED_DATA, ErrorReply, NullArray, ReplyParser, encode_command
+from kvserver.protocol import NEED_DATA, ErrorReply, NullArray, encode_command
+from kvserver.reply_parser import ReplyParser
 
 __all__ = ["ErrorReply", "NullArray", "ResponseError"]
 

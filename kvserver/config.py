@@ -259,6 +259,22 @@ PARAMETERS: tuple[Parameter, ...] = (
         mutable=True,
         help="accepted for compatibility (eviction picks keys without sampling)",
     ),
+    # --- protocol and connections
+    Parameter(
+        "client-query-buffer-limit",
+        "client_query_buffer_limit",
+        _memory_in(1024 * 1024, LLONG_MAX),
+        mutable=True,
+        help="unparsed input a client may accumulate before it is closed",
+    ),
+    Parameter(
+        "protected-mode",
+        "protected_mode",
+        _yes_no,
+        _show_bool,
+        mutable=True,
+        help="without a password, refuse clients not on 127.0.0.1 or ::1 (yes|no)",
+    ),
 )
 BY_NAME = {p.name: p for p in PARAMETERS}
 
@@ -285,6 +301,8 @@ class Config:
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
     maxmemory_samples: int = 5
+    client_query_buffer_limit: int = 1024 * 1024 * 1024
+    protected_mode: bool = True
     daemonize: bool = False
     pidfile: str = ""
     unixsocket: str = ""

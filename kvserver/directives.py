@@ -39,8 +39,6 @@ PROCESS: Final = "a Redis process option kvserver has no equivalent for"
 SYSLOG: Final = "kvserver logs to logfile or standard output only, not to syslog"
 NOTIFICATIONS: Final = "kvserver has no keyspace notifications (no pub/sub)"
 OUTPUT_BUFFERS: Final = "kvserver stops reading from a client that doesn't read its replies instead of disconnecting it"
-QUERY_BUFFER: Final = "kvserver bounds a request by proto-max-bulk-len"
-PROTECTED_MODE: Final = "kvserver listens on bind (127.0.0.1 by default); set requirepass before binding elsewhere"
 DEPRECATED: Final = "deprecated in Redis 7.0, which ignores it too"
 
 
@@ -95,7 +93,7 @@ DIRECTIVES: tuple[Redis, ...] = (
         MUTABLE | MULTI,
         OUTPUT_BUFFERS,
     ),
-    Redis("client-query-buffer-limit", None, "1073741824", MUTABLE, QUERY_BUFFER),
+    Redis("client-query-buffer-limit", None, "1073741824", MUTABLE, KVSERVER),
     Redis("cluster-allow-pubsubshard-when-down", None, "yes", MUTABLE, CLUSTER),
     Redis("cluster-allow-reads-when-down", None, "no", MUTABLE, CLUSTER),
     Redis("cluster-allow-replica-migration", None, "yes", MUTABLE, CLUSTER),
@@ -167,7 +165,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("port", None, "6379", MUTABLE, KVSERVER),
     Redis("proc-title-template", None, "{title} {listen-addr} {server-mode}", MUTABLE, PROCESS),
     Redis("propagation-error-behavior", None, "ignore", MUTABLE, PROCESS),
-    Redis("protected-mode", None, "yes", MUTABLE, PROTECTED_MODE),
+    Redis("protected-mode", None, "yes", MUTABLE, KVSERVER),
     Redis("proto-max-bulk-len", None, "536870912", MUTABLE, KVSERVER),
     Redis("rdb-del-sync-files", None, "no", MUTABLE, RDB),
     Redis("rdb-key-save-delay", None, "0", MUTABLE, RDB),

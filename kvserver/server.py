@@ -11,23 +11,60 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import resource
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from typing import Final, cast
 
-from kvserver.commands.registry import Block
+from kvserver.commands.registry import Block, CommandError
 from kvserver.config import Config
 from kvserver.database import Database
-from kvserver.protocol import RequestParser, encode_reply
-from kvserver.state import ClientState
+from kvserver.protocol import ErrorReply, RequestParser, encode_reply
+from kvserver.state import ClientState, quote_bytes
 
 log = logging.getLogger("kvserver")
 
 MAX_CLIENTS_REPLY: Final = b"-ERR max number of clients reached\r\n"
+# Redis 7.0's text, word for word (networking.c, clientAcceptHandler)
+DENIED_REPLY: Final = (
+    b"-DENIED Redis is running in protected mode because protected "
+    b"mode is enabled and no password is set for the default user. "
+    b"In this mode connections are only accepted from the loopback interface. "
+    b"If you want to connect from external computers to Redis you "
+    b"may adopt one of the following solutions: "
+    b"1) Just disable protected mode sending the command "
+    b"'CONFIG SET protected-mode no' from the loopback interface "
+    b"by connecting to Redis from the same host the server is "
+    b"running, however MAKE SURE Redis is not publicly accessible "
+    b"from internet if you do so. Use CONFIG REWRITE to make this "
+    b"change permanent. "
+    b"2) Alternatively you can just disable the protected mode by "
+    b"editing the Redis configuration file, and setting the protected "
+    b"mode option to 'no', and then restarting the server. "
+    b"3) If you started the server manually just for testing, restart "
+    b"it with the '--protected-mode no' option. "
+    b"4) Setup a an authentication password for the default user. "
+    b"NOTE: You only need to do one of the above things in order for "
+    b"the server to start accepting connections from the outside.\r\n"
+)
+# Redis compares the peer's address text with exactly these: 127.0.0.2 is "remote" to it
+LOOPBACK_ADDRESSES: Final = ("127.0.0.1", "::1")
+# A blocked client's commands wait in its buffer; past this much we stop reading it (TCP then
+# holds the rest on its side), and read again once it is unblocked and has caught up.
+BLOCKED_READ_LIMIT: Final = 1024 * 1024
+RESERVED_FDS: Final = 32  # Redis's CONFIG_MIN_RESERVED_FDS: the log, the listeners, the log file
+ACCEPT_BATCH: Final = 1000  # Redis's MAX_ACCEPTS_PER_CALL
+ACCEPT_RETRY_DELAY: Final = 0.1  # after an accept failed for want of descriptors
+ACCEPT_ERROR_LOG_INTERVAL: Final = 1.0
+_PAUSED_BY_OUTPUT: Final = 1  # the client doesn't read its replies
+_PAUSED_BY_BLOCK: Final = 2  # the client is blocked with a large buffer
 EXPIRE_SLICE_SECONDS: Final = 0.001  # one slice of active expiry; the loop polls I/O between slices
 EXPIRE_BATCH: Final = 200
 
@@ -35,7 +72,20 @@ EXPIRE_BATCH: Final = 200
 class Connection(asyncio.Protocol):
     """One client connection: parse, execute, reply."""
 
-    __slots__ = ("block_timer", "closing", "db", "held", "local", "parser", "pending", "server", "state", "transport")
+    __slots__ = (
+        "block_timer",
+        "closing",
+        "db",
+        "held",
+        "local",
+        "parser",
+        "paused",
+        "pending",
+        "pending_at",
+        "server",
+        "state",
+        "transport",
+    )
 
     def __init__(self, server: Server, local: str = "") -> None:
         self.server = server
@@ -46,37 +96,52 @@ class Connection(asyncio.Protocol):
         self.state: ClientState | None = None
         self.closing = False
         self.held = 0  # reply batches waiting on the durability barrier
-        self.pending: list[list[bytes]] = []  # commands parsed behind a blocking command
+        # commands parsed behind a blocking command: pending[pending_at:] (0: none), so resuming
+        # after each of many pipelined blocking commands doesn't copy the rest of the list
+        self.pending: list[list[bytes]] = []
+        self.pending_at = 0
         self.block_timer: asyncio.TimerHandle | None = None
+        self.paused = 0  # why reading is paused: _PAUSED_BY_OUTPUT | _PAUSED_BY_BLOCK
 
     # --- asyncio callbacks ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's transports aren't subclasses
         self.transport = transport
+        self.server.unmade -= 1
         db = self.db
-        db.stats.total_connections_received += 1
-        if len(db.clients) >= db.config.maxclients:
+        config = db.config
+        peer = transport.get_extra_info("peername")
+        refusal = None
+        if len(db.clients) >= config.maxclients:
+            refusal = MAX_CLIENTS_REPLY
+        elif (
+            config.protected_mode
+            and not config.requirepass
+            and not self.local  # a Unix socket client is local, as in Redis
+            and _host(peer) not in LOOPBACK_ADDRESSES
+        ):
+            refusal = DENIED_REPLY
+        if refusal is not None:
             db.stats.rejected_connections += 1
-            transport.write(MAX_CLIENTS_REPLY)
+            transport.write(refusal)
             transport.close()
             self.closing = True
             return
+        db.stats.total_connections_received += 1
         sock_obj = transport.get_extra_info("socket")
         fd = sock_obj.fileno() if sock_obj else -1
         if self.local:
             state = db.clients.new(self.local, self.local, fd)
             state.unix = True
         else:
-            peer = transport.get_extra_info("peername")
-            sock = transport.get_extra_info("sockname")
-            state = db.clients.new(_addr(peer), _addr(sock), fd)
-        state.authenticated = not db.config.requirepass
+            state = db.clients.new(_addr(peer), _addr(transport.get_extra_info("sockname")), fd)
+        state.authenticated = not config.requirepass
         state.close = self.close_after_reply
         state.on_unblocked = self.unblocked
         db.clients.add(state)
         self.state = state
-        self.parser = RequestParser(db.config.proto_max_bulk_len, not state.authenticated)
+        self.parser = RequestParser(config.proto_max_bulk_len, not state.authenticated)
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -84,10 +149,28 @@ class Connection(asyncio.Protocol):
         if self.closing or state is None:
             return
         self.db.stats.total_net_input_bytes += len(data)
-        self.parser.feed(data)
+        buffered = self.parser.feed(data)  # 0 unless the read joined earlier input
         state.last_interaction = time.monotonic()
-        if state.blocked is None:  # a blocked client's commands wait in the buffer, as in Redis
+        if buffered and buffered > self.db.config.client_query_buffer_limit:
+            self._query_buffer_full(state, buffered)
+        elif state.blocked is None:
             self._serve(state)
+        else:  # a blocked client's commands wait in the buffer, as in Redis
+            state.qbuf = self.parser.buffered
+            if state.qbuf > BLOCKED_READ_LIMIT:
+                self._pause(_PAUSED_BY_BLOCK)
+
+    def _query_buffer_full(self, state: ClientState, buffered: int) -> None:
+        state.qbuf = buffered
+        log.warning(
+            "Closing client that reached max query buffer length: %s (qbuf initial bytes: %s)",
+            state.describe(),
+            quote_bytes(self.parser.head(64)),
+        )
+        self.closing = True
+        self.db.unpark(state)
+        if self.transport is not None:
+            self.transport.close()
 
     def _serve(self, state: ClientState) -> None:
         """Run what is buffered and send the replies as one batch."""
@@ -105,30 +188,34 @@ class Connection(asyncio.Protocol):
         parser = self.parser
         execute = self.db.execute
         while True:
-            resumed = bool(self.pending)
-            if resumed:
-                commands, self.pending = self.pending, []
+            start = self.pending_at
+            if start:
+                commands = self.pending
+                self.pending = []
+                self.pending_at = 0
             else:
                 commands = parser.commands()
                 if not commands:
                     break
-            for i, argv in enumerate(commands):
+            for i, argv in enumerate(islice(commands, start, None), start) if start else enumerate(commands):
                 reply = execute(state, argv)
                 if type(reply) is Block:
-                    self.pending = commands[i + 1 :]
+                    if i + 1 < len(commands):
+                        self.pending = commands
+                        self.pending_at = i + 1
                     self._blocked(reply)
                     return
                 encode_reply(reply, state.resp3, out)
                 if self.closing:
                     return
-            if resumed:
+            if start:
                 continue  # then the commands that arrived while blocked
             if not parser.auth_required:
                 break
             # AUTH lifts the tighter limits, and so does CONFIG SET requirepass "" (Redis's authRequired)
             parser.auth_required = not state.authenticated and bool(self.db.config.requirepass)
         if parser.error is not None:
-            out.append(b"-ERR %b\r\n" % str(parser.error).encode())
+            encode_reply(ErrorReply(b"ERR " + str(parser.error).encode()), state.resp3, out)
             self.closing = True
 
     # --- blocking commands ---------------------------------------------------------------------
@@ -158,6 +245,12 @@ class Connection(asyncio.Protocol):
         state = self.state
         if not self.closing and state is not None and state.blocked is None:
             self._serve(state)
+            self._read_again_if_caught_up(state)
+
+    def _read_again_if_caught_up(self, state: ClientState) -> None:
+        # the serve may have blocked again on a pipelined blocking command, buffer still large
+        if state.blocked is None or state.qbuf <= BLOCKED_READ_LIMIT:
+            self._unpause(_PAUSED_BY_BLOCK)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -169,11 +262,21 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # the client isn't reading its replies: stop reading its commands until it catches up
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self._pause(_PAUSED_BY_OUTPUT)
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        self._unpause(_PAUSED_BY_OUTPUT)
+
+    def _pause(self, reason: int) -> None:
+        if not self.paused and self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def _unpause(self, reason: int) -> None:
+        if not self.paused & reason:
+            return
+        self.paused &= ~reason
+        if not self.paused and self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
     # --- output --------------------------------------------------------------------------------
@@ -197,11 +300,96 @@ class Connection(asyncio.Protocol):
         asyncio.get_running_loop().call_soon(self.server.send, self, b"")
 
 
+def _host(address: object) -> str:
+    """The peer's IP address as text (what protected mode compares)."""
+    if isinstance(address, tuple) and address:
+        return str(address[0])
+    return str(address or "")
+
+
 def _addr(address: object) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         host = address[0]
         return f"[{host}]:{address[1]}" if ":" in str(host) else f"{host}:{address[1]}"
     return str(address or "")
+
+
+def adjust_open_files_limit(config: Config) -> None:
+    """Raise the soft RLIMIT_NOFILE to ``maxclients`` + 32, or lower ``maxclients`` to fit, as
+    Redis's adjustOpenFilesLimit does (same search, same log lines). Without this, the clients
+    beyond the descriptor limit were accepted and dropped with no reply."""
+    wanted = config.maxclients + RESERVED_FDS
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "Unable to obtain the current NOFILE limit (%s), assuming 1024 and setting the max clients "
+            "configuration accordingly.",
+            exc,
+        )
+        config.maxclients = 1024 - RESERVED_FDS
+        return
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    keep_hard = hard if hard == resource.RLIM_INFINITY else 0
+    best = wanted
+    error = 0
+    while best > soft:  # try the wanted limit, then 16 fewer at a time
+        try:
+            # Redis sets the hard limit to the same value; keeping a higher one changes nothing
+            # about which values succeed and leaves room for a later CONFIG SET maxclients
+            resource.setrlimit(resource.RLIMIT_NOFILE, (best, keep_hard or max(best, hard)))
+            break
+        except (OSError, ValueError) as exc:
+            error = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EPERM
+        if best < 16:
+            best = soft
+            break
+        best -= 16
+    best = max(best, soft)
+    if best >= wanted:
+        log.info("Increased maximum number of open files to %d (it was originally set to %d).", wanted, soft)
+        return
+    requested = config.maxclients
+    if best <= RESERVED_FDS:
+        log.warning(
+            "Your current 'ulimit -n' of %d is not enough for the server to start. "
+            "Please increase your open file limit to at least %d. Exiting.",
+            soft,
+            wanted,
+        )
+        raise SystemExit(1)
+    config.maxclients = best - RESERVED_FDS
+    log.warning("You requested maxclients of %d requiring at least %d max file descriptors.", requested, wanted)
+    log.warning("Server can't set maximum open files to %d because of OS error: %s.", wanted, os.strerror(error))
+    log.warning(
+        "Current maximum open files is %d. maxclients has been reduced to %d to compensate for low ulimit. "
+        "If you need higher maxclients increase 'ulimit -n'.",
+        best,
+        config.maxclients,
+    )
+
+
+def listen(hosts: list[str], port: int) -> list[socket.socket]:
+    """Bound, listening, non-blocking sockets for every address of ``hosts``."""
+    socks: list[socket.socket] = []
+    try:
+        for host in hosts:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            for family, kind, proto, _, address in infos:
+                sock = socket.socket(family, kind, proto)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                sock.listen(511)
+                sock.setblocking(False)
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 class Server:
@@ -212,8 +400,12 @@ class Server:
         self.db = db
         self.connections: set[Connection] = set()
         self._held: deque[tuple[int, Connection, bytes]] = deque()
-        self._listener: asyncio.base_events.Server | None = None
-        self._unix_listener: asyncio.base_events.Server | None = None
+        self._listeners: list[socket.socket] = []
+        self._unix: socket.socket | None = None  # the unixsocket listener, also in _listeners
+        self._connecting: set[asyncio.Task[None]] = set()
+        self._maxclients = config.maxclients
+        self.unmade = 0  # accepted sockets whose connection_made hasn't run: they count as clients
+        self._accept_error_logged = -ACCEPT_ERROR_LOG_INTERVAL
         self._stopped: asyncio.Event | None = None
         self._cron_task: asyncio.Task[None] | None = None
         self._expiring = False
@@ -242,56 +434,131 @@ class Server:
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        adjust_open_files_limit(self.config)
+        self._maxclients = self.config.maxclients  # what a refused CONFIG SET maxclients restores
+        loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self.db.config_listeners.append(self._config_changed)
+        if not self.tcp:
+            self.port = 0
+            return
+        self._listeners = listen(self.config.bind.split(), self.config.port)
+        for sock in self._listeners:
+            loop.add_reader(sock.fileno(), self._accept, sock)
+        self.port = self._listeners[0].getsockname()[1]
+
     @property
     def tcp(self) -> bool:
         """Listening on TCP: ``port 0`` means none when a Unix socket is set (as in Redis), else
         a free port chosen by the OS (kvserver's, for tests)."""
         return bool(self.config.port or not self.config.unixsocket)
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._stopped = asyncio.Event()
-        if not self.tcp:
-            return
-        hosts = self.config.bind.split()
-        self._listener = await loop.create_server(
-            lambda: Connection(self),
-            hosts if len(hosts) > 1 else hosts[0],
-            self.config.port,
-            reuse_address=True,
-            backlog=511,
-        )
-        sockets = self._listener.sockets
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-
-    async def start_unix(self) -> None:
+    def start_unix(self) -> None:
         """Listen on ``unixsocket`` too (a stale socket file is removed first, as Redis does)."""
         path = self.config.unixsocket
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        local = f"{path}:0"  # CLIENT LIST's addr and laddr of a Unix socket client, as Redis's
-        self._unix_listener = await asyncio.get_running_loop().create_unix_server(
-            lambda: Connection(self, local), path, backlog=511
-        )
-        if self.config.unixsocketperm:
-            os.chmod(path, self.config.unixsocketperm)
-
-    def _remove_unix_socket(self) -> None:
-        if self._unix_listener is not None:
-            self._unix_listener.close()
-            self._unix_listener = None
-            log.info("Removing the unix socket file.")
-            with contextlib.suppress(OSError):
-                os.unlink(self.config.unixsocket)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            if self.config.unixsocketperm:
+                os.chmod(path, self.config.unixsocketperm)
+            sock.listen(511)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._unix = sock
+        self._listeners.append(sock)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
 
     def start_cron(self) -> None:
         self._cron_task = asyncio.get_running_loop().create_task(self._cron())
 
     def stop_listening(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-        self._remove_unix_socket()
+        loop = asyncio.get_running_loop()
+        for sock in self._listeners:
+            if sock.fileno() >= 0:
+                loop.remove_reader(sock.fileno())
+                sock.close()
+        if self._unix is not None:
+            self._unix = None
+            log.info("Removing the unix socket file.")
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.unixsocket)
+
+    # --- accepting -----------------------------------------------------------------------------
+    # Our own accept loop rather than the event loop's: libuv answers EMFILE by accepting and
+    # closing every queued connection, silently. Here the clients beyond maxclients get Redis's
+    # error at once, and an accept that fails for want of descriptors is logged (once a second)
+    # and retried a little later, the queued clients waiting in the backlog meanwhile.
+
+    def _accept(self, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        db = self.db
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                self._accept_failed(sock, exc)
+                return
+            if len(db.clients) + self.unmade >= self.config.maxclients:
+                db.stats.rejected_connections += 1
+                with contextlib.suppress(OSError):
+                    conn.send(MAX_CLIENTS_REPLY)  # best effort, as in Redis
+                conn.close()
+                continue
+            conn.setblocking(False)
+            self.unmade += 1
+            # CLIENT LIST's addr and laddr of a Unix socket client, as Redis's
+            local = f"{self.config.unixsocket}:0" if sock is self._unix else ""
+            task = loop.create_task(self._connect(conn, local))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
+    async def _connect(self, conn: socket.socket, local: str) -> None:
+        protocol = Connection(self, local)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, conn)
+        except OSError as exc:
+            log.debug("Error accepting a client connection: %s", exc.strerror)
+            if protocol.transport is None:  # connection_made never ran
+                self.unmade -= 1
+
+    def _accept_failed(self, sock: socket.socket, exc: OSError) -> None:
+        now = time.monotonic()
+        if now - self._accept_error_logged >= ACCEPT_ERROR_LOG_INTERVAL:
+            self._accept_error_logged = now
+            log.warning("Accepting client connection: accept: %s", exc.strerror)
+        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+            # nothing frees up by retrying at once: stop watching the socket for a while
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(sock.fileno())
+            loop.call_later(ACCEPT_RETRY_DELAY, self._accept_again, sock)
+
+    def _accept_again(self, sock: socket.socket) -> None:
+        if sock.fileno() >= 0 and self._stopped is not None and not self._stopped.is_set():
+            asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
+
+    def _config_changed(self, name: str) -> None:
+        """CONFIG SET maxclients: raise the descriptor limit to match, or refuse as Redis does."""
+        if name != "maxclients":
+            return
+        config = self.config
+        requested = config.maxclients
+        adjust_open_files_limit(config)
+        if config.maxclients != requested:
+            possible, config.maxclients = config.maxclients, self._maxclients
+            raise CommandError(
+                "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not "
+                f"able to handle the specified number of clients, try with {possible}"
+            )
+        self._maxclients = requested
 
     async def serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
@@ -314,9 +581,7 @@ class Server:
         return None
 
     async def _shutdown(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-        self._remove_unix_socket()
+        self.stop_listening()
         if self._cron_task is not None:
             self._cron_task.cancel()
         await self.db.persistence.close()
@@ -388,7 +653,7 @@ async def run(config: Config, db: Database, load: Callable[[], bool] | None = No
         return 1
     if config.unixsocket:
         try:
-            await server.start_unix()
+            server.start_unix()
         except OSError as exc:
             log.warning("Failed opening Unix socket: %s", exc.strerror)
             server.stop_listening()

@@ -126,3 +126,21 @@ class Stats:
     total_net_input_bytes: int = 0
     total_net_output_bytes: int = 0
     total_error_replies: int = 0
+
+
+_REPR_ESCAPES = {ord("\\"): b"\\\\", ord('"'): b'\\"', 10: b"\\n", 13: b"\\r", 9: b"\\t", 7: b"\\a", 8: b"\\b"}
+
+
+def quote_bytes(data: bytes) -> str:
+    """``data`` quoted as Redis's sdscatrepr does (the log shows a client's bytes this way)."""
+    out = bytearray(b'"')
+    for byte in data:
+        escape = _REPR_ESCAPES.get(byte)
+        if escape is not None:
+            out += escape
+        elif 32 <= byte < 127:
+            out.append(byte)
+        else:
+            out += b"\\x%02x" % byte
+    out += b'"'
+    return out.decode("ascii")

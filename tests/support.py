@@ -72,12 +72,18 @@ class ServerProcess:
         self.port_pattern = port_pattern
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.preexec_fn: Callable[[], None] | None = None  # run in the child before exec (limits)
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.cwd
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.cwd,
+            preexec_fn=self.preexec_fn,
         )
         log.close()
 
@@ -194,7 +200,7 @@ class RawClient:
         return self.recv_exactly(expected_len)
 
     def read_reply(self) -> object:
-        from kvserver.protocol import NEED_DATA, ReplyParser
+        from kvserver.reply_parser import NEED_DATA, ReplyParser
 
         parser = ReplyParser()
         while True:

@@ -21,7 +21,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from kvserver.protocol import NEED_DATA, ErrorReply, ReplyParser, encode_command
+from kvserver.protocol import NEED_DATA, ErrorReply, encode_command
+from kvserver.reply_parser import ReplyParser
 from tests.support import RawClient, kvserver_process, redis_server_process
 
 DEPTH = 1000  # commands in flight per pipeline round

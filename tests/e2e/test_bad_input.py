@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from kvserver.protocol import encode_command
-from tests.support import RawClient, ServerProcess
+from tests.support import RawClient, ServerProcess, wait_for
 
 
 def assert_still_serving(server: ServerProcess) -> None:
@@ -32,6 +32,7 @@ def assert_still_serving(server: ServerProcess) -> None:
         (b"*abc\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
         (b"*2147483648\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
         (b"*1\r\n$x\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+        (b"*1\r\n\r\n", b"-ERR Protocol error: expected '$', got ' '\r\n"),  # the CR, as a space
         (b'SET a "b\r\n', b"-ERR Protocol error: unbalanced quotes in request\r\n"),
         (b"A" * 70_000, b"-ERR Protocol error: too big inline request\r\n"),
         (b"*1\r\n$" + b"9" * 70_000, b"-ERR Protocol error: too big bulk count string\r\n"),
@@ -108,6 +109,13 @@ def test_max_clients(spawn: Callable[..., ServerProcess]) -> None:
     assert third.recv_until_closed() == b"-ERR max number of clients reached\r\n"
     third.close()
     first.close()
+
+    def first_is_gone() -> bool:
+        second.send(encode_command("INFO", "clients"))
+        info = second.read_reply()
+        return isinstance(info, bytes) and b"connected_clients:1\r\n" in info
+
+    wait_for(first_is_gone)  # the close and the next connect may otherwise race
     r = redis.Redis(port=server.port, single_connection_client=True)
     assert r.info("stats")["rejected_connections"] == 1
     r.close()

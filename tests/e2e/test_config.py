@@ -46,6 +46,8 @@ CASES: dict[str, list[str]] = {
     "pidfile": ["x.pid"],
     "unixsocket": ["/tmp/x.sock"],
     "unixsocketperm": ["abc", "777", "1000", "-1", "8"],
+    "protected-mode": [*WORDS, "true"],
+    "client-query-buffer-limit": [*MEMORY, "1mb", "4gb"],
 }
 
 

@@ -265,7 +265,7 @@ def run_script(port: int, resp3: bool, script: list[tuple[str, ...]] = SCRIPT) -
 
 def read_raw_reply(client: RawClient) -> bytes:
     """One reply's exact bytes (parsed to find its end, returned raw)."""
-    from kvserver.protocol import NEED_DATA, ReplyParser
+    from kvserver.reply_parser import NEED_DATA, ReplyParser
 
     data = b""
     while True:

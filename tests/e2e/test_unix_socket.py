@@ -79,7 +79,9 @@ def test_port_0_with_a_unix_socket_means_no_tcp(short_dir: Path, tmp_path: Path)
 def test_a_stale_socket_file_is_replaced(short_dir: Path, tmp_path: Path) -> None:
     sock = short_dir / "stale.sock"
     sock.write_text("left by a crashed server")
-    server = kvserver_process(tmp_path, "--appendonly", "no", "--unixsocket", str(sock), "--port", "0").start()
+    # protected mode on and no password: a Unix socket client is local, as in Redis (not DENIED)
+    args = ("--unixsocket", str(sock), "--port", "0", "--protected-mode", "yes")
+    server = kvserver_process(tmp_path, "--appendonly", "no", *args).start()
     try:
         assert redis.Redis(unix_socket_path=str(sock)).ping()
     finally:

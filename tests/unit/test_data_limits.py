@@ -78,7 +78,7 @@ def test_ltrim_keeps_the_range(h: Harness, start: str, stop: str) -> None:
 
 
 def _decode(reply: object, resp3: bool = False) -> object:
-    from kvserver.protocol import ReplyParser
+    from kvserver.reply_parser import ReplyParser
 
     parser = ReplyParser()
     parser.feed(encode_reply(reply, resp3))

@@ -15,15 +15,16 @@ from kvserver.protocol import (
     NullArray,
     ProtocolError,
     PushReply,
-    ReplyParser,
     RequestParser,
     SetReply,
     SimpleString,
     Verbatim,
+    _split_quoted,
     encode_command,
     encode_reply,
     split_args,
 )
+from kvserver.reply_parser import ReplyParser
 
 
 def parse(data: bytes, **kwargs: object) -> tuple[list[list[bytes]], ProtocolError | None]:
@@ -60,6 +61,14 @@ def test_split_args_edge_cases() -> None:
     assert split_args(b'"a"b') is None  # a closing quote must be followed by a space
     assert split_args(b'a"b c"') == [b"ab c"]
     assert split_args(b"'x'") == [b"x"]
+
+
+_INLINE_BYTES = b" \t\r\n\x0b\x0c\x00ab\"'\\x1"  # what changes how a line splits
+
+
+@given(st.binary(max_size=40).map(lambda b: bytes(_INLINE_BYTES[c % len(_INLINE_BYTES)] for c in b)))
+def test_the_unquoted_fast_split_agrees_with_the_full_one(line: bytes) -> None:
+    assert split_args(line) == _split_quoted(line)
 
 
 def test_empty_multibulks_are_skipped() -> None:
@@ -155,6 +164,98 @@ def test_any_split_of_the_input_gives_the_same_commands(commands: list[list[byte
     assert seen == commands
 
 
+@pytest.mark.parametrize("auth_required", [False, True], ids=["authenticated", "unauthenticated"])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"*" + b"1" * 5000 + b"\r\n", "Protocol error: invalid multibulk length"),
+        (b"*-" + b"1" * 5000 + b"\r\n", "Protocol error: invalid multibulk length"),
+        (b"*1\r\n$" + b"1" * 5000 + b"\r\n", "Protocol error: invalid bulk length"),
+        (b"*1\r\n$" + b"9" * 21 + b"\r\n", "Protocol error: invalid bulk length"),
+        (b"*" + b"9" * 20 + b"\r\n", "Protocol error: invalid multibulk length"),
+    ],
+    ids=[
+        "multibulk-5000-digits",
+        "negative-multibulk-5000-digits",
+        "bulk-5000-digits",
+        "bulk-21-digits",
+        "multibulk-20-digits",
+    ],
+)
+def test_huge_length_texts_are_protocol_errors(data: bytes, message: str, auth_required: bool) -> None:
+    # int() refuses more than 4300 digits with a ValueError; the parser must judge the text first
+    commands, error = parse(data, auth_required=auth_required)
+    assert commands == []
+    assert str(error) == message
+
+
+def test_unauthenticated_multibulk_beyond_our_own_cap_gets_redis_text() -> None:
+    # Redis checks the count against INT_MAX, then against 10 before AUTH
+    assert str(parse(b"*2000000\r\n", auth_required=True)[1]) == "Protocol error: unauthenticated multibulk length"
+
+
+def pipelined_sets(count: int) -> bytes:
+    return b"".join(encode_command(b"SET", b"key:%d" % i, b"v" * 20) for i in range(count))
+
+
+def test_input_buffered_while_nobody_asks_is_joined_once() -> None:
+    # a blocked client: reads keep arriving, commands() isn't called until it is unblocked
+    data = pipelined_sets(20_000)
+    parser = RequestParser()
+    parser.feed(encode_command("BLPOP", "x", "0"))
+    assert parser.commands() == [[b"BLPOP", b"x", b"0"]]
+    for start in range(0, len(data), 100):
+        parser.feed(data[start : start + 100])
+    assert parser.buffered == len(data)
+    commands = parser.commands()
+    assert len(commands) == 20_000
+    assert commands[-1] == [b"SET", b"key:19999", b"v" * 20]
+    assert parser.bytes_joined == len(data)  # each byte copied once, not once per read
+
+
+def test_a_line_arriving_byte_by_byte_is_joined_once() -> None:
+    line = b"SET k " + b"x" * 60_000 + b"\r\n"
+    parser = RequestParser()
+    for i in range(len(line)):
+        parser.feed(line[i : i + 1])
+        commands = parser.commands()
+    assert commands == [[b"SET", b"k", b"x" * 60_000]]
+    assert parser.bytes_joined <= 2 * len(line)  # the CR, then the LF: not once per byte
+
+
+def test_a_header_arriving_byte_by_byte_still_hits_the_inline_limit() -> None:
+    parser = RequestParser()
+    data = b"*1\r\n$" + b"1" * (64 * 1024 + 1)
+    for i in range(0, len(data), 1000):
+        parser.feed(data[i : i + 1000])
+        parser.commands()
+    assert str(parser.error) == "Protocol error: too big bulk count string"
+
+
+def test_unauthenticated_commands_stop_at_each_auth_without_copying() -> None:
+    data = b"PING\r\n" * 10_000 + (encode_command("AUTH", "pw") + b"hello 3\r\n") * 5 + b"PING\r\n"
+    parser = RequestParser(auth_required=True)
+    parser.feed(data[:30_000])
+    parser.feed(data[30_000:])
+    batches = []
+    while commands := parser.commands():
+        batches.append(commands)
+    assert len(batches[0]) == 10_001  # the pings and the first AUTH: one call, not one per command
+    assert [len(batch) for batch in batches[1:]] == [1] * 9 + [1]
+    assert batches[-1] == [[b"PING"]]
+    assert parser.buffered == 0
+    assert parser.bytes_joined == len(data)  # one join of the two reads; each command is a slice
+
+
+def test_head_shows_the_first_unparsed_bytes() -> None:
+    parser = RequestParser()
+    parser.feed(b"*1\r\n$4\r\nPI")
+    parser.commands()
+    parser.feed(b"NG")
+    assert parser.head(64) == b"$4\r\nPING"  # the header is consumed, as in Redis's querybuf
+    assert parser.head(3) == b"$4\r"
+
+
 # --- replies -------------------------------------------------------------------------------------
 
 
@@ -181,6 +282,25 @@ def test_any_split_of_the_input_gives_the_same_commands(commands: list[list[byte
 def test_reply_encoding_in_both_protocols(value: object, resp2: bytes, resp3: bytes) -> None:
     assert encode_reply(value, resp3=False) == resp2
     assert encode_reply(value, resp3=True) == resp3
+
+
+@pytest.mark.parametrize("resp3", [False, True])
+def test_cr_and_lf_in_status_and_error_texts_become_spaces(resp3: bool) -> None:
+    # a client's bytes echoed in an error must not end the line and read as more replies
+    assert encode_reply(ErrorReply(b"ERR Unsupported option x\r\n+OK\r\n:666"), resp3) == (
+        b"-ERR Unsupported option x  +OK  :666\r\n"
+    )
+    assert encode_reply(SimpleString(b"a\nb\rc"), resp3) == b"+a b c\r\n"
+    assert encode_reply([ErrorReply(b"E\r\n"), SimpleString(b"\n")], resp3) == b"*2\r\n-E  \r\n+ \r\n"
+
+
+@given(text=st.binary(max_size=50), resp3=st.booleans(), status=st.booleans())
+def test_any_status_or_error_text_is_exactly_one_reply(text: bytes, resp3: bool, status: bool) -> None:
+    value = SimpleString(text) if status else ErrorReply(text)
+    encoded = encode_reply([value, 7], resp3)
+    parsed = read_all(encoded)
+    assert len(parsed) == 1
+    assert parsed[0] == [text.replace(b"\r", b" ").replace(b"\n", b" "), 7]
 
 
 def test_large_bulk_reply_is_not_copied_into_the_header() -> None:
@@ -258,3 +378,59 @@ def test_reply_parser_waits_for_partial_frames(cut: int) -> None:
 def test_request_round_trip_through_reply_parser() -> None:
     # a command is an array of bulk strings: the client-side parser reads it back unchanged
     assert read_all(encode_command("SET", b"\x00k", "v")) == [[b"SET", b"\x00k", b"v"]]
+
+
+# --- the reply parser is linear in its input -------------------------------------------------------
+
+_scalars = st.one_of(
+    st.binary(max_size=30),
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.binary(max_size=10).map(lambda b: SimpleString(b.replace(b"\r", b"").replace(b"\n", b""))),
+    st.binary(max_size=10).map(lambda b: ErrorReply(b.replace(b"\r", b"").replace(b"\n", b""))),
+    st.booleans(),
+    st.floats(allow_nan=False),
+)
+_replies = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.lists(children, max_size=5).map(SetReply),
+        st.dictionaries(st.binary(max_size=5), children, max_size=4),
+    ),
+    max_leaves=30,
+)
+
+
+@given(values=st.lists(_replies, min_size=1, max_size=4), cuts=st.lists(st.integers(0, 3000), max_size=12))
+def test_reply_parser_gives_the_same_values_however_the_input_is_cut(values: list[object], cuts: list[int]) -> None:
+    data = b"".join(encode_reply(value, resp3=True) for value in values)
+    whole = read_all(data)
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    parser = ReplyParser()
+    seen: list[object] = []
+    for start, end in itertools.pairwise(points):
+        parser.feed(data[start:end])
+        while (value := parser.next()) is not NEED_DATA:
+            seen.append(value)
+    assert seen == whole
+    assert len(whole) == len(values)
+
+
+@pytest.mark.parametrize("count", [20_000, 80_000])
+def test_a_large_reply_read_in_small_pieces_is_copied_once(count: int) -> None:
+    # the parser used to start over on every read: 4x the elements took 9x the time
+    data = encode_reply([b"member:%d" % i for i in range(count)] + [b"x" * 100_000])
+    parser = ReplyParser()
+    values = []
+    for start in range(0, len(data), 4096):
+        parser.feed(data[start : start + 4096])
+        while (reply := parser.next()) is not NEED_DATA:
+            values.append(reply)
+    assert len(values) == 1
+    value = values[0]
+    assert isinstance(value, list)
+    assert len(value) == count + 1
+    assert value[count - 1] == b"member:%d" % (count - 1)
+    # only the element cut by a read is carried into the next one: far below one copy per read
+    assert parser.bytes_joined <= 2 * len(data)
