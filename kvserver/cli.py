@@ -147,6 +147,7 @@ def load_command_line(argv: Sequence[str], stdin: str = "") -> Loaded:
         raise SystemExit(str(exc)) from None
     if config_file is not None:
         loaded.config.config_file = os.path.abspath(config_file)
+    loaded.configured = bool(argv)
     return loaded
 
 
@@ -166,7 +167,13 @@ def serve(loaded: Loaded) -> int:
         sys.version.split()[0],
         os.getpid(),
     )
-    log.info("Configuration loaded" if config.config_file else "No config file specified, using the defaults")
+    if loaded.configured:
+        log.info("Configuration loaded")
+    else:  # Redis's hint, naming kvserver
+        log.info(
+            "Warning: no config file specified, using the default config. "
+            "In order to specify a config file use kvserver /path/to/kvserver.conf"
+        )
     for line in notices(loaded):
         log.warning("%s", line)
     if config.pidfile:

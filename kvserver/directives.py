@@ -284,6 +284,7 @@ def lookup(name: str) -> Parameter | Redis | None:
 class Loaded:
     config: Config
     ignored: dict[str, str]  # directive -> the log line saying it is ignored and why
+    configured: bool = False  # a config file or options were given (else: the defaults)
 
 
 def _multi(param: Parameter) -> bool:

@@ -125,6 +125,15 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def process_gone(pid: int) -> bool:
+    """No process has this pid any more (a daemon, or a process some tool started, has exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -161,3 +161,18 @@ def test_every_redis_directive_is_known(real_redis: ServerProcess) -> None:
     # and the catalogue marks as kvserver's exactly the directives kvserver's parameters implement
     for entry in BY_REDIS_NAME.values():
         assert (entry.reason == KVSERVER) == (entry.name in BY_NAME), entry.name
+
+
+def test_the_config_can_come_from_standard_input(tmp_path: Path) -> None:
+    """``kvserver -``: the file's text on stdin, then the options; a bad line as redis-server reports it."""
+    redis_server = require_tool("redis-server")
+    conf = "hz 20\nbogus-directive 1\n"
+    ours = subprocess.run(
+        [sys.executable, "-m", "kvserver", "-", "--port", "0"], input=conf, capture_output=True, text=True, timeout=30
+    )
+    theirs = subprocess.run(
+        [redis_server, "-", "--port", "0"], input=conf, capture_output=True, text=True, timeout=30, cwd=tmp_path
+    )
+    assert (ours.returncode, theirs.returncode) == (1, 1)
+    assert ours.stderr == theirs.stderr
+    assert ">>> 'bogus-directive 1'" in ours.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import wait_for
+from tests.support import process_gone, wait_for
 
 # a user's test module, run by pytest with `--redis-exec=kvserver`: start, use, stop
 USER_TESTS = """
@@ -32,14 +31,6 @@ def test_start_and_use(redis_proc, redisdb):
 def test_each_test_starts_empty(redisdb):
     assert redisdb.get("woof") is None
 """
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 @pytest.mark.slow
@@ -63,7 +54,7 @@ def test_pytest_redis_runs_kvserver(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "2 passed" in result.stdout
         pid = int((tmp_path / "pid").read_text())
-        wait_for(lambda: gone(pid))  # stopped by the fixture at the end of the session
+        wait_for(lambda: process_gone(pid))  # stopped by the fixture at the end of the session
         log = next(Path(basetemp).rglob("redis-server.*.log")).read_text()
         assert "databases 8: kvserver has one database, only db 0 exists" in log
         assert "Ignoring 'rdbcompression no'" in log  # pytest-redis's default

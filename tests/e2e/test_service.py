@@ -11,15 +11,7 @@ from pathlib import Path
 
 import redis
 
-from tests.support import ServerProcess, kvserver_process, wait_for
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+from tests.support import ServerProcess, kvserver_process, process_gone, wait_for
 
 
 def test_pidfile_is_written_at_startup_and_removed_at_shutdown(tmp_path: Path) -> None:
@@ -53,7 +45,7 @@ def test_daemonize_detaches_then_writes_the_pidfile(tmp_path: Path) -> None:
         r.close()
     finally:
         os.kill(pid, signal.SIGTERM)  # stopped by the pid it wrote
-    wait_for(lambda: gone(pid))
+    wait_for(lambda: process_gone(pid))
     assert not pidfile.exists()
     assert "ready to exit, bye bye" in logfile.read_text()
 
