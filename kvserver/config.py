@@ -171,7 +171,13 @@ def _show_octal(value: int) -> str:
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("port", "port", _int_in(0, 65535), redis_mutable=True, help="TCP port (0 picks a free one)"),
+    Parameter(
+        "port",
+        "port",
+        _int_in(0, 65535),
+        redis_mutable=True,
+        help="TCP port (0 picks a free one; 0 with a unixsocket: no TCP, as in Redis)",
+    ),
     Parameter("bind", "bind", _text, redis_mutable=True, help="address to listen on"),
     Parameter("dir", "dir", _text, help="directory of the append-only log"),
     Parameter("appendfilename", "appendfilename", _text, help="name of the log file in --dir"),
