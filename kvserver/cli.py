@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from kvserver import __version__
 from kvserver.aof import AppendOnlyLog
+from kvserver.commands.connection import REDIS_VERSION
 from kvserver.conffile import ConfFileError, command_line_to_text
 from kvserver.config import Config
 from kvserver.database import Database
@@ -73,7 +74,6 @@ class _Parser(argparse.ArgumentParser):
 
 # what tools parsing Redis's `redis-server --version` read (pytest-redis takes the first dotted
 # number), then kvserver's own name and version
-REDIS_VERSION = "7.0.15"
 VERSION_LINE = f"Redis server v={REDIS_VERSION} sha=00000000:0 malloc=libc bits=64 build=0 (kvserver {__version__})"
 
 
