@@ -240,9 +240,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("watchdog-period", None, "0", MUTABLE, PROCESS),
     Redis("zset-max-listpack-entries", "zset-max-ziplist-entries", "128", MUTABLE, TUNING),
     Redis("zset-max-listpack-value", "zset-max-ziplist-value", "64", MUTABLE, TUNING),
-)
-# handled by Redis's loader outside its table: accepted with Redis's argument counts
-SPECIAL: tuple[Redis, ...] = (
+    # handled by Redis's loader outside its config table
     Redis("list-max-ziplist-entries", None, "", 0, DEPRECATED),
     Redis("list-max-ziplist-value", None, "", 0, DEPRECATED),
     Redis("lua-replicate-commands", None, "", 0, DEPRECATED),
@@ -252,7 +250,7 @@ SPECIAL: tuple[Redis, ...] = (
     Redis("sentinel", None, "", MULTI, "refused: kvserver has no sentinel mode"),
 )
 _REFUSED_ALWAYS: Final = {"rename-command", "user", "loadmodule", "sentinel"}
-BY_REDIS_NAME: Final = {name: d for d in (*DIRECTIVES, *SPECIAL) for name in (d.name, d.alias) if name is not None}
+BY_REDIS_NAME: Final = {name: d for d in DIRECTIVES for name in (d.name, d.alias) if name is not None}
 
 
 def _refusal(name: str, written: str, args: tuple[str, ...]) -> str | None:
@@ -320,7 +318,7 @@ def _apply(config: Config, ignored: dict[str, str], d: Directive) -> None:
     refusal = _refusal(target.name, d.name, d.args)
     if refusal is not None:
         raise fail(refusal)
-    if target.name not in {e.name for e in SPECIAL} and len(d.args) != 1 and not target.flags & MULTI:
+    if len(d.args) != 1 and not target.flags & MULTI:
         raise fail("wrong number of arguments")
     if target.default in ("yes", "no") and len(d.args) == 1 and d.args[0].lower() not in ("yes", "no"):
         raise fail("argument must be 'yes' or 'no'")
@@ -364,7 +362,7 @@ def directive_rows() -> list[Row]:
     rows = [
         Row(p.name, p.show(getattr(defaults, p.attr)) or '""', "yes" if p.mutable else "no", p.help) for p in PARAMETERS
     ]
-    for entry in sorted((*DIRECTIVES, *SPECIAL), key=lambda e: e.name):
+    for entry in sorted(DIRECTIVES, key=lambda e: e.name):
         if entry.name in BY_NAME:
             continue
         name = f"{entry.name} (alias {entry.alias})" if entry.alias else entry.name

@@ -6,7 +6,7 @@ import pytest
 
 from kvserver.conffile import ConfFileError, command_line_to_text
 from kvserver.config import BY_NAME
-from kvserver.directives import BY_REDIS_NAME, DIRECTIVES, KVSERVER, SPECIAL, load, lookup
+from kvserver.directives import BY_REDIS_NAME, DIRECTIVES, KVSERVER, load, lookup
 
 
 def test_the_command_line_overrides_the_file_and_the_last_occurrence_wins() -> None:
@@ -54,7 +54,7 @@ def test_harmless_values_of_refusable_directives_are_accepted() -> None:
 
 
 def test_every_catalogue_entry_is_implemented_or_says_why_not() -> None:
-    for entry in (*DIRECTIVES, *SPECIAL):
+    for entry in DIRECTIVES:
         if entry.reason == KVSERVER:
             assert entry.name in BY_NAME, entry.name
         else:
