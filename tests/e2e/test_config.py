@@ -42,6 +42,8 @@ CASES: dict[str, list[str]] = {
     "maxmemory": [*MEMORY[:3], "-1", "yes", "0x10", " 5"],
     "maxmemory-policy": [*WORDS, "allkeys", "lru"],
     "maxmemory-samples": NOT_NUMBERS + INTEGERS,
+    "client-query-buffer-limit": [*MEMORY, "1mb", "0"],
+    "protected-mode": [*WORDS, "0", "true"],
 }
 
 
