@@ -16,8 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 
-from client import AsyncSessionStore
-from client.asgi import SessionMiddleware
+from kvsession import AsyncSessionStore
+from kvsession.asgi import SessionMiddleware
 
 store = AsyncSessionStore.from_url(os.environ.get("SESSION_STORE_URL", "redis://127.0.0.1:6379/0"))
 app = FastAPI()

@@ -13,7 +13,7 @@ import asyncio
 import sys
 import time
 
-from client import AsyncSessionStore
+from kvsession import AsyncSessionStore
 from tests.bench.common import Row, each_server, main_for, percentile
 from tests.support import ServerProcess
 

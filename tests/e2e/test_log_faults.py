@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,9 +18,14 @@ NOFILE = 48
 
 
 def limited(data_dir: Path, nofile: int, *extra: str) -> ServerProcess:
-    """A kvserver that may hold at most ``nofile`` descriptors (setrlimit through prlimit(1))."""
-    server = kvserver_process(data_dir, *extra)
-    server.argv = [require_tool("prlimit"), f"--nofile={nofile}:{nofile}", "--", *server.argv]
+    """A running kvserver that may from now on hold at most ``nofile`` descriptors.
+
+    The limit is lowered after startup (prlimit(1) on the live process): started under it, the
+    server would fit maxclients to it, as Redis does, and clients could no longer use up the
+    descriptors the log needs.
+    """
+    server = kvserver_process(data_dir, *extra).start()
+    subprocess.run([require_tool("prlimit"), "--pid", str(server.pid), f"--nofile={nofile}:{nofile}"], check=True)
     return server
 
 
@@ -53,7 +59,7 @@ def test_rewrite_with_no_descriptor_left_keeps_every_later_write(
     """The switch to the rewritten log needs no descriptor once the file is renamed: writes
     acknowledged after the rewrite are in the log the next start reads."""
     data_dir = tmp_path / "emfile"
-    server = limited(data_dir, NOFILE).start()
+    server = limited(data_dir, NOFILE)
     servers.append(server)
     load_keys(server.port, 100_000, 2_000_000_000_000)
     r = redis.Redis(port=server.port, socket_timeout=30)
@@ -87,7 +93,7 @@ def test_cron_survives_an_automatic_rewrite_that_cannot_open_its_file(
     tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
     """No descriptor left: the automatic rewrite fails, is logged, and active expiry goes on."""
-    server = limited(tmp_path / "cron", NOFILE, "--auto-aof-rewrite-min-size", "1kb").start()
+    server = limited(tmp_path / "cron", NOFILE, "--auto-aof-rewrite-min-size", "1kb")
     servers.append(server)
     r = redis.Redis(port=server.port, socket_timeout=10)
     assert r.ping()

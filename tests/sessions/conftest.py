@@ -14,7 +14,7 @@ import redis.asyncio
 import valkey
 import valkey.asyncio
 
-from client import AsyncSessionStore, SessionStore
+from kvsession import AsyncSessionStore, SessionStore
 from tests.support import ServerProcess
 
 

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from client import AsyncSessionStore
-from client.asgi import SessionMiddleware
+from kvsession import AsyncSessionStore
+from kvsession.asgi import SessionMiddleware
 from tests.support import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]

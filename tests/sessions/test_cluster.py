@@ -15,8 +15,8 @@ import redis
 import redis.asyncio.cluster
 import redis.cluster
 
-from client import AsyncSessionStore, ResponseError, SessionStore
-from client.tokens import KeyLayout
+from kvsession import AsyncSessionStore, ResponseError, SessionStore
+from kvsession.tokens import KeyLayout
 from tests.sessions.test_middleware import Gates, make_app
 from tests.support import ServerProcess, redis_server_process, require_tool, wait_for
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from client.model import FIELDS, Record, decode_record, pack
-from client.tokens import KeyLayout, Token, new_token, parse_token, user_tag
+from kvsession.model import FIELDS, Record, decode_record, pack
+from kvsession.tokens import KeyLayout, Token, new_token, parse_token, user_tag
 
 users = st.text(min_size=1, max_size=40)
 json_like: st.SearchStrategy[Any] = st.recursive(

@@ -1,4 +1,4 @@
-"""The Django session engine (SESSION_ENGINE = "client.django"), with Django's own test client and
+"""The Django session engine (SESSION_ENGINE = "kvsession.django"), with Django's own test client and
 session middleware, on kvserver and redis-server through the built-in client, redis-py and
 valkey-py."""
 
@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import override_settings
 from django.urls import path
 
-from client import SessionStore
+from kvsession import SessionStore
 from tests.sessions.conftest import MakeStore
 
 USER_KEY = "_auth_user_id"  # django.contrib.auth.SESSION_KEY
@@ -72,7 +72,7 @@ if not settings.configured:
         ROOT_URLCONF=__name__,
         MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware"],
         INSTALLED_APPS=["django.contrib.sessions"],
-        SESSION_ENGINE="client.django",
+        SESSION_ENGINE="kvsession.django",
         SESSION_COOKIE_SECURE=True,
         ALLOWED_HOSTS=["testserver"],
         DATABASES={},

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def examples(path: Path) -> list[str]:
     """The python code blocks of a document that use the blocking session store."""
     blocks = re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
-    return [block for block in blocks if block.startswith("from client import SessionStore\n")]
+    return [block for block in blocks if block.startswith("from kvsession import SessionStore\n")]
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/sessions.md"])

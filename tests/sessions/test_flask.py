@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask import Flask, jsonify, request, session
 
-from client import SessionStore
-from client.flask import FlaskSession, KvSessionInterface
+from kvsession import SessionStore
+from kvsession.flask import FlaskSession, KvSessionInterface
 from tests.sessions.conftest import MakeStore
 
 

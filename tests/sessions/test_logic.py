@@ -1,6 +1,6 @@
 """The session operations driven step by step on kvserver's real keyspace, in process.
 
-``client.logic`` operations are generators of steps; here each runs on its own ``ClientState`` of
+``kvsession.logic`` operations are generators of steps; here each runs on its own ``ClientState`` of
 an in-process ``kvserver.database.Database`` (real WATCH/MULTI/EXEC, real expiry), with the
 built-in driver's own step encoding. That makes concurrency testable exactly: hypothesis
 chooses which operation advances next, so every interleaving of create, rotate, revoke and
@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from client.drivers import advance, drive, step_commands, step_result
-from client.errors import Conflict
-from client.logic import Atomic, SessionLogic, Step
-from client.model import FIELDS, Session, decode_record
-from client.tokens import KeyLayout, parse_token
 from kvserver.database import Database
 from kvserver.state import ClientState
+from kvsession.drivers import advance, drive, step_commands, step_result
+from kvsession.errors import Conflict
+from kvsession.logic import Atomic, SessionLogic, Step
+from kvsession.model import FIELDS, Session, decode_record
+from kvsession.tokens import KeyLayout, parse_token
 from tests.unit.test_database import Clock
 
 NOW = 1_800_000_000_000

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from client import AsyncSessionStore
-from client.asgi import SessionMiddleware
+from kvsession import AsyncSessionStore
+from kvsession.asgi import SessionMiddleware
 from tests.sessions.conftest import AsyncStoreFactory
 
 Scenario = Callable[[httpx.AsyncClient, AsyncSessionStore, "Gates"], Awaitable[None]]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from client.testing import KvServer, kvserver
+from kvsession.testing import KvServer, kvserver
 from tests.support import IN_CI, require_tool
 
 __all__ = ["kvserver"]

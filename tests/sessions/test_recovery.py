@@ -23,9 +23,9 @@ import valkey.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from client import AsyncSessionStore, ResponseError, SessionStore, StoreTimeout, StoreUnavailable
-from client.resp import ConnectionPool, Endpoint
-from client.tokens import KeyLayout, parse_token
+from kvsession import AsyncSessionStore, ResponseError, SessionStore, StoreTimeout, StoreUnavailable
+from kvsession.resp import ConnectionPool, Endpoint
+from kvsession.tokens import KeyLayout, parse_token
 from tests.support import ServerProcess, free_port, kvserver_process, redis_server_process
 
 SYNC_CLIENTS: dict[str, Any] = {"redis-py": redis.Redis, "valkey-py": valkey.Valkey}

@@ -12,8 +12,8 @@ import pytest
 import redis
 import redis.asyncio
 
-from client import AsyncSessionStore, SessionStore
-from client.testing import KvServer, kvserver
+from kvsession import AsyncSessionStore, SessionStore
+from kvsession.testing import KvServer, kvserver
 from tests.sessions.test_middleware import Gates, make_app
 from tests.support import ServerProcess
 

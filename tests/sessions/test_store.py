@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from client import Session, SessionStore
-from client.tokens import parse_token
+from kvsession import Session, SessionStore
+from kvsession.tokens import parse_token
 from tests.sessions.conftest import AsyncStoreFactory, MakeStore
 from tests.support import wait_for
 

@@ -1,12 +1,12 @@
-"""The testing helper shipped with the library (client.testing), used as an application would:
+"""The testing helper shipped with the library (kvsession.testing), used as an application would:
 the pytest fixture and the context manager, kill -9, restart on the same data, a stall."""
 
 from __future__ import annotations
 
 import pytest
 
-from client import SessionStore, StoreTimeout
-from client.testing import KvServer, kvserver, running_kvserver
+from kvsession import SessionStore, StoreTimeout
+from kvsession.testing import KvServer, kvserver, running_kvserver
 
 __all__ = ["kvserver"]  # the fixture, imported as a user's conftest.py would
 

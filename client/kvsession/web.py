@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from client.model import Session, user_key
-from client.store import Lifetime
+from kvsession.model import Session, user_key
+from kvsession.store import Lifetime
 
 _DELETED: Final = object()
 

@@ -1,7 +1,7 @@
 """A real kvserver for an application's own tests: start one on a free port with a temporary data
 directory, ``kill -9`` it, restart it on the same port and data, stall it (SIGSTOP).
 
-    from client.testing import running_kvserver
+    from kvsession.testing import running_kvserver
 
     with running_kvserver() as server:
         store = SessionStore.from_url(server.url)
@@ -9,7 +9,7 @@ directory, ``kill -9`` it, restart it on the same port and data, stall it (SIGST
         server.kill9()
         server.start()          # same port, same data: the sessions are still there
 
-or, with pytest, in a conftest.py: ``from client.testing import kvserver  # noqa: F401`` and a
+or, with pytest, in a conftest.py: ``from kvsession.testing import kvserver  # noqa: F401`` and a
 test taking a ``kvserver`` argument. The server is ``sys.executable -m kvserver``, so kvserver
 must be installed in the environment running the tests.
 """

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from client.errors import ResponseError, StoreTimeout, StoreUnavailable
 from kvserver.protocol import NEED_DATA, ErrorReply, NullArray, encode_command
 from kvserver.reply_parser import ReplyParser
+from kvsession.errors import ResponseError, StoreTimeout, StoreUnavailable
 
 __all__ = ["ErrorReply", "NullArray", "ResponseError"]
 

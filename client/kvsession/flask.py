@@ -1,14 +1,14 @@
 """A Flask session interface on ``SessionStore`` (blocking): server-side sessions with the same
 guarantees as the ASGI middleware (docs/sessions.md, "Flask").
 
-    from client import SessionStore
-    from client.flask import KvSessionInterface
+    from kvsession import SessionStore
+    from kvsession.flask import KvSessionInterface
 
     app.session_interface = KvSessionInterface(SessionStore.from_url("redis://127.0.0.1:6379/0"))
 
     @app.post("/login")
     def login():
-        session.login(user_id)          # flask.session is a client.web.SessionState
+        session.login(user_id)          # flask.session is a kvsession.web.SessionState
         session["theme"] = "dark"
 
 Cookie name, domain, path, Secure, HttpOnly and SameSite come from the app's ``SESSION_COOKIE_*``
@@ -24,9 +24,9 @@ from typing import Any
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 
-from client.model import Session
-from client.store import SessionStore
-from client.web import Outcome, SessionState, cookie_max_age, grace_seconds, run_plan
+from kvsession.model import Session
+from kvsession.store import SessionStore
+from kvsession.web import Outcome, SessionState, cookie_max_age, grace_seconds, run_plan
 
 DEFAULT_ROTATION_GRACE = 10.0
 

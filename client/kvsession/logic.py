@@ -22,8 +22,8 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
-from client.errors import Conflict
-from client.model import (
+from kvsession.errors import Conflict
+from kvsession.model import (
     FIELDS,
     READ_FIELDS,
     Forward,
@@ -34,7 +34,7 @@ from client.model import (
     pack,
     user_key,
 )
-from client.tokens import KeyLayout, Token, hash_secret, is_session_id, new_token, parse_token, user_tag
+from kvsession.tokens import KeyLayout, Token, hash_secret, is_session_id, new_token, parse_token, user_tag
 
 T = TypeVar("T")
 Command = tuple[bytes, ...]

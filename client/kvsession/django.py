@@ -1,4 +1,4 @@
-"""A Django session engine on ``SessionStore``: ``SESSION_ENGINE = "client.django"``.
+"""A Django session engine on ``SessionStore``: ``SESSION_ENGINE = "kvsession.django"``.
 
 Settings: ``SESSION_KVSERVER_URL`` (``redis://...``, the built-in client), or
 ``SESSION_KVSERVER_STORE`` (a ready ``client.SessionStore``, e.g. on a redis-py or RedisCluster
@@ -21,8 +21,8 @@ from typing import Any, Final
 from django.conf import settings  # type: ignore[import-untyped]
 from django.contrib.sessions.backends.base import CreateError, SessionBase  # type: ignore[import-untyped]
 
-from client.model import Session
-from client.store import SessionStore as KvStore
+from kvsession.model import Session
+from kvsession.store import SessionStore as KvStore
 
 AUTH_USER_KEY: Final = "_auth_user_id"  # django.contrib.auth.SESSION_KEY
 ANONYMOUS: Final = "anonymous:"
@@ -55,7 +55,7 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 
 class SessionStore(SessionBase):  # type: ignore[misc]
-    """Django's ``SessionStore`` for ``SESSION_ENGINE = "client.django"``."""
+    """Django's ``SessionStore`` for ``SESSION_ENGINE = "kvsession.django"``."""
 
     _session_key: str | None
 

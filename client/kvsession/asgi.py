@@ -31,9 +31,9 @@ from datetime import timedelta
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from client.model import Session
-from client.store import AsyncSessionStore
-from client.web import Outcome, SessionState, cookie_max_age, grace_seconds, run_plan_async
+from kvsession.model import Session
+from kvsession.store import AsyncSessionStore
+from kvsession.web import Outcome, SessionState, cookie_max_age, grace_seconds, run_plan_async
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -47,7 +47,7 @@ DEFAULT_ROTATION_GRACE: Final = 10.0
 
 
 class RequestSession(SessionState):
-    """``scope["session"]``: the request's session (``client.web.SessionState``) on an
+    """``scope["session"]``: the request's session (``kvsession.web.SessionState``) on an
     ``AsyncSessionStore``."""
 
     def __init__(

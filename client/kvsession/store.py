@@ -1,6 +1,6 @@
 """``SessionStore`` and ``AsyncSessionStore``: the same operations, blocking and awaited.
 
-Both are thin: they check arguments, hand the operation from ``client.logic`` to a runner (the
+Both are thin: they check arguments, hand the operation from ``kvsession.logic`` to a runner (the
 built-in RESP client, or the application's redis-py / valkey-py client) and return its result.
 """
 
@@ -13,7 +13,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from client.drivers import (
+from kvsession.drivers import (
     AsyncBuiltinRunner,
     AsyncRedisClusterRunner,
     AsyncRedisPyRunner,
@@ -21,10 +21,10 @@ from client.drivers import (
     RedisClusterRunner,
     RedisPyRunner,
 )
-from client.logic import SessionLogic, Updater
-from client.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms, user_key
-from client.resp import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncConnectionPool, ConnectionPool, Endpoint
-from client.tokens import KeyLayout, new_token
+from kvsession.logic import SessionLogic, Updater
+from kvsession.model import DEFAULT_ABSOLUTE_TTL, DEFAULT_IDLE_TTL, Session, to_ms, user_key
+from kvsession.resp import DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, AsyncConnectionPool, ConnectionPool, Endpoint
+from kvsession.tokens import KeyLayout, new_token
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 Lifetime = float | timedelta

@@ -1,4 +1,4 @@
-"""Run the operations of ``client.logic`` on a connection: built-in or redis-py / valkey-py,
+"""Run the operations of ``kvsession.logic`` on a connection: built-in or redis-py / valkey-py,
 blocking or asyncio. Each operation gets one connection for its whole run, because WATCH
 state lives on a connection.
 
@@ -19,9 +19,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-from client.errors import ResponseError, SessionError, StoreTimeout, StoreUnavailable
-from client.logic import Atomic, Call, Operation, Pause, Step, Unwatch, Watch
-from client.resp import AsyncConnectionPool, ConnectionPool, ErrorReply, NullArray, error_text
+from kvsession.errors import ResponseError, SessionError, StoreTimeout, StoreUnavailable
+from kvsession.logic import Atomic, Call, Operation, Pause, Step, Unwatch, Watch
+from kvsession.resp import AsyncConnectionPool, ConnectionPool, ErrorReply, NullArray, error_text
 
 T = TypeVar("T")
 Start = Callable[[], Operation[T]]
