@@ -90,6 +90,8 @@ class AppendOnlyLog:
         self.rewrite: Rewrite | None = None
         self.rewrites = 0
         self.last_rewrite_status = "ok"
+        self.last_save = time.time()  # LASTSAVE: startup, then each SAVE and successful rewrite
+        self.rewrite_scheduled = False  # BGSAVE SCHEDULE during a rewrite: another one after it
         self._records: list[list[bytes]] = []  # units not yet sealed into a frame
         self._sealed = 0  # the units sealed into frames so far
         self._written = 0  # the units whose frames were written to the file
@@ -295,6 +297,12 @@ class AppendOnlyLog:
     def cron(self) -> None:
         if self._dir_unsynced:
             self._sync_dir()
+        if self.rewrite_scheduled and self.rewrite is None:
+            self.rewrite_scheduled = False
+            try:
+                self.start_rewrite()
+            except CommandError as exc:
+                log.warning("The scheduled log rewrite (BGSAVE SCHEDULE) can't start: %s", exc)
         if self.refusal is not None and self._io is None:
             self._flush()  # retry the failed write
         if (
@@ -354,7 +362,7 @@ class AppendOnlyLog:
         return {
             "aof_enabled": 1,
             "aof_rewrite_in_progress": int(self.rewrite is not None),
-            "aof_rewrite_scheduled": 0,
+            "aof_rewrite_scheduled": int(self.rewrite_scheduled),
             "aof_rewrites": self.rewrites,
             "aof_last_bgrewrite_status": self.last_rewrite_status,
             "aof_last_write_status": "err" if self.refusal is not None else "ok",
@@ -365,6 +373,25 @@ class AppendOnlyLog:
             "aof_pending_bio_fsync": int(self._io is not None or self._bg_fsync is not None),
             "aof_delayed_fsync": 0,
         }
+
+    def save(self) -> None:
+        """SAVE: everything appended so far written and fsynced before the reply (which the
+        durability barrier holds until then), then the log compacted by a background rewrite."""
+        if self._io is None and self.fd >= 0:
+            self._flush()
+        if self.refusal is not None or self.fd < 0:
+            raise CommandError("ERR")  # Redis's reply to a failed SAVE; the log says why
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            log.warning("SAVE can't fsync the append only file: %s", exc.strerror)
+            raise CommandError("ERR") from None
+        if self._io is None:
+            self._advance(self._written)
+        self.last_save = time.time()
+        log.info("DB saved on disk (the append only file is fsynced)")
+        if self.rewrite is None:
+            self.start_rewrite()
 
     def start_rewrite(self, automatic: bool = False) -> str:
         if self.rewrite is not None:
@@ -398,6 +425,7 @@ class AppendOnlyLog:
             self.last_rewrite_status = "ok"
             self.rewrites += 1
             self._auto_rewrite_failures = 0
+            self.last_save = time.time()
             log.info("Background AOF rewrite finished successfully in %.3f seconds", time.monotonic() - started)
         finally:
             self.rewrite = None

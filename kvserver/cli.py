@@ -6,19 +6,26 @@ import argparse
 import asyncio
 import fcntl
 import gc
+import glob
 import logging
+import logging.handlers
 import os
+import signal
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from kvserver import __version__
 from kvserver.aof import AppendOnlyLog
-from kvserver.config import PARAMETERS, Config, ConfigError
+from kvserver.commands.connection import REDIS_VERSION
+from kvserver.conffile import ConfFileError, command_line_to_text
+from kvserver.config import Config
 from kvserver.database import Database
+from kvserver.directives import Loaded, directive_rows
+from kvserver.directives import load as load_text
 from kvserver.replay import CorruptLog, check_aof, export, load_log
 
 log = logging.getLogger("kvserver")
@@ -47,7 +54,11 @@ class RedisFormatter(logging.Formatter):
 
 def setup_logging(config: Config) -> None:
     handler: logging.Handler
-    handler = logging.FileHandler(config.logfile) if config.logfile else logging.StreamHandler(sys.stdout)
+    # a log file is reopened when it was moved away (as Redis, which opens it for every line) and
+    # on SIGHUP (reopen_log)
+    handler = (
+        logging.handlers.WatchedFileHandler(config.logfile) if config.logfile else logging.StreamHandler(sys.stdout)
+    )
     handler.setFormatter(RedisFormatter())
     root = logging.getLogger("kvserver")
     root.handlers[:] = [handler]
@@ -61,31 +72,93 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"kvserver: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="kvserver",
-        description="A persistent, Redis-compatible key-value server. Option names follow redis.conf.",
-    )
-    parser.add_argument("--version", action="version", version=f"kvserver {__version__}")
-    for param in PARAMETERS:
-        parser.add_argument(f"--{param.name}", dest=param.attr, metavar="VALUE", help=param.help)
-    return parser
+# what tools parsing Redis's `redis-server --version` read (pytest-redis takes the first dotted
+# number), then kvserver's own name and version
+VERSION_LINE = f"Redis server v={REDIS_VERSION} sha=00000000:0 malloc=libc bits=64 build=0 (kvserver {__version__})"
+
+
+def usage() -> str:
+    lines = [
+        "Usage: kvserver [/path/to/kvserver.conf] [--name value ...]",
+        "       kvserver - (read the config from standard input)",
+        "       kvserver check-aof [--fix] FILE",
+        "       kvserver export [--dir DIR] [--appendfilename NAME]",
+        "       kvserver -v or --version",
+        "       kvserver -h or --help",
+        "",
+        "As redis-server: the config file (redis.conf syntax) is read first, then each --name value",
+        "is a line appended after it, so the command line overrides the file; the last occurrence wins.",
+        "",
+        "Examples:",
+        "       kvserver (run with the defaults)",
+        "       kvserver /etc/kvserver/kvserver.conf",
+        "       kvserver --port 7777 --appendfsync everysec",
+        "       kvserver /etc/mykvserver.conf --loglevel verbose --logfile /var/log/kvserver.log",
+        "",
+        "Directives (default; whether CONFIG SET can change it; what kvserver does with it):",
+    ]
+    for row in directive_rows():
+        lines.append(f"  {row.name} [{row.default}] CONFIG SET: {row.config_set}. {row.what}")
+    return "\n".join(lines) + "\n"
+
+
+def _read_file(path: str) -> str:
+    """A config file's text; Redis reads several when the name is a glob (an include of conf.d/*)."""
+    if any(ch in path for ch in "*?["):
+        return "".join(Path(match).read_text() for match in sorted(glob.glob(path)))
+    return Path(path).read_text()
+
+
+def _can_not_open(path: str, exc: OSError) -> NoReturn:
+    """Redis's message for a config file it can't open: a log line on standard output, exit 1."""
+    stamp = time.strftime("%d %b %Y %H:%M:%S")
+    print(f"{os.getpid()}:C {stamp}.000 # Fatal error, can't open config file '{path}': {exc.strerror}", flush=True)
+    raise SystemExit(1)
+
+
+def _include(path: str) -> tuple[str, str]:
+    try:
+        return "", _read_file(path)
+    except OSError as exc:
+        _can_not_open(path, exc)
+
+
+def load_command_line(argv: Sequence[str], stdin: str = "") -> Loaded:
+    """The configuration redis-server's way: the file, standard input if asked, then the options.
+
+    Exits with Redis's fatal config error on a bad line.
+    """
+    args = list(argv)
+    from_stdin = (bool(args) and args[0] == "-") or (len(args) > 1 and args[-1] == "-")
+    if from_stdin:
+        args.remove("-")
+    config_file, options = command_line_to_text(args)
+    text = ""
+    if config_file is not None:
+        try:
+            text = _read_file(config_file)
+        except OSError as exc:
+            _can_not_open(config_file, exc)
+    if from_stdin:
+        text += stdin
+    try:
+        loaded = load_text(text + "\n" + options, _include)
+    except ConfFileError as exc:
+        raise SystemExit(str(exc)) from None
+    if config_file is not None:
+        loaded.config.config_file = os.path.abspath(config_file)
+    loaded.configured = bool(argv)
+    return loaded
 
 
 def parse_config(argv: Sequence[str]) -> Config:
-    args = build_parser().parse_args(argv)
-    config = Config()
-    for param in PARAMETERS:
-        text = getattr(args, param.attr)
-        if text is not None:
-            try:
-                config.set(param.name, text)
-            except ConfigError as exc:
-                raise SystemExit(f"kvserver: error: {exc}") from None
-    return config
+    return load_command_line(argv).config
 
 
-def serve(config: Config) -> int:
+def serve(loaded: Loaded) -> int:
+    config = loaded.config
+    if config.daemonize:
+        daemonize()
     setup_logging(config)
     log.info("kvserver is starting")
     log.info(
@@ -94,6 +167,78 @@ def serve(config: Config) -> int:
         sys.version.split()[0],
         os.getpid(),
     )
+    if loaded.configured:
+        log.info("Configuration loaded")
+    else:  # Redis's hint, naming kvserver
+        log.info(
+            "Warning: no config file specified, using the default config. "
+            "In order to specify a config file use kvserver /path/to/kvserver.conf"
+        )
+    for line in notices(loaded):
+        log.warning("%s", line)
+    if config.pidfile:
+        write_pidfile(config.pidfile)
+    try:
+        return _serve(config)
+    finally:
+        if config.pidfile:
+            remove_pidfile(config.pidfile)
+
+
+def notices(loaded: Loaded) -> list[str]:
+    """One line per accepted-but-ignored directive, and per value kvserver honours only in part."""
+    lines = list(loaded.ignored.values())
+    config = loaded.config
+    if config.databases != 1:
+        lines.append(f"databases {config.databases}: kvserver has one database, only db 0 exists (SELECT 0 works)")
+    if config.save:
+        lines.append(f"save '{config.save}': kvserver writes no RDB snapshots; its append-only log is the persistence")
+    return lines
+
+
+def daemonize() -> None:
+    """Detach as redis-server does, with a double fork: the parent exits, the grandchild serves."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    fd = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    if fd > 2:
+        os.close(fd)
+
+
+def write_pidfile(path: str) -> None:
+    try:
+        Path(path).write_text(f"{os.getpid()}\n")
+    except OSError as exc:  # as Redis: a warning, not a reason to stop
+        log.warning("Failed to write PID file: %s", exc.strerror)
+
+
+def remove_pidfile(path: str) -> None:
+    try:
+        if Path(path).read_text().strip() == str(os.getpid()):
+            Path(path).unlink()
+    except OSError:
+        pass
+
+
+def reopen_log() -> None:
+    """SIGHUP: reopen the log file (logrotate moved it away), as redis-server does."""
+    for handler in logging.getLogger("kvserver").handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                handler.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()
+    log.info("Received SIGHUP, reopened the log file")
+
+
+def _serve(config: Config) -> int:
     from kvserver.server import run
 
     try:
@@ -119,7 +264,12 @@ def serve(config: Config) -> int:
         gc.freeze()
         return True
 
-    return _run_loop(run(config, db, load))
+    return _run_loop(_with_sighup(run(config, db, load)))
+
+
+async def _with_sighup(main: Coroutine[Any, Any, int]) -> int:
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reopen_log)
+    return await main
 
 
 _held_locks: list[int] = []  # the data directory's lock, held (open) for the process lifetime
@@ -245,4 +395,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("check-aof", "export"):
         return tool_main(args)
-    return serve(parse_config(args))
+    if len(args) == 1 and args[0] in ("-v", "--version"):
+        print(VERSION_LINE)
+        return 0
+    if len(args) == 1 and args[0] in ("-h", "--help"):
+        sys.stdout.write(usage())
+        return 0
+    stdin = sys.stdin.read() if "-" in (args[:1] + args[-1:]) else ""
+    return serve(load_command_line(args, stdin))

@@ -130,6 +130,15 @@ def _text(text: str) -> str:
     return text
 
 
+def _octal(text: str) -> int:
+    """Redis reads unixsocketperm with strtol base 8 and checks 0..0777."""
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise ValueError(_NOT_AN_INTEGER) from None
+    return _bounded(value, 0, 0o777, False)
+
+
 def _save(text: str) -> str:
     """Redis's check of ``save``: "" or pairs of <seconds >= 1> <changes >= 0>."""
     fields = text.split()
@@ -157,8 +166,18 @@ def _show_bool(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _show_octal(value: int) -> str:
+    return f"{value:o}"
+
+
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("port", "port", _int_in(0, 65535), redis_mutable=True, help="TCP port (0 picks a free one)"),
+    Parameter(
+        "port",
+        "port",
+        _int_in(0, 65535),
+        redis_mutable=True,
+        help="TCP port (0 picks a free one; 0 with a unixsocket: no TCP, as in Redis)",
+    ),
     Parameter("bind", "bind", _text, redis_mutable=True, help="address to listen on"),
     Parameter("dir", "dir", _text, help="directory of the append-only log"),
     Parameter("appendfilename", "appendfilename", _text, help="name of the log file in --dir"),
@@ -179,7 +198,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         mutable=True,
         help="log verbosity: debug|verbose|notice|warning|nothing",
     ),
-    Parameter("logfile", "logfile", _text, help="log file ('' logs to stderr)"),
+    Parameter("logfile", "logfile", _text, help="log file ('' logs to standard output); reopened on SIGHUP"),
     Parameter(
         "proto-max-bulk-len",
         "proto_max_bulk_len",
@@ -210,7 +229,20 @@ PARAMETERS: tuple[Parameter, ...] = (
         mutable=True,
         help="accepted for compatibility; kvserver persists through the log only",
     ),
-    Parameter("databases", "databases", _int_in(1, 1), help="always 1"),
+    Parameter("databases", "databases", _int_in(1, INT_MAX), help="accepted; kvserver has one database (db 0)"),
+    # --- running as a service (docs/configuration.md)
+    Parameter("daemonize", "daemonize", _yes_no, _show_bool, help="detach and run in the background (yes|no)"),
+    Parameter("pidfile", "pidfile", _text, help="write the process id here at startup ('' none)"),
+    Parameter(
+        "unixsocket", "unixsocket", _text, help="listen on this Unix socket too ('' none; with port 0: only there)"
+    ),
+    Parameter(
+        "unixsocketperm",
+        "unixsocketperm",
+        _octal,
+        _show_octal,
+        help="permissions of the Unix socket, in octal (0: umask)",
+    ),
     # --- memory (docs/limits.md "Memory")
     Parameter(
         "maxmemory",
@@ -277,7 +309,12 @@ class Config:
     maxmemory_samples: int = 5
     client_query_buffer_limit: int = 1024 * 1024 * 1024
     protected_mode: bool = True
+    daemonize: bool = False
+    pidfile: str = ""
+    unixsocket: str = ""
+    unixsocketperm: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    config_file: str = ""  # the file the server was started with (absolute), for CONFIG REWRITE
 
     @property
     def aof_path(self) -> Path:
@@ -293,6 +330,10 @@ class Config:
         except ValueError as exc:
             raise ConfigError(f"--{name} '{text}': {exc}") from None
         setattr(self, param.attr, value)
+
+    def set_value(self, param: Parameter, text: str) -> None:
+        """Set a parameter from its text; raises ValueError with Redis's bare reason."""
+        setattr(self, param.attr, param.parse(text))
 
     def get(self, name: str) -> str:
         param = BY_NAME[name]

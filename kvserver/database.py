@@ -8,6 +8,7 @@ log and where WATCHed keys are marked as modified. A MULTI/EXEC is one unit in t
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -68,6 +69,13 @@ class LogWriter(Protocol):
     batch, and is called back with the durable offset as fsyncs complete.
     """
 
+    last_save: float
+    rewrite_scheduled: bool
+
+    @property
+    def rewrite(self) -> object:
+        """The rewrite in progress, or None."""
+
     def write(self, records: list[list[bytes]]) -> None:
         """Append one atomic unit (a command's records, or a whole transaction's)."""
 
@@ -86,15 +94,26 @@ class LogWriter(Protocol):
 
     def start_rewrite(self) -> str: ...
 
+    def save(self) -> None:
+        """SAVE: make everything durable now (then compact in the background)."""
+
     @property
     def refusal(self) -> ErrorReply | None:
         """The error every write gets while the log can't be written (MISCONF), else None."""
+
+
+NOTHING_TO_SAVE = "ERR nothing to save to: appendonly is no and kvserver writes no RDB snapshot"
 
 
 class NoPersistence:
     """appendonly no: a pure in-memory store."""
 
     refusal: ErrorReply | None = None
+    rewrite: object = None
+    rewrite_scheduled = False
+
+    def __init__(self) -> None:
+        self.last_save = time.time()
 
     def write(self, records: list[list[bytes]]) -> None:
         pass
@@ -122,6 +141,9 @@ class NoPersistence:
 
     def start_rewrite(self) -> str:
         raise CommandError("ERR Append only file is disabled (appendonly no)")
+
+    def save(self) -> None:
+        raise CommandError(NOTHING_TO_SAVE)
 
 
 def unknown_command(argv: list[bytes]) -> ErrorReply:

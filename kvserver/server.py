@@ -77,6 +77,7 @@ class Connection(asyncio.Protocol):
         "closing",
         "db",
         "held",
+        "local",
         "parser",
         "paused",
         "pending",
@@ -86,8 +87,9 @@ class Connection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, local: str = "") -> None:
         self.server = server
+        self.local = local  # a Unix socket client: "path:0", its addr and laddr
         self.db = server.db
         self.transport: asyncio.Transport | None = None
         self.parser = RequestParser()
@@ -113,7 +115,12 @@ class Connection(asyncio.Protocol):
         refusal = None
         if len(db.clients) >= config.maxclients:
             refusal = MAX_CLIENTS_REPLY
-        elif config.protected_mode and not config.requirepass and _host(peer) not in LOOPBACK_ADDRESSES:
+        elif (
+            config.protected_mode
+            and not config.requirepass
+            and not self.local  # a Unix socket client is local, as in Redis
+            and _host(peer) not in LOOPBACK_ADDRESSES
+        ):
             refusal = DENIED_REPLY
         if refusal is not None:
             db.stats.rejected_connections += 1
@@ -122,9 +129,13 @@ class Connection(asyncio.Protocol):
             self.closing = True
             return
         db.stats.total_connections_received += 1
-        sock = transport.get_extra_info("sockname")
         sock_obj = transport.get_extra_info("socket")
-        state = db.clients.new(_addr(peer), _addr(sock), sock_obj.fileno() if sock_obj else -1)
+        fd = sock_obj.fileno() if sock_obj else -1
+        if self.local:
+            state = db.clients.new(self.local, self.local, fd)
+            state.unix = True
+        else:
+            state = db.clients.new(_addr(peer), _addr(transport.get_extra_info("sockname")), fd)
         state.authenticated = not config.requirepass
         state.close = self.close_after_reply
         state.on_unblocked = self.unblocked
@@ -390,6 +401,7 @@ class Server:
         self.connections: set[Connection] = set()
         self._held: deque[tuple[int, Connection, bytes]] = deque()
         self._listeners: list[socket.socket] = []
+        self._unix: socket.socket | None = None  # the unixsocket listener, also in _listeners
         self._connecting: set[asyncio.Task[None]] = set()
         self._maxclients = config.maxclients
         self.unmade = 0  # accepted sockets whose connection_made hasn't run: they count as clients
@@ -427,11 +439,39 @@ class Server:
         self._maxclients = self.config.maxclients  # what a refused CONFIG SET maxclients restores
         loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
+        self.db.config_listeners.append(self._config_changed)
+        if not self.tcp:
+            self.port = 0
+            return
         self._listeners = listen(self.config.bind.split(), self.config.port)
         for sock in self._listeners:
             loop.add_reader(sock.fileno(), self._accept, sock)
         self.port = self._listeners[0].getsockname()[1]
-        self.db.config_listeners.append(self._config_changed)
+
+    @property
+    def tcp(self) -> bool:
+        """Listening on TCP: ``port 0`` means none when a Unix socket is set (as in Redis), else
+        a free port chosen by the OS (kvserver's, for tests)."""
+        return bool(self.config.port or not self.config.unixsocket)
+
+    def start_unix(self) -> None:
+        """Listen on ``unixsocket`` too (a stale socket file is removed first, as Redis does)."""
+        path = self.config.unixsocket
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            if self.config.unixsocketperm:
+                os.chmod(path, self.config.unixsocketperm)
+            sock.listen(511)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._unix = sock
+        self._listeners.append(sock)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
 
     def start_cron(self) -> None:
         self._cron_task = asyncio.get_running_loop().create_task(self._cron())
@@ -442,6 +482,11 @@ class Server:
             if sock.fileno() >= 0:
                 loop.remove_reader(sock.fileno())
                 sock.close()
+        if self._unix is not None:
+            self._unix = None
+            log.info("Removing the unix socket file.")
+            with contextlib.suppress(OSError):
+                os.unlink(self.config.unixsocket)
 
     # --- accepting -----------------------------------------------------------------------------
     # Our own accept loop rather than the event loop's: libuv answers EMFILE by accepting and
@@ -470,12 +515,14 @@ class Server:
                 continue
             conn.setblocking(False)
             self.unmade += 1
-            task = loop.create_task(self._connect(conn))
+            # CLIENT LIST's addr and laddr of a Unix socket client, as Redis's
+            local = f"{self.config.unixsocket}:0" if sock is self._unix else ""
+            task = loop.create_task(self._connect(conn, local))
             self._connecting.add(task)
             task.add_done_callback(self._connecting.discard)
 
-    async def _connect(self, conn: socket.socket) -> None:
-        protocol = Connection(self)
+    async def _connect(self, conn: socket.socket, local: str) -> None:
+        protocol = Connection(self, local)
         try:
             await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, conn)
         except OSError as exc:
@@ -604,6 +651,13 @@ async def run(config: Config, db: Database, load: Callable[[], bool] | None = No
     except OSError as exc:
         log.warning("Failed listening on port %s (tcp), aborting: %s", config.port, exc.strerror)
         return 1
+    if config.unixsocket:
+        try:
+            server.start_unix()
+        except OSError as exc:
+            log.warning("Failed opening Unix socket: %s", exc.strerror)
+            server.stop_listening()
+            return 1
     log.info("Running mode=standalone, port=%d.", server.port)
     log.info("Server initialized")
     if load is not None and not load():
@@ -611,7 +665,11 @@ async def run(config: Config, db: Database, load: Callable[[], bool] | None = No
         return 1
     db.persistence.attach(asyncio.get_running_loop(), server.release)
     server.start_cron()
-    log.info("Ready to accept connections tcp")
+    if server.tcp:
+        log.info("Ready to accept connections tcp")
+    if config.unixsocket:
+        log.info("Ready to accept connections unix")
+        log.info("The server is now ready to accept connections at %s", config.unixsocket)
     await server.serve_until_stopped()
     return 0
 

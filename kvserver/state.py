@@ -33,6 +33,7 @@ class ClientState:
         "on_unblocked",
         "qbuf",
         "resp3",
+        "unix",
         "watch_dirty",
         "watched",
     )
@@ -42,6 +43,7 @@ class ClientState:
         self.addr = addr
         self.laddr = laddr
         self.fd = fd
+        self.unix = False  # connected through the Unix socket (flag U; local for protected mode)
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
@@ -62,7 +64,9 @@ class ClientState:
     def describe(self) -> str:
         """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
         now = time.monotonic()
-        flags = "x" if self.multi is not None else "b" if self.blocked is not None else "N"
+        flags = ("x" if self.multi is not None else "b" if self.blocked is not None else "") + (
+            "U" if self.unix else ""
+        ) or "N"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "

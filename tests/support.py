@@ -125,18 +125,31 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
 
+def process_gone(pid: int) -> bool:
+    """No process has this pid any more (a daemon, or a process some tool started, has exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def kvserver_process(data_dir: Path, *extra: str) -> ServerProcess:
-    """A kvserver on a port it picks itself (``--port 0``), logging to ``data_dir/server.log``."""
+def kvserver_process(data_dir: Path, *extra: str, config_file: Path | None = None) -> ServerProcess:
+    """A kvserver on a port it picks itself (``--port 0``), logging to ``data_dir/server.log``.
+
+    ``config_file`` comes first on the command line, as redis-server wants it; the options follow.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "kvserver", "--port", "0", "--dir", str(data_dir), *extra]
+    first = [str(config_file)] if config_file is not None else []
+    args = [sys.executable, "-m", "kvserver", *first, "--port", "0", "--dir", str(data_dir), *extra]
     if "--port" in extra:
-        args = [sys.executable, "-m", "kvserver", "--dir", str(data_dir), *extra]
+        args = [sys.executable, "-m", "kvserver", *first, "--dir", str(data_dir), *extra]
     return ServerProcess(args, data_dir / "server.log", r"port=(\d+)\.")
 
 

@@ -37,11 +37,20 @@ OVERFLOW = "ERR increment or decrement would overflow"
 
 
 class Persistence(Protocol):
-    """What the commands see of the log (INFO persistence, BGREWRITEAOF)."""
+    """What the commands see of the log (INFO persistence, BGREWRITEAOF, SAVE, BGSAVE, LASTSAVE)."""
+
+    last_save: float  # the time of the last SAVE or successful rewrite, or of the startup
+    rewrite_scheduled: bool
+
+    @property
+    def rewrite(self) -> object:
+        """The rewrite in progress, or None."""
 
     def info(self) -> dict[str, int | str]: ...
 
     def start_rewrite(self) -> str: ...
+
+    def save(self) -> None: ...
 
 
 class Context(Protocol):

@@ -32,6 +32,7 @@ from kvserver.commands.registry import (
     register_help,
 )
 from kvserver.config import BY_NAME, PARAMETERS, Parameter
+from kvserver.directives import rewritten
 from kvserver.glob import compile_glob
 from kvserver.protocol import NO_REPLY, OK, SetReply, SimpleString, Verbatim
 from kvserver.state import ClientState
@@ -64,7 +65,52 @@ def time_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     summary="Get the UNIX time stamp of the last successful save to disk",
 )
 def lastsave_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return int(ctx.stats.started_wall)
+    """The last SAVE or successful log rewrite (kvserver's saves), else the startup."""
+    return int(ctx.persistence.last_save)
+
+
+# kvserver writes no RDB snapshot: SAVE and BGSAVE save what a persistent store should, the
+# append-only log (fsynced now, then compacted by a rewrite); docs/compatibility.md
+@command(
+    "save",
+    1,
+    (ADMIN, NOSCRIPT, NO_ASYNC_LOADING, NO_MULTI),
+    keys=(0, 0, 0),
+    group=SERVER,
+    since="1.0.0",
+    summary="Synchronously save the dataset to disk",
+)
+def save_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    ctx.persistence.save()
+    return OK
+
+
+@command(
+    "bgsave",
+    -1,
+    (ADMIN, NOSCRIPT, NO_ASYNC_LOADING),
+    keys=(0, 0, 0),
+    group=SERVER,
+    since="1.0.0",
+    summary="Asynchronously save the dataset to disk",
+)
+def bgsave_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """BGSAVE [SCHEDULE]: compact the log in the background (a rewrite, fsynced before it is used)."""
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() != b"SCHEDULE"):
+        raise CommandError(SYNTAX)
+    persistence = ctx.persistence
+    if persistence.rewrite is not None:
+        if len(argv) == 2:
+            persistence.rewrite_scheduled = True
+            return SimpleString(b"Background saving scheduled")
+        raise CommandError(
+            "ERR An AOF log rewriting in progress: can't BGSAVE right now. "
+            "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+        )
+    if not ctx.config.appendonly:
+        persistence.save()  # refused: there is nothing to save to
+    persistence.start_rewrite()
+    return SimpleString(b"Background saving started")
 
 
 @command(
@@ -167,7 +213,7 @@ def _section(ctx: Context, name: str) -> dict[str, object] | None:
             "hz": ctx.config.hz,
             "configured_hz": ctx.config.hz,
             "executable": sys.argv[0] if sys.argv else "",
-            "config_file": "",
+            "config_file": ctx.config.config_file,
         }
     if name == "clients":
         return {
@@ -361,7 +407,22 @@ def config_resetstat_command(ctx: Context, client: ClientState, argv: list[bytes
     summary="Rewrite the configuration file with the in memory configuration",
 )
 def config_rewrite_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    raise CommandError("ERR The server is running without a config file")
+    """Write the running configuration into the file the server started with (as Redis: in place,
+    so a symlinked file stays one), keeping its comments and order."""
+    path = ctx.config.config_file
+    if not path:
+        raise CommandError("ERR The server is running without a config file")
+    try:
+        with open(path, "r+", encoding="utf-8") as file:
+            new = rewritten(ctx.config, file.read())
+            file.seek(0)
+            file.write(new)
+            file.truncate()
+            file.flush()
+            os.fsync(file.fileno())
+    except OSError as exc:
+        raise CommandError(f"ERR Rewriting config file: {exc.strerror}") from None
+    return OK
 
 
 register_help(

@@ -44,6 +44,10 @@ CASES: dict[str, list[str]] = {
     "maxmemory-samples": NOT_NUMBERS + INTEGERS,
     "client-query-buffer-limit": [*MEMORY, "1mb", "0"],
     "protected-mode": [*WORDS, "0", "true"],
+    "daemonize": [*WORDS, "yes"],
+    "pidfile": ["x.pid"],
+    "unixsocket": ["/tmp/x.sock"],
+    "unixsocketperm": ["abc", "777", "1000", "-1", "8"],
 }
 
 

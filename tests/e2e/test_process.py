@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from kvserver.cli import parse_config
-from tests.support import ServerProcess, kvserver_process
+from tests.support import ServerProcess, kvserver_process, require_tool
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -28,29 +28,30 @@ def test_defaults_are_loopback_6379_and_data_dir() -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    "args",
     [
-        # (the texts are Redis's CONFIG SET ones, after the option and its value)
-        (["--port", "abc"], "kvserver: error: --port 'abc': argument couldn't be parsed into an integer"),
-        (["--port", "70000"], "kvserver: error: --port '70000': argument must be between 0 and 65535 inclusive"),
-        (
-            ["--appendfsync", "sometimes"],
-            "kvserver: error: --appendfsync 'sometimes': "
-            "argument(s) must be one of the following: everysec, always, no",
-        ),
-        (
-            ["--maxclients", "0"],
-            "kvserver: error: --maxclients '0': argument must be between 1 and 4294967295 inclusive",
-        ),
-        (["--appendonly", "maybe"], "kvserver: error: --appendonly 'maybe': argument must be 'yes' or 'no'"),
-        (["--no-such-option"], "kvserver: error: unrecognized arguments: --no-such-option"),
+        ["--port", "abc"],
+        ["--port", "70000"],
+        ["--appendfsync", "sometimes"],
+        ["--maxclients", "0"],
+        ["--appendonly", "maybe"],
+        ["--no-such-option"],
+        ["--no-such-option", "1"],
+        ["--port", "1", "2"],
+        ["--port", "6379", "--hz", "x y"],
     ],
 )
-def test_bad_option_exits_with_one_clear_line(args: list[str], message: str) -> None:
-    result = run_cli(*args)
-    assert result.returncode != 0
-    assert result.stderr == message + "\n"
-    assert result.stdout == ""
+def test_bad_option_is_redis_fatal_config_error(args: list[str], tmp_path: Path) -> None:
+    """The same stderr as redis-server, byte for byte: Redis's FATAL CONFIG FILE ERROR naming the line."""
+    redis_server = require_tool("redis-server")
+    ours = run_cli(*args)
+    theirs = subprocess.run(
+        [redis_server, *args], capture_output=True, text=True, timeout=30, cwd=tmp_path, check=False
+    )
+    assert (ours.returncode, theirs.returncode) == (1, 1)
+    assert ours.stderr == theirs.stderr
+    assert "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***" in ours.stderr
+    assert ours.stdout == ""
 
 
 def test_data_dir_is_created_relative_to_the_working_directory(tmp_path: Path) -> None:
@@ -105,4 +106,6 @@ def test_console_script_is_installed() -> None:
     assert path is not None, "pip install -e '.[test]' installs the kvserver console script"
     result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0
-    assert result.stdout.startswith("kvserver ")
+    # what tools parsing Redis's version read (pytest-redis: the first dotted number), then kvserver's own
+    assert result.stdout.startswith("Redis server v=7.0.15 sha=")
+    assert result.stdout.rstrip().endswith("(kvserver 0.1.0)")

@@ -82,13 +82,15 @@ def test_an_include_loop_is_refused() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--port", "7000", "--save", "900", "1"], (None, "port 7000\nsave 900 1")),
-        (["my.conf", "--port", "1"], ("my.conf", "port 1")),
-        (["--save", "--appendonly", "yes"], (None, 'save ""\nappendonly yes')),
-        (["--appendonly", "yes", "--save"], (None, 'appendonly yes\nsave ""')),
-        (["--requirepass", "--weird"], (None, "requirepass --weird")),
-        (["--requirepass", "a b"], (None, 'requirepass "a b"')),
-        (["--save", ""], (None, 'save ""')),
+        # built as redis-server builds it: every value quoted (sdscatrepr), a space after each
+        (["--port", "7000", "--save", "900", "1"], (None, 'port "7000" \nsave "900" "1" ')),
+        (["my.conf", "--port", "1"], ("my.conf", 'port "1" ')),
+        (["--save", "--appendonly", "yes"], (None, 'save ""\nappendonly "yes" ')),
+        (["--appendonly", "yes", "--save"], (None, 'appendonly "yes" \nsave ""')),
+        (["--requirepass", "--weird"], (None, 'requirepass "--weird" ')),
+        (["--requirepass", 'a b"\n'], (None, 'requirepass "a b\\"\\n" ')),
+        (["--save", ""], (None, 'save "" ')),
+        (["--port 7000", "--bind", "::1"], (None, 'port 7000 \nbind "::1" ')),
     ],
 )
 def test_command_line_becomes_config_lines_as_in_redis(argv: list[str], expected: tuple[str | None, str]) -> None:
