@@ -113,9 +113,6 @@ class Keyspace:
             return None
         return value
 
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, bytes) and self.get(key) is not None
-
     def deadline(self, key: bytes) -> int | None:
         """The deadline of a live key, or None if it has none (check existence first)."""
         return self.expires.get(key)

@@ -13,7 +13,6 @@ many reads is joined once rather than re-parsed on every read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, Final
 
 __all__ = [
@@ -539,9 +538,3 @@ def _split_quoted(line: bytes) -> list[bytes] | None:
                     current.append(c)
             i += 1
         args.append(bytes(current))
-
-
-def flatten_pairs(items: Iterable[object]) -> dict[object, object]:
-    """Turn a RESP2 flat [k1, v1, k2, v2] array into a dict (RESP3 sends a map)."""
-    seq = list(items)
-    return dict(zip(seq[::2], seq[1::2], strict=True))

@@ -254,17 +254,6 @@ def arity_error(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
 
 
-def unknown_subcommand(argv: list[bytes]) -> CommandError:
-    sub = argv[1].decode("utf-8", "replace")
-    return CommandError(
-        f"ERR unknown subcommand '{_truncate(sub)}'. Try {argv[0].decode('utf-8', 'replace').upper()} HELP."
-    )
-
-
-def _truncate(text: str, limit: int = 128) -> str:
-    return text[:limit]
-
-
 def help_reply(name: str, lines: list[str]) -> list[bytes]:
     """The reply to X HELP: a header line, the given lines, and the HELP line."""
     from kvserver.protocol import SimpleString
