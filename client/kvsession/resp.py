@@ -127,7 +127,20 @@ def closed_by_peer(sock: socket.socket) -> bool:
     return bool(readable)
 
 
-class Connection:
+class _SocketConnection:
+    """What the blocking and the asyncio connection share: their socket's health and closing."""
+
+    _sock: socket.socket
+
+    def stale(self) -> bool:
+        return closed_by_peer(self._sock)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+class Connection(_SocketConnection):
     """A blocking RESP connection; every connect, send and read is bounded by the timeout."""
 
     def __init__(self, endpoint: Endpoint) -> None:
@@ -160,13 +173,6 @@ class Connection:
             raise self.endpoint.failure(exc) from exc
         return replies
 
-    def stale(self) -> bool:
-        return closed_by_peer(self._sock)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.close()
-
 
 class _TLS:
     """TLS over a non-blocking socket with ``ssl.MemoryBIO`` (no asyncio transport, no loop)."""
@@ -176,7 +182,7 @@ class _TLS:
         self.tls = ssl.create_default_context().wrap_bio(self.incoming, self.outgoing, server_hostname=host)
 
 
-class AsyncConnection:
+class AsyncConnection(_SocketConnection):
     """An asyncio RESP connection on a non-blocking socket, usable from any event loop (one at a
     time: the pool hands it to one operation)."""
 
@@ -272,13 +278,6 @@ class AsyncConnection:
         except (OSError, TimeoutError) as exc:
             raise self.endpoint.failure(exc) from exc
         return replies
-
-    def stale(self) -> bool:
-        return closed_by_peer(self._sock)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.close()
 
 
 C = TypeVar("C", Connection, AsyncConnection)
