@@ -350,13 +350,12 @@ def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
     except OSError as exc:
         log.warning("Can't read the append only file %s: %s", path, exc.strerror)
         return None
-    aof = AppendOnlyLog(config)
+    aof = AppendOnlyLog(config, db.keyspace)
     try:
         aof.open(valid_size)
     except OSError as exc:
         log.warning("Can't open the append only file %s: %s", path, exc.strerror)
         return None
-    aof.bind(db)
     return aof
 
 
