@@ -132,14 +132,12 @@ class Connection(asyncio.Protocol):
         db.stats.total_connections_received += 1
         sock_obj = transport.get_extra_info("socket")
         fd = sock_obj.fileno() if sock_obj else -1
-        if self.local:
-            state = db.clients.new(self.local, self.local, fd)
-            state.unix = True
-        else:
-            state = db.clients.new(_addr(peer), _addr(transport.get_extra_info("sockname")), fd)
+        local = self.local
+        addr, laddr = (local, local) if local else (_addr(peer), _addr(transport.get_extra_info("sockname")))
+        state = db.clients.new(
+            addr, laddr, fd, unix=bool(local), close=self.close_after_reply, on_unblocked=self.unblocked
+        )
         state.authenticated = not config.requirepass
-        state.close = self.close_after_reply
-        state.on_unblocked = self.unblocked
         db.clients.add(state)
         self.state = state
         self.parser = RequestParser(config.proto_max_bulk_len, not state.authenticated)

@@ -36,12 +36,22 @@ class ClientState:
         "watched",
     )
 
-    def __init__(self, client_id: int, addr: str = "", laddr: str = "", fd: int = -1) -> None:
+    def __init__(
+        self,
+        client_id: int,
+        addr: str = "",
+        laddr: str = "",
+        fd: int = -1,
+        *,
+        unix: bool = False,
+        close: Callable[[], None] | None = None,
+        on_unblocked: Callable[[object], None] | None = None,
+    ) -> None:
         self.id = client_id
         self.addr = addr
         self.laddr = laddr
         self.fd = fd
-        self.unix = False  # connected through the Unix socket (flag U; local for protected mode)
+        self.unix = unix  # connected through the Unix socket (flag U; local for protected mode)
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
@@ -55,9 +65,10 @@ class ClientState:
         self.last_interaction = self.created
         self.last_command = "NULL"
         self.qbuf = 0
-        self.close: Callable[[], None] = _no_close
+        self.close: Callable[[], None] = close or _no_close  # QUIT, CLIENT KILL: the transport's
         self.blocked: Block | None = None  # waiting in BLPOP & co.
-        self.on_unblocked: Callable[[object], None] = _no_delivery  # receives the reply that ends a block
+        # receives the reply that ends a block (the transport's, or a test's)
+        self.on_unblocked: Callable[[object], None] = on_unblocked or _no_delivery
 
     def describe(self) -> str:
         """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
@@ -93,8 +104,17 @@ class ClientRegistry:
         self.by_id: dict[int, ClientState] = {}
         self._next_id = 1
 
-    def new(self, addr: str = "", laddr: str = "", fd: int = -1) -> ClientState:
-        client = ClientState(self._next_id, addr, laddr, fd)
+    def new(
+        self,
+        addr: str = "",
+        laddr: str = "",
+        fd: int = -1,
+        *,
+        unix: bool = False,
+        close: Callable[[], None] | None = None,
+        on_unblocked: Callable[[object], None] | None = None,
+    ) -> ClientState:
+        client = ClientState(self._next_id, addr, laddr, fd, unix=unix, close=close, on_unblocked=on_unblocked)
         self._next_id += 1
         return client
 

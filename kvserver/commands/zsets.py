@@ -537,7 +537,7 @@ def zrangestore_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
             zset.add(member, score)
         ctx.keyspace.set(dest, zset)
     if entries or existed:
-        ctx.propagate(argv)
+        ctx.propagate(argv, [dest])  # the source is read, not changed
     return len(entries)
 
 
