@@ -170,6 +170,9 @@ def unknown_subcommand(argv: list[bytes]) -> ErrorReply:
     return ErrorReply(text.replace(b"\r", b" ").replace(b"\n", b" "))
 
 
+_NOTHING_RUNNING: Final = CommandSpec("", 1, frozenset(), 0, 0, 0, "", "", "", "", None)  # no keys
+
+
 class ServerControl(Protocol):
     """What the database asks of the server that runs it (SHUTDOWN, CONFIG SET side effects)."""
 
@@ -200,7 +203,9 @@ class Database:
         self.watches = Watches(self.keyspace)
         self.blocking = Blocking(self.keyspace)
         self._unit: list[list[bytes]] | None = None
-        self._wrote = False  # the running command called propagate (its keys are then announced)
+        # the write command running now: ``propagate`` announces its keys
+        self._running: CommandSpec = _NOTHING_RUNNING
+        self._running_argv: list[bytes] = []
         self._lookup: dict[bytes, CommandSpec] = {}
         for name, spec in TABLE.items():
             self._lookup[name.encode()] = spec
@@ -331,22 +336,17 @@ class Database:
             except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
                 self.stats.total_error_replies += 1
                 return internal_error(spec.name, argv, exc)
-        if self.keyspace.listeners:
+        if self.keyspace.listeners:  # (no write command subscribes anyone: it holds while it runs)
             self._writing(spec, argv)
-        self._wrote = False
         try:
-            reply = handler(self, client, argv)
-        except CommandError as exc:  # it may have written before it failed (ZADD INCR to nan)
+            return handler(self, client, argv)
+        except CommandError as exc:
             self.stats.total_error_replies += 1
-            reply = ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
-        except Exception as exc:
+            return ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
+        except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
             self.stats.total_error_replies += 1
-            self._relog_keys(spec, argv)
-            self._wrote = True  # whatever it changed is announced too
-            reply = internal_error(spec.name, argv, exc)
-        if self._wrote:
-            self._written(spec, argv)
-        return reply
+            self._relog_keys(spec, argv)  # which announces its keys too
+            return internal_error(spec.name, argv, exc)
 
     def _relog_keys(self, spec: CommandSpec, argv: list[bytes]) -> None:
         """A write handler failed half-way: log its keys as they now are (whatever it changed or
@@ -364,33 +364,31 @@ class Database:
     def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None:
         """Record a write in canonical form, to the log.
 
-        The keys it changed are announced on the change signal: ``touched`` at once when given
-        (then only those), else the running command's keys once it returns.
+        The keys it changed are announced on the change signal: ``touched`` when given (then
+        only those), else the running command's keys, with its name as the event.
         """
         if self._unit is not None:
             self._unit.append(argv)
         elif self.logging:
             self.persistence.write([argv])
-        if touched is None:
-            self._wrote = True
-        elif self.keyspace.listeners:
-            for key in touched:
-                self.keyspace.changed(argv[0].decode("ascii", "replace").lower(), key)
+        ks = self.keyspace
+        if ks.listeners:
+            if touched is None:
+                spec = self._running
+                for key in spec.keys(self._running_argv):
+                    ks.changed(spec.name, key)
+            else:
+                for key in touched:
+                    ks.changed(argv[0].decode("ascii", "replace").lower(), key)
 
     def _writing(self, spec: CommandSpec, argv: list[bytes]) -> None:
-        """Before a write command: announce its keys (the rewrite dumps them first)."""
+        """Before a write command: announce its keys (the rewrite dumps them first), and note
+        whose keys ``propagate`` announces."""
+        self._running = spec
+        self._running_argv = argv
         ks = self.keyspace
         for key in spec.keys(argv):
             ks.writing(key)
-
-    def _written(self, spec: CommandSpec, argv: list[bytes]) -> None:
-        """After a write command that propagated: announce its keys, named by the command."""
-        self._wrote = False
-        ks = self.keyspace
-        if ks.listeners:
-            name = spec.name
-            for key in spec.keys(argv):
-                ks.changed(name, key)
 
     def begin_unit(self) -> None:
         self._unit = []
@@ -431,18 +429,12 @@ class Database:
         return self.blocking.park(client, block, spec)
 
     def serve_blocked(self) -> None:
-        self.blocking.serve(self, self._serving, self._served, self._serve_failed)
+        self.blocking.serve(self, self._serving, None, self._serve_failed)
 
     def _serving(self, written: object, block: Block) -> None:
         """A waiter's serve is a write of its blocking command: announced as one."""
         if isinstance(written, CommandSpec) and self.keyspace.listeners:
             self._writing(written, block.argv)
-        self._wrote = False
-
-    def _served(self, written: object, block: Block) -> None:
-        if self._wrote and isinstance(written, CommandSpec):
-            self._written(written, block.argv)
-        self._wrote = False
 
     def _serve_failed(self, client: Waiter, exc: Exception) -> object:
         if isinstance(exc, CommandError):

@@ -281,8 +281,8 @@ class Keyspace:
         data[key] = value
         if deadline is not None or key in self.expires:
             self.set_deadline(key, deadline)
-        if self.listeners:
-            self.changed(NEW if new else OVERWRITTEN, key)
+        if self.listeners:  # (literals, not the module's names: no global lookup per write)
+            self.changed("new" if new else "overwritten", key)
 
     def set_keep_ttl(self, key: bytes, value: object) -> None:
         """Replace the value of a key, keeping its deadline if it has one."""
@@ -291,8 +291,8 @@ class Keyspace:
         if new:
             self.order.append(key)
         data[key] = value
-        if self.listeners:
-            self.changed(NEW if new else OVERWRITTEN, key)
+        if self.listeners:  # (literals, not the module's names: no global lookup per write)
+            self.changed("new" if new else "overwritten", key)
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Change the deadline of an existing key (None removes it)."""
