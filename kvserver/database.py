@@ -327,25 +327,17 @@ class Database:
         client.last_command = spec.name
         handler = spec.handler
         assert handler is not None
-        if not spec.is_write:
-            try:
-                return handler(self, client, argv)
-            except CommandError as exc:
-                self.stats.total_error_replies += 1
-                return ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
-            except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
-                self.stats.total_error_replies += 1
-                return internal_error(spec.name, argv, exc)
-        if self.keyspace.listeners:  # (no write command subscribes anyone: it holds while it runs)
-            self._writing(spec, argv)
         try:
+            if spec.is_write and self.keyspace.listeners:  # (no write command subscribes anyone)
+                self._writing(spec, argv)
             return handler(self, client, argv)
         except CommandError as exc:
             self.stats.total_error_replies += 1
             return ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
         except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
             self.stats.total_error_replies += 1
-            self._relog_keys(spec, argv)  # which announces its keys too
+            if spec.is_write:
+                self._relog_keys(spec, argv)  # which announces its keys too
             return internal_error(spec.name, argv, exc)
 
     def _relog_keys(self, spec: CommandSpec, argv: list[bytes]) -> None:

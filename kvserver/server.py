@@ -134,8 +134,14 @@ class Connection(asyncio.Protocol):
         fd = sock_obj.fileno() if sock_obj else -1
         local = self.local
         addr, laddr = (local, local) if local else (_addr(peer), _addr(transport.get_extra_info("sockname")))
-        state = db.clients.new(
-            addr, laddr, fd, unix=bool(local), close=self.close_after_reply, on_unblocked=self.unblocked
+        state = ClientState(
+            db.clients.take_id(),
+            addr,
+            laddr,
+            fd,
+            unix=bool(local),
+            close=self.close_after_reply,
+            on_unblocked=self.unblocked,
         )
         state.authenticated = not config.requirepass
         db.clients.add(state)

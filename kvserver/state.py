@@ -104,19 +104,13 @@ class ClientRegistry:
         self.by_id: dict[int, ClientState] = {}
         self._next_id = 1
 
-    def new(
-        self,
-        addr: str = "",
-        laddr: str = "",
-        fd: int = -1,
-        *,
-        unix: bool = False,
-        close: Callable[[], None] | None = None,
-        on_unblocked: Callable[[object], None] | None = None,
-    ) -> ClientState:
-        client = ClientState(self._next_id, addr, laddr, fd, unix=unix, close=close, on_unblocked=on_unblocked)
+    def new(self, addr: str = "", laddr: str = "", fd: int = -1) -> ClientState:
+        return ClientState(self.take_id(), addr, laddr, fd)
+
+    def take_id(self) -> int:
+        """The next client id (a connection builds its ClientState with its transport's hooks)."""
         self._next_id += 1
-        return client
+        return self._next_id - 1
 
     def add(self, client: ClientState) -> None:
         self.by_id[client.id] = client

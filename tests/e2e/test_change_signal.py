@@ -85,31 +85,36 @@ def run(r: redis.Redis, commands: list[tuple[str, ...]]) -> None:
         r.execute_command(*command)
 
 
-@pytest.mark.parametrize("case", list(LIST_CREATIONS))
-def test_blpop_is_served_when_its_key_is_created(server: ServerProcess, r: redis.Redis, case: str) -> None:
-    setup, creation = LIST_CREATIONS[case]
+def served(
+    server: ServerProcess,
+    r: redis.Redis,
+    waiting: tuple[str, ...],
+    setup_and_creation: tuple[list[tuple[str, ...]], ...],
+) -> object:
+    """Block with ``waiting`` on "dst", create "dst"; the blocked client's reply."""
+    setup, creation = setup_and_creation
     run(r, setup)
-    waiter = block(server, r, "BLPOP", "dst", "0")
+    waiter = block(server, r, *waiting)
     try:
         run(r, creation)
-        assert waiter.read_response() == [b"dst", b"x"]
+        reply = waiter.read_response()
         assert blocked_clients(r) == 0
+        return reply
     finally:
         waiter.disconnect()
+
+
+@pytest.mark.parametrize("case", list(LIST_CREATIONS))
+def test_blpop_is_served_when_its_key_is_created(server: ServerProcess, r: redis.Redis, case: str) -> None:
+    assert served(server, r, ("BLPOP", "dst", "0"), LIST_CREATIONS[case]) == [b"dst", b"x"]
 
 
 @pytest.mark.parametrize("case", list(ZSET_CREATIONS))
 def test_bzpopmin_is_served_when_its_key_is_created(server: ServerProcess, r: redis.Redis, case: str) -> None:
-    setup, creation = ZSET_CREATIONS[case]
-    run(r, setup)
-    waiter = block(server, r, "BZPOPMIN", "dst", "0")
-    try:
-        run(r, creation)
-        key, member, score = waiter.read_response()
-        assert (key, member, float(score)) == (b"dst", b"x", 1.0)
-        assert blocked_clients(r) == 0
-    finally:
-        waiter.disconnect()
+    reply = served(server, r, ("BZPOPMIN", "dst", "0"), ZSET_CREATIONS[case])
+    assert isinstance(reply, list)
+    key, member, score = reply
+    assert (key, member, float(score)) == (b"dst", b"x", 1.0)  # redis-py parses the score
 
 
 # (setup, the key watched, what another client does, whether EXEC then fails)
