@@ -202,6 +202,7 @@ class Database:
         self.logging = True  # off while replaying the log
         self.watches = Watches(self.keyspace)
         self.blocking = Blocking(self.keyspace)
+        self._ready = self.blocking.ready  # the same dict, one attribute load less per command
         self._unit: list[list[bytes]] | None = None
         # the write command running now: ``propagate`` announces its keys
         self._running: CommandSpec = _NOTHING_RUNNING
@@ -251,7 +252,7 @@ class Database:
             if refusal is not None:
                 return self._reject(client, refusal)
         reply = self._run(spec, client, argv)
-        if self.blocking.ready:
+        if self._ready:
             self.serve_blocked()
         if type(reply) is Block:
             self.park(client, reply, spec)
@@ -363,8 +364,8 @@ class Database:
             self._unit.append(argv)
         elif self.logging:
             self.persistence.write([argv])
-        ks = self.keyspace
-        if ks.listeners:
+        if self.keyspace.listeners:
+            ks = self.keyspace
             if touched is None:
                 spec = self._running
                 for key in spec.keys(self._running_argv):
