@@ -26,15 +26,13 @@ from kvserver.commands.registry import NO_AUTH, CommandError, CommandSpec, Conte
 from kvserver.config import Config
 from kvserver.keyspace import Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
-from kvserver.protocol import QUEUED, ErrorReply
+from kvserver.protocol import ErrorReply
 from kvserver.state import ClientRegistry, ClientState, Stats
-from kvserver.transactions import Watches
+from kvserver.transactions import RUN_IN_MULTI, Watches, queue
 
 if TYPE_CHECKING:
     import asyncio
 
-# Commands that run at once inside MULTI instead of being queued.
-_RUN_IN_MULTI: Final = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # Inside MULTI every other command is refused while over maxmemory (queueing takes memory).
 _NEVER_OOM_IN_MULTI: Final = frozenset({"exec", "discard", "quit", "reset"})
 NOAUTH: Final = ErrorReply(b"NOAUTH Authentication required.")
@@ -267,9 +265,7 @@ class Database:
             refusal = self._exec_refusal(client)
             if refusal is not None:
                 self.stats.total_error_replies += 1
-                client.multi = None
-                client.exec_error = False
-                self.unwatch(client)
+                self.watches.discard(client)
                 return ErrorReply(b"EXECABORT Transaction discarded because of: " + refusal)
         else:
             if self.config.maxmemory and name not in _NEVER_OOM_IN_MULTI and self._out_of_memory():
@@ -278,11 +274,9 @@ class Database:
             refusal = self.persistence.refusal
             if refusal is not None and (spec.is_write or name == "ping"):
                 return self._reject(client, refusal)  # at queue time, as Redis does
-        if name in _RUN_IN_MULTI:
+        if name in RUN_IN_MULTI:
             return None
-        assert client.multi is not None
-        client.multi.append(argv)
-        return QUEUED
+        return queue(client, argv)
 
     def _reject(self, client: ClientState, error: ErrorReply) -> ErrorReply:
         if client.multi is not None:

@@ -1,17 +1,31 @@
-"""WATCH: which clients watch which keys, fed by the keyspace's change signal. No sockets.
+"""MULTI's queue and WATCH: which clients watch which keys, fed by the keyspace's change signal.
 
 A ``Watches`` subscribes to its keyspace only while some key is watched, so with nobody watching
 a write pays nothing for it. Any change the keyspace announces to a watched key (a command's
 write, a creation, a deletion, an expiry) marks its watchers dirty; FLUSHALL marks the watchers
 of every key it removes. EXEC then fails. A no-op write announces nothing, so it touches nothing,
 as in Redis. The command handlers (MULTI, EXEC, WATCH...) are in ``commands/transactions.py``;
-the queueing of commands after MULTI and its checks are the dispatcher's.
+the dispatcher checks a command sent after MULTI (its refusals mark the transaction) and hands
+it here to be queued. No sockets.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 from kvserver.keyspace import KeyListener, Keyspace
+from kvserver.protocol import QUEUED
 from kvserver.state import ClientState
+
+# Commands that run at once inside MULTI instead of being queued.
+RUN_IN_MULTI: Final = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
+
+
+def queue(client: ClientState, argv: list[bytes]) -> object:
+    """Queue a checked command for EXEC; the reply is QUEUED."""
+    assert client.multi is not None
+    client.multi.append(argv)
+    return QUEUED
 
 
 class Watches(KeyListener):
@@ -37,6 +51,12 @@ class Watches(KeyListener):
         client.watch_dirty = False
         if not watchers:
             self.keyspace.unsubscribe(self)
+
+    def discard(self, client: ClientState) -> None:
+        """End the client's transaction without running it (EXECABORT): queue and watches go."""
+        client.multi = None
+        client.exec_error = False
+        self.unwatch(client)
 
     # --- the change signal ---------------------------------------------------------------------
 
