@@ -9,6 +9,8 @@ from kvserver.commands.registry import (
     ADMIN,
     ALLOW_BUSY,
     FAST,
+    HELP_FLAGS,
+    HELP_SUMMARY,
     LOADING,
     NO_AUTH,
     NOSCRIPT,
@@ -19,8 +21,8 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
+    help_reply,
     parse_int,
-    register_help,
 )
 from kvserver.protocol import OK, PONG, ErrorReply, SimpleString, Verbatim
 from kvserver.state import ClientState
@@ -418,32 +420,33 @@ def client_unblock_command(ctx: Context, client: ClientState, argv: list[bytes])
     return int(ctx.unblock(target, reply))
 
 
-register_help(
-    "client",
-    "5.0.0",
-    [
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "INFO",
-        "    Return information about the current client connection.",
-        "KILL <ip:port>",
-        "    Kill connection made from <ip:port>.",
-        "KILL <option> <value> [<option> <value> [...]]",
-        "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
-        "    SKIPME (YES|NO).",
-        "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
-        "    Return information about client connections.",
-        "SETINFO <option> <value>",
-        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
-        "    Unblock the specified blocked client.",
-        "NO-EVICT (ON|OFF)",
-        "    Protect the current client connection from eviction.",
-        "NO-TOUCH (ON|OFF)",
-        "    Will not touch LRU/LFU stats when this mode is on.",
-    ],
-)
+@command("help", 2, HELP_FLAGS, keys=(0, 0, 0), group=CONNECTION, since="5.0.0", parent="client", summary=HELP_SUMMARY)
+def client_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return help_reply(
+        "CLIENT",
+        [
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
+            "    SKIPME (YES|NO).",
+            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+            "    Return information about client connections.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect the current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+        ],
+    )

@@ -11,6 +11,8 @@ from typing import Final
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
+    HELP_FLAGS,
+    HELP_SUMMARY,
     NOT_INTEGER,
     READONLY,
     SYNTAX,
@@ -19,8 +21,8 @@ from kvserver.commands.registry import (
     Context,
     command,
     container,
+    help_reply,
     parse_int,
-    register_help,
 )
 from kvserver.glob import compile_glob
 from kvserver.keyspace import VALUE_TYPES, copy_value, type_name
@@ -526,22 +528,23 @@ def object_freq_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     )
 
 
-register_help(
-    "object",
-    "6.2.0",
-    [
-        "ENCODING <key>",
-        "    Return the kind of internal representation used in order to store the value",
-        "    associated with a <key>.",
-        "FREQ <key>",
-        "    Return the access frequency index of the <key>.",
-        "IDLETIME <key>",
-        "    Return the idle time of the <key>.",
-        "REFCOUNT <key>",
-        "    Return the number of references of the value associated with the specified",
-        "    <key>.",
-    ],
-)
+@command("help", 2, HELP_FLAGS, keys=(0, 0, 0), group=KEYSPACE, since="6.2.0", parent="object", summary=HELP_SUMMARY)
+def object_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return help_reply(
+        "OBJECT",
+        [
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    )
 
 
 __all__ = ["NOT_INTEGER", "parse_cursor", "parse_scan_options"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 if TYPE_CHECKING:
     from kvserver.config import Config
@@ -196,10 +196,15 @@ def command(
     return register
 
 
+DEPENDS_ON_SUBCOMMAND: Final = "Depends on subcommand."
+
+
 def container(name: str, arity: int, flags: Iterable[str] = (), *, group: str, summary: str, since: str) -> None:
-    """Register a command that only dispatches to subcommands (CLIENT, CONFIG, COMMAND...)."""
+    """Declare a command that has no handler of its own and only dispatches to its subcommands
+    (CLIENT, CONFIG, OBJECT). One that also answers alone (COMMAND) is an ``@command`` with
+    ``complexity=DEPENDS_ON_SUBCOMMAND``. Subcommands are ``@command(..., parent=name)``."""
     TABLE[name] = CommandSpec(
-        name, arity, frozenset(flags), 0, 0, 0, group, summary, since, "Depends on subcommand.", None
+        name, arity, frozenset(flags), 0, 0, 0, group, summary, since, DEPENDS_ON_SUBCOMMAND, None
     )
 
 
@@ -254,27 +259,14 @@ def arity_error(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
 
 
+# every container's HELP subcommand is declared with these
+HELP_FLAGS: Final = (LOADING, STALE)
+HELP_SUMMARY: Final = "Show helpful text about the different subcommands"
+
+
 def help_reply(name: str, lines: list[str]) -> list[bytes]:
     """The reply to X HELP: a header line, the given lines, and the HELP line."""
     from kvserver.protocol import SimpleString
 
     header = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Print this help."]]
-
-
-def register_help(parent: str, since: str, lines: list[str]) -> None:
-    """Register ``<PARENT> HELP``, answering with ``lines`` in Redis's help layout."""
-    reply = help_reply(parent.upper(), lines)
-
-    @command(
-        "help",
-        2,
-        ("loading", "stale"),
-        keys=(0, 0, 0),
-        group=TABLE[parent].group,
-        since=since,
-        parent=parent,
-        summary="Show helpful text about the different subcommands",
-    )
-    def help_command(ctx: Any, client: ClientState, argv: list[bytes]) -> object:
-        return list(reply)
