@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Final
 
+from kvserver.commands.args import parse_int
 from kvserver.commands.registry import (
     ADMIN,
     ALLOW_BUSY,
@@ -22,7 +23,6 @@ from kvserver.commands.registry import (
     command,
     container,
     help_reply,
-    parse_int,
 )
 from kvserver.protocol import OK, PONG, ErrorReply, SimpleString, Verbatim
 from kvserver.state import ClientState

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from kvserver.commands.args import INT64_MAX, keyword_options, parse_int
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
@@ -22,7 +23,6 @@ from kvserver.commands.registry import (
     command,
     container,
     help_reply,
-    parse_int,
 )
 from kvserver.glob import compile_glob
 from kvserver.keyspace import VALUE_TYPES, copy_value, type_name
@@ -30,8 +30,6 @@ from kvserver.protocol import OK
 from kvserver.state import ClientState
 
 KEYSPACE: Final = "generic"
-INT64_MAX: Final = 2**63 - 1
-INT64_MIN: Final = -(2**63)
 
 
 @command(
@@ -134,27 +132,22 @@ def parse_cursor(raw: bytes) -> int:
     return (-value) % 2**64 if raw[:1] == b"-" else value
 
 
+_SCAN_OPTIONS: Final = (b"COUNT", b"MATCH", b"TYPE")
+_CONTAINER_SCAN_OPTIONS: Final = (b"COUNT", b"MATCH")
+
+
 def parse_scan_options(argv: list[bytes], start: int, allow_type: bool) -> tuple[int, bytes | None, bytes | None]:
     """COUNT, MATCH and (for SCAN) TYPE, in any order."""
     count = 10
     pattern: bytes | None = None
     kind: bytes | None = None
-    j = start
-    while j < len(argv):
-        opt = argv[j].upper()
-        if j + 1 >= len(argv):
-            raise CommandError(SYNTAX)
-        if opt == b"COUNT":
-            count = parse_int(argv[j + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif opt == b"MATCH":
-            pattern = argv[j + 1]
-        elif opt == b"TYPE" and allow_type:
-            kind = argv[j + 1].lower()
+    for name, value in keyword_options(argv, start, _SCAN_OPTIONS if allow_type else _CONTAINER_SCAN_OPTIONS):
+        if name == b"COUNT":
+            count = parse_int(value, low=1, out_of_range=SYNTAX)
+        elif name == b"MATCH":
+            pattern = value
         else:
-            raise CommandError(SYNTAX)
-        j += 2
+            kind = value.lower()
     return count, pattern, kind
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from functools import partial
 from itertools import islice
 from typing import Final
 
+from kvserver.commands.args import INT64_MIN, keyword_options, parse_int, parse_timeout
 from kvserver.commands.containers import blocking_pop, drop_if_empty, parse_pop_count, rank_span
 from kvserver.commands.registry import (
     BLOCKING,
@@ -33,8 +33,6 @@ from kvserver.commands.registry import (
     Context,
     arity_error,
     command,
-    parse_int,
-    parse_timeout,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
@@ -82,15 +80,57 @@ _PUSH_COMPLEXITY: Final = (
 )
 _PUSH_FLAGS: Final = (WRITE, DENYOOM, FAST)
 
-for _name, _left, _only_existing, _since, _summary in [
-    ("lpush", True, False, "1.0.0", "Prepend one or multiple elements to a list"),
-    ("rpush", False, False, "1.0.0", "Append one or multiple elements to a list"),
-    ("lpushx", True, True, "2.2.0", "Prepend an element to a list, only if the list exists"),
-    ("rpushx", False, True, "2.2.0", "Append an element to a list, only if the list exists"),
-]:
-    command(_name, -3, _PUSH_FLAGS, group=LIST, since=_since, complexity=_PUSH_COMPLEXITY, summary=_summary)(
-        partial(_push, left=_left, only_existing=_only_existing)
-    )
+
+@command(
+    "lpush",
+    -3,
+    _PUSH_FLAGS,
+    group=LIST,
+    since="1.0.0",
+    complexity=_PUSH_COMPLEXITY,
+    summary="Prepend one or multiple elements to a list",
+)
+def lpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _push(ctx, client, argv, left=True, only_existing=False)
+
+
+@command(
+    "rpush",
+    -3,
+    _PUSH_FLAGS,
+    group=LIST,
+    since="1.0.0",
+    complexity=_PUSH_COMPLEXITY,
+    summary="Append one or multiple elements to a list",
+)
+def rpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _push(ctx, client, argv, left=False, only_existing=False)
+
+
+@command(
+    "lpushx",
+    -3,
+    _PUSH_FLAGS,
+    group=LIST,
+    since="2.2.0",
+    complexity=_PUSH_COMPLEXITY,
+    summary="Prepend an element to a list, only if the list exists",
+)
+def lpushx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _push(ctx, client, argv, left=True, only_existing=True)
+
+
+@command(
+    "rpushx",
+    -3,
+    _PUSH_FLAGS,
+    group=LIST,
+    since="2.2.0",
+    complexity=_PUSH_COMPLEXITY,
+    summary="Append an element to a list, only if the list exists",
+)
+def rpushx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _push(ctx, client, argv, left=False, only_existing=True)
 
 
 def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) -> object:
@@ -114,15 +154,30 @@ def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) ->
 
 
 _POP_COMPLEXITY: Final = "O(N) where N is the number of elements returned"
-for _name, _left, _end in [("lpop", True, "first"), ("rpop", False, "last")]:
-    command(
-        _name,
-        -2,
-        (WRITE, FAST),
-        group=LIST,
-        complexity=_POP_COMPLEXITY,
-        summary=f"Remove and get the {_end} elements in a list",
-    )(partial(_pop, left=_left))
+
+
+@command(
+    "lpop",
+    -2,
+    (WRITE, FAST),
+    group=LIST,
+    complexity=_POP_COMPLEXITY,
+    summary="Remove and get the first elements in a list",
+)
+def lpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _pop(ctx, client, argv, left=True)
+
+
+@command(
+    "rpop",
+    -2,
+    (WRITE, FAST),
+    group=LIST,
+    complexity=_POP_COMPLEXITY,
+    summary="Remove and get the last elements in a list",
+)
+def rpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return _pop(ctx, client, argv, left=False)
 
 
 @command("llen", 2, (READONLY, FAST), group=LIST, summary="Get the length of a list")
@@ -280,6 +335,9 @@ def ltrim_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     return OK
 
 
+_LPOS_OPTIONS: Final = (b"RANK", b"COUNT", b"MAXLEN")
+
+
 @command(
     "lpos",
     -3,
@@ -294,31 +352,20 @@ def ltrim_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 def lpos_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]"""
     rank, count, maxlen = 1, None, 0
-    j = 3
-    while j < len(argv):
-        opt = argv[j].upper()
-        if j + 1 >= len(argv):
-            raise CommandError(SYNTAX)
-        if opt == b"RANK":
-            rank = parse_int(argv[j + 1])
+    for name, raw in keyword_options(argv, 3, _LPOS_OPTIONS):
+        if name == b"RANK":
+            rank = parse_int(raw)
             if rank == 0:
                 raise CommandError(
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
                     "or use negative to start from the end of the list"
                 )
-            if rank == -(2**63):
+            if rank == INT64_MIN:
                 rank = -1  # Redis 7.0 negates it into an overflow that matches the first hit from the tail
-        elif opt == b"COUNT":
-            count = parse_int(argv[j + 1], "ERR COUNT can't be negative")
-            if count < 0:
-                raise CommandError("ERR COUNT can't be negative")
-        elif opt == b"MAXLEN":
-            maxlen = parse_int(argv[j + 1], "ERR MAXLEN can't be negative")
-            if maxlen < 0:
-                raise CommandError("ERR MAXLEN can't be negative")
+        elif name == b"COUNT":
+            count = parse_int(raw, "ERR COUNT can't be negative", low=0)
         else:
-            raise CommandError(SYNTAX)
-        j += 2
+            maxlen = parse_int(raw, "ERR MAXLEN can't be negative", low=0)
     value = get_list(ctx, argv[1])
     if value is None:
         return [] if count is not None else None
@@ -423,17 +470,42 @@ def _pop_one(ctx: Context, client: ClientState, key: bytes, *, left: bool) -> ob
 
 _BLOCKING_POP_FLAGS: Final = (WRITE, NOSCRIPT, BLOCKING)
 _BLOCKING_COMPLEXITY: Final = "O(N) where N is the number of provided keys."
-for _name, _left, _end in [("blpop", True, "first"), ("brpop", False, "last")]:
-    command(
-        _name,
-        -3,
-        _BLOCKING_POP_FLAGS,
-        keys=(1, -2, 1),
-        group=LIST,
-        since="2.0.0",
-        complexity=_BLOCKING_COMPLEXITY,
-        summary=f"Remove and get the {_end} element in a list, or block until one is available",
-    )(partial(blocking_pop, kind=deque, serve=partial(_pop_one, left=_left)))
+
+
+def _pop_first(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, client, key, left=True)
+
+
+def _pop_last(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, client, key, left=False)
+
+
+@command(
+    "blpop",
+    -3,
+    _BLOCKING_POP_FLAGS,
+    keys=(1, -2, 1),
+    group=LIST,
+    since="2.0.0",
+    complexity=_BLOCKING_COMPLEXITY,
+    summary="Remove and get the first element in a list, or block until one is available",
+)
+def blpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return blocking_pop(ctx, client, argv, kind=deque, serve=_pop_first)
+
+
+@command(
+    "brpop",
+    -3,
+    _BLOCKING_POP_FLAGS,
+    keys=(1, -2, 1),
+    group=LIST,
+    since="2.0.0",
+    complexity=_BLOCKING_COMPLEXITY,
+    summary="Remove and get the last element in a list, or block until one is available",
+)
+def brpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    return blocking_pop(ctx, client, argv, kind=deque, serve=_pop_last)
 
 
 def _blocking_move(ctx: Context, argv: list[bytes], from_left: bool, to_left: bool, timeout_raw: bytes) -> object:

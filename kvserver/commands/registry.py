@@ -219,42 +219,6 @@ def typed_value(ctx: Context, key: bytes, kind: type) -> Any:
     raise CommandError(WRONGTYPE)
 
 
-def parse_timeout(raw: bytes) -> float:
-    """A blocking command's timeout in seconds, as Redis validates it (0: wait forever)."""
-    value = parse_float(raw, "ERR timeout is not a float or out of range")
-    # Redis 7.0 converts a huge timeout to a negative integer, and says so
-    if value < 0 or value * 1000 > 2**63 - 1:
-        raise CommandError("ERR timeout is negative")
-    return value
-
-
-# --- argument helpers shared by the families --------------------------------------------------
-
-
-def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
-    """A signed 64-bit integer, strictly as Redis's string2ll accepts it."""
-    if raw.isdigit() and (raw[0] != 48 or len(raw) == 1) and len(raw) < 20:
-        return int(raw)
-    digits = raw[1:] if raw[:1] == b"-" else b""
-    if not digits.isdigit() or (digits[0] == 48) or len(digits) > 19:
-        raise CommandError(error)
-    value = int(raw)
-    if not -(2**63) <= value < 2**63:
-        raise CommandError(error)
-    return value
-
-
-def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
-    """A double as Redis's strtod-based parsing accepts it (inf allowed, nan and spaces not)."""
-    text = raw.lower()
-    if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"nan" in text or b"_" in raw:
-        raise CommandError(error)
-    try:
-        return float(raw)
-    except ValueError:
-        raise CommandError(error) from None
-
-
 def arity_error(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
 
