@@ -7,8 +7,6 @@ from typing import Final
 
 from kvserver.commands.registry import (
     ADMIN,
-    HELP_FLAGS,
-    HELP_SUMMARY,
     LOADING,
     NOSCRIPT,
     STALE,
@@ -17,7 +15,6 @@ from kvserver.commands.registry import (
     Context,
     command,
     container,
-    help_reply,
 )
 from kvserver.config import BY_NAME, PARAMETERS, Parameter
 from kvserver.directives import rewritten
@@ -29,7 +26,25 @@ SERVER: Final = "server"
 # Redis 7.0 refuses CONFIG SET of these unless enable-protected-configs allows it (off by default)
 _PROTECTED_CONFIGS: Final = frozenset({"dir"})
 
-container("config", -2, group=SERVER, since="2.0.0", summary="A container for server configuration commands")
+_CONFIG_HELP: Final = [
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+]
+
+container(
+    "config",
+    -2,
+    group=SERVER,
+    since="2.0.0",
+    summary="A container for server configuration commands",
+    help=_CONFIG_HELP,
+)
 
 
 @command(
@@ -151,20 +166,3 @@ def config_rewrite_command(ctx: Context, client: ClientState, argv: list[bytes])
     except OSError as exc:
         raise CommandError(f"ERR Rewriting config file: {exc.strerror}") from None
     return OK
-
-
-@command("help", 2, HELP_FLAGS, keys=(0, 0, 0), group=SERVER, since="5.0.0", parent="config", summary=HELP_SUMMARY)
-def config_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return help_reply(
-        "CONFIG",
-        [
-            "GET <pattern>",
-            "    Return parameters matching the glob-like <pattern> and their values.",
-            "SET <directive> <value>",
-            "    Set the configuration <directive> to <value>.",
-            "RESETSTAT",
-            "    Reset statistics reported by the INFO command.",
-            "REWRITE",
-            "    Rewrite the configuration file.",
-        ],
-    )

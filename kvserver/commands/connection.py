@@ -10,8 +10,6 @@ from kvserver.commands.registry import (
     ADMIN,
     ALLOW_BUSY,
     FAST,
-    HELP_FLAGS,
-    HELP_SUMMARY,
     LOADING,
     NO_AUTH,
     NOSCRIPT,
@@ -22,7 +20,6 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
-    help_reply,
 )
 from kvserver.protocol import OK, PONG, ErrorReply, SimpleString, Verbatim
 from kvserver.state import ClientState
@@ -191,12 +188,39 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 
 # --- CLIENT ------------------------------------------------------------------------------------
 
+_CLIENT_HELP: Final = [
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
+    "    SKIPME (YES|NO).",
+    "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+    "    Return information about client connections.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect the current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+]
+
 container(
     "client",
     -2,
     group=CONNECTION,
     since="2.4.0",
     summary="A container for client connection commands",
+    help=_CLIENT_HELP,
 )
 
 
@@ -418,35 +442,3 @@ def client_unblock_command(ctx: Context, client: ClientState, argv: list[bytes])
     else:
         reply = target.blocked.timeout_reply
     return int(ctx.unblock(target, reply))
-
-
-@command("help", 2, HELP_FLAGS, keys=(0, 0, 0), group=CONNECTION, since="5.0.0", parent="client", summary=HELP_SUMMARY)
-def client_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return help_reply(
-        "CLIENT",
-        [
-            "GETNAME",
-            "    Return the name of the current connection.",
-            "ID",
-            "    Return the ID of the current connection.",
-            "INFO",
-            "    Return information about the current client connection.",
-            "KILL <ip:port>",
-            "    Kill connection made from <ip:port>.",
-            "KILL <option> <value> [<option> <value> [...]]",
-            "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
-            "    SKIPME (YES|NO).",
-            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
-            "    Return information about client connections.",
-            "SETINFO <option> <value>",
-            "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-            "SETNAME <name>",
-            "    Assign the name <name> to the current connection.",
-            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
-            "    Unblock the specified blocked client.",
-            "NO-EVICT (ON|OFF)",
-            "    Protect the current client connection from eviction.",
-            "NO-TOUCH (ON|OFF)",
-            "    Will not touch LRU/LFU stats when this mode is on.",
-        ],
-    )

@@ -10,8 +10,6 @@ from kvserver.commands.registry import (
     BLOCKING,
     DEPENDS_ON_SUBCOMMAND,
     FAST,
-    HELP_FLAGS,
-    HELP_SUMMARY,
     LOADING,
     READONLY,
     STALE,
@@ -22,7 +20,6 @@ from kvserver.commands.registry import (
     CommandSpec,
     Context,
     command,
-    help_reply,
 )
 from kvserver.glob import compile_glob
 from kvserver.protocol import SetReply, SimpleString
@@ -105,6 +102,26 @@ def _lookup(name: bytes) -> CommandSpec | None:
     return TABLE.get(text)
 
 
+_COMMAND_HELP: Final = [
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+]
+
+
 @command(
     "command",
     -1,
@@ -114,6 +131,7 @@ def _lookup(name: bytes) -> CommandSpec | None:
     since="2.8.13",
     complexity=DEPENDS_ON_SUBCOMMAND,
     summary="Get array of Redis command details",
+    help=_COMMAND_HELP,
 )
 def command_all(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """COMMAND with no subcommand: every command's info."""
@@ -219,28 +237,3 @@ def command_getkeys_command(ctx: Context, client: ClientState, argv: list[bytes]
     if not keys:
         raise CommandError("ERR The command has no key arguments")
     return keys
-
-
-@command("help", 2, HELP_FLAGS, keys=(0, 0, 0), group=SERVER, since="5.0.0", parent="command", summary=HELP_SUMMARY)
-def command_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return help_reply(
-        "COMMAND",
-        [
-            "(no subcommand)",
-            "    Return details about all Redis commands.",
-            "COUNT",
-            "    Return the total number of commands in this Redis server.",
-            "LIST",
-            "    Return a list of all commands in this Redis server.",
-            "INFO [<command-name> ...]",
-            "    Return details about multiple Redis commands.",
-            "    If no command names are given, documentation details for all",
-            "    commands are returned.",
-            "DOCS [<command-name> ...]",
-            "    Return documentation details about multiple Redis commands.",
-            "    If no command names are given, documentation details for all",
-            "    commands are returned.",
-            "GETKEYS <full-command>",
-            "    Return the keys from a full Redis command.",
-        ],
-    )

@@ -12,8 +12,6 @@ from kvserver.commands.args import INT64_MAX, keyword_options, parse_int
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
-    HELP_FLAGS,
-    HELP_SUMMARY,
     NOT_INTEGER,
     READONLY,
     SYNTAX,
@@ -22,7 +20,6 @@ from kvserver.commands.registry import (
     Context,
     command,
     container,
-    help_reply,
 )
 from kvserver.glob import compile_glob
 from kvserver.keyspace import VALUE_TYPES, copy_value, type_name
@@ -455,7 +452,28 @@ def persist_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
 
 # --- OBJECT ------------------------------------------------------------------------------------
 
-container("object", -2, group=KEYSPACE, since="2.2.3", summary="A container for object introspection commands")
+_OBJECT_HELP: Final = [
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+]
+
+container(
+    "object",
+    -2,
+    group=KEYSPACE,
+    since="2.2.3",
+    summary="A container for object introspection commands",
+    help=_OBJECT_HELP,
+    help_since="6.2.0",
+)
 
 
 @command(
@@ -518,25 +536,6 @@ def object_freq_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
         "Please note that when switching between policies at runtime LRU and LFU data "
         "will take some time to adjust."
-    )
-
-
-@command("help", 2, HELP_FLAGS, keys=(0, 0, 0), group=KEYSPACE, since="6.2.0", parent="object", summary=HELP_SUMMARY)
-def object_help_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return help_reply(
-        "OBJECT",
-        [
-            "ENCODING <key>",
-            "    Return the kind of internal representation used in order to store the value",
-            "    associated with a <key>.",
-            "FREQ <key>",
-            "    Return the access frequency index of the <key>.",
-            "IDLETIME <key>",
-            "    Return the idle time of the <key>.",
-            "REFCOUNT <key>",
-            "    Return the number of references of the value associated with the specified",
-            "    <key>.",
-        ],
     )
 
 

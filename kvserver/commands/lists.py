@@ -12,7 +12,7 @@ BLMOVE as LMOVE), for what they actually popped.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Final
 
@@ -31,6 +31,7 @@ from kvserver.commands.registry import (
     Block,
     CommandError,
     Context,
+    Variant,
     arity_error,
     command,
     typed_value,
@@ -57,6 +58,31 @@ def get_list(ctx: Context, key: bytes) -> deque[bytes] | None:
     return value
 
 
+@command(
+    [
+        Variant("lpush", "Prepend one or multiple elements to a list", left=True, only_existing=False),
+        Variant("rpush", "Append one or multiple elements to a list", left=False, only_existing=False),
+        Variant(
+            "lpushx",
+            "Prepend an element to a list, only if the list exists",
+            since="2.2.0",
+            left=True,
+            only_existing=True,
+        ),
+        Variant(
+            "rpushx",
+            "Append an element to a list, only if the list exists",
+            since="2.2.0",
+            left=False,
+            only_existing=True,
+        ),
+    ],
+    -3,
+    (WRITE, DENYOOM, FAST),
+    group=LIST,
+    complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple "
+    "arguments.",
+)
 def _push(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool, only_existing: bool) -> int:
     """LPUSH / RPUSH / LPUSHX / RPUSHX key element [element ...]"""
     key = argv[1]
@@ -75,64 +101,16 @@ def _push(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool, o
     return len(value)
 
 
-_PUSH_COMPLEXITY: Final = (
-    "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."
-)
-_PUSH_FLAGS: Final = (WRITE, DENYOOM, FAST)
-
-
 @command(
-    "lpush",
-    -3,
-    _PUSH_FLAGS,
+    [
+        Variant("lpop", "Remove and get the first elements in a list", left=True),
+        Variant("rpop", "Remove and get the last elements in a list", left=False),
+    ],
+    -2,
+    (WRITE, FAST),
     group=LIST,
-    since="1.0.0",
-    complexity=_PUSH_COMPLEXITY,
-    summary="Prepend one or multiple elements to a list",
+    complexity="O(N) where N is the number of elements returned",
 )
-def lpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, client, argv, left=True, only_existing=False)
-
-
-@command(
-    "rpush",
-    -3,
-    _PUSH_FLAGS,
-    group=LIST,
-    since="1.0.0",
-    complexity=_PUSH_COMPLEXITY,
-    summary="Append one or multiple elements to a list",
-)
-def rpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, client, argv, left=False, only_existing=False)
-
-
-@command(
-    "lpushx",
-    -3,
-    _PUSH_FLAGS,
-    group=LIST,
-    since="2.2.0",
-    complexity=_PUSH_COMPLEXITY,
-    summary="Prepend an element to a list, only if the list exists",
-)
-def lpushx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, client, argv, left=True, only_existing=True)
-
-
-@command(
-    "rpushx",
-    -3,
-    _PUSH_FLAGS,
-    group=LIST,
-    since="2.2.0",
-    complexity=_PUSH_COMPLEXITY,
-    summary="Append an element to a list, only if the list exists",
-)
-def rpushx_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _push(ctx, client, argv, left=False, only_existing=True)
-
-
 def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) -> object:
     """LPOP / RPOP key [count]"""
     if len(argv) > 3:
@@ -151,33 +129,6 @@ def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) ->
     drop_if_empty(ctx, key, value)
     ctx.propagate(argv)
     return items[0] if count is None else items
-
-
-_POP_COMPLEXITY: Final = "O(N) where N is the number of elements returned"
-
-
-@command(
-    "lpop",
-    -2,
-    (WRITE, FAST),
-    group=LIST,
-    complexity=_POP_COMPLEXITY,
-    summary="Remove and get the first elements in a list",
-)
-def lpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, client, argv, left=True)
-
-
-@command(
-    "rpop",
-    -2,
-    (WRITE, FAST),
-    group=LIST,
-    complexity=_POP_COMPLEXITY,
-    summary="Remove and get the last elements in a list",
-)
-def rpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, client, argv, left=False)
 
 
 @command("llen", 2, (READONLY, FAST), group=LIST, summary="Get the length of a list")
@@ -468,10 +419,6 @@ def _pop_one(ctx: Context, client: ClientState, key: bytes, *, left: bool) -> ob
     return [key, element]
 
 
-_BLOCKING_POP_FLAGS: Final = (WRITE, NOSCRIPT, BLOCKING)
-_BLOCKING_COMPLEXITY: Final = "O(N) where N is the number of provided keys."
-
-
 def _pop_first(ctx: Context, client: ClientState, key: bytes) -> object | None:
     return _pop_one(ctx, client, key, left=True)
 
@@ -481,31 +428,27 @@ def _pop_last(ctx: Context, client: ClientState, key: bytes) -> object | None:
 
 
 @command(
-    "blpop",
+    [
+        Variant(
+            "blpop", "Remove and get the first element in a list, or block until one is available", serve=_pop_first
+        ),
+        Variant("brpop", "Remove and get the last element in a list, or block until one is available", serve=_pop_last),
+    ],
     -3,
-    _BLOCKING_POP_FLAGS,
+    (WRITE, NOSCRIPT, BLOCKING),
     keys=(1, -2, 1),
     group=LIST,
     since="2.0.0",
-    complexity=_BLOCKING_COMPLEXITY,
-    summary="Remove and get the first element in a list, or block until one is available",
+    complexity="O(N) where N is the number of provided keys.",
 )
-def blpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return blocking_pop(ctx, client, argv, kind=deque, serve=_pop_first)
-
-
-@command(
-    "brpop",
-    -3,
-    _BLOCKING_POP_FLAGS,
-    keys=(1, -2, 1),
-    group=LIST,
-    since="2.0.0",
-    complexity=_BLOCKING_COMPLEXITY,
-    summary="Remove and get the last element in a list, or block until one is available",
-)
-def brpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return blocking_pop(ctx, client, argv, kind=deque, serve=_pop_last)
+def _blocking_pop(
+    ctx: Context,
+    client: ClientState,
+    argv: list[bytes],
+    *,
+    serve: Callable[[Context, ClientState, bytes], object | None],
+) -> object:
+    return blocking_pop(ctx, client, argv, kind=deque, serve=serve)
 
 
 def _blocking_move(ctx: Context, argv: list[bytes], from_left: bool, to_left: bool, timeout_raw: bytes) -> object:

@@ -8,9 +8,10 @@ calls ``ctx.propagate`` with the canonical form of every write it makes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
     from kvserver.config import Config
@@ -92,6 +93,8 @@ class Context(Protocol):
 
 
 Handler = Callable[[Any, "ClientState", list[bytes]], object]
+# a handler serving several commands (``Variant``) takes their keyword arguments after these three
+VariantHandler = TypeVar("VariantHandler", bound=Callable[..., object])
 
 
 @dataclass(slots=True)
@@ -170,6 +173,28 @@ class CommandSpec:
 TABLE: dict[str, CommandSpec] = {}
 
 
+class Variant:
+    """One of the commands a handler serves, with the keyword arguments it gets for it
+    (LPUSH and RPUSH are ``push(..., left=True)`` and ``push(..., left=False)``). ``summary``
+    is the variant's; ``since`` and ``complexity`` the decorator's unless given here."""
+
+    __slots__ = ("bind", "complexity", "name", "since", "summary")
+
+    def __init__(
+        self, name: str, summary: str, *, since: str | None = None, complexity: str | None = None, **bind: object
+    ) -> None:
+        self.name = name
+        self.summary = summary
+        self.since = since
+        self.complexity = complexity
+        self.bind = bind
+
+
+HELP_SUMMARY: Final = "Show helpful text about the different subcommands"
+DEPENDS_ON_SUBCOMMAND: Final = "Depends on subcommand."
+
+
+@overload
 def command(
     name: str,
     arity: int,
@@ -181,30 +206,124 @@ def command(
     since: str = "1.0.0",
     complexity: str = "O(1)",
     parent: str | None = None,
-) -> Callable[[Handler], Handler]:
-    """Register a handler. ``keys`` is (first, last, step); last -1 means the final argument."""
+    help: Sequence[str] = (),
+    help_since: str = "5.0.0",
+) -> Callable[[Handler], Handler]: ...
 
-    def register(handler: Handler) -> Handler:
-        full = f"{parent}|{name}" if parent else name
-        spec = CommandSpec(full, arity, frozenset(flags), *keys, group, summary, since, complexity, handler)
+
+@overload
+def command(
+    name: Sequence[Variant],
+    arity: int,
+    flags: Iterable[str] = (),
+    *,
+    keys: tuple[int, int, int] = (1, 1, 1),
+    group: str,
+    since: str = "1.0.0",
+    complexity: str = "O(1)",
+) -> Callable[[VariantHandler], VariantHandler]: ...
+
+
+def command(
+    name: str | Sequence[Variant],
+    arity: int,
+    flags: Iterable[str] = (),
+    *,
+    keys: tuple[int, int, int] = (1, 1, 1),
+    group: str,
+    summary: str = "",
+    since: str = "1.0.0",
+    complexity: str = "O(1)",
+    parent: str | None = None,
+    help: Sequence[str] = (),
+    help_since: str = "5.0.0",
+) -> Callable[[Any], Any]:
+    """Register a handler: the one way a command is declared.
+
+    ``name`` is the command's, or a list of ``Variant`` for a handler that serves several
+    commands with different keyword arguments. ``keys`` is (first, last, step); last -1 means
+    the final argument. ``parent`` makes it a subcommand (``CONFIG GET`` is "get" under
+    "config"). ``help`` declares the command's HELP subcommand: the lines of its reply.
+    """
+    flag_set = frozenset(flags)
+
+    def register(handler: Any) -> Any:
+        if not isinstance(name, str):
+            for variant in name:
+                bound = partial(handler, **variant.bind)
+                TABLE[variant.name] = CommandSpec(
+                    variant.name,
+                    arity,
+                    flag_set,
+                    *keys,
+                    group,
+                    variant.summary,
+                    variant.since or since,
+                    variant.complexity or complexity,
+                    bound,
+                )
+            return handler
+        spec = CommandSpec(
+            f"{parent}|{name}" if parent else name, arity, flag_set, *keys, group, summary, since, complexity, handler
+        )
         if parent:
-            TABLE[parent].subcommands[name.encode()] = spec
+            _add_subcommand(TABLE[parent], name, spec)
         else:
             TABLE[name] = spec
+        if help:
+            _add_help(spec, help, help_since)
         return handler
 
     return register
 
 
-DEPENDS_ON_SUBCOMMAND: Final = "Depends on subcommand."
-
-
-def container(name: str, arity: int, flags: Iterable[str] = (), *, group: str, summary: str, since: str) -> None:
+def container(
+    name: str,
+    arity: int,
+    flags: Iterable[str] = (),
+    *,
+    group: str,
+    summary: str,
+    since: str,
+    help: Sequence[str] = (),
+    help_since: str = "5.0.0",
+) -> None:
     """Declare a command that has no handler of its own and only dispatches to its subcommands
     (CLIENT, CONFIG, OBJECT). One that also answers alone (COMMAND) is an ``@command`` with
     ``complexity=DEPENDS_ON_SUBCOMMAND``. Subcommands are ``@command(..., parent=name)``."""
-    TABLE[name] = CommandSpec(
-        name, arity, frozenset(flags), 0, 0, 0, group, summary, since, DEPENDS_ON_SUBCOMMAND, None
+    spec = CommandSpec(name, arity, frozenset(flags), 0, 0, 0, group, summary, since, DEPENDS_ON_SUBCOMMAND, None)
+    TABLE[name] = spec
+    if help:
+        _add_help(spec, help, help_since)
+
+
+def _add_subcommand(parent: CommandSpec, name: str, spec: CommandSpec) -> None:
+    """HELP stays the last subcommand (COMMAND INFO and DOCS list them in this order)."""
+    help_spec = parent.subcommands.pop(b"help", None)
+    parent.subcommands[name.encode()] = spec
+    if help_spec is not None:
+        parent.subcommands[b"help"] = help_spec
+
+
+def _add_help(parent: CommandSpec, lines: Sequence[str], since: str) -> None:
+    """``<PARENT> HELP``: ``lines`` in Redis's help layout (a header, the lines, HELP's own)."""
+    reply = help_reply(parent.name.upper(), list(lines))
+
+    def help_command(ctx: Any, client: ClientState, argv: list[bytes]) -> object:
+        return list(reply)
+
+    parent.subcommands[b"help"] = CommandSpec(
+        f"{parent.name}|help",
+        2,
+        frozenset((LOADING, STALE)),
+        0,
+        0,
+        0,
+        parent.group,
+        HELP_SUMMARY,
+        since,
+        "O(1)",
+        help_command,
     )
 
 
@@ -221,11 +340,6 @@ def typed_value(ctx: Context, key: bytes, kind: type) -> Any:
 
 def arity_error(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
-
-
-# every container's HELP subcommand is declared with these
-HELP_FLAGS: Final = (LOADING, STALE)
-HELP_SUMMARY: Final = "Show helpful text about the different subcommands"
 
 
 def help_reply(name: str, lines: list[str]) -> list[bytes]:

@@ -8,7 +8,7 @@ members it actually removed, and replay is deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import Final
 
@@ -32,6 +32,7 @@ from kvserver.commands.registry import (
     WRONGTYPE,
     CommandError,
     Context,
+    Variant,
     command,
 )
 from kvserver.keyspace import ValueType, register_type
@@ -299,84 +300,44 @@ _INTER_COMPLEXITY: Final = (
     "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."
 )
 _SUM_COMPLEXITY: Final = "O(N) where N is the total number of elements in all given sets."
+Operation = Callable[[list[set[bytes] | None]], set[bytes]]
 
 
 @command(
-    "sinter",
-    -2,
-    (READONLY,),
-    keys=(1, -1, 1),
-    group=SET,
-    complexity=_INTER_COMPLEXITY,
-    summary="Intersect multiple sets",
-)
-def sinter_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return SetReply(_members(_intersection(_operands(ctx, argv[1:]))))
-
-
-@command(
-    "sinterstore",
-    -3,
-    (WRITE, DENYOOM),
-    keys=(1, -1, 1),
-    group=SET,
-    complexity=_INTER_COMPLEXITY,
-    summary="Intersect multiple sets and store the resulting set in a key",
-)
-def sinterstore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _store(ctx, argv, _intersection(_operands(ctx, argv[2:])))
-
-
-@command(
-    "sunion",
+    [
+        Variant("sinter", "Intersect multiple sets", complexity=_INTER_COMPLEXITY, operation=_intersection),
+        Variant("sunion", "Add multiple sets", operation=_union),
+        Variant("sdiff", "Subtract multiple sets", operation=_difference),
+    ],
     -2,
     (READONLY,),
     keys=(1, -1, 1),
     group=SET,
     complexity=_SUM_COMPLEXITY,
-    summary="Add multiple sets",
 )
-def sunion_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return SetReply(_members(_union(_operands(ctx, argv[1:]))))
+def _algebra(ctx: Context, client: ClientState, argv: list[bytes], *, operation: Operation) -> object:
+    return SetReply(_members(operation(_operands(ctx, argv[1:]))))
 
 
 @command(
-    "sunionstore",
+    [
+        Variant(
+            "sinterstore",
+            "Intersect multiple sets and store the resulting set in a key",
+            complexity=_INTER_COMPLEXITY,
+            operation=_intersection,
+        ),
+        Variant("sunionstore", "Add multiple sets and store the resulting set in a key", operation=_union),
+        Variant("sdiffstore", "Subtract multiple sets and store the resulting set in a key", operation=_difference),
+    ],
     -3,
     (WRITE, DENYOOM),
     keys=(1, -1, 1),
     group=SET,
     complexity=_SUM_COMPLEXITY,
-    summary="Add multiple sets and store the resulting set in a key",
 )
-def sunionstore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _store(ctx, argv, _union(_operands(ctx, argv[2:])))
-
-
-@command(
-    "sdiff",
-    -2,
-    (READONLY,),
-    keys=(1, -1, 1),
-    group=SET,
-    complexity=_SUM_COMPLEXITY,
-    summary="Subtract multiple sets",
-)
-def sdiff_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return SetReply(_members(_difference(_operands(ctx, argv[1:]))))
-
-
-@command(
-    "sdiffstore",
-    -3,
-    (WRITE, DENYOOM),
-    keys=(1, -1, 1),
-    group=SET,
-    complexity=_SUM_COMPLEXITY,
-    summary="Subtract multiple sets and store the resulting set in a key",
-)
-def sdiffstore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _store(ctx, argv, _difference(_operands(ctx, argv[2:])))
+def _algebra_store(ctx: Context, client: ClientState, argv: list[bytes], *, operation: Operation) -> object:
+    return _store(ctx, argv, operation(_operands(ctx, argv[2:])))
 
 
 @command(

@@ -9,7 +9,7 @@ each one is deterministic given the state it runs on.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, Final
 
@@ -34,6 +34,7 @@ from kvserver.commands.registry import (
     WRITE,
     CommandError,
     Context,
+    Variant,
     command,
     typed_value,
 )
@@ -328,6 +329,27 @@ def _simple_query(by: int, low: bytes, high: bytes) -> RangeQuery:
     return query
 
 
+@command(
+    [
+        Variant(
+            "zremrangebyscore", "Remove all members in a sorted set within the given scores", since="1.2.0", by=BY_SCORE
+        ),
+        Variant(
+            "zremrangebyrank", "Remove all members in a sorted set within the given indexes", since="2.0.0", by=BY_RANK
+        ),
+        Variant(
+            "zremrangebylex",
+            "Remove all members in a sorted set between the given lexicographical range",
+            since="2.8.9",
+            by=BY_LEX,
+        ),
+    ],
+    4,
+    (WRITE,),
+    group=ZSET,
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed "
+    "by the operation.",
+)
 def _remove_range(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> int:
     """ZREMRANGEBYSCORE / ZREMRANGEBYRANK / ZREMRANGEBYLEX key min max"""
     query = _simple_query(by, argv[2], argv[3])
@@ -344,6 +366,26 @@ def _remove_range(ctx: Context, client: ClientState, argv: list[bytes], *, by: i
     return end - first
 
 
+@command(
+    [
+        Variant(
+            "zcount",
+            "Count the members in a sorted set with scores within the given values",
+            since="2.0.0",
+            by=BY_SCORE,
+        ),
+        Variant(
+            "zlexcount",
+            "Count the number of members in a sorted set between a given lexicographical range",
+            since="2.8.9",
+            by=BY_LEX,
+        ),
+    ],
+    4,
+    (READONLY, FAST),
+    group=ZSET,
+    complexity=LOG_N,
+)
 def _count(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> int:
     """ZCOUNT / ZLEXCOUNT key min max"""
     query = _simple_query(by, argv[2], argv[3])
@@ -354,77 +396,18 @@ def _count(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> 
     return end - first
 
 
-_REMOVE_COMPLEXITY: Final = (
-    "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by "
-    "the operation."
-)
-
-
 @command(
-    "zremrangebyscore",
-    4,
-    (WRITE,),
+    [
+        Variant("zpopmin", "Remove and return members with the lowest scores in a sorted set", highest=False),
+        Variant("zpopmax", "Remove and return members with the highest scores in a sorted set", highest=True),
+    ],
+    -2,
+    (WRITE, FAST),
     group=ZSET,
-    since="1.2.0",
-    complexity=_REMOVE_COMPLEXITY,
-    summary="Remove all members in a sorted set within the given scores",
+    since="5.0.0",
+    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements "
+    "popped.",
 )
-def zremrangebyscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _remove_range(ctx, client, argv, by=BY_SCORE)
-
-
-@command(
-    "zremrangebyrank",
-    4,
-    (WRITE,),
-    group=ZSET,
-    since="2.0.0",
-    complexity=_REMOVE_COMPLEXITY,
-    summary="Remove all members in a sorted set within the given indexes",
-)
-def zremrangebyrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _remove_range(ctx, client, argv, by=BY_RANK)
-
-
-@command(
-    "zremrangebylex",
-    4,
-    (WRITE,),
-    group=ZSET,
-    since="2.8.9",
-    complexity=_REMOVE_COMPLEXITY,
-    summary="Remove all members in a sorted set between the given lexicographical range",
-)
-def zremrangebylex_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _remove_range(ctx, client, argv, by=BY_LEX)
-
-
-@command(
-    "zcount",
-    4,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.0.0",
-    complexity=LOG_N,
-    summary="Count the members in a sorted set with scores within the given values",
-)
-def zcount_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _count(ctx, client, argv, by=BY_SCORE)
-
-
-@command(
-    "zlexcount",
-    4,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.8.9",
-    complexity=LOG_N,
-    summary="Count the number of members in a sorted set between a given lexicographical range",
-)
-def zlexcount_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _count(ctx, client, argv, by=BY_LEX)
-
-
 def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, highest: bool) -> object:
     """ZPOPMIN / ZPOPMAX key [count]"""
     if len(argv) > 3:
@@ -444,37 +427,6 @@ def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, highest: bool)
     drop_if_empty(ctx, key, zset)
     ctx.propagate(argv)
     return range_reply(entries, True, client.resp3 and len(argv) == 3)
-
-
-_POP_COMPLEXITY: Final = (
-    "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped."
-)
-
-
-@command(
-    "zpopmin",
-    -2,
-    (WRITE, FAST),
-    group=ZSET,
-    since="5.0.0",
-    complexity=_POP_COMPLEXITY,
-    summary="Remove and return members with the lowest scores in a sorted set",
-)
-def zpopmin_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, client, argv, highest=False)
-
-
-@command(
-    "zpopmax",
-    -2,
-    (WRITE, FAST),
-    group=ZSET,
-    since="5.0.0",
-    complexity=_POP_COMPLEXITY,
-    summary="Remove and return members with the highest scores in a sorted set",
-)
-def zpopmax_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _pop(ctx, client, argv, highest=True)
 
 
 def _pop_one(ctx: Context, client: ClientState, key: bytes, *, highest: bool) -> object | None:
@@ -498,33 +450,35 @@ def _pop_highest(ctx: Context, client: ClientState, key: bytes) -> object | None
 
 
 @command(
-    "bzpopmin",
+    [
+        Variant(
+            "bzpopmin",
+            "Remove and return the member with the lowest score from one or more sorted sets, or block until one is "
+            "available",
+            serve=_pop_lowest,
+        ),
+        Variant(
+            "bzpopmax",
+            "Remove and return the member with the highest score from one or more sorted sets, or block until one is "
+            "available",
+            serve=_pop_highest,
+        ),
+    ],
     -3,
     (WRITE, NOSCRIPT, FAST, BLOCKING),
     keys=(1, -2, 1),
     group=ZSET,
     since="5.0.0",
     complexity="O(log(N)) with N being the number of elements in the sorted set.",
-    summary="Remove and return the member with the lowest score from one or more sorted sets, "
-    "or block until one is available",
 )
-def bzpopmin_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return blocking_pop(ctx, client, argv, kind=ZSet, serve=_pop_lowest)
-
-
-@command(
-    "bzpopmax",
-    -3,
-    (WRITE, NOSCRIPT, FAST, BLOCKING),
-    keys=(1, -2, 1),
-    group=ZSET,
-    since="5.0.0",
-    complexity="O(log(N)) with N being the number of elements in the sorted set.",
-    summary="Remove and return the member with the highest score from one or more sorted sets, "
-    "or block until one is available",
-)
-def bzpopmax_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return blocking_pop(ctx, client, argv, kind=ZSet, serve=_pop_highest)
+def _blocking_pop(
+    ctx: Context,
+    client: ClientState,
+    argv: list[bytes],
+    *,
+    serve: Callable[[Context, ClientState, bytes], object | None],
+) -> object:
+    return blocking_pop(ctx, client, argv, kind=ZSet, serve=serve)
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -557,6 +511,21 @@ def zmscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     return [zset.score(member) for member in argv[2:]]
 
 
+@command(
+    [
+        Variant("zrank", "Determine the index of a member in a sorted set", reverse=False),
+        Variant(
+            "zrevrank",
+            "Determine the index of a member in a sorted set, with scores ordered from high to low",
+            reverse=True,
+        ),
+    ],
+    3,
+    (READONLY, FAST),
+    group=ZSET,
+    since="2.0.0",
+    complexity=LOG_N,
+)
 def _rank(ctx: Context, client: ClientState, argv: list[bytes], *, reverse: bool) -> object:
     """ZRANK / ZREVRANK key member"""
     zset = get_zset(ctx, argv[1])
@@ -564,32 +533,6 @@ def _rank(ctx: Context, client: ClientState, argv: list[bytes], *, reverse: bool
     if rank is None or zset is None:
         return None
     return len(zset) - 1 - rank if reverse else rank
-
-
-@command(
-    "zrank",
-    3,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.0.0",
-    complexity=LOG_N,
-    summary="Determine the index of a member in a sorted set",
-)
-def zrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _rank(ctx, client, argv, reverse=False)
-
-
-@command(
-    "zrevrank",
-    3,
-    (READONLY, FAST),
-    group=ZSET,
-    since="2.0.0",
-    complexity=LOG_N,
-    summary="Determine the index of a member in a sorted set, with scores ordered from high to low",
-)
-def zrevrank_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _rank(ctx, client, argv, reverse=True)
 
 
 _RANGE_COMPLEXITY: Final = (
