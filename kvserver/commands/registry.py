@@ -1,9 +1,12 @@
 """The command table as data: every command's name, arity, flags, key positions and docs.
 
-Each family module registers its handlers with ``@command(...)``; the database dispatches through
-``TABLE``; COMMAND, COMMAND INFO / DOCS / COUNT and docs/commands.md are generated from it.
-A handler is ``(ctx, client, argv) -> reply``; it raises ``CommandError`` for an error reply and
-calls ``ctx.propagate`` with the canonical form of every write it makes.
+Each family module registers its handlers with ``@command(...)``, the only way to declare one (a
+list of ``Variant`` for a handler serving several commands, ``parent=`` for a subcommand, ``help=``
+for a container's HELP; ``container(...)`` for a parent without a handler of its own); the
+database dispatches through ``TABLE``; COMMAND, COMMAND INFO / DOCS / COUNT and docs/commands.md
+are generated from it. A handler is ``(ctx, client, argv) -> reply``; it raises ``CommandError``
+for an error reply and calls ``ctx.propagate`` with the canonical form of every write it makes.
+Arguments are converted with ``kvserver.commands.args``.
 """
 
 from __future__ import annotations
