@@ -582,37 +582,53 @@ def zrangestore_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     return len(entries)
 
 
-def _register_legacy_range(name: str, by: int, reverse: bool, summary: str, since: str) -> None:
-    @command(name, -4, (READONLY,), group=ZSET, since=since, complexity=_RANGE_COMPLEXITY, summary=summary)
-    def legacy_range(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-        return zrange_generic(ctx, client, argv, by, reverse)
-
-
-_register_legacy_range(
-    "zrevrange",
-    BY_RANK,
-    True,
-    "Return a range of members in a sorted set, by index, with scores ordered from high to low",
-    "1.2.0",
+@command(
+    [
+        Variant(
+            "zrevrange",
+            "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+            since="1.2.0",
+            by=BY_RANK,
+            reverse=True,
+        ),
+        Variant(
+            "zrangebyscore",
+            "Return a range of members in a sorted set, by score",
+            since="1.0.5",
+            by=BY_SCORE,
+            reverse=False,
+        ),
+        Variant(
+            "zrevrangebyscore",
+            "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+            since="2.2.0",
+            by=BY_SCORE,
+            reverse=True,
+        ),
+        Variant(
+            "zrangebylex",
+            "Return a range of members in a sorted set, by lexicographical range",
+            since="2.8.9",
+            by=BY_LEX,
+            reverse=False,
+        ),
+        Variant(
+            "zrevrangebylex",
+            "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower "
+            "strings.",
+            since="2.8.9",
+            by=BY_LEX,
+            reverse=True,
+        ),
+    ],
+    -4,
+    (READONLY,),
+    group=ZSET,
+    complexity=_RANGE_COMPLEXITY,
 )
-_register_legacy_range("zrangebyscore", BY_SCORE, False, "Return a range of members in a sorted set, by score", "1.0.5")
-_register_legacy_range(
-    "zrevrangebyscore",
-    BY_SCORE,
-    True,
-    "Return a range of members in a sorted set, by score, with scores ordered from high to low",
-    "2.2.0",
-)
-_register_legacy_range(
-    "zrangebylex", BY_LEX, False, "Return a range of members in a sorted set, by lexicographical range", "2.8.9"
-)
-_register_legacy_range(
-    "zrevrangebylex",
-    BY_LEX,
-    True,
-    "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
-    "2.8.9",
-)
+def _legacy_range(ctx: Context, client: ClientState, argv: list[bytes], *, by: int, reverse: bool) -> object:
+    """ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX: ZRANGE's older forms."""
+    return zrange_generic(ctx, client, argv, by, reverse)
 
 
 @command(
