@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Final
 
+from kvserver.commands.args import parse_int
 from kvserver.commands.registry import (
     ADMIN,
     ALLOW_BUSY,
@@ -19,8 +20,6 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
-    parse_int,
-    register_help,
 )
 from kvserver.protocol import OK, PONG, ErrorReply, SimpleString, Verbatim
 from kvserver.state import ClientState
@@ -189,12 +188,39 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 
 # --- CLIENT ------------------------------------------------------------------------------------
 
+_CLIENT_HELP: Final = [
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
+    "    SKIPME (YES|NO).",
+    "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+    "    Return information about client connections.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect the current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+]
+
 container(
     "client",
     -2,
     group=CONNECTION,
     since="2.4.0",
     summary="A container for client connection commands",
+    help=_CLIENT_HELP,
 )
 
 
@@ -416,34 +442,3 @@ def client_unblock_command(ctx: Context, client: ClientState, argv: list[bytes])
     else:
         reply = target.blocked.timeout_reply
     return int(ctx.unblock(target, reply))
-
-
-register_help(
-    "client",
-    "5.0.0",
-    [
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "INFO",
-        "    Return information about the current client connection.",
-        "KILL <ip:port>",
-        "    Kill connection made from <ip:port>.",
-        "KILL <option> <value> [<option> <value> [...]]",
-        "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
-        "    SKIPME (YES|NO).",
-        "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
-        "    Return information about client connections.",
-        "SETINFO <option> <value>",
-        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
-        "    Unblock the specified blocked client.",
-        "NO-EVICT (ON|OFF)",
-        "    Protect the current client connection from eviction.",
-        "NO-TOUCH (ON|OFF)",
-        "    Will not touch LRU/LFU stats when this mode is on.",
-    ],
-)
