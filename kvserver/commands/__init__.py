@@ -1,6 +1,6 @@
 """The command families. Importing this package registers every command in ``TABLE``."""
 
-from kvserver.commands import connection, hashes, keys, lists, server, sets, strings, transactions, zsets
+from kvserver.commands import connection, hashes, keys, lists, pubsub, server, sets, strings, transactions, zsets
 from kvserver.commands.registry import TABLE, CommandError, CommandSpec
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "hashes",
     "keys",
     "lists",
+    "pubsub",
     "server",
     "sets",
     "strings",

@@ -35,6 +35,8 @@ _ALWAYS: Final = (FAST, LOADING, STALE)
 def ping_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     if len(argv) > 2:
         raise arity_error("ping")
+    if client.subs is not None and not client.resp3:  # RESP2 subscribed mode: a message-shaped reply
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
     return argv[1] if len(argv) == 2 else PONG
 
 
@@ -181,6 +183,7 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     client.multi = None
     client.exec_error = False
     ctx.unwatch(client)
+    ctx.pubsub.drop(client)  # subscriptions and MONITOR end, silently
     client.name = b""
     client.resp3 = False
     client.authenticated = not ctx.config.requirepass
