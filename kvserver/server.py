@@ -700,7 +700,10 @@ class Server:
         limit = time.monotonic() - self.config.timeout
         for conn in list(self.connections):
             state = conn.state
-            if state is not None and state.last_interaction < limit and state.multi is None and state.blocked is None:
+            if state is None or state.last_interaction >= limit or state.multi is not None:
+                continue
+            # as Redis, blocked clients, subscribers and monitors are never idle
+            if state.blocked is None and state.subs is None and not state.monitor:
                 conn.close_after_reply()
 
 

@@ -118,3 +118,25 @@ def test_a_normal_client_has_no_output_limit_by_default(h: Harness) -> None:
     mon_transport.buffered = 1 << 40
     h.feed(other, cmd("PING"))
     assert not mon_transport.closed
+
+
+def test_subscribers_and_monitors_are_never_closed_as_idle(h: Harness) -> None:
+    h.db.config.timeout = 1
+    sub, sub_transport = h.connect()
+    mon, mon_transport = h.connect(("127.0.0.1", 50001))
+    idle, idle_transport = h.connect(("127.0.0.1", 50002))
+    h.feed(sub, cmd("SUBSCRIBE", "c"))
+    h.feed(mon, cmd("MONITOR"))
+    for conn in (sub, mon, idle):
+        assert conn.state is not None
+        conn.state.last_interaction -= 10
+
+    async def cron_round() -> None:
+        h.server._close_idle_clients()
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    h.loop.run_until_complete(cron_round())
+    assert idle_transport.closed
+    assert not sub_transport.closed
+    assert not mon_transport.closed
