@@ -21,7 +21,8 @@ import redis
 import redis.asyncio as aioredis
 
 from kvserver.protocol import encode_command
-from tests.support import IN_CI, RawClient, ServerProcess, redis_server_process, require_tool, wait_for
+from tests.e2e.test_differential import read_raw_reply
+from tests.support import RawClient, ServerProcess, link_ioredis, redis_server_process, require_tool, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -96,26 +97,10 @@ def run_two_clients(port: int, resp3: bool) -> list[bytes]:
     for who, frames, *argv in TWO_CLIENT_SCRIPT:
         if argv:
             clients[who].send(encode_command(*argv))
-        replies += [read_one_frame(clients[who]) for _ in range(frames)]
+        replies += [read_raw_reply(clients[who], 1) for _ in range(frames)]
     for client in clients.values():
         client.close()
     return replies
-
-
-def read_one_frame(client: RawClient) -> bytes:
-    """Exactly one frame, leaving what follows in the socket (read byte-wise past the first chunk)."""
-    from kvserver.reply_parser import NEED_DATA, ReplyParser
-
-    data = b""
-    while True:
-        parser = ReplyParser()
-        parser.feed(data)
-        if parser.next() is not NEED_DATA:
-            return data
-        chunk = client.sock.recv(1)
-        if not chunk:
-            raise ConnectionError(f"closed after {data!r}")
-        data += chunk
 
 
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
@@ -485,14 +470,7 @@ pub.disconnect();
 
 @pytest.fixture
 def node_dir(tmp_path: Path) -> Path:
-    require_tool("node")
-    modules = Path(os.environ.get("IOREDIS_PREFIX", "")) / "node_modules"
-    if not (modules / "ioredis").is_dir():
-        message = "ioredis is not installed: npm install --prefix <dir> ioredis@5.11.1; IOREDIS_PREFIX=<dir>"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    (tmp_path / "node_modules").symlink_to(modules.resolve())
+    link_ioredis(tmp_path)
     (tmp_path / "pubsub.mjs").write_text(NODE_PUBSUB)
     return tmp_path
 

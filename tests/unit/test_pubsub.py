@@ -11,7 +11,7 @@ from kvserver.config import Config, ConfigError
 from kvserver.database import Database
 from kvserver.protocol import PushReply, encode_reply
 from kvserver.pubsub import output_limit_exceeded, quote_repr, redacted
-from kvserver.reply_parser import NEED_DATA, ReplyParser
+from tests.unit.test_protocol import read_all as parse_all
 
 
 class Client:
@@ -33,15 +33,6 @@ class Client:
         values = parse_all(b"".join(self.pushed))
         self.pushed.clear()
         return values
-
-
-def parse_all(data: bytes) -> list[object]:
-    parser = ReplyParser()
-    parser.feed(data)
-    values = []
-    while (value := parser.next()) is not NEED_DATA:
-        values.append(value)
-    return values
 
 
 def channels(reply: bytes) -> list[bytes]:
