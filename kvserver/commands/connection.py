@@ -303,7 +303,10 @@ def client_list_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
             kind = argv[3].lower()
             if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[3].decode('utf-8', 'surrogateescape')}'")
-            clients = clients if kind == b"normal" else []
+            if kind in (b"normal", b"pubsub"):  # a subscriber is of type pubsub; a monitor is normal
+                clients = [c for c in clients if (c.subs is not None) == (kind == b"pubsub")]
+            else:
+                clients = []
         elif opt == b"ID" and len(argv) > 3:
             wanted = set()
             for raw in argv[3:]:

@@ -271,3 +271,17 @@ def test_output_limit_config_merges_classes() -> None:
 def test_push_frame_shapes() -> None:
     assert encode_reply(PushReply([b"message", b"c", b"m"]), True).startswith(b">3\r\n")
     assert encode_reply(PushReply([b"message", b"c", b"m"]), False).startswith(b"*3\r\n")
+
+
+def test_client_list_type_pubsub_lists_the_subscribers(db: Database) -> None:
+    sub, mon, plain = Client(db), Client(db), Client(db)
+    sub.raw("PSUBSCRIBE", "x*")
+    mon.raw("MONITOR")
+    pubsub = plain.raw("CLIENT", "LIST", "TYPE", "pubsub")
+    normal = plain.raw("CLIENT", "LIST", "TYPE", "normal")
+    assert b"id=%d " % sub.state.id in pubsub
+    assert b"flags=P " in pubsub
+    assert b"psub=1 " in pubsub
+    assert pubsub.count(b"\n") == 3  # the bulk header, the one client line, the final CRLF
+    assert b"id=%d " % sub.state.id not in normal
+    assert b"flags=O " in normal  # a monitor is a normal client, as in Redis
