@@ -285,3 +285,15 @@ def test_client_list_type_pubsub_lists_the_subscribers(db: Database) -> None:
     assert pubsub.count(b"\n") == 3  # the bulk header, the one client line, the final CRLF
     assert b"id=%d " % sub.state.id not in normal
     assert b"flags=O " in normal  # a monitor is a normal client, as in Redis
+
+
+def test_output_limits_from_a_config_file_accumulate_and_rewrite_to_a_loadable_line() -> None:
+    from kvserver.directives import load, rewritten
+
+    text = "client-output-buffer-limit pubsub 1mb 1mb 0\nclient-output-buffer-limit normal 1 2 3\n"
+    config = load(text).config
+    assert (
+        config.get("client-output-buffer-limit") == "normal 1 2 3 slave 268435456 67108864 60 pubsub 1048576 1048576 0"
+    )
+    again = load(rewritten(config, text)).config
+    assert again.client_output_buffer_limit == config.client_output_buffer_limit
