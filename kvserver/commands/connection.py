@@ -34,6 +34,8 @@ _ALWAYS: Final = (FAST, LOADING, STALE)
 def ping_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     if len(argv) > 2:
         raise arity_error("ping")
+    if client.subs is not None and not client.resp3:  # RESP2 subscribed mode: a message-shaped reply
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
     return argv[1] if len(argv) == 2 else PONG
 
 
@@ -180,6 +182,7 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     client.multi = None
     client.exec_error = False
     ctx.unwatch(client)
+    ctx.pubsub.drop(client)  # subscriptions and MONITOR end, silently
     client.name = b""
     client.resp3 = False
     client.authenticated = not ctx.config.requirepass
@@ -326,7 +329,10 @@ def client_list_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
             kind = argv[3].lower()
             if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[3].decode('utf-8', 'surrogateescape')}'")
-            clients = clients if kind == b"normal" else []
+            if kind in (b"normal", b"pubsub"):  # a subscriber is of type pubsub; a monitor is normal
+                clients = [c for c in clients if (c.subs is not None) == (kind == b"pubsub")]
+            else:
+                clients = []
         elif opt == b"ID" and len(argv) > 3:
             wanted = set()
             for raw in argv[3:]:

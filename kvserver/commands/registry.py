@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kvserver.config import Config
     from kvserver.keyspace import Keyspace
     from kvserver.memory import MemoryMeter
+    from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
 
 
@@ -66,6 +67,7 @@ class Context(Protocol):
     stats: Stats
     persistence: Persistence
     memory: MemoryMeter
+    pubsub: PubSub
 
     def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None: ...
 
@@ -153,9 +155,11 @@ class CommandSpec:
     guarded: bool = field(init=False)  # refused while the disk fails or memory is full
     denyoom: bool = field(init=False)
     no_multi: bool = field(init=False)
+    admin: bool = field(init=False)  # also: not shown to MONITOR
 
     def __post_init__(self) -> None:
         self.is_write = WRITE in self.flags
+        self.admin = ADMIN in self.flags
         self.denyoom = DENYOOM in self.flags
         self.no_multi = NO_MULTI in self.flags
         # PING is refused with MISCONF too, as in Redis's processCommand
