@@ -149,6 +149,38 @@ def _save(text: str) -> str:
     return " ".join(fields)
 
 
+OUTPUT_BUFFER_CLASSES = ("normal", "slave", "pubsub")
+_CLASS_ALIASES = {"normal": "normal", "slave": "slave", "replica": "slave", "pubsub": "pubsub"}
+OutputLimits = dict[str, tuple[int, int, int]]  # class -> (hard bytes, soft bytes, soft seconds)
+
+
+def default_output_limits() -> OutputLimits:
+    return {"normal": (0, 0, 0), "slave": (256 << 20, 64 << 20, 60), "pubsub": (32 << 20, 8 << 20, 60)}
+
+
+def _output_limits(text: str) -> OutputLimits:
+    """``client-output-buffer-limit``: groups of <class> <hard> <soft> <soft seconds>, as Redis
+    7.0 reads them; only the classes named change (the Config merges them)."""
+    args = text.split()
+    if len(args) % 4:
+        raise ValueError("Wrong number of arguments in buffer limit configuration.")
+    limits: OutputLimits = {}
+    for j in range(0, len(args), 4):
+        kind = _CLASS_ALIASES.get(args[j].lower())
+        if kind is None:
+            raise ValueError("Invalid client class specified in buffer limit configuration.")
+        hard, soft = memtoull(args[j + 1]), memtoull(args[j + 2])
+        soft_seconds = string2ll(args[j + 3])
+        if hard is None or soft is None or soft_seconds is None or soft_seconds < 0:
+            raise ValueError("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+        limits[kind] = (hard, soft, soft_seconds)
+    return limits
+
+
+def _show_output_limits(limits: OutputLimits) -> str:
+    return " ".join(f"{kind} {limits[kind][0]} {limits[kind][1]} {limits[kind][2]}" for kind in OUTPUT_BUFFER_CLASSES)
+
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     name: str  # as in redis.conf
@@ -274,6 +306,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         help="unparsed input a client may accumulate before it is closed",
     ),
     Parameter(
+        "client-output-buffer-limit",
+        "client_output_buffer_limit",
+        _output_limits,
+        _show_output_limits,
+        mutable=True,
+        help="groups of: class (normal, replica, pubsub), hard, soft, soft seconds; a subscriber past them is closed",
+    ),
+    Parameter(
         "protected-mode",
         "protected_mode",
         _yes_no,
@@ -309,12 +349,22 @@ class Config:
     maxmemory_samples: int = 5
     client_query_buffer_limit: int = 1024 * 1024 * 1024
     protected_mode: bool = True
+    output_limits: OutputLimits = field(default_factory=default_output_limits)
     daemonize: bool = False
     pidfile: str = ""
     unixsocket: str = ""
     unixsocketperm: int = 0
     extra: dict[str, str] = field(default_factory=dict)
     config_file: str = ""  # the file the server was started with (absolute), for CONFIG REWRITE
+
+    @property
+    def client_output_buffer_limit(self) -> OutputLimits:
+        return self.output_limits
+
+    @client_output_buffer_limit.setter
+    def client_output_buffer_limit(self, limits: OutputLimits) -> None:
+        """Setting some classes (CONFIG SET, a config line) leaves the others as they were."""
+        self.output_limits = {**self.output_limits, **limits}
 
     @property
     def aof_path(self) -> Path:

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from kvserver.blocking import Block, Blocking, Waiter
 from kvserver.commands import TABLE
-from kvserver.commands.registry import NO_AUTH, CommandError, CommandSpec, Context, arity_error
+from kvserver.commands.registry import NO_AUTH, READONLY, CommandError, CommandSpec, Context, arity_error
 from kvserver.config import Config
 from kvserver.keyspace import Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
 from kvserver.protocol import ErrorReply
+from kvserver.pubsub import PubSub
 from kvserver.state import ClientRegistry, ClientState, Stats
 from kvserver.transactions import RUN_IN_MULTI, Watches, queue
 
@@ -38,6 +39,11 @@ _NEVER_OOM_IN_MULTI: Final = frozenset({"exec", "discard", "quit", "reset"})
 NOAUTH: Final = ErrorReply(b"NOAUTH Authentication required.")
 NOT_IN_MULTI: Final = ErrorReply(b"ERR Command not allowed inside a transaction")
 OOM: Final = ErrorReply(b"OOM command not allowed when used memory > 'maxmemory'.")
+# what a RESP2 client may send while subscribed to anything
+_SUBSCRIBED_MODE: Final = frozenset(
+    {"ping", "subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe", "punsubscribe", "quit", "reset"}
+)
+REPLICA_KEYSPACE: Final = ErrorReply(b"ERR Replica can't interact with the keyspace")
 
 log = logging.getLogger("kvserver")
 _reported: set[tuple[str, str, str]] = set()  # internal errors whose traceback was logged
@@ -168,6 +174,18 @@ def unknown_subcommand(argv: list[bytes]) -> ErrorReply:
     return ErrorReply(text.replace(b"\r", b" ").replace(b"\n", b" "))
 
 
+def _mode_refusal(client: ClientState, spec: CommandSpec) -> ErrorReply | None:
+    """RESP2 subscribed mode allows only a few commands; a monitor may not touch the keyspace."""
+    if client.subs is not None and not client.resp3 and spec.name not in _SUBSCRIBED_MODE:
+        return ErrorReply(
+            b"ERR Can't execute '%b': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed "
+            b"in this context" % spec.name.encode()
+        )
+    if client.monitor and (spec.is_write or READONLY in spec.flags):
+        return REPLICA_KEYSPACE
+    return None
+
+
 _NOTHING_RUNNING: Final = CommandSpec("", 1, frozenset(), 0, 0, 0, "", "", "", "", None)  # no keys
 
 
@@ -195,6 +213,8 @@ class Database:
         self.keyspace = Keyspace(clock, on_expire=self._on_expire)
         self.clients = ClientRegistry()
         self.stats = Stats()
+        self.pubsub = PubSub()
+        self.monitors = self.pubsub.monitors  # read for every command: empty costs one truth test
         self.persistence: LogWriter = persistence or NoPersistence()
         self.server = server
         self.logging = True  # off while replaying the log
@@ -241,6 +261,10 @@ class Database:
         if not client.authenticated and self.config.requirepass and NO_AUTH not in spec.flags:
             # as Redis's authRequired: with no password set, nobody needs to authenticate
             return self._reject(client, NOAUTH)
+        if client.subs is not None or client.monitor:
+            refusal = _mode_refusal(client, spec)
+            if refusal is not None:
+                return self._reject(client, refusal)
         if client.multi is not None:
             queued = self._in_multi(client, spec, argv)
             if queued is not None:
@@ -325,15 +349,19 @@ class Database:
         try:
             if spec.is_write and self.keyspace.listeners:  # (no write command subscribes anyone)
                 self._writing(spec, argv)
-            return handler(self, client, argv)
+            reply = handler(self, client, argv)
         except CommandError as exc:
             self.stats.total_error_replies += 1
-            return ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
+            reply = ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
         except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
             self.stats.total_error_replies += 1
             if spec.is_write:
                 self._relog_keys(spec, argv)  # which announces its keys too
-            return internal_error(spec.name, argv, exc)
+            reply = internal_error(spec.name, argv, exc)
+        if self.monitors and not spec.admin:  # after the command, as Redis 7.0's call() feeds them
+            origin = f"unix:{self.config.unixsocket}" if client.unix else client.addr
+            self.pubsub.feed_monitors(0, origin, argv)
+        return reply
 
     def _relog_keys(self, spec: CommandSpec, argv: list[bytes]) -> None:
         """A write handler failed half-way: log its keys as they now are (whatever it changed or
@@ -445,6 +473,7 @@ class Database:
     # --- clients and server --------------------------------------------------------------------
 
     def client_closed(self, client: ClientState) -> None:
+        self.pubsub.drop(client)
         self.unpark(client)
         self.unwatch(client)
         self.clients.remove(client)

@@ -38,7 +38,6 @@ LATENCY: Final = "kvserver has no latency monitor or slow log"
 PROCESS: Final = "a Redis process option kvserver has no equivalent for"
 SYSLOG: Final = "kvserver logs to logfile or standard output only, not to syslog"
 NOTIFICATIONS: Final = "kvserver has no keyspace notifications (no pub/sub)"
-OUTPUT_BUFFERS: Final = "kvserver stops reading from a client that doesn't read its replies instead of disconnecting it"
 DEPRECATED: Final = "deprecated in Redis 7.0, which ignores it too"
 
 
@@ -91,7 +90,7 @@ DIRECTIVES: tuple[Redis, ...] = (
         None,
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         MUTABLE | MULTI,
-        OUTPUT_BUFFERS,
+        KVSERVER,
     ),
     Redis("client-query-buffer-limit", None, "1073741824", MUTABLE, KVSERVER),
     Redis("cluster-allow-pubsubshard-when-down", None, "yes", MUTABLE, CLUSTER),

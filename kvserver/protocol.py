@@ -74,10 +74,6 @@ class SimpleString(bytes):
 class ErrorReply(bytes):
     """An error reply; the bytes hold the whole text, e.g. b"ERR syntax error"."""
 
-    @property
-    def code(self) -> str:
-        return self.split(b" ", 1)[0].decode("ascii", "replace")
-
 
 class Verbatim(bytes):
     """A RESP3 verbatim text (INFO, CLIENT LIST); a plain bulk string in RESP2."""

@@ -28,6 +28,7 @@ from kvserver.commands.registry import CommandError
 from kvserver.config import Config
 from kvserver.database import Database
 from kvserver.protocol import ErrorReply, RequestParser, encode_reply
+from kvserver.pubsub import output_limit_exceeded
 from kvserver.state import ClientState, quote_bytes
 
 log = logging.getLogger("kvserver")
@@ -79,12 +80,15 @@ class Connection(asyncio.Protocol):
         "db",
         "held",
         "local",
+        "out",
         "parser",
         "paused",
         "pending",
         "pending_at",
         "server",
+        "soft_since",
         "state",
+        "trailer",
         "transport",
     )
 
@@ -103,6 +107,9 @@ class Connection(asyncio.Protocol):
         self.pending_at = 0
         self.block_timer: asyncio.TimerHandle | None = None
         self.paused = 0  # why reading is paused: _PAUSED_BY_OUTPUT | _PAUSED_BY_BLOCK
+        self.out: list[bytes] | None = None  # the reply batch being built (messages to self join it)
+        self.trailer: list[bytes] = []  # MONITOR lines of this client's own command, after its reply
+        self.soft_since = 0.0  # when the output went over the soft limit of its class (0: it is under)
 
     # --- asyncio callbacks ---------------------------------------------------------------------
 
@@ -142,6 +149,7 @@ class Connection(asyncio.Protocol):
             unix=bool(local),
             close=self.close_after_reply,
             on_unblocked=self.unblocked,
+            push=self.push,
         )
         state.authenticated = not config.requirepass
         db.clients.add(state)
@@ -180,10 +188,28 @@ class Connection(asyncio.Protocol):
     def _serve(self, state: ClientState) -> None:
         """Run what is buffered and send the replies as one batch."""
         out: list[bytes] = []
-        self._execute_all(state, out)
+        self.out = out
+        try:
+            self._execute_all(state, out)
+        finally:
+            self.out = None
         state.qbuf = self.parser.buffered
+        server = self.server
         if out or self.closing:
-            self.server.send(self, b"".join(out))
+            server.send(self, b"".join(out))
+        if server.pushes:  # messages this batch published go out behind its replies
+            server.flush_pushes()
+
+    def push(self, data: bytes) -> None:
+        """A message or MONITOR line for this client, delivered after the replies of the batch
+        that produced it and behind the same durability barrier."""
+        if self.out is not None:  # this client published it: it goes before the command's reply
+            if data[:1] == b"+":  # a MONITOR line, fed after the command: after its reply, as in Redis
+                self.trailer.append(data)
+            else:
+                self.out.append(data)
+        elif not self.closing:
+            self.server.queue_push(self, data)
 
     def _execute_all(self, state: ClientState, out: list[bytes]) -> None:
         """Run every complete command and encode the replies; a protocol error ends the batch.
@@ -211,6 +237,9 @@ class Connection(asyncio.Protocol):
                     self._blocked(state)
                     return
                 encode_reply(reply, state.resp3, out)
+                if self.trailer:  # this client is a monitor: its own command's line follows the reply
+                    out += self.trailer
+                    self.trailer.clear()
                 if self.closing:
                     return
             if start:
@@ -457,6 +486,7 @@ class Server:
         self._expiring = False
         self._cron_failures: dict[str, str] = {}  # step -> the failure last logged for it
         self.port = config.port
+        self.pushes: dict[Connection, list[bytes]] = {}  # messages waiting for the end of the batch
 
     # --- replies and durability ----------------------------------------------------------------
 
@@ -476,6 +506,42 @@ class Server:
             _, conn, data = held.popleft()
             conn.held -= 1
             conn.write_now(data)
+
+    # --- pub/sub and MONITOR delivery ------------------------------------------------------------
+
+    def queue_push(self, conn: Connection, data: bytes) -> None:
+        queued = self.pushes.get(conn)
+        if queued is not None:
+            queued.append(data)
+            return
+        if not self.pushes:  # published outside a client's batch (a timer): flushed soon
+            asyncio.get_running_loop().call_soon(self.flush_pushes)
+        self.pushes[conn] = [data]
+
+    def flush_pushes(self) -> None:
+        pushes, self.pushes = self.pushes, {}
+        for conn, parts in pushes.items():
+            if not conn.closing:
+                self.send(conn, b"".join(parts))
+                self._check_output_limit(conn)
+
+    def _check_output_limit(self, conn: Connection) -> None:
+        """client-output-buffer-limit: a subscriber (class pubsub) or a monitor (normal) whose
+        unread output passes the hard limit, or the soft one for long enough, is closed."""
+        state, transport = conn.state, conn.transport
+        if state is None or transport is None:
+            return
+        limits = self.config.client_output_buffer_limit["pubsub" if state.subs is not None else "normal"]
+        over, conn.soft_since = output_limit_exceeded(
+            limits, transport.get_write_buffer_size(), time.monotonic(), conn.soft_since
+        )
+        if over:
+            log.warning(
+                "Client %s scheduled to be closed ASAP for overcoming of output buffer limits.", state.describe()
+            )
+            conn.closing = True
+            self.db.unpark(state)
+            transport.abort()  # what it hasn't read is dropped with it, as Redis frees the client
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -659,7 +725,10 @@ class Server:
         limit = time.monotonic() - self.config.timeout
         for conn in list(self.connections):
             state = conn.state
-            if state is not None and state.last_interaction < limit and state.multi is None and state.blocked is None:
+            if state is None or state.last_interaction >= limit or state.multi is not None:
+                continue
+            # as Redis, blocked clients, subscribers and monitors are never idle
+            if state.blocked is None and state.subs is None and not state.monitor:
                 conn.close_after_reply()
 
 

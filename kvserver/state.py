@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kvserver.blocking import Block
+
+if TYPE_CHECKING:
+    from kvserver.pubsub import Subscriptions
 
 
 class ClientState:
@@ -26,11 +30,14 @@ class ClientState:
         "last_interaction",
         "lib_name",
         "lib_ver",
+        "monitor",
         "multi",
         "name",
         "on_unblocked",
+        "push",
         "qbuf",
         "resp3",
+        "subs",
         "unix",
         "watch_dirty",
         "watched",
@@ -46,6 +53,7 @@ class ClientState:
         unix: bool = False,
         close: Callable[[], None] | None = None,
         on_unblocked: Callable[[object], None] | None = None,
+        push: Callable[[bytes], None] | None = None,
     ) -> None:
         self.id = client_id
         self.addr = addr
@@ -69,17 +77,27 @@ class ClientState:
         self.blocked: Block | None = None  # waiting in BLPOP & co.
         # receives the reply that ends a block (the transport's, or a test's)
         self.on_unblocked: Callable[[object], None] = on_unblocked or _no_delivery
+        self.subs: Subscriptions | None = None  # pub/sub subscriptions (None: not subscribed)
+        self.monitor = False  # MONITOR: receives every command's line
+        self.push: Callable[[bytes], None] = push or _no_push  # delivers messages and MONITOR lines
 
     def describe(self) -> str:
         """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
         now = time.monotonic()
-        flags = ("x" if self.multi is not None else "b" if self.blocked is not None else "") + (
-            "U" if self.unix else ""
+        subs = self.subs
+        flags = (
+            ("O" if self.monitor else "")
+            + ("P" if subs is not None else "")
+            + ("x" if self.multi is not None else "b" if self.blocked is not None else "")
+            + ("U" if self.unix else "")
         ) or "N"
+        counts = "sub=0 psub=0 ssub=0"
+        if subs is not None:
+            counts = f"sub={len(subs.channels)} psub={len(subs.patterns)} ssub={len(subs.shard)}"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
-            f"idle={int(now - self.last_interaction)} flags={flags} db=0 sub=0 psub=0 ssub=0 "
+            f"idle={int(now - self.last_interaction)} flags={flags} db=0 {counts} "
             f"multi={len(self.multi) if self.multi is not None else -1} qbuf={self.qbuf} "
             f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
             f"events=r cmd={self.last_command} user=default "
@@ -95,6 +113,10 @@ def _no_close() -> None:
 
 def _no_delivery(reply: object) -> None:
     """A client with no transport has nowhere to send a late reply."""
+
+
+def _no_push(data: bytes) -> None:
+    """A client with no transport has nowhere to send a message."""
 
 
 class ClientRegistry:

@@ -33,6 +33,20 @@ def require_tool(name: str) -> str:
     return path
 
 
+def link_ioredis(directory: Path) -> None:
+    """Make ``import "ioredis"`` work for node scripts in ``directory``: node_modules links to the
+    install under ``$IOREDIS_PREFIX`` (``npm install --prefix <dir> ioredis@5.11.1``, as .ci/run
+    does); missing: a skip locally, a failure in CI."""
+    require_tool("node")
+    modules = Path(os.environ.get("IOREDIS_PREFIX", "")) / "node_modules"
+    if not (modules / "ioredis").is_dir():
+        message = "ioredis is not installed: npm install --prefix <dir> ioredis@5.11.1; IOREDIS_PREFIX=<dir>"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    (directory / "node_modules").symlink_to(modules.resolve())
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> None:
     """Poll until ``predicate()`` is true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -1,16 +1,34 @@
 """The command families. Importing this package registers every command in ``TABLE``."""
 
-from kvserver.commands import connection, hashes, keys, lists, server, sets, strings, transactions, zsets
+from kvserver.commands import (
+    config,
+    connection,
+    hashes,
+    info,
+    introspection,
+    keys,
+    lists,
+    pubsub,
+    server,
+    sets,
+    strings,
+    transactions,
+    zsets,
+)
 from kvserver.commands.registry import TABLE, CommandError, CommandSpec
 
 __all__ = [
     "TABLE",
     "CommandError",
     "CommandSpec",
+    "config",
     "connection",
     "hashes",
+    "info",
+    "introspection",
     "keys",
     "lists",
+    "pubsub",
     "server",
     "sets",
     "strings",

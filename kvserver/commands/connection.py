@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Final
 
+from kvserver.commands.args import parse_int
 from kvserver.commands.registry import (
     ADMIN,
     ALLOW_BUSY,
@@ -19,8 +20,6 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
-    parse_int,
-    register_help,
 )
 from kvserver.protocol import OK, PONG, ErrorReply, SimpleString, Verbatim
 from kvserver.state import ClientState
@@ -35,6 +34,8 @@ _ALWAYS: Final = (FAST, LOADING, STALE)
 def ping_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     if len(argv) > 2:
         raise arity_error("ping")
+    if client.subs is not None and not client.resp3:  # RESP2 subscribed mode: a message-shaped reply
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
     return argv[1] if len(argv) == 2 else PONG
 
 
@@ -181,6 +182,7 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     client.multi = None
     client.exec_error = False
     ctx.unwatch(client)
+    ctx.pubsub.drop(client)  # subscriptions and MONITOR end, silently
     client.name = b""
     client.resp3 = False
     client.authenticated = not ctx.config.requirepass
@@ -189,12 +191,39 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 
 # --- CLIENT ------------------------------------------------------------------------------------
 
+_CLIENT_HELP: Final = [
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
+    "    SKIPME (YES|NO).",
+    "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+    "    Return information about client connections.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect the current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Will not touch LRU/LFU stats when this mode is on.",
+]
+
 container(
     "client",
     -2,
     group=CONNECTION,
     since="2.4.0",
     summary="A container for client connection commands",
+    help=_CLIENT_HELP,
 )
 
 
@@ -300,7 +329,10 @@ def client_list_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
             kind = argv[3].lower()
             if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
                 raise CommandError(f"ERR Unknown client type '{argv[3].decode('utf-8', 'surrogateescape')}'")
-            clients = clients if kind == b"normal" else []
+            if kind in (b"normal", b"pubsub"):  # a subscriber is of type pubsub; a monitor is normal
+                clients = [c for c in clients if (c.subs is not None) == (kind == b"pubsub")]
+            else:
+                clients = []
         elif opt == b"ID" and len(argv) > 3:
             wanted = set()
             for raw in argv[3:]:
@@ -416,34 +448,3 @@ def client_unblock_command(ctx: Context, client: ClientState, argv: list[bytes])
     else:
         reply = target.blocked.timeout_reply
     return int(ctx.unblock(target, reply))
-
-
-register_help(
-    "client",
-    "5.0.0",
-    [
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "INFO",
-        "    Return information about the current client connection.",
-        "KILL <ip:port>",
-        "    Kill connection made from <ip:port>.",
-        "KILL <option> <value> [<option> <value> [...]]",
-        "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
-        "    SKIPME (YES|NO).",
-        "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
-        "    Return information about client connections.",
-        "SETINFO <option> <value>",
-        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
-        "    Unblock the specified blocked client.",
-        "NO-EVICT (ON|OFF)",
-        "    Protect the current client connection from eviction.",
-        "NO-TOUCH (ON|OFF)",
-        "    Will not touch LRU/LFU stats when this mode is on.",
-    ],
-)

@@ -7,17 +7,20 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, Final, TypeVar
 
+from kvserver.commands.args import (
+    INT64_MAX,
+    MUST_BE_POSITIVE,
+    OUT_OF_RANGE,
+    parse_int,
+    parse_timeout,
+    range_error,
+)
 from kvserver.commands.keys import parse_cursor, parse_scan_options
 from kvserver.commands.registry import (
-    NOT_INTEGER,
-    READONLY,
     SYNTAX,
     Block,
     CommandError,
     Context,
-    command,
-    parse_int,
-    parse_timeout,
     typed_value,
 )
 from kvserver.glob import compile_glob
@@ -26,10 +29,6 @@ from kvserver.state import ClientState
 from kvserver.zset import ZSet
 
 T = TypeVar("T")
-
-INT64_MAX: Final = 2**63 - 1
-OUT_OF_RANGE: Final = "ERR value is out of range"
-MUST_BE_POSITIVE: Final = "ERR value is out of range, must be positive"
 
 
 # --- indexed containers ----------------------------------------------------------------------
@@ -221,52 +220,42 @@ def blocking_pop(
     return Block(keys, timeout, serve, NullArray, argv)
 
 
-def register_scan(
-    name: str,
-    group: str,
-    summary: str,
+SCAN_COMPLEXITY: Final = "O(1) for every call. O(N) for a complete iteration."
+
+
+def scan_container(
+    ctx: Context,
+    argv: list[bytes],
     lookup: Callable[[Context, bytes], Any],
     compact: Callable[[Any], bool],
     members: Callable[[Any], list[bytes]],
     items: Callable[[Any, bytes], tuple[object, ...]],
-) -> None:
-    """Register HSCAN / SSCAN / ZSCAN: key cursor [MATCH pattern] [COUNT count].
+) -> object:
+    """HSCAN / SSCAN / ZSCAN key cursor [MATCH pattern] [COUNT count].
 
     A compact container (one Redis keeps as a listpack or intset), or any plain one (at most
     512 members: larger ones are indexed), is returned whole with cursor 0, as Redis does for
     listpacks; an indexed one is walked by position, COUNT per call (``scan_positions``).
     ``items`` gives a member's reply items, or () if it was removed meanwhile.
     """
-
-    def scan(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-        cursor = parse_cursor(argv[2])
-        count, pattern, _ = parse_scan_options(argv, 3, allow_type=False)
-        container = lookup(ctx, argv[1])
-        if container is None:
-            return [b"0", []]
-        batch: list[object]
-        indexed = positions(container)
-        if compact(container) or indexed is None:  # (a large container is always indexed)
-            next_cursor, batch = 0, list(members(container))
-        else:
-            next_cursor, batch = scan_positions(indexed, cursor, count)  # type: ignore[assignment]
-        match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
-        out: list[object] = []
-        for member in batch:
-            assert isinstance(member, bytes)
-            if match is None or match(member):
-                out += items(container, member)
-        return [b"%d" % next_cursor, out]
-
-    command(
-        name,
-        -3,
-        (READONLY,),
-        group=group,
-        since="2.8.0",
-        complexity="O(1) for every call. O(N) for a complete iteration.",
-        summary=summary,
-    )(scan)
+    cursor = parse_cursor(argv[2])
+    count, pattern, _ = parse_scan_options(argv, 3, allow_type=False)
+    container = lookup(ctx, argv[1])
+    if container is None:
+        return [b"0", []]
+    batch: list[object]
+    indexed = positions(container)
+    if compact(container) or indexed is None:  # (a large container is always indexed)
+        next_cursor, batch = 0, list(members(container))
+    else:
+        next_cursor, batch = scan_positions(indexed, cursor, count)  # type: ignore[assignment]
+    match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
+    out: list[object] = []
+    for member in batch:
+        assert isinstance(member, bytes)
+        if match is None or match(member):
+            out += items(container, member)
+    return [b"%d" % next_cursor, out]
 
 
 def rank_span(length: int, start: int, stop: int) -> tuple[int, int]:
@@ -283,18 +272,12 @@ def rank_span(length: int, start: int, stop: int) -> tuple[int, int]:
 
 def parse_pop_count(raw: bytes) -> int:
     """The count of SPOP / LPOP / ZPOPMIN...: 0 or more."""
-    count = parse_int(raw, MUST_BE_POSITIVE)
-    if count < 0:
-        raise CommandError(MUST_BE_POSITIVE)
-    return count
+    return parse_int(raw, MUST_BE_POSITIVE, low=0)
 
 
 def parse_random_count(raw: bytes) -> int:
     """The count of HRANDFIELD / SRANDMEMBER / ZRANDMEMBER, with Redis's range checks."""
-    count = parse_int(raw, NOT_INTEGER)
-    if count < -INT64_MAX:
-        raise CommandError(f"{OUT_OF_RANGE}, value must between {-INT64_MAX} and {INT64_MAX}")
-    return count
+    return parse_int(raw, low=-INT64_MAX, out_of_range=range_error(-INT64_MAX, INT64_MAX))
 
 
 ENCODE_ABOVE: Final = 1024  # a repeating reply longer than this is encoded here, compactly

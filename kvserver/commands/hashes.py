@@ -13,7 +13,8 @@ from decimal import Decimal
 from itertools import chain, islice
 from typing import Final
 
-from kvserver.commands.containers import IndexedHash, drop_if_empty, random_members, register_scan
+from kvserver.commands.args import INT64_MAX, INT64_MIN, parse_int
+from kvserver.commands.containers import SCAN_COMPLEXITY, IndexedHash, drop_if_empty, random_members, scan_container
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
@@ -25,9 +26,8 @@ from kvserver.commands.registry import (
     Context,
     arity_error,
     command,
-    parse_int,
 )
-from kvserver.commands.strings import INT64_MAX, INT64_MIN, add_long_double, parse_long_double
+from kvserver.commands.strings import add_long_double, parse_long_double
 from kvserver.keyspace import ValueType, register_type
 from kvserver.protocol import OK
 from kvserver.state import ClientState
@@ -307,12 +307,19 @@ def _population(value: dict[bytes, bytes]) -> list[bytes]:
     return value.fields if type(value) is IndexedHash else list(value)
 
 
-register_scan(
+def _scan_items(value: dict[bytes, bytes], field: bytes) -> tuple[object, ...]:
+    return (field, value[field]) if field in value else ()
+
+
+@command(
     "hscan",
-    HASH,
-    "Incrementally iterate hash fields and associated values",
-    get_hash,
-    is_compact,
-    list,
-    lambda value, field: (field, value[field]) if field in value else (),
+    -3,
+    (READONLY,),
+    group=HASH,
+    since="2.8.0",
+    complexity=SCAN_COMPLEXITY,
+    summary="Incrementally iterate hash fields and associated values",
 )
+def hscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """HSCAN key cursor [MATCH pattern] [COUNT count]"""
+    return scan_container(ctx, argv, get_hash, is_compact, list, _scan_items)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from kvserver.commands.args import INT64_MAX, keyword_options, parse_int
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
@@ -19,8 +20,6 @@ from kvserver.commands.registry import (
     Context,
     command,
     container,
-    parse_int,
-    register_help,
 )
 from kvserver.glob import compile_glob
 from kvserver.keyspace import VALUE_TYPES, copy_value, type_name
@@ -28,8 +27,6 @@ from kvserver.protocol import OK
 from kvserver.state import ClientState
 
 KEYSPACE: Final = "generic"
-INT64_MAX: Final = 2**63 - 1
-INT64_MIN: Final = -(2**63)
 
 
 @command(
@@ -132,27 +129,22 @@ def parse_cursor(raw: bytes) -> int:
     return (-value) % 2**64 if raw[:1] == b"-" else value
 
 
+_SCAN_OPTIONS: Final = (b"COUNT", b"MATCH", b"TYPE")
+_CONTAINER_SCAN_OPTIONS: Final = (b"COUNT", b"MATCH")
+
+
 def parse_scan_options(argv: list[bytes], start: int, allow_type: bool) -> tuple[int, bytes | None, bytes | None]:
     """COUNT, MATCH and (for SCAN) TYPE, in any order."""
     count = 10
     pattern: bytes | None = None
     kind: bytes | None = None
-    j = start
-    while j < len(argv):
-        opt = argv[j].upper()
-        if j + 1 >= len(argv):
-            raise CommandError(SYNTAX)
-        if opt == b"COUNT":
-            count = parse_int(argv[j + 1])
-            if count < 1:
-                raise CommandError(SYNTAX)
-        elif opt == b"MATCH":
-            pattern = argv[j + 1]
-        elif opt == b"TYPE" and allow_type:
-            kind = argv[j + 1].lower()
+    for name, value in keyword_options(argv, start, _SCAN_OPTIONS if allow_type else _CONTAINER_SCAN_OPTIONS):
+        if name == b"COUNT":
+            count = parse_int(value, low=1, out_of_range=SYNTAX)
+        elif name == b"MATCH":
+            pattern = value
         else:
-            raise CommandError(SYNTAX)
-        j += 2
+            kind = value.lower()
     return count, pattern, kind
 
 
@@ -460,7 +452,28 @@ def persist_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
 
 # --- OBJECT ------------------------------------------------------------------------------------
 
-container("object", -2, group=KEYSPACE, since="2.2.3", summary="A container for object introspection commands")
+_OBJECT_HELP: Final = [
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+]
+
+container(
+    "object",
+    -2,
+    group=KEYSPACE,
+    since="2.2.3",
+    summary="A container for object introspection commands",
+    help=_OBJECT_HELP,
+    help_since="6.2.0",
+)
 
 
 @command(
@@ -524,24 +537,6 @@ def object_freq_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
         "Please note that when switching between policies at runtime LRU and LFU data "
         "will take some time to adjust."
     )
-
-
-register_help(
-    "object",
-    "6.2.0",
-    [
-        "ENCODING <key>",
-        "    Return the kind of internal representation used in order to store the value",
-        "    associated with a <key>.",
-        "FREQ <key>",
-        "    Return the access frequency index of the <key>.",
-        "IDLETIME <key>",
-        "    Return the idle time of the <key>.",
-        "REFCOUNT <key>",
-        "    Return the number of references of the value associated with the specified",
-        "    <key>.",
-    ],
-)
 
 
 __all__ = ["NOT_INTEGER", "parse_cursor", "parse_scan_options"]

@@ -13,11 +13,11 @@ BLMOVE as LMOVE), for what they actually popped.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from functools import partial
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Final
 
+from kvserver.commands.args import INT64_MIN, keyword_options, parse_int, parse_timeout
 from kvserver.commands.containers import blocking_pop, drop_if_empty, parse_pop_count, rank_span
 from kvserver.commands.registry import (
     BLOCKING,
@@ -32,10 +32,9 @@ from kvserver.commands.registry import (
     Block,
     CommandError,
     Context,
+    Variant,
     arity_error,
     command,
-    parse_int,
-    parse_timeout,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
@@ -60,6 +59,31 @@ def get_list(ctx: Context, key: bytes) -> deque[bytes] | None:
     return value
 
 
+@command(
+    [
+        Variant("lpush", "Prepend one or multiple elements to a list", left=True, only_existing=False),
+        Variant("rpush", "Append one or multiple elements to a list", left=False, only_existing=False),
+        Variant(
+            "lpushx",
+            "Prepend an element to a list, only if the list exists",
+            since="2.2.0",
+            left=True,
+            only_existing=True,
+        ),
+        Variant(
+            "rpushx",
+            "Append an element to a list, only if the list exists",
+            since="2.2.0",
+            left=False,
+            only_existing=True,
+        ),
+    ],
+    -3,
+    (WRITE, DENYOOM, FAST),
+    group=LIST,
+    complexity="O(1) for each element added, so O(N) to add N elements when the command is called with multiple "
+    "arguments.",
+)
 def _push(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool, only_existing: bool) -> int:
     """LPUSH / RPUSH / LPUSHX / RPUSHX key element [element ...]"""
     key = argv[1]
@@ -77,22 +101,16 @@ def _push(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool, o
     return len(value)
 
 
-_PUSH_COMPLEXITY: Final = (
-    "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."
+@command(
+    [
+        Variant("lpop", "Remove and get the first elements in a list", left=True),
+        Variant("rpop", "Remove and get the last elements in a list", left=False),
+    ],
+    -2,
+    (WRITE, FAST),
+    group=LIST,
+    complexity="O(N) where N is the number of elements returned",
 )
-_PUSH_FLAGS: Final = (WRITE, DENYOOM, FAST)
-
-for _name, _left, _only_existing, _since, _summary in [
-    ("lpush", True, False, "1.0.0", "Prepend one or multiple elements to a list"),
-    ("rpush", False, False, "1.0.0", "Append one or multiple elements to a list"),
-    ("lpushx", True, True, "2.2.0", "Prepend an element to a list, only if the list exists"),
-    ("rpushx", False, True, "2.2.0", "Append an element to a list, only if the list exists"),
-]:
-    command(_name, -3, _PUSH_FLAGS, group=LIST, since=_since, complexity=_PUSH_COMPLEXITY, summary=_summary)(
-        partial(_push, left=_left, only_existing=_only_existing)
-    )
-
-
 def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) -> object:
     """LPOP / RPOP key [count]"""
     if len(argv) > 3:
@@ -111,18 +129,6 @@ def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool) ->
     drop_if_empty(ctx, key, value)
     ctx.propagate(argv)
     return items[0] if count is None else items
-
-
-_POP_COMPLEXITY: Final = "O(N) where N is the number of elements returned"
-for _name, _left, _end in [("lpop", True, "first"), ("rpop", False, "last")]:
-    command(
-        _name,
-        -2,
-        (WRITE, FAST),
-        group=LIST,
-        complexity=_POP_COMPLEXITY,
-        summary=f"Remove and get the {_end} elements in a list",
-    )(partial(_pop, left=_left))
 
 
 @command("llen", 2, (READONLY, FAST), group=LIST, summary="Get the length of a list")
@@ -280,6 +286,9 @@ def ltrim_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     return OK
 
 
+_LPOS_OPTIONS: Final = (b"RANK", b"COUNT", b"MAXLEN")
+
+
 @command(
     "lpos",
     -3,
@@ -294,31 +303,20 @@ def ltrim_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 def lpos_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]"""
     rank, count, maxlen = 1, None, 0
-    j = 3
-    while j < len(argv):
-        opt = argv[j].upper()
-        if j + 1 >= len(argv):
-            raise CommandError(SYNTAX)
-        if opt == b"RANK":
-            rank = parse_int(argv[j + 1])
+    for name, raw in keyword_options(argv, 3, _LPOS_OPTIONS):
+        if name == b"RANK":
+            rank = parse_int(raw)
             if rank == 0:
                 raise CommandError(
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
                     "or use negative to start from the end of the list"
                 )
-            if rank == -(2**63):
+            if rank == INT64_MIN:
                 rank = -1  # Redis 7.0 negates it into an overflow that matches the first hit from the tail
-        elif opt == b"COUNT":
-            count = parse_int(argv[j + 1], "ERR COUNT can't be negative")
-            if count < 0:
-                raise CommandError("ERR COUNT can't be negative")
-        elif opt == b"MAXLEN":
-            maxlen = parse_int(argv[j + 1], "ERR MAXLEN can't be negative")
-            if maxlen < 0:
-                raise CommandError("ERR MAXLEN can't be negative")
+        elif name == b"COUNT":
+            count = parse_int(raw, "ERR COUNT can't be negative", low=0)
         else:
-            raise CommandError(SYNTAX)
-        j += 2
+            maxlen = parse_int(raw, "ERR MAXLEN can't be negative", low=0)
     value = get_list(ctx, argv[1])
     if value is None:
         return [] if count is not None else None
@@ -420,19 +418,36 @@ def _pop_one(ctx: Context, client: ClientState, key: bytes, *, left: bool) -> ob
     return [key, element]
 
 
-_BLOCKING_POP_FLAGS: Final = (WRITE, NOSCRIPT, BLOCKING)
-_BLOCKING_COMPLEXITY: Final = "O(N) where N is the number of provided keys."
-for _name, _left, _end in [("blpop", True, "first"), ("brpop", False, "last")]:
-    command(
-        _name,
-        -3,
-        _BLOCKING_POP_FLAGS,
-        keys=(1, -2, 1),
-        group=LIST,
-        since="2.0.0",
-        complexity=_BLOCKING_COMPLEXITY,
-        summary=f"Remove and get the {_end} element in a list, or block until one is available",
-    )(partial(blocking_pop, kind=deque, serve=partial(_pop_one, left=_left)))
+def _pop_first(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, client, key, left=True)
+
+
+def _pop_last(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, client, key, left=False)
+
+
+@command(
+    [
+        Variant(
+            "blpop", "Remove and get the first element in a list, or block until one is available", serve=_pop_first
+        ),
+        Variant("brpop", "Remove and get the last element in a list, or block until one is available", serve=_pop_last),
+    ],
+    -3,
+    (WRITE, NOSCRIPT, BLOCKING),
+    keys=(1, -2, 1),
+    group=LIST,
+    since="2.0.0",
+    complexity="O(N) where N is the number of provided keys.",
+)
+def _blocking_pop(
+    ctx: Context,
+    client: ClientState,
+    argv: list[bytes],
+    *,
+    serve: Callable[[Context, ClientState, bytes], object | None],
+) -> object:
+    return blocking_pop(ctx, client, argv, kind=deque, serve=serve)
 
 
 def _blocking_move(ctx: Context, argv: list[bytes], from_left: bool, to_left: bool, timeout_raw: bytes) -> object:

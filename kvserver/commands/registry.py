@@ -1,16 +1,20 @@
 """The command table as data: every command's name, arity, flags, key positions and docs.
 
-Each family module registers its handlers with ``@command(...)``; the database dispatches through
-``TABLE``; COMMAND, COMMAND INFO / DOCS / COUNT and docs/commands.md are generated from it.
-A handler is ``(ctx, client, argv) -> reply``; it raises ``CommandError`` for an error reply and
-calls ``ctx.propagate`` with the canonical form of every write it makes.
+Each family module registers its handlers with ``@command(...)``, the only way to declare one (a
+list of ``Variant`` for a handler serving several commands, ``parent=`` for a subcommand, ``help=``
+for a container's HELP; ``container(...)`` for a parent without a handler of its own); the
+database dispatches through ``TABLE``; COMMAND, COMMAND INFO / DOCS / COUNT and docs/commands.md
+are generated from it. A handler is ``(ctx, client, argv) -> reply``; it raises ``CommandError``
+for an error reply and calls ``ctx.propagate`` with the canonical form of every write it makes.
+Arguments are converted with ``kvserver.commands.args``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
 from kvserver.blocking import Block
 
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
     from kvserver.config import Config
     from kvserver.keyspace import Keyspace
     from kvserver.memory import MemoryMeter
+    from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
 
 __all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "command"]
@@ -65,6 +70,7 @@ class Context(Protocol):
     clients: ClientRegistry
     stats: Stats
     memory: MemoryMeter
+    pubsub: PubSub
 
     @property
     def persistence(self) -> Persistence:
@@ -98,6 +104,8 @@ class Context(Protocol):
 # mypy checks every registered handler against this, and database.py checks that ``Database``
 # is a ``Context``: the command families and the dispatcher meet only here.
 Handler = Callable[[Context, "ClientState", list[bytes]], object]
+# a handler serving several commands (``Variant``) takes their keyword arguments after these three
+VariantHandler = TypeVar("VariantHandler", bound=Callable[..., object])
 
 
 # flag names as COMMAND INFO reports them
@@ -137,9 +145,11 @@ class CommandSpec:
     guarded: bool = field(init=False)  # refused while the disk fails or memory is full
     denyoom: bool = field(init=False)
     no_multi: bool = field(init=False)
+    admin: bool = field(init=False)  # also: not shown to MONITOR
 
     def __post_init__(self) -> None:
         self.is_write = WRITE in self.flags
+        self.admin = ADMIN in self.flags
         self.denyoom = DENYOOM in self.flags
         self.no_multi = NO_MULTI in self.flags
         # PING is refused with MISCONF too, as in Redis's processCommand
@@ -160,6 +170,28 @@ class CommandSpec:
 TABLE: dict[str, CommandSpec] = {}
 
 
+class Variant:
+    """One of the commands a handler serves, with the keyword arguments it gets for it
+    (LPUSH and RPUSH are ``push(..., left=True)`` and ``push(..., left=False)``). ``summary``
+    is the variant's; ``since`` and ``complexity`` the decorator's unless given here."""
+
+    __slots__ = ("bind", "complexity", "name", "since", "summary")
+
+    def __init__(
+        self, name: str, summary: str, *, since: str | None = None, complexity: str | None = None, **bind: object
+    ) -> None:
+        self.name = name
+        self.summary = summary
+        self.since = since
+        self.complexity = complexity
+        self.bind = bind
+
+
+HELP_SUMMARY: Final = "Show helpful text about the different subcommands"
+DEPENDS_ON_SUBCOMMAND: Final = "Depends on subcommand."
+
+
+@overload
 def command(
     name: str,
     arity: int,
@@ -171,25 +203,124 @@ def command(
     since: str = "1.0.0",
     complexity: str = "O(1)",
     parent: str | None = None,
-) -> Callable[[Handler], Handler]:
-    """Register a handler. ``keys`` is (first, last, step); last -1 means the final argument."""
+    help: Sequence[str] = (),
+    help_since: str = "5.0.0",
+) -> Callable[[Handler], Handler]: ...
 
-    def register(handler: Handler) -> Handler:
-        full = f"{parent}|{name}" if parent else name
-        spec = CommandSpec(full, arity, frozenset(flags), *keys, group, summary, since, complexity, handler)
+
+@overload
+def command(
+    name: Sequence[Variant],
+    arity: int,
+    flags: Iterable[str] = (),
+    *,
+    keys: tuple[int, int, int] = (1, 1, 1),
+    group: str,
+    since: str = "1.0.0",
+    complexity: str = "O(1)",
+) -> Callable[[VariantHandler], VariantHandler]: ...
+
+
+def command(
+    name: str | Sequence[Variant],
+    arity: int,
+    flags: Iterable[str] = (),
+    *,
+    keys: tuple[int, int, int] = (1, 1, 1),
+    group: str,
+    summary: str = "",
+    since: str = "1.0.0",
+    complexity: str = "O(1)",
+    parent: str | None = None,
+    help: Sequence[str] = (),
+    help_since: str = "5.0.0",
+) -> Callable[[Any], Any]:
+    """Register a handler: the one way a command is declared.
+
+    ``name`` is the command's, or a list of ``Variant`` for a handler that serves several
+    commands with different keyword arguments. ``keys`` is (first, last, step); last -1 means
+    the final argument. ``parent`` makes it a subcommand (``CONFIG GET`` is "get" under
+    "config"). ``help`` declares the command's HELP subcommand: the lines of its reply.
+    """
+    flag_set = frozenset(flags)
+
+    def register(handler: Any) -> Any:
+        if not isinstance(name, str):
+            for variant in name:
+                bound = partial(handler, **variant.bind)
+                TABLE[variant.name] = CommandSpec(
+                    variant.name,
+                    arity,
+                    flag_set,
+                    *keys,
+                    group,
+                    variant.summary,
+                    variant.since or since,
+                    variant.complexity or complexity,
+                    bound,
+                )
+            return handler
+        spec = CommandSpec(
+            f"{parent}|{name}" if parent else name, arity, flag_set, *keys, group, summary, since, complexity, handler
+        )
         if parent:
-            TABLE[parent].subcommands[name.encode()] = spec
+            _add_subcommand(TABLE[parent], name, spec)
         else:
             TABLE[name] = spec
+        if help:
+            _add_help(spec, help, help_since)
         return handler
 
     return register
 
 
-def container(name: str, arity: int, flags: Iterable[str] = (), *, group: str, summary: str, since: str) -> None:
-    """Register a command that only dispatches to subcommands (CLIENT, CONFIG, COMMAND...)."""
-    TABLE[name] = CommandSpec(
-        name, arity, frozenset(flags), 0, 0, 0, group, summary, since, "Depends on subcommand.", None
+def container(
+    name: str,
+    arity: int,
+    flags: Iterable[str] = (),
+    *,
+    group: str,
+    summary: str,
+    since: str,
+    help: Sequence[str] = (),
+    help_since: str = "5.0.0",
+) -> None:
+    """Declare a command that has no handler of its own and only dispatches to its subcommands
+    (CLIENT, CONFIG, OBJECT). One that also answers alone (COMMAND) is an ``@command`` with
+    ``complexity=DEPENDS_ON_SUBCOMMAND``. Subcommands are ``@command(..., parent=name)``."""
+    spec = CommandSpec(name, arity, frozenset(flags), 0, 0, 0, group, summary, since, DEPENDS_ON_SUBCOMMAND, None)
+    TABLE[name] = spec
+    if help:
+        _add_help(spec, help, help_since)
+
+
+def _add_subcommand(parent: CommandSpec, name: str, spec: CommandSpec) -> None:
+    """HELP stays the last subcommand (COMMAND INFO and DOCS list them in this order)."""
+    help_spec = parent.subcommands.pop(b"help", None)
+    parent.subcommands[name.encode()] = spec
+    if help_spec is not None:
+        parent.subcommands[b"help"] = help_spec
+
+
+def _add_help(parent: CommandSpec, lines: Sequence[str], since: str) -> None:
+    """``<PARENT> HELP``: ``lines`` in Redis's help layout (a header, the lines, HELP's own)."""
+    reply = help_reply(parent.name.upper(), list(lines))
+
+    def help_command(ctx: Any, client: ClientState, argv: list[bytes]) -> object:
+        return list(reply)
+
+    parent.subcommands[b"help"] = CommandSpec(
+        f"{parent.name}|help",
+        2,
+        frozenset((LOADING, STALE)),
+        0,
+        0,
+        0,
+        parent.group,
+        HELP_SUMMARY,
+        since,
+        "O(1)",
+        help_command,
     )
 
 
@@ -204,42 +335,6 @@ def typed_value(ctx: Context, key: bytes, kind: type) -> Any:
     raise CommandError(WRONGTYPE)
 
 
-def parse_timeout(raw: bytes) -> float:
-    """A blocking command's timeout in seconds, as Redis validates it (0: wait forever)."""
-    value = parse_float(raw, "ERR timeout is not a float or out of range")
-    # Redis 7.0 converts a huge timeout to a negative integer, and says so
-    if value < 0 or value * 1000 > 2**63 - 1:
-        raise CommandError("ERR timeout is negative")
-    return value
-
-
-# --- argument helpers shared by the families --------------------------------------------------
-
-
-def parse_int(raw: bytes, error: str = NOT_INTEGER) -> int:
-    """A signed 64-bit integer, strictly as Redis's string2ll accepts it."""
-    if raw.isdigit() and (raw[0] != 48 or len(raw) == 1) and len(raw) < 20:
-        return int(raw)
-    digits = raw[1:] if raw[:1] == b"-" else b""
-    if not digits.isdigit() or (digits[0] == 48) or len(digits) > 19:
-        raise CommandError(error)
-    value = int(raw)
-    if not -(2**63) <= value < 2**63:
-        raise CommandError(error)
-    return value
-
-
-def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
-    """A double as Redis's strtod-based parsing accepts it (inf allowed, nan and spaces not)."""
-    text = raw.lower()
-    if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"nan" in text or b"_" in raw:
-        raise CommandError(error)
-    try:
-        return float(raw)
-    except ValueError:
-        raise CommandError(error) from None
-
-
 def arity_error(name: str) -> CommandError:
     return CommandError(f"ERR wrong number of arguments for '{name}' command")
 
@@ -250,21 +345,3 @@ def help_reply(name: str, lines: list[str]) -> list[bytes]:
 
     header = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Print this help."]]
-
-
-def register_help(parent: str, since: str, lines: list[str]) -> None:
-    """Register ``<PARENT> HELP``, answering with ``lines`` in Redis's help layout."""
-    reply = help_reply(parent.upper(), lines)
-
-    @command(
-        "help",
-        2,
-        ("loading", "stale"),
-        keys=(0, 0, 0),
-        group=TABLE[parent].group,
-        since=since,
-        parent=parent,
-        summary="Show helpful text about the different subcommands",
-    )
-    def help_command(ctx: Any, client: ClientState, argv: list[bytes]) -> object:
-        return list(reply)

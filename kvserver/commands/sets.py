@@ -8,17 +8,19 @@ members it actually removed, and replay is deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import Final
 
+from kvserver.commands.args import int64_or_none, parse_int
 from kvserver.commands.containers import (
+    SCAN_COMPLEXITY,
     IndexedSet,
     drop_if_empty,
     parse_pop_count,
     random_members,
     random_pick,
-    register_scan,
+    scan_container,
 )
 from kvserver.commands.registry import (
     DENYOOM,
@@ -30,8 +32,8 @@ from kvserver.commands.registry import (
     WRONGTYPE,
     CommandError,
     Context,
+    Variant,
     command,
-    parse_int,
 )
 from kvserver.keyspace import ValueType, register_type
 from kvserver.protocol import SetReply
@@ -40,15 +42,11 @@ from kvserver.state import ClientState
 SET: Final = "set"
 INTSET_ENTRIES: Final = 512  # Redis 7.0's set-max-intset-entries
 DUMP_CHUNK: Final = 512  # members per SADD record in a rewrite
-_INT64: Final = range(-(2**63), 2**63)
 
 
 def _is_int(member: bytes) -> bool:
     """Whether Redis would store ``member`` in an intset (a canonical 64-bit integer)."""
-    digits = member[1:] if member[:1] == b"-" else member
-    if len(digits) > 19 or not digits.isdigit() or (digits[:1] == b"0" and member != b"0"):
-        return False  # (the length first: int() of thousands of digits is slow, or refused)
-    return int(member) in _INT64
+    return int64_or_none(member) is not None
 
 
 def is_compact(value: set[bytes]) -> bool:
@@ -298,45 +296,48 @@ def _store(ctx: Context, argv: list[bytes], result: set[bytes]) -> int:
     return len(result)
 
 
-_ALGEBRA: Final = {"sinter": _intersection, "sunion": _union, "sdiff": _difference}
-_COMPLEXITY: Final = {
-    "sinter": "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
-    "sunion": "O(N) where N is the total number of elements in all given sets.",
-    "sdiff": "O(N) where N is the total number of elements in all given sets.",
-}
-_SUMMARY: Final = {"sinter": "Intersect", "sunion": "Add", "sdiff": "Subtract"}
+_INTER_COMPLEXITY: Final = (
+    "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets."
+)
+_SUM_COMPLEXITY: Final = "O(N) where N is the total number of elements in all given sets."
+Operation = Callable[[list[set[bytes] | None]], set[bytes]]
 
 
-def _register_algebra(name: str) -> None:
-    operation = _ALGEBRA[name]
-
-    @command(
-        name,
-        -2,
-        (READONLY,),
-        keys=(1, -1, 1),
-        group=SET,
-        complexity=_COMPLEXITY[name],
-        summary=f"{_SUMMARY[name]} multiple sets",
-    )
-    def read_form(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-        return SetReply(_members(operation(_operands(ctx, argv[1:]))))
-
-    @command(
-        f"{name}store",
-        -3,
-        (WRITE, DENYOOM),
-        keys=(1, -1, 1),
-        group=SET,
-        complexity=_COMPLEXITY[name],
-        summary=f"{_SUMMARY[name]} multiple sets and store the resulting set in a key",
-    )
-    def store_form(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-        return _store(ctx, argv, operation(_operands(ctx, argv[2:])))
+@command(
+    [
+        Variant("sinter", "Intersect multiple sets", complexity=_INTER_COMPLEXITY, operation=_intersection),
+        Variant("sunion", "Add multiple sets", operation=_union),
+        Variant("sdiff", "Subtract multiple sets", operation=_difference),
+    ],
+    -2,
+    (READONLY,),
+    keys=(1, -1, 1),
+    group=SET,
+    complexity=_SUM_COMPLEXITY,
+)
+def _algebra(ctx: Context, client: ClientState, argv: list[bytes], *, operation: Operation) -> object:
+    return SetReply(_members(operation(_operands(ctx, argv[1:]))))
 
 
-for _name in _ALGEBRA:
-    _register_algebra(_name)
+@command(
+    [
+        Variant(
+            "sinterstore",
+            "Intersect multiple sets and store the resulting set in a key",
+            complexity=_INTER_COMPLEXITY,
+            operation=_intersection,
+        ),
+        Variant("sunionstore", "Add multiple sets and store the resulting set in a key", operation=_union),
+        Variant("sdiffstore", "Subtract multiple sets and store the resulting set in a key", operation=_difference),
+    ],
+    -3,
+    (WRITE, DENYOOM),
+    keys=(1, -1, 1),
+    group=SET,
+    complexity=_SUM_COMPLEXITY,
+)
+def _algebra_store(ctx: Context, client: ClientState, argv: list[bytes], *, operation: Operation) -> object:
+    return _store(ctx, argv, operation(_operands(ctx, argv[2:])))
 
 
 @command(
@@ -351,30 +352,33 @@ for _name in _ALGEBRA:
 )
 def sintercard_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """SINTERCARD numkeys key [key ...] [LIMIT limit]"""
-    numkeys = parse_int(argv[1], "ERR numkeys should be greater than 0")
-    if numkeys < 1:
-        raise CommandError("ERR numkeys should be greater than 0")
+    numkeys = parse_int(argv[1], "ERR numkeys should be greater than 0", low=1)
     if numkeys > len(argv) - 2:
         raise CommandError("ERR Number of keys can't be greater than number of args")
     limit = 0
     j = 2 + numkeys
     while j < len(argv):
         if argv[j].upper() == b"LIMIT" and j + 1 < len(argv):
-            limit = parse_int(argv[j + 1], "ERR LIMIT can't be negative")
-            if limit < 0:
-                raise CommandError("ERR LIMIT can't be negative")
+            limit = parse_int(argv[j + 1], "ERR LIMIT can't be negative", low=0)
             j += 2
         else:
             raise CommandError(SYNTAX)
     return len(_intersection(_operands(ctx, argv[2 : 2 + numkeys]), limit))
 
 
-register_scan(
+def _scan_items(value: set[bytes], member: bytes) -> tuple[object, ...]:
+    return (member,) if member in value else ()
+
+
+@command(
     "sscan",
-    SET,
-    "Incrementally iterate Set elements",
-    get_set,
-    is_compact,
-    _members,
-    lambda value, member: (member,) if member in value else (),
+    -3,
+    (READONLY,),
+    group=SET,
+    since="2.8.0",
+    complexity=SCAN_COMPLEXITY,
+    summary="Incrementally iterate Set elements",
 )
+def sscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """SSCAN key cursor [MATCH pattern] [COUNT count]"""
+    return scan_container(ctx, argv, get_set, is_compact, _members, _scan_items)

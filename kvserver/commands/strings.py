@@ -16,6 +16,7 @@ from fractions import Fraction
 from typing import Final
 
 from kvserver import longdouble
+from kvserver.commands.args import INT64_MAX, INT64_MIN, Flag, int64_or_none, parse_flags, parse_int
 from kvserver.commands.registry import (
     DENYOOM,
     FAST,
@@ -23,14 +24,12 @@ from kvserver.commands.registry import (
     NOT_INTEGER,
     OVERFLOW,
     READONLY,
-    SYNTAX,
     WRITE,
     WRONGTYPE,
     CommandError,
     Context,
     arity_error,
     command,
-    parse_int,
 )
 from kvserver.keyspace import ValueType, register_type
 from kvserver.longdouble import LongDouble
@@ -39,8 +38,6 @@ from kvserver.state import ClientState
 
 STRING: Final = "string"
 MAX_STRING: Final = 512 * 1024 * 1024
-INT64_MAX: Final = 2**63 - 1
-INT64_MIN: Final = -(2**63)
 
 _NX, _XX, _GET, _KEEPTTL, _PERSIST = 1, 2, 4, 8, 16
 _EX, _PX, _EXAT, _PXAT = 32, 64, 128, 256
@@ -50,11 +47,7 @@ _EXPIRE_OPTIONS: Final = {b"EX": _EX, b"PX": _PX, b"EXAT": _EXAT, b"PXAT": _PXAT
 
 def string_encoding(value: bytes) -> bytes:
     if len(value) <= 20:
-        try:
-            parse_int(value)
-        except CommandError:
-            pass
-        else:
+        if int64_or_none(value) is not None:
             return b"int"
     return b"embstr" if len(value) <= 44 else b"raw"
 
@@ -97,37 +90,20 @@ def string_value(ctx: Context, key: bytes) -> bytes | bytearray | None:
     raise CommandError(WRONGTYPE)
 
 
-def parse_set_options(argv: list[bytes], start: int, for_getex: bool) -> tuple[int, bytes | None]:
-    """Parse SET's (or GETEX's) options in any order, with Redis's conflict rules."""
-    flags = 0
-    expire: bytes | None = None
-    j = start
-    argc = len(argv)
-    while j < argc:
-        opt = argv[j].upper()
-        has_next = j + 1 < argc
-        if opt == b"NX" and not flags & _XX and not for_getex:
-            flags |= _NX
-        elif opt == b"XX" and not flags & _NX and not for_getex:
-            flags |= _XX
-        elif opt == b"GET" and not for_getex:
-            flags |= _GET
-        elif opt == b"KEEPTTL" and not flags & (_PERSIST | _ANY_EXPIRE) and not for_getex:
-            flags |= _KEEPTTL
-        elif opt == b"PERSIST" and for_getex and not flags & (_ANY_EXPIRE | _KEEPTTL):
-            flags |= _PERSIST
-        elif opt in _EXPIRE_OPTIONS and has_next:
-            unit = _EXPIRE_OPTIONS[opt]
-            # the same option may repeat (the last wins); a different expiry option may not
-            if flags & (_KEEPTTL | _PERSIST | (_ANY_EXPIRE & ~unit)):
-                raise CommandError(SYNTAX)
-            flags |= unit
-            expire = argv[j + 1]
-            j += 1
-        else:
-            raise CommandError(SYNTAX)
-        j += 1
-    return flags, expire
+_EXPIRY_EXCLUDES: Final = _KEEPTTL | _PERSIST
+# the same expiry option may repeat (the last wins); a different one may not
+_EXPIRY: Final = {
+    name: Flag(bit, excludes=_EXPIRY_EXCLUDES | (_ANY_EXPIRE & ~bit), takes_value=True)
+    for name, bit in _EXPIRE_OPTIONS.items()
+}
+SET_OPTIONS: Final = {
+    b"NX": Flag(_NX, excludes=_XX),
+    b"XX": Flag(_XX, excludes=_NX),
+    b"GET": Flag(_GET),
+    b"KEEPTTL": Flag(_KEEPTTL, excludes=_PERSIST | _ANY_EXPIRE),
+    **_EXPIRY,
+}
+GETEX_OPTIONS: Final = {b"PERSIST": Flag(_PERSIST, excludes=_ANY_EXPIRE | _KEEPTTL), **_EXPIRY}
 
 
 def expire_deadline(ctx: Context, raw: bytes, flags: int, name: str) -> int:
@@ -192,7 +168,7 @@ def set_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
         ctx.keyspace.set(key, argv[2])
         ctx.propagate(argv)
         return OK
-    flags, expire = parse_set_options(argv, 3, for_getex=False)
+    flags, expire = parse_flags(argv, 3, SET_OPTIONS)
     return set_generic(ctx, argv[1], argv[2], flags, expire, "set")
 
 
@@ -261,7 +237,7 @@ def getdel_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
 )
 def getex_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """GETEX key [EX seconds|PX ms|EXAT unix-s|PXAT unix-ms|PERSIST]"""
-    flags, expire = parse_set_options(argv, 2, for_getex=True)
+    flags, expire = parse_flags(argv, 2, GETEX_OPTIONS)
     key = argv[1]
     value = get_string(ctx, key)
     if value is None:

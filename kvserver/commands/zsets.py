@@ -9,19 +9,20 @@ each one is deterministic given the state it runs on.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from functools import partial
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any, Final
 
+from kvserver.commands.args import leading_flags, parse_float, parse_int
 from kvserver.commands.containers import (
+    SCAN_COMPLEXITY,
     blocking_pop,
     drop_if_empty,
     pairs,
     parse_pop_count,
     random_members,
     rank_span,
-    register_scan,
+    scan_container,
 )
 from kvserver.commands.registry import (
     BLOCKING,
@@ -33,9 +34,8 @@ from kvserver.commands.registry import (
     WRITE,
     CommandError,
     Context,
+    Variant,
     command,
-    parse_float,
-    parse_int,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
@@ -205,7 +205,8 @@ def _zset_for_write(ctx: Context, key: bytes, zset: ZSet | None) -> ZSet:
     return zset
 
 
-_ZADD_FLAGS: Final = {b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"}
+_NX, _XX, _GT, _LT, _CH, _INCR = 1, 2, 4, 8, 16, 32
+_ZADD_FLAGS: Final = {b"NX": _NX, b"XX": _XX, b"GT": _GT, b"LT": _LT, b"CH": _CH, b"INCR": _INCR}
 
 
 @command(
@@ -219,25 +220,21 @@ _ZADD_FLAGS: Final = {b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"}
 )
 def zadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]"""
-    flags: set[bytes] = set()
-    j = 2
-    while j < len(argv) and argv[j].upper() in _ZADD_FLAGS:
-        flags.add(argv[j].upper())
-        j += 1
+    flags, j = leading_flags(argv, 2, _ZADD_FLAGS)
     elements = len(argv) - j
     if elements == 0 or elements % 2:
         raise CommandError(SYNTAX)
-    if {b"NX", b"XX"} <= flags:
+    if flags & _NX and flags & _XX:
         raise CommandError("ERR XX and NX options at the same time are not compatible")
-    if len(flags & {b"GT", b"LT", b"NX"}) > 1:
+    if (flags & (_GT | _LT | _NX)).bit_count() > 1:
         raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
-    incr = b"INCR" in flags
+    incr = flags & _INCR
     if incr and elements > 2:
         raise CommandError("ERR INCR option supports a single increment-element pair")
     scores = [parse_float(argv[i]) for i in range(j, len(argv), 2)]
     key = argv[1]
     zset = get_zset(ctx, key)
-    nx, xx, gt, lt = b"NX" in flags, b"XX" in flags, b"GT" in flags, b"LT" in flags
+    nx, xx, gt, lt = flags & _NX, flags & _XX, flags & _GT, flags & _LT
     added = updated = 0
     result: float | None = None
     for score, member in zip(scores, argv[j + 1 :: 2], strict=True):
@@ -269,7 +266,7 @@ def zadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
         ctx.propagate(argv)
     if incr:
         return result
-    return added + updated if b"CH" in flags else added
+    return added + updated if flags & _CH else added
 
 
 @command(
@@ -329,6 +326,27 @@ def _simple_query(by: int, low: bytes, high: bytes) -> RangeQuery:
     return query
 
 
+@command(
+    [
+        Variant(
+            "zremrangebyscore", "Remove all members in a sorted set within the given scores", since="1.2.0", by=BY_SCORE
+        ),
+        Variant(
+            "zremrangebyrank", "Remove all members in a sorted set within the given indexes", since="2.0.0", by=BY_RANK
+        ),
+        Variant(
+            "zremrangebylex",
+            "Remove all members in a sorted set between the given lexicographical range",
+            since="2.8.9",
+            by=BY_LEX,
+        ),
+    ],
+    4,
+    (WRITE,),
+    group=ZSET,
+    complexity="O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed "
+    "by the operation.",
+)
 def _remove_range(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> int:
     """ZREMRANGEBYSCORE / ZREMRANGEBYRANK / ZREMRANGEBYLEX key min max"""
     query = _simple_query(by, argv[2], argv[3])
@@ -345,6 +363,26 @@ def _remove_range(ctx: Context, client: ClientState, argv: list[bytes], *, by: i
     return end - first
 
 
+@command(
+    [
+        Variant(
+            "zcount",
+            "Count the members in a sorted set with scores within the given values",
+            since="2.0.0",
+            by=BY_SCORE,
+        ),
+        Variant(
+            "zlexcount",
+            "Count the number of members in a sorted set between a given lexicographical range",
+            since="2.8.9",
+            by=BY_LEX,
+        ),
+    ],
+    4,
+    (READONLY, FAST),
+    group=ZSET,
+    complexity=LOG_N,
+)
 def _count(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> int:
     """ZCOUNT / ZLEXCOUNT key min max"""
     query = _simple_query(by, argv[2], argv[3])
@@ -355,33 +393,18 @@ def _count(ctx: Context, client: ClientState, argv: list[bytes], *, by: int) -> 
     return end - first
 
 
-_REMOVE_COMPLEXITY: Final = (
-    "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by "
-    "the operation."
+@command(
+    [
+        Variant("zpopmin", "Remove and return members with the lowest scores in a sorted set", highest=False),
+        Variant("zpopmax", "Remove and return members with the highest scores in a sorted set", highest=True),
+    ],
+    -2,
+    (WRITE, FAST),
+    group=ZSET,
+    since="5.0.0",
+    complexity="O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements "
+    "popped.",
 )
-for _name, _by, _since, _what in [
-    ("zremrangebyscore", BY_SCORE, "1.2.0", "within the given scores"),
-    ("zremrangebyrank", BY_RANK, "2.0.0", "within the given indexes"),
-    ("zremrangebylex", BY_LEX, "2.8.9", "between the given lexicographical range"),
-]:
-    command(
-        _name,
-        4,
-        (WRITE,),
-        group=ZSET,
-        since=_since,
-        complexity=_REMOVE_COMPLEXITY,
-        summary=f"Remove all members in a sorted set {_what}",
-    )(partial(_remove_range, by=_by))
-for _name, _by, _since, _summary in [
-    ("zcount", BY_SCORE, "2.0.0", "Count the members in a sorted set with scores within the given values"),
-    ("zlexcount", BY_LEX, "2.8.9", "Count the number of members in a sorted set between a given lexicographical range"),
-]:
-    command(_name, 4, (READONLY, FAST), group=ZSET, since=_since, complexity=LOG_N, summary=_summary)(
-        partial(_count, by=_by)
-    )
-
-
 def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, highest: bool) -> object:
     """ZPOPMIN / ZPOPMAX key [count]"""
     if len(argv) > 3:
@@ -403,21 +426,6 @@ def _pop(ctx: Context, client: ClientState, argv: list[bytes], *, highest: bool)
     return range_reply(entries, True, client.resp3 and len(argv) == 3)
 
 
-_POP_COMPLEXITY: Final = (
-    "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped."
-)
-for _name, _highest, _which in [("zpopmin", False, "lowest"), ("zpopmax", True, "highest")]:
-    command(
-        _name,
-        -2,
-        (WRITE, FAST),
-        group=ZSET,
-        since="5.0.0",
-        complexity=_POP_COMPLEXITY,
-        summary=f"Remove and return members with the {_which} scores in a sorted set",
-    )(partial(_pop, highest=_highest))
-
-
 def _pop_one(ctx: Context, client: ClientState, key: bytes, *, highest: bool) -> object | None:
     """What BZPOPMIN / BZPOPMAX get from ``key``: [key, member, score], or None while it is empty."""
     zset = ctx.keyspace.get(key)
@@ -430,18 +438,44 @@ def _pop_one(ctx: Context, client: ClientState, key: bytes, *, highest: bool) ->
     return [key, member, score]
 
 
-for _name, _highest, _which in [("bzpopmin", False, "lowest"), ("bzpopmax", True, "highest")]:
-    command(
-        _name,
-        -3,
-        (WRITE, NOSCRIPT, FAST, BLOCKING),
-        keys=(1, -2, 1),
-        group=ZSET,
-        since="5.0.0",
-        complexity="O(log(N)) with N being the number of elements in the sorted set.",
-        summary=f"Remove and return the member with the {_which} score from one or more sorted sets, "
-        "or block until one is available",
-    )(partial(blocking_pop, kind=ZSet, serve=partial(_pop_one, highest=_highest)))
+def _pop_lowest(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, client, key, highest=False)
+
+
+def _pop_highest(ctx: Context, client: ClientState, key: bytes) -> object | None:
+    return _pop_one(ctx, client, key, highest=True)
+
+
+@command(
+    [
+        Variant(
+            "bzpopmin",
+            "Remove and return the member with the lowest score from one or more sorted sets, or block until one is "
+            "available",
+            serve=_pop_lowest,
+        ),
+        Variant(
+            "bzpopmax",
+            "Remove and return the member with the highest score from one or more sorted sets, or block until one is "
+            "available",
+            serve=_pop_highest,
+        ),
+    ],
+    -3,
+    (WRITE, NOSCRIPT, FAST, BLOCKING),
+    keys=(1, -2, 1),
+    group=ZSET,
+    since="5.0.0",
+    complexity="O(log(N)) with N being the number of elements in the sorted set.",
+)
+def _blocking_pop(
+    ctx: Context,
+    client: ClientState,
+    argv: list[bytes],
+    *,
+    serve: Callable[[Context, ClientState, bytes], object | None],
+) -> object:
+    return blocking_pop(ctx, client, argv, kind=ZSet, serve=serve)
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -474,6 +508,21 @@ def zmscore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     return [zset.score(member) for member in argv[2:]]
 
 
+@command(
+    [
+        Variant("zrank", "Determine the index of a member in a sorted set", reverse=False),
+        Variant(
+            "zrevrank",
+            "Determine the index of a member in a sorted set, with scores ordered from high to low",
+            reverse=True,
+        ),
+    ],
+    3,
+    (READONLY, FAST),
+    group=ZSET,
+    since="2.0.0",
+    complexity=LOG_N,
+)
 def _rank(ctx: Context, client: ClientState, argv: list[bytes], *, reverse: bool) -> object:
     """ZRANK / ZREVRANK key member"""
     zset = get_zset(ctx, argv[1])
@@ -481,18 +530,6 @@ def _rank(ctx: Context, client: ClientState, argv: list[bytes], *, reverse: bool
     if rank is None or zset is None:
         return None
     return len(zset) - 1 - rank if reverse else rank
-
-
-for _name, _reverse, _order in [("zrank", False, ""), ("zrevrank", True, ", with scores ordered from high to low")]:
-    command(
-        _name,
-        3,
-        (READONLY, FAST),
-        group=ZSET,
-        since="2.0.0",
-        complexity=LOG_N,
-        summary=f"Determine the index of a member in a sorted set{_order}",
-    )(partial(_rank, reverse=_reverse))
 
 
 _RANGE_COMPLEXITY: Final = (
@@ -541,37 +578,53 @@ def zrangestore_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     return len(entries)
 
 
-def _register_legacy_range(name: str, by: int, reverse: bool, summary: str, since: str) -> None:
-    @command(name, -4, (READONLY,), group=ZSET, since=since, complexity=_RANGE_COMPLEXITY, summary=summary)
-    def legacy_range(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-        return zrange_generic(ctx, client, argv, by, reverse)
-
-
-_register_legacy_range(
-    "zrevrange",
-    BY_RANK,
-    True,
-    "Return a range of members in a sorted set, by index, with scores ordered from high to low",
-    "1.2.0",
+@command(
+    [
+        Variant(
+            "zrevrange",
+            "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+            since="1.2.0",
+            by=BY_RANK,
+            reverse=True,
+        ),
+        Variant(
+            "zrangebyscore",
+            "Return a range of members in a sorted set, by score",
+            since="1.0.5",
+            by=BY_SCORE,
+            reverse=False,
+        ),
+        Variant(
+            "zrevrangebyscore",
+            "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+            since="2.2.0",
+            by=BY_SCORE,
+            reverse=True,
+        ),
+        Variant(
+            "zrangebylex",
+            "Return a range of members in a sorted set, by lexicographical range",
+            since="2.8.9",
+            by=BY_LEX,
+            reverse=False,
+        ),
+        Variant(
+            "zrevrangebylex",
+            "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower "
+            "strings.",
+            since="2.8.9",
+            by=BY_LEX,
+            reverse=True,
+        ),
+    ],
+    -4,
+    (READONLY,),
+    group=ZSET,
+    complexity=_RANGE_COMPLEXITY,
 )
-_register_legacy_range("zrangebyscore", BY_SCORE, False, "Return a range of members in a sorted set, by score", "1.0.5")
-_register_legacy_range(
-    "zrevrangebyscore",
-    BY_SCORE,
-    True,
-    "Return a range of members in a sorted set, by score, with scores ordered from high to low",
-    "2.2.0",
-)
-_register_legacy_range(
-    "zrangebylex", BY_LEX, False, "Return a range of members in a sorted set, by lexicographical range", "2.8.9"
-)
-_register_legacy_range(
-    "zrevrangebylex",
-    BY_LEX,
-    True,
-    "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
-    "2.8.9",
-)
+def _legacy_range(ctx: Context, client: ClientState, argv: list[bytes], *, by: int, reverse: bool) -> object:
+    """ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX: ZRANGE's older forms."""
+    return zrange_generic(ctx, client, argv, by, reverse)
 
 
 @command(
@@ -607,12 +660,23 @@ def _scan_items(zset: ZSet, member: bytes) -> tuple[object, ...]:
     return () if score is None else (member, format_double(score))
 
 
-register_scan(
+def _scan_members(zset: ZSet) -> list[bytes]:
+    return [member for _, member in zset]
+
+
+def _scan_compact(zset: ZSet) -> bool:
+    return zset.encoding() == b"listpack"
+
+
+@command(
     "zscan",
-    ZSET,
-    "Incrementally iterate sorted sets elements and associated scores",
-    get_zset,
-    lambda zset: zset.encoding() == b"listpack",
-    lambda zset: [member for _, member in zset],
-    _scan_items,
+    -3,
+    (READONLY,),
+    group=ZSET,
+    since="2.8.0",
+    complexity=SCAN_COMPLEXITY,
+    summary="Incrementally iterate sorted sets elements and associated scores",
 )
+def zscan_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZSCAN key cursor [MATCH pattern] [COUNT count]"""
+    return scan_container(ctx, argv, get_zset, _scan_compact, _scan_members, _scan_items)

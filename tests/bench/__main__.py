@@ -11,7 +11,7 @@ import platform
 import sys
 import time
 
-from tests.bench import bench_expiry, bench_persistence, bench_sessions, bench_throughput
+from tests.bench import bench_expiry, bench_persistence, bench_pubsub, bench_sessions, bench_throughput
 from tests.bench.common import Row, print_rows
 
 
@@ -27,6 +27,7 @@ def main() -> int:
     rows += bench_persistence.run(1_000_000 // scale)
     rows += bench_expiry.run(1_000_000 // scale, 40.0 / scale + 2)
     rows += bench_sessions.run(20_000 // scale)
+    rows += bench_pubsub.run(100_000 // scale)
     title = (
         f"kvserver vs redis-server, same run, {platform.machine()} {platform.processor() or ''}, "
         f"Python {platform.python_version()}, {time.monotonic() - started:.0f} s"

@@ -48,6 +48,17 @@ CASES: dict[str, list[str]] = {
     "pidfile": ["x.pid"],
     "unixsocket": ["/tmp/x.sock"],
     "unixsocketperm": ["abc", "777", "1000", "-1", "8"],
+    "client-output-buffer-limit": [
+        "pubsub 1mb 1mb",
+        "master 1 1 1",
+        "pubsub 1x 1 1",
+        "pubsub 1 -1 1",
+        "pubsub 1 1 -1",
+        "pubsub 1 1 1 normal",
+        "PUBSUB 32mb 8mb 60 replica 1gb 1 2x",
+        "normal 1 2 3",
+        "",
+    ],
 }
 
 
@@ -80,6 +91,8 @@ def config_set_script() -> list[tuple[str, ...]]:
         ("maxmemory-policy", "ALLKEYS-RANDOM"),
         ("maxmemory-samples", "10"),
         ("save", "3600 1 300 100"),
+        ("client-output-buffer-limit", "pubsub 1mb 512kb 10"),  # only the class named changes
+        ("client-output-buffer-limit", "slave 0 0 0 normal 1 2 3abc"),
         ("save", ""),
         ("timeout", "0"),
     ]:

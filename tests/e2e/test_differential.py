@@ -263,8 +263,9 @@ def run_script(port: int, resp3: bool, script: list[tuple[str, ...]] = SCRIPT) -
     return replies
 
 
-def read_raw_reply(client: RawClient) -> bytes:
-    """One reply's exact bytes (parsed to find its end, returned raw)."""
+def read_raw_reply(client: RawClient, chunk_size: int = 65536) -> bytes:
+    """One reply's exact bytes (parsed to find its end, returned raw); ``chunk_size`` 1 leaves
+    the replies that follow it in the socket."""
     from kvserver.reply_parser import NEED_DATA, ReplyParser
 
     data = b""
@@ -273,7 +274,7 @@ def read_raw_reply(client: RawClient) -> bytes:
         parser.feed(data)
         if parser.next() is not NEED_DATA:
             return data
-        chunk = client.sock.recv(65536)
+        chunk = client.sock.recv(chunk_size)
         if not chunk:
             raise ConnectionError(f"closed after {data!r}")
         data += chunk

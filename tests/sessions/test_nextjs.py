@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kvsession.testing import KvServer, kvserver
-from tests.support import IN_CI, require_tool
+from tests.support import link_ioredis, require_tool
 
 __all__ = ["kvserver"]
 
@@ -56,15 +56,7 @@ def session_module() -> str:
 
 @pytest.fixture
 def node_dir(tmp_path: Path) -> Path:
-    require_tool("node")
-    prefix = os.environ.get("IOREDIS_PREFIX", "")
-    modules = Path(prefix) / "node_modules"
-    if not (modules / "ioredis").is_dir():
-        message = "ioredis is not installed: npm install --prefix <dir> ioredis@5.11.1; IOREDIS_PREFIX=<dir>"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    (tmp_path / "node_modules").symlink_to(modules.resolve())
+    link_ioredis(tmp_path)
     (tmp_path / "session.mjs").write_text(session_module())
     (tmp_path / "driver.mjs").write_text(DRIVER)
     return tmp_path

@@ -25,6 +25,7 @@ class FakeTransport(asyncio.Transport):
         self.written = bytearray()
         self.closed = False
         self.reading = True
+        self.buffered = 0  # what get_write_buffer_size reports (the peer isn't reading)
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return {"peername": self.peer, "sockname": ("127.0.0.1", 6379)}.get(name, default)
@@ -35,6 +36,12 @@ class FakeTransport(asyncio.Transport):
 
     def close(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
 
     def is_closing(self) -> bool:
         return self.closed
