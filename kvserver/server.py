@@ -205,7 +205,8 @@ class Connection(asyncio.Protocol):
                         self.pending_at = i + 1
                     self._blocked(reply)
                     return
-                encode_reply(reply, state.resp3, out)
+                if not state.reply_mode or not state.reply_suppressed():  # CLIENT REPLY OFF|SKIP
+                    encode_reply(reply, state.resp3, out)
                 if self.closing:
                     return
             if start:
@@ -238,7 +239,8 @@ class Connection(asyncio.Protocol):
         state = self.state
         if state is None or self.closing:
             return
-        self.server.send(self, encode_reply(reply, state.resp3))
+        if not state.reply_mode or not state.reply_suppressed():
+            self.server.send(self, encode_reply(reply, state.resp3))
         asyncio.get_running_loop().call_soon(self._resume)
 
     def _resume(self) -> None:

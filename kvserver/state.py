@@ -10,6 +10,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from kvserver.commands.registry import Block
 
+# CLIENT REPLY: ON, OFF, SKIP (its own reply is not sent, nor the next command's), as Redis's flags
+REPLY_ON = 0
+REPLY_OFF = 1
+REPLY_SKIP_NEXT = 2  # set by CLIENT REPLY SKIP: suppress this reply, then the next one
+REPLY_SKIP = 3  # suppress the reply of the command now running
+
 
 class ClientState:
     """What the server knows about one connection, independent of its transport."""
@@ -30,8 +36,10 @@ class ClientState:
         "lib_ver",
         "multi",
         "name",
+        "no_evict",
         "on_unblocked",
         "qbuf",
+        "reply_mode",
         "resp3",
         "unix",
         "watch_dirty",
@@ -57,15 +65,36 @@ class ClientState:
         self.last_interaction = self.created
         self.last_command = "NULL"
         self.qbuf = 0
+        self.reply_mode = REPLY_ON  # CLIENT REPLY
+        self.no_evict = False  # CLIENT NO-EVICT (flag e; kvserver never evicts clients)
         self.close: Callable[[], None] = _no_close
         self.blocked: Block | None = None  # waiting in BLPOP & co.
         self.on_unblocked: Callable[[object], None] = _no_delivery  # receives the reply that ends a block
 
+    def reply_suppressed(self) -> bool:
+        """Whether the reply of the command that just ran is dropped (called while reply_mode is
+        not ON); advances CLIENT REPLY SKIP's state as Redis does after each command."""
+        mode = self.reply_mode
+        if mode == REPLY_SKIP_NEXT:
+            self.reply_mode = REPLY_SKIP
+        elif mode == REPLY_SKIP:
+            self.reply_mode = REPLY_ON
+        return mode != REPLY_ON
+
+    @property
+    def kind(self) -> str:
+        """CLIENT LIST / KILL TYPE: normal (kvserver has no replicas; pub/sub clients come later)."""
+        return "normal"
+
     def describe(self) -> str:
-        """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
+        """One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order."""
         now = time.monotonic()
-        flags = ("x" if self.multi is not None else "b" if self.blocked is not None else "") + (
-            "U" if self.unix else ""
+        flags = (
+            ("x" if self.multi is not None else "")
+            + ("b" if self.blocked is not None else "")
+            + ("d" if self.watch_dirty else "")
+            + ("U" if self.unix else "")
+            + ("e" if self.no_evict else "")
         ) or "N"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "

@@ -1,6 +1,6 @@
 """The command families. Importing this package registers every command in ``TABLE``."""
 
-from kvserver.commands import connection, hashes, keys, lists, server, sets, strings, transactions, zsets
+from kvserver.commands import connection, diagnostics, hashes, keys, lists, server, sets, strings, transactions, zsets
 from kvserver.commands.registry import TABLE, CommandError, CommandSpec
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "CommandError",
     "CommandSpec",
     "connection",
+    "diagnostics",
     "hashes",
     "keys",
     "lists",

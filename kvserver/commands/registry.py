@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from kvserver.config import Config
     from kvserver.keyspace import Keyspace
     from kvserver.memory import MemoryMeter
+    from kvserver.monitoring import Monitoring
     from kvserver.state import ClientRegistry, ClientState, Stats
 
 
@@ -62,6 +63,7 @@ class Context(Protocol):
     stats: Stats
     persistence: Persistence
     memory: MemoryMeter
+    monitor: Monitoring
 
     def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None: ...
 
@@ -259,7 +261,7 @@ def help_reply(name: str, lines: list[str]) -> list[bytes]:
     from kvserver.protocol import SimpleString
 
     header = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Print this help."]]
+    return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Prints this help."]]
 
 
 def register_help(parent: str, since: str, lines: list[str]) -> None:

@@ -1,0 +1,210 @@
+"""The sans-IO monitoring module: slow log, latency events, command / error counters, and the
+database's timing hook that feeds them."""
+
+from __future__ import annotations
+
+from kvserver.config import Config
+from kvserver.database import Database
+from kvserver.monitoring import (
+    ERRORSTATS_LIMIT,
+    Monitoring,
+    bucket_of,
+    bucket_upper,
+    percentile,
+    trim_argv,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def monitor(slower_than: int = 0, max_len: int = 128, threshold: int = 0, clock: Clock | None = None) -> Monitoring:
+    return Monitoring(lambda: (slower_than, max_len, threshold), clock or Clock())
+
+
+def run(m: Monitoring, name: str, usec: int, *args: bytes, flags: frozenset[str] = frozenset()) -> None:
+    m.record(name, flags, usec * 1000, [name.encode(), *args], "1.2.3.4:5", b"nm")
+
+
+def test_slowlog_keeps_the_newest_entries_first_up_to_max_len() -> None:
+    m = monitor(max_len=3)
+    for j in range(5):
+        run(m, "set", 10, b"k%d" % j, b"v")
+    assert [e.id for e in m.slowlog] == [4, 3, 2]
+    entry = m.slowlog_get(1)
+    assert entry == [[4, 1000, 10, [b"set", b"k4", b"v"], b"1.2.3.4:5", b"nm"]]
+    assert len(m.slowlog_get(-1)) == 3
+
+
+def test_slowlog_threshold_minus_one_logs_nothing_and_zero_logs_all() -> None:
+    off = monitor(slower_than=-1)
+    run(off, "get", 10**6, b"k")
+    assert not off.slowlog
+    everything = monitor(slower_than=0)
+    run(everything, "get", 0, b"k")
+    assert len(everything.slowlog) == 1
+    above = monitor(slower_than=100)
+    run(above, "get", 99, b"k")
+    run(above, "get", 100, b"k")
+    assert len(above.slowlog) == 1
+
+
+def test_slowlog_skips_exec_and_shrinks_on_reconfigure() -> None:
+    settings = [0, 10, 0]
+    m = Monitoring(lambda: (settings[0], settings[1], settings[2]), Clock())
+    run(m, "exec", 10)
+    assert not m.slowlog
+    for _ in range(10):
+        run(m, "ping", 1)
+    settings[1] = 4
+    m.reconfigure()
+    assert len(m.slowlog) == 4
+
+
+def test_trim_argv_as_redis() -> None:
+    argv = [b"sadd", b"set"] + [str(j).encode() for j in range(3, 34)]  # 33 arguments
+    trimmed = trim_argv(argv)
+    assert len(trimmed) == 32
+    assert trimmed[-1] == b"... (2 more arguments)"
+    assert trimmed[-2] == b"31"
+    assert trim_argv([b"set", b"A" * 129]) == [b"set", b"A" * 128 + b"... (1 more bytes)"]
+    assert trim_argv([b"set", b"A" * 128]) == [b"set", b"A" * 128]
+
+
+def test_passwords_are_redacted() -> None:
+    m = monitor()
+    run(m, "auth", 1, b"default", b"secret")
+    run(m, "hello", 1, b"3", b"AUTH", b"default", b"secret", b"SETNAME", b"x")
+    run(m, "config|set", 1, b"requirepass", b"secret", b"hz", b"10")
+    argvs = [e.argv for e in m.slowlog]
+    assert argvs[0][0] == b"config|set"  # the name as recorded; the handler passes the client's argv
+    assert argvs[0][1:] == [b"requirepass", b"(redacted)", b"hz", b"10"]
+    assert argvs[1][1:] == [b"3", b"AUTH", b"(redacted)", b"(redacted)", b"SETNAME", b"x"]
+    assert argvs[2][1:] == [b"(redacted)", b"(redacted)"]
+
+
+def test_latency_events_one_sample_per_second_the_largest() -> None:
+    clock = Clock()
+    m = monitor(slower_than=-1, threshold=5, clock=clock)
+    run(m, "keys", 4000, b"*")  # 4 ms: under the threshold
+    assert m.latency_latest() == []
+    run(m, "keys", 7000, b"*")
+    run(m, "keys", 9000, b"*")
+    run(m, "keys", 6000, b"*")
+    run(m, "get", 20000, b"k", flags=frozenset({"fast"}))
+    clock.now += 1
+    run(m, "keys", 5000, b"*")
+    assert m.latency_history("command") == [[1000, 9], [1001, 5]]
+    assert m.latency_latest() == [[b"command", 1001, 5, 9], [b"fast-command", 1000, 20, 20]]
+    assert m.latency_history("nothing") == []
+    assert m.latency_reset(["fast-command", "nothing"]) == 1
+    assert m.latency_reset([]) == 1
+    assert m.latency_latest() == []
+
+
+def test_latency_monitor_off_at_zero() -> None:
+    m = monitor(slower_than=-1, threshold=0)
+    run(m, "keys", 10**6)
+    assert m.latency == {}
+
+
+def test_commandstats_errorstats_and_reset() -> None:
+    m = monitor(slower_than=-1)
+    run(m, "get", 3, b"k")
+    run(m, "get", 5, b"k")
+    m.failed("incr")
+    run(m, "incr", 1, b"k")
+    m.error(b"ERR value is not an integer or out of range")
+    m.rejected("get")
+    m.error(b"ERR wrong number of arguments for 'get' command")
+    m.error(b"WRONGTYPE Operation against a key holding the wrong kind of value")
+    assert m.commandstats_lines() == [
+        "cmdstat_get:calls=2,usec=8,usec_per_call=4.00,rejected_calls=1,failed_calls=0",
+        "cmdstat_incr:calls=1,usec=1,usec_per_call=1.00,rejected_calls=0,failed_calls=1",
+    ]
+    assert m.errorstats_lines() == ["errorstat_ERR:count=2", "errorstat_WRONGTYPE:count=1"]
+    assert [line.split(":")[0] for line in m.latencystats_lines()] == [
+        "latency_percentiles_usec_get",
+        "latency_percentiles_usec_incr",
+    ]
+    run(m, "keys", 10**6)
+    m.add_latency_sample("command", 10)
+    m.reset_stats()
+    assert m.commandstats_lines() == m.errorstats_lines() == m.latencystats_lines() == []
+    assert m.latency_latest() != []  # LATENCY RESET's business, not RESETSTAT's
+
+
+def test_errorstats_is_bounded() -> None:
+    m = monitor()
+    for j in range(ERRORSTATS_LIMIT + 50):
+        m.error(b"E%d text" % j)
+    m.error(b"E0 again")
+    assert len(m.errors) == ERRORSTATS_LIMIT
+    assert m.errors["E0"] == 2
+
+
+def test_histogram_buckets_bound_every_duration_within_a_quarter() -> None:
+    for nsec in list(range(0, 5000)) + [10**6 + 7, 123456789, 10**12]:
+        bucket = bucket_of(nsec)
+        assert nsec <= bucket_upper(bucket) <= nsec * 1.25 + 1
+        assert bucket_of(bucket_upper(bucket)) == bucket
+
+
+def test_percentiles() -> None:
+    histogram: dict[int, int] = {}
+    for usec in range(1, 1001):  # 1..1000 µs, once each
+        bucket = bucket_of(usec * 1000)
+        histogram[bucket] = histogram.get(bucket, 0) + 1
+    p50, p99, p999 = (percentile(histogram, p) / 1000 for p in (50.0, 99.0, 99.9))
+    assert 500 <= p50 <= 500 * 1.25
+    assert 990 <= p99 <= 990 * 1.25
+    assert 999 <= p999 <= 999 * 1.25
+    assert percentile({}, 50.0) == 0
+    m = monitor(slower_than=-1)
+    run(m, "get", 100)
+    (line,) = m.latencystats_lines()
+    assert line.startswith("latency_percentiles_usec_get:p50=") and ",p99=" in line and ",p99.9=" in line
+
+
+def test_database_hook_counts_calls_failures_and_rejections() -> None:
+    db = Database(Config(slowlog_log_slower_than=0))
+    client = db.clients.new("1.2.3.4:5")
+    db.execute(client, [b"SET", b"k", b"v"])
+    db.execute(client, [b"INCR", b"k"])  # fails: not an integer
+    db.execute(client, [b"GET"])  # rejected: arity
+    db.execute(client, [b"CONFIG", b"GET"])  # rejected: the subcommand's arity
+    db.execute(client, [b"NOSUCH"])  # unknown: only errorstats
+    db.execute(client, [b"CONFIG", b"NOSUCH"])
+    stats = db.monitor.commands
+    assert (stats["set"].calls, stats["incr"].failed_calls) == (1, 1)
+    assert stats["get"].rejected_calls == 1 and stats["get"].calls == 0
+    assert stats["config|get"].rejected_calls == 1
+    assert db.monitor.errors == {"ERR": 5}
+    assert sum(db.monitor.errors.values()) == db.stats.total_error_replies
+    assert [e.argv for e in db.monitor.slowlog] == [[b"INCR", b"k"], [b"SET", b"k", b"v"]]
+
+
+def test_database_execabort_and_multi_counts() -> None:
+    db = Database()
+    client = db.clients.new()
+    db.execute(client, [b"MULTI"])
+    db.execute(client, [b"GET"])  # rejected: marks the transaction
+    db.execute(client, [b"EXEC"])
+    assert db.monitor.errors == {"ERR": 1, "EXECABORT": 1}
+    assert db.monitor.commands["exec"].rejected_calls == 1
+
+
+def test_config_set_reconfigures_the_slow_log() -> None:
+    db = Database()
+    client = db.clients.new()
+    assert db.execute(client, [b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0", b"slowlog-max-len", b"2"]) == b"OK"
+    for _ in range(5):
+        db.execute(client, [b"PING"])
+    assert db.execute(client, [b"SLOWLOG", b"LEN"]) == 2
+    db.execute(client, [b"SLOWLOG", b"RESET"])
+    assert db.execute(client, [b"SLOWLOG", b"LEN"]) == 0
