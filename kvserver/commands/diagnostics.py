@@ -56,7 +56,8 @@ container("slowlog", -2, group=SERVER, since="2.2.12", summary="A container for 
 def slowlog_get_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """SLOWLOG GET [count]: the newest entries first (10 by default, -1: all)."""
     if len(argv) > 3:
-        raise CommandError("ERR unknown subcommand or wrong number of arguments for 'get'. Try SLOWLOG HELP.")
+        sub = argv[1].decode("utf-8", "surrogateescape")
+        raise CommandError(f"ERR unknown subcommand or wrong number of arguments for '{sub}'. Try SLOWLOG HELP.")
     count = 10
     if len(argv) == 3:
         count = parse_int(argv[2], "ERR count should be greater than or equal to -1")
@@ -159,6 +160,11 @@ def latency_reset_command(ctx: Context, client: ClientState, argv: list[bytes]) 
     return ctx.monitor.latency_reset([raw.decode("utf-8", "surrogateescape") for raw in argv[2:]])
 
 
+_DISABLED: Final = (
+    "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may "
+    'use "CONFIG SET latency-monitor-threshold <milliseconds>." in order to enable it. If we weren\'t in '
+    "a deep space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n"
+)
 _NO_SPIKES: Final = (
     "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the "
     "slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think things over.\n"
@@ -177,6 +183,8 @@ _NO_SPIKES: Final = (
 )
 def latency_doctor_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """A short report of each event's spikes; unlike Redis's, no advice (kvserver's causes differ)."""
+    if not ctx.config.latency_monitor_threshold:
+        return Verbatim(_DISABLED.encode())
     events = [(name, entry) for name, entry in ctx.monitor.latency.items() if entry.samples]
     if not events:
         return Verbatim(_NO_SPIKES.encode())

@@ -131,7 +131,9 @@ def config_set_script() -> list[tuple[str, ...]]:
     script += [("CONFIG", "SET", "hash-max-ziplist-entries", "16", "hash-max-listpack-value", "1kb")]
     # one name a GET: Redis lists several matches in its dict's order
     script += [("CONFIG", "GET", name) for name in CASES if "max-" in name or "lazy" in name or "defrag" in name]
-    script += [("CONFIG", "GET", name) for name in ("slowlog-log-slower-than", "slowlog-max-len", "list-compress-depth")]
+    script += [
+        ("CONFIG", "GET", name) for name in ("slowlog-log-slower-than", "slowlog-max-len", "list-compress-depth")
+    ]
     return script
 
 
