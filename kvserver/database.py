@@ -342,7 +342,7 @@ class Database:
                 self._relog_keys(spec, argv)
             reply = self._failed(spec, internal_error(spec.name, argv, exc))
         # the one timing hook: commandstats, latencystats, SLOWLOG and LATENCY (monitoring.py)
-        self.monitor.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client.addr, client.name)
+        self.monitor.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
         return reply
 
     def _failed(self, spec: CommandSpec, error: ErrorReply) -> ErrorReply:

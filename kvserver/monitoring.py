@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 SLOWLOG_MAX_ARGC: Final = 32
 SLOWLOG_MAX_STRING: Final = 128
@@ -57,14 +57,30 @@ class LatencyEvent:
     max: int = 0  # the largest latency ever recorded (ms)
 
 
+HISTOGRAM_BUCKETS: Final = 256  # bucket_of(2**63 - 1) is 251
+
+
 @dataclass(slots=True)
 class CommandStat:
-    calls: int = 0
-    usec: int = 0  # total microseconds, as Redis reports it
-    nsec: int = 0
+    nsec: int = 0  # the total; INFO shows it in microseconds
     rejected_calls: int = 0
     failed_calls: int = 0
-    histogram: dict[int, int] = field(default_factory=dict)  # bucket -> count
+    histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BUCKETS)  # count per bucket_of
+
+    @property
+    def calls(self) -> int:
+        return sum(self.histogram)  # each call is in one bucket: one addition less per command
+
+    @property
+    def usec(self) -> int:
+        return self.nsec // 1000
+
+
+class Client(Protocol):
+    """What the slow log keeps of the client that ran a command (kvserver.state.ClientState)."""
+
+    addr: str
+    name: bytes
 
 
 def bucket_of(nsec: int) -> int:
@@ -142,34 +158,43 @@ class Monitoring:
         self.commands: dict[str, CommandStat] = {}
         self.errors: dict[str, int] = {}
         self.startup_memory = 0  # bytes in use once the server started (MEMORY STATS, DOCTOR)
-        self.slower_than, self.slowlog_max, self.latency_threshold = settings()
+        self.slower_than = self.slowlog_max = self.latency_threshold = 0
+        self._slow_ns = self._latency_ns = self._alert_ns = 0  # thresholds in ns (unreachable when off)
+        self.reconfigure()
 
     def reconfigure(self) -> None:
         """Read the thresholds again (after CONFIG SET); trims the slow log to its new length."""
         self.slower_than, self.slowlog_max, self.latency_threshold = self.settings()
+        never = 1 << 80
+        self._slow_ns = self.slower_than * 1000 if self.slower_than >= 0 and self.slowlog_max > 0 else never
+        self._latency_ns = self.latency_threshold * 1_000_000 if self.latency_threshold > 0 else never
+        self._alert_ns = min(self._slow_ns, self._latency_ns)
         while len(self.slowlog) > self.slowlog_max:
             self.slowlog.pop()
 
     # --- per command (the hot path) --------------------------------------------------------------
 
-    def record(
-        self, name: str, flags: Collection[str], nsec: int, argv: list[bytes], addr: str, client_name: bytes
-    ) -> None:
+    def record(self, name: str, flags: Collection[str], nsec: int, argv: list[bytes], client: Client) -> None:
         """A command (its flags as COMMAND INFO shows them) ran for ``nsec`` nanoseconds."""
         stat = self.commands.get(name)
         if stat is None:
             stat = self.commands[name] = CommandStat()
-        stat.calls += 1
         stat.nsec += nsec
-        usec = nsec // 1000
-        stat.usec += usec
-        bucket = bucket_of(nsec)
-        hist = stat.histogram
-        hist[bucket] = hist.get(bucket, 0) + 1
-        if 0 <= self.slower_than <= usec and name != "exec":
-            self.log_slow(name, usec, argv, addr, client_name)
-        if self.latency_threshold and usec // 1000 >= self.latency_threshold:
-            self.add_latency_sample("fast-command" if "fast" in flags else "command", usec // 1000)
+        # bucket_of, inlined: this runs for every command
+        if nsec < _SUB_BUCKETS:
+            stat.histogram[nsec] += 1
+        else:
+            shift = nsec.bit_length() - 3
+            stat.histogram[((shift + 1) << 2) | ((nsec >> shift) & 3)] += 1
+        if nsec >= self._alert_ns:
+            self._slow(name, flags, nsec, argv, client)
+
+    def _slow(self, name: str, flags: Collection[str], nsec: int, argv: list[bytes], client: Client) -> None:
+        """A command took at least one of the thresholds: the slow log, a latency sample."""
+        if nsec >= self._slow_ns and name != "exec":
+            self.log_slow(name, nsec // 1000, argv, client.addr, client.name)
+        if nsec >= self._latency_ns:
+            self.add_latency_sample("fast-command" if "fast" in flags else "command", nsec // 1_000_000)
 
     def failed(self, name: str) -> None:
         """The command ran and answered an error (called before ``record``)."""
@@ -198,8 +223,6 @@ class Monitoring:
     # --- slow log --------------------------------------------------------------------------------
 
     def log_slow(self, name: str, usec: int, argv: list[bytes], addr: str, client_name: bytes) -> None:
-        if self.slowlog_max <= 0:
-            return
         if name in _REDACTED_COMMANDS:
             argv = redact(name, argv)
         entry = SlowEntry(self.slowlog_next_id, int(self.clock()), usec, trim_argv(argv), addr, client_name)
@@ -284,18 +307,31 @@ class Monitoring:
         self.errors.clear()
 
 
-def percentile(histogram: dict[int, int], p: float) -> int:
-    """The ``p``th percentile (ns) of a histogram: the upper bound of the bucket it falls in."""
-    total = sum(histogram.values())
+def percentile(histogram: Sequence[int], p: float) -> int:
+    """The ``p``th percentile (ns) of a histogram (counts per bucket_of): the upper bound of the
+    bucket it falls in."""
+    total = sum(histogram)
     if not total:
         return 0
     wanted = max(1, -(-int(total * p * 1000) // 100000))  # ceil(total * p / 100), exact for p.d
     seen = 0
-    for bucket in sorted(histogram):
-        seen += histogram[bucket]
+    for bucket, count in enumerate(histogram):
+        seen += count
         if seen >= wanted:
             return bucket_upper(bucket)
-    return bucket_upper(max(histogram))
+    raise AssertionError("unreachable: the counts add up to total")
+
+
+def cumulative_usec(histogram: Sequence[int]) -> dict[int, int]:
+    """LATENCY HISTOGRAM's histogram_usec: for each power of two 2**k (in units of 1024 ns, as
+    Redis's), how many calls took less than 1024 * 2**k ns; only where the count grows."""
+    out: dict[int, int] = {}
+    seen = 0
+    for bucket, count in enumerate(histogram):
+        if count:
+            seen += count
+            out[1 << max(0, bucket_upper(bucket).bit_length() - 10)] = seen
+    return out
 
 
 def _percentile_name(p: float) -> str:

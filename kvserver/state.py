@@ -86,9 +86,16 @@ class ClientState:
         """CLIENT LIST / KILL TYPE: normal (kvserver has no replicas; pub/sub clients come later)."""
         return "normal"
 
-    def describe(self) -> str:
-        """One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order."""
+    def describe(self, running: list[bytes] | None = None) -> str:
+        """One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order. ``running``: the
+        command this client is running now (CLIENT LIST's own), whose request is still in the
+        query buffer and in argv-mem, as Redis shows it."""
         now = time.monotonic()
+        qbuf, argv_mem = self.qbuf, 0
+        if running is not None:
+            argv_mem = sum(len(arg) for arg in running)
+            # its RESP request: *<argc>\r\n then $<len>\r\n<arg>\r\n for each argument
+            qbuf += len(str(len(running))) + 3 + sum(len(str(len(arg))) + len(arg) + 5 for arg in running)
         flags = (
             ("x" if self.multi is not None else "")
             + ("b" if self.blocked is not None else "")
@@ -100,8 +107,8 @@ class ClientState:
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
             f"idle={int(now - self.last_interaction)} flags={flags} db=0 sub=0 psub=0 ssub=0 "
-            f"multi={len(self.multi) if self.multi is not None else -1} qbuf={self.qbuf} "
-            f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+            f"multi={len(self.multi) if self.multi is not None else -1} qbuf={qbuf} "
+            f"qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={qbuf + argv_mem} "
             f"events=r cmd={self.last_command} user=default "
             f"redir=-1 resp={3 if self.resp3 else 2} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} "

@@ -279,7 +279,7 @@ def client_setinfo_command(ctx: Context, client: ClientState, argv: list[bytes])
     summary="Returns information about the current client connection.",
 )
 def client_info_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return Verbatim((client.describe() + "\n").encode())
+    return Verbatim((client.describe(argv) + "\n").encode())
 
 
 @command(
@@ -308,7 +308,7 @@ def client_list_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
             clients = [c for c in clients if c.id in wanted]
         else:
             raise CommandError(SYNTAX)
-    return Verbatim("".join(c.describe() + "\n" for c in clients).encode())
+    return Verbatim("".join(c.describe(argv if c is client else None) + "\n" for c in clients).encode())
 
 
 def _client_type(raw: bytes) -> str:

@@ -18,8 +18,10 @@ from typing import Final
 from kvserver.commands.registry import (
     ADMIN,
     LOADING,
+    NOSCRIPT,
     STALE,
     SYNTAX,
+    TABLE,
     CommandError,
     Context,
     command,
@@ -27,6 +29,7 @@ from kvserver.commands.registry import (
     parse_int,
     register_help,
 )
+from kvserver.monitoring import cumulative_usec
 from kvserver.protocol import OK, Verbatim
 from kvserver.state import ClientState
 from kvserver.zset import ZSet
@@ -121,7 +124,7 @@ container("latency", -2, group=SERVER, since="2.8.13", summary="A container for 
 @command(
     "latest",
     2,
-    (ADMIN, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=SERVER,
     since="2.8.13",
@@ -135,7 +138,7 @@ def latency_latest_command(ctx: Context, client: ClientState, argv: list[bytes])
 @command(
     "history",
     3,
-    (ADMIN, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=SERVER,
     since="2.8.13",
@@ -149,7 +152,7 @@ def latency_history_command(ctx: Context, client: ClientState, argv: list[bytes]
 @command(
     "reset",
     -2,
-    (ADMIN, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=SERVER,
     since="2.8.13",
@@ -158,6 +161,50 @@ def latency_history_command(ctx: Context, client: ClientState, argv: list[bytes]
 )
 def latency_reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     return ctx.monitor.latency_reset([raw.decode("utf-8", "surrogateescape") for raw in argv[2:]])
+
+
+@command(
+    "histogram",
+    -2,
+    (ADMIN, NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=SERVER,
+    since="7.0.0",
+    complexity="O(N) where N is the number of commands with latency information being retrieved.",
+    parent="latency",
+    summary="Return the cumulative distribution of latencies of a subset of commands or all commands.",
+)
+def latency_histogram_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """LATENCY HISTOGRAM [command ...]: per command (a container: each of its subcommands), its
+    calls and the cumulative count of calls under each power of two of microseconds; unknown
+    names and commands never called are left out."""
+    stats = ctx.monitor.commands
+    if len(argv) == 2:
+        names: list[str] = list(stats)
+    else:
+        names = []
+        for raw in argv[2:]:
+            names += _full_names(raw.decode("utf-8", "surrogateescape").lower())
+    reply: dict[bytes, object] = {}
+    for name in names:
+        stat = stats.get(name)
+        if stat is not None and stat.calls:
+            reply[name.encode()] = {b"calls": stat.calls, b"histogram_usec": cumulative_usec(stat.histogram)}
+    return reply
+
+
+def _full_names(name: str) -> list[str]:
+    """A command's full name, or all of a container's subcommands' ("client" -> "client|id"...)."""
+    parent, _, sub = name.partition("|")
+    spec = TABLE.get(parent)
+    if spec is None:
+        return []
+    if sub:
+        child = spec.subcommands.get(sub.encode())
+        return [] if child is None else [child.name]
+    if spec.subcommands:
+        return [child.name for child in spec.subcommands.values()]
+    return [spec.name]
 
 
 _DISABLED: Final = (
@@ -174,7 +221,7 @@ _NO_SPIKES: Final = (
 @command(
     "doctor",
     2,
-    (ADMIN, LOADING, STALE),
+    (ADMIN, NOSCRIPT, LOADING, STALE),
     keys=(0, 0, 0),
     group=SERVER,
     since="2.8.13",
@@ -220,6 +267,9 @@ register_help(
         "RESET [<event> ...]",
         "    Reset latency data of one or more <event> classes.",
         "    (default: reset all data for all event classes)",
+        "HISTOGRAM [COMMAND ...]",
+        "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",  # noqa: E501
+        "    If no commands are specified then all histograms are replied.",
     ],
 )
 
@@ -288,7 +338,7 @@ def _peak() -> int:
 @command(
     "stats",
     2,
-    _READ,
+    (),
     keys=(0, 0, 0),
     group=SERVER,
     since="4.0.0",
@@ -397,7 +447,7 @@ container("module", -2, group=SERVER, since="4.0.0", summary="A container for mo
 @command(
     "list",
     2,
-    (ADMIN, "noscript"),
+    (ADMIN, NOSCRIPT),
     keys=(0, 0, 0),
     group=SERVER,
     since="4.0.0",
