@@ -50,6 +50,7 @@ SCRIPT: list[tuple[str, ...]] = [
     ("LATENCY", "DOCTOR"),  # on, nothing seen
     ("CONFIG", "SET", "latency-monitor-threshold", "0"),
     ("LATENCY", "FOO"),
+    ("LATENCY", "HISTOGRAM", "nosuch", "client|nosuch", "nosuch|x"),
     # --- MEMORY
     ("MEMORY", "HELP", "x"),
     ("MEMORY", "USAGE"),

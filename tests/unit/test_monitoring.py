@@ -13,6 +13,7 @@ from kvserver.monitoring import (
     Monitoring,
     bucket_of,
     bucket_upper,
+    cumulative_usec,
     percentile,
     trim_argv,
 )
@@ -230,3 +231,25 @@ def test_config_set_reconfigures_the_slow_log() -> None:
     db.execute(client, [b"SLOWLOG", b"RESET"])
     # ids go on across a reset; SLOWLOG RESET itself is then logged, as in Redis
     assert db.execute(client, [b"SLOWLOG", b"GET"]) == [[7, *_ANY, [b"SLOWLOG", b"RESET"], b"", b""]]
+
+
+def test_latency_histogram_per_command_and_container() -> None:
+    db = Database()
+    client = db.clients.new()
+    for argv in ([b"SET", b"a", b"b"], [b"SET", b"c", b"d"], [b"CLIENT", b"ID"], [b"GET", b"a"]):
+        db.execute(client, argv)
+    reply = db.execute(client, [b"LATENCY", b"HISTOGRAM", b"set", b"client", b"nosuch", b"zadd"])
+    assert isinstance(reply, dict)
+    assert list(reply) == [b"set", b"client|id"]  # asked for, and called at least once
+    assert reply[b"set"][b"calls"] == 2
+    buckets = reply[b"set"][b"histogram_usec"]
+    assert all(key & (key - 1) == 0 for key in buckets)  # powers of two
+    assert list(buckets.values())[-1] == 2  # cumulative
+    assert list(db.execute(client, [b"LATENCY", b"HISTOGRAM", b"client|id"])) == [b"client|id"]  # type: ignore[call-overload]
+
+
+def test_cumulative_usec_buckets() -> None:
+    histogram = [0] * HISTOGRAM_BUCKETS
+    for nsec in (100, 900, 1500, 3000, 3000, 10**6):
+        histogram[bucket_of(nsec)] += 1
+    assert cumulative_usec(histogram) == {1: 2, 2: 3, 4: 5, 1024: 6}
