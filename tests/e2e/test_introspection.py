@@ -198,7 +198,21 @@ def test_client_info_fields_match_redis(kv_server: ServerProcess, real_redis: Se
     their_names, theirs = _client_fields(real_redis.port)
     # Redis 7.0's fields, in its order (kvserver adds 7.2's lib-name and lib-ver at the end)
     assert our_names[: len(their_names)] == their_names
-    for name in ("flags", "db", "sub", "psub", "ssub", "multi", "cmd", "user", "redir", "resp", "events"):
+    for name in (
+        "flags",
+        "db",
+        "sub",
+        "psub",
+        "ssub",
+        "multi",
+        "qbuf",
+        "argv-mem",
+        "cmd",
+        "user",
+        "redir",
+        "resp",
+        "events",
+    ):
         assert ours[name] == theirs[name], name
     assert ours["flags"] == "e"  # CLIENT NO-EVICT on
     assert ours["cmd"] == "client|info"
