@@ -253,3 +253,16 @@ def test_cumulative_usec_buckets() -> None:
     for nsec in (100, 900, 1500, 3000, 3000, 10**6):
         histogram[bucket_of(nsec)] += 1
     assert cumulative_usec(histogram) == {1: 2, 2: 3, 4: 5, 1024: 6}
+
+
+def test_replaying_the_log_leaves_no_stats_or_slow_log() -> None:
+    from kvserver.aof_format import HEADER, encode_frame
+    from kvserver.replay import replay
+
+    db = Database(Config(slowlog_log_slower_than=0))
+    image = HEADER + encode_frame([[b"SET", b"k", b"v"], [b"INCR", b"k"], [b"RPUSH", b"l", b"x"]])
+    replay(db, image, progress=False)
+    assert db.keyspace.get(b"l") is not None
+    assert db.monitor.commands == {}
+    assert db.monitor.errors == {}
+    assert not db.monitor.slowlog
