@@ -15,7 +15,7 @@ LATENCY, INFO commandstats / errorstats / latencystats) reads what it kept. As R
   can't grow the table without bound).
 
 Latency percentiles come from a log-linear histogram (4 buckets per power of two of
-nanoseconds): a percentile is reported as the upper bound of its bucket, within 19% of the true
+nanoseconds): a percentile is reported as the upper bound of its bucket, at most 25% above the true
 value, where Redis's HdrHistogram is within 1%.
 """
 
