@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kvserver.config import Config
     from kvserver.keyspace import Keyspace
     from kvserver.memory import MemoryMeter
+    from kvserver.monitoring import Monitoring
     from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
 
@@ -68,6 +69,7 @@ class Context(Protocol):
     persistence: Persistence
     memory: MemoryMeter
     pubsub: PubSub
+    monitoring: Monitoring
 
     def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None: ...
 
@@ -354,4 +356,4 @@ def help_reply(name: str, lines: list[str]) -> list[bytes]:
     from kvserver.protocol import SimpleString
 
     header = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Print this help."]]
+    return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Prints this help."]]
