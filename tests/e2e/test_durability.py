@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from kvserver.aof_format import FrameScanner
-from tests.support import ServerProcess, fill_disk, kvserver_process, load_keys, wait_for
+from tests.support import ServerProcess, fill_disk, kvserver_process, load_keys, pexpiretime, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -53,7 +53,7 @@ def test_acknowledged_writes_survive_kill_9_for_many_cycles(spawn: Spawn, tmp_pa
         # everything acknowledged in earlier cycles is back, value and absolute deadline unchanged
         for key, (value, deadline) in acked.items():
             assert r.get(key) == value, (cycle, key)
-            assert r.pexpiretime(key) == deadline, (cycle, key)
+            assert pexpiretime(r, key) == deadline, (cycle, key)
         stop = threading.Event()
         threads = [
             threading.Thread(target=writer, args=(server.port, f"c{cycle}w{n}", acked, stop, mode))
@@ -200,7 +200,7 @@ def test_rewrite_compacts_and_restarts_to_the_same_keyspace(spawn: Spawn, tmp_pa
         r.incr("counter")
     r.set("gone", "x")
     r.delete("gone")
-    before = {key: (r.get(key), r.pexpiretime(key)) for key in r.keys("*")}
+    before = {key: (r.get(key), pexpiretime(r, key)) for key in r.keys("*")}
     size_before = int(r.info("persistence")["aof_current_size"])
     assert r.bgrewriteaof()
     wait_for(lambda: r.info("persistence")["aof_rewrites"] == 1)
@@ -212,7 +212,7 @@ def test_rewrite_compacts_and_restarts_to_the_same_keyspace(spawn: Spawn, tmp_pa
     r = redis.Redis(port=restarted.port)
     assert r.get("after") == b"rewrite"
     r.delete("after")
-    assert {key: (r.get(key), r.pexpiretime(key)) for key in r.keys("*")} == before
+    assert {key: (r.get(key), pexpiretime(r, key)) for key in r.keys("*")} == before
     r.close()
 
 
@@ -277,7 +277,7 @@ def test_expired_keys_are_dropped_at_load_and_deadlines_kept(spawn: Spawn, tmp_p
     r = redis.Redis(port=server.port)
     r.set("short", "x", px=300)
     r.set("long", "y", ex=3600)
-    deadline = r.pexpiretime("long")
+    deadline = pexpiretime(r, "long")
     r.close()
     server.kill9()
     time.sleep(0.4)  # the server is down: nothing to poll; let the short deadline pass
@@ -285,7 +285,7 @@ def test_expired_keys_are_dropped_at_load_and_deadlines_kept(spawn: Spawn, tmp_p
     r = redis.Redis(port=restarted.port)
     assert r.exists("short") == 0
     assert r.dbsize() == 1
-    assert r.pexpiretime("long") == deadline
+    assert pexpiretime(r, "long") == deadline
     r.close()
 
 
@@ -327,7 +327,7 @@ def test_export_loads_into_real_redis(spawn: Spawn, tmp_path: Path, real_redis: 
     r = redis.Redis(port=server.port)
     r.set("plain", "v")
     r.set("ttl", "w", ex=3600)
-    deadline = r.pexpiretime("ttl")
+    deadline = pexpiretime(r, "ttl")
     r.set(b"bin\x00\r\n", bytes(range(256)))
     r.close()
     server.terminate()
@@ -344,7 +344,7 @@ def test_export_loads_into_real_redis(spawn: Spawn, tmp_path: Path, real_redis: 
     )
     assert b"errors: 0" in loaded.stdout, loaded.stdout
     assert target.get("plain") == b"v"
-    assert target.pexpiretime("ttl") == deadline
+    assert pexpiretime(target, "ttl") == deadline
     assert target.get(b"bin\x00\r\n") == bytes(range(256))
     target.flushall()
     target.close()

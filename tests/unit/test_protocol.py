@@ -318,7 +318,7 @@ def test_unknown_reply_type_is_a_type_error() -> None:
 
 def test_encode_command_rejects_bool() -> None:
     with pytest.raises(TypeError):
-        encode_command("SET", "k", True)  # type: ignore[arg-type]
+        encode_command("SET", "k", True)
     assert encode_command("INCRBY", "k", 5) == b"*3\r\n$6\r\nINCRBY\r\n$1\r\nk\r\n$1\r\n5\r\n"
 
 
