@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# The suite runs on two pytest-xdist workers (pyproject's addopts). Tests whose bounds are timings
+# (memory lagging frees, latency while a rewrite runs, kill -9 loops, expiry cycles) all go to one
+# worker, one after another, so that two of them never load the machine at the same time.
+TIMING_SENSITIVE = pytest.mark.xdist_group("timing-sensitive")
+
 
 def require_tool(name: str) -> str:
     """The path of an external tool; missing means a skip locally and a failure in CI."""

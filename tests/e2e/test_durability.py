@@ -44,6 +44,7 @@ def writer(port: int, name: str, acked: dict[bytes, tuple[bytes, int]], stop: th
         r.close()
 
 
+@pytest.mark.slow
 def test_acknowledged_writes_survive_kill_9_for_many_cycles(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "crash"
     acked: dict[bytes, tuple[bytes, int]] = {}
@@ -80,6 +81,7 @@ def test_acknowledged_writes_survive_kill_9_for_many_cycles(spawn: Spawn, tmp_pa
     r.close()
 
 
+@pytest.mark.slow
 def test_everysec_loss_is_bounded(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "everysec"
     server = spawn("--appendfsync", "everysec", data_dir=data_dir)
@@ -218,6 +220,7 @@ def test_rewrite_compacts_and_restarts_to_the_same_keyspace(spawn: Spawn, tmp_pa
     r.close()
 
 
+@pytest.mark.slow
 def test_writes_during_a_rewrite_are_kept(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "during"
     server = spawn("--appendfsync", "everysec", data_dir=data_dir)
@@ -246,6 +249,7 @@ def test_writes_during_a_rewrite_are_kept(spawn: Spawn, tmp_path: Path) -> None:
     r.close()
 
 
+@pytest.mark.slow
 def test_crash_during_a_rewrite_leaves_a_complete_log(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "midrewrite"
     server = spawn(data_dir=data_dir)

@@ -6,11 +6,15 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 import redis
 
-from tests.support import ServerProcess, load_keys, wait_for
+from tests.support import TIMING_SENSITIVE, ServerProcess, load_keys, wait_for
+
+pytestmark = TIMING_SENSITIVE
 
 
+@pytest.mark.slow
 def test_mass_expiry_is_reclaimed_without_stalling_other_clients(spawn: Callable[..., ServerProcess]) -> None:
     server = spawn("--appendonly", "no")
     count = 200_000

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from kvserver.commands import TABLE
 from tests.support import Pinger, ServerProcess, call, kvserver_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fuzz")]  # its module-scoped server
 
 # Commands that end or change the connection's contract on purpose (close it, block it, stream
 # to it, stop the server), or that would wipe the canary: not what this fuzzer is about.

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import Pinger, ServerProcess, call, kvserver_process, redis_server_process
+from tests.support import TIMING_SENSITIVE, Pinger, ServerProcess, call, kvserver_process, redis_server_process
 
-pytestmark = [pytest.mark.slow, pytest.mark.external]
+pytestmark = [pytest.mark.slow, pytest.mark.external, TIMING_SENSITIVE]
 
 N = 100_000
 BACKTRACK = b"a*a*a*a*a*a*a*a*a*a*a*a*b"

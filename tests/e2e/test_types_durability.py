@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import pytest
 import redis
 
 from kvserver.aof_format import FrameScanner, decode_payload
@@ -128,6 +129,7 @@ def test_rewrite_writes_each_container_compactly(spawn: Spawn, tmp_path: Path) -
     assert snapshot_after_restart(spawn, data_dir) == before
 
 
+@pytest.mark.slow
 def test_container_writes_during_a_rewrite_are_kept(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "during"
     server = spawn("--appendfsync", "everysec", data_dir=data_dir)

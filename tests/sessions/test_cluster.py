@@ -19,7 +19,7 @@ from kvsession import AsyncSessionStore, ResponseError, SessionStore
 from kvsession.tokens import KeyLayout
 from tests.support import Gates, ServerProcess, call, make_app, redis_server_process, require_tool, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.external]
+pytestmark = [pytest.mark.slow, pytest.mark.external, pytest.mark.xdist_group("cluster")]  # one cluster per run
 
 
 @pytest.fixture(scope="module")

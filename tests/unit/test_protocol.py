@@ -402,6 +402,7 @@ _replies = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(values=st.lists(_replies, min_size=1, max_size=4), cuts=st.lists(st.integers(0, 3000), max_size=12))
 def test_reply_parser_gives_the_same_values_however_the_input_is_cut(values: list[object], cuts: list[int]) -> None:
     data = b"".join(encode_reply(value, resp3=True) for value in values)

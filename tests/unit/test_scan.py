@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import cast
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,6 +45,7 @@ class Scanner:
         return False
 
 
+@pytest.mark.slow
 @settings(max_examples=800, deadline=None)
 @given(st.lists(step, max_size=300), st.integers(0, 8))
 def test_every_key_present_throughout_a_scan_is_returned(steps: list[tuple[object, ...]], slack: int) -> None:
