@@ -40,7 +40,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # The suite runs on two pytest-xdist workers (pyproject's addopts). Tests whose bounds are timings
 # (memory lagging frees, latency while a rewrite runs, kill -9 loops, expiry cycles) all go to one
-# worker, one after another, so that two of them never load the machine at the same time.
+# worker, and each runs while no other test of the run does (tests/conftest.py's lock).
 TIMING_SENSITIVE = pytest.mark.xdist_group("timing-sensitive")
 
 
