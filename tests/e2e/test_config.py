@@ -9,9 +9,7 @@ import pytest
 import redis
 
 from kvserver.config import PARAMETERS
-from tests.e2e.test_differential import assert_same_replies
-from tests.e2e.test_dispatch_checks import request
-from tests.support import RawClient, ServerProcess, redis_server_process
+from tests.support import RawClient, ServerProcess, assert_same_replies, redis_server_process, request
 
 Spawn = Callable[..., ServerProcess]
 
@@ -106,7 +104,9 @@ def test_the_table_covers_every_parameter() -> None:
 
 
 def config_set_script() -> list[tuple[str, ...]]:
-    script = [("CONFIG", "SET", name, value) for name, values in CASES.items() for value in values]
+    script: list[tuple[str, ...]] = [
+        ("CONFIG", "SET", name, value) for name, values in CASES.items() for value in values
+    ]
     script += [
         ("CONFIG", "SET", "hz"),
         ("CONFIG", "SET", "hz", "10", "timeout"),  # odd: a syntax error, not an arity error

@@ -9,8 +9,7 @@ import pytest
 import redis
 
 from kvserver.protocol import encode_command
-from tests.e2e.test_differential import assert_same_replies, read_raw_reply
-from tests.support import RawClient, ServerProcess, wait_for
+from tests.support import RawClient, ServerProcess, assert_same_replies, read_raw_reply, wait_for
 
 
 def command(client: redis.Redis, *args: str | int) -> Any:
