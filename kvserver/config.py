@@ -192,6 +192,9 @@ class Parameter:
     # Redis may change it at run time but kvserver can't (port, bind, dir, appendonly): CONFIG SET
     # checks the value as Redis does, then answers "can't set immutable config"
     redis_mutable: bool = False
+    # another name for the parameter ``alias_of`` (Redis 7.0's *-ziplist-* names of *-listpack-*):
+    # CONFIG GET shows both, as Redis does; CONFIG REWRITE and the docs use the main name
+    alias_of: str = ""
 
 
 def _show_bool(value: bool) -> str:
@@ -322,6 +325,77 @@ PARAMETERS: tuple[Parameter, ...] = (
         help="without a password, refuse clients not on 127.0.0.1 or ::1 (yes|no)",
     ),
 )
+
+_STORED = "stored and reported; changes nothing in kvserver, which has no compact encodings (docs/compatibility.md)"
+_LAZYFREE = "stored and reported; kvserver frees memory synchronously (docs/compatibility.md)"
+_DEFRAG = "stored and reported; kvserver has no active defragmentation (docs/compatibility.md)"
+
+
+def _stored(name: str, attr: str, parse: Callable[[str], Any], help: str = _STORED, alias: str = "") -> list[Parameter]:
+    """A Redis tuning parameter that CONFIG SET/GET accept and kvserver only keeps (Redis's own
+    tests set the encoding ones at the top of a block); with its Redis 7.0 alias, if any."""
+    show: Callable[[Any], str] = _show_bool if parse is _yes_no else str
+    main = Parameter(name, attr, parse, show, mutable=True, help=help)
+    return [main] + ([Parameter(alias, attr, parse, show, mutable=True, help=help, alias_of=name)] if alias else [])
+
+
+LONG_MAX = LLONG_MAX
+PARAMETERS += (
+    # --- the slow log and the latency monitor (docs/compatibility.md "Introspection")
+    Parameter(
+        "slowlog-log-slower-than",
+        "slowlog_log_slower_than",
+        _int_in(-1, LLONG_MAX),
+        mutable=True,
+        help="log commands taking at least this many microseconds in SLOWLOG (-1: none, 0: all)",
+    ),
+    Parameter(
+        "slowlog-max-len",
+        "slowlog_max_len",
+        _int_in(0, LONG_MAX),
+        mutable=True,
+        help="entries the slow log keeps (the oldest go first)",
+    ),
+    Parameter(
+        "latency-monitor-threshold",
+        "latency_monitor_threshold",
+        _int_in(0, LLONG_MAX),
+        mutable=True,
+        help="record a LATENCY event for commands taking at least this many milliseconds (0: off)",
+    ),
+    # --- encodings and other tuning kvserver has no equivalent of: kept, reported, no effect
+    *_stored(
+        "hash-max-listpack-entries", "hash_max_listpack_entries", _int_in(0, LONG_MAX), alias="hash-max-ziplist-entries"
+    ),
+    *_stored(
+        "hash-max-listpack-value", "hash_max_listpack_value", _memory_in(0, LONG_MAX), alias="hash-max-ziplist-value"
+    ),
+    *_stored(
+        "list-max-listpack-size", "list_max_listpack_size", _int_in(-(2**31), INT_MAX), alias="list-max-ziplist-size"
+    ),
+    *_stored("list-compress-depth", "list_compress_depth", _int_in(0, INT_MAX)),
+    *_stored("set-max-intset-entries", "set_max_intset_entries", _int_in(0, LONG_MAX)),
+    *_stored(
+        "zset-max-listpack-entries", "zset_max_listpack_entries", _int_in(0, LONG_MAX), alias="zset-max-ziplist-entries"
+    ),
+    *_stored(
+        "zset-max-listpack-value", "zset_max_listpack_value", _memory_in(0, LONG_MAX), alias="zset-max-ziplist-value"
+    ),
+    *_stored("stream-node-max-bytes", "stream_node_max_bytes", _memory_in(0, LONG_MAX)),
+    *_stored("stream-node-max-entries", "stream_node_max_entries", _int_in(0, LLONG_MAX)),
+    *_stored("activedefrag", "activedefrag", _yes_no, _DEFRAG),
+    *_stored("active-defrag-cycle-min", "active_defrag_cycle_min", _int_in(1, 99), _DEFRAG),
+    *_stored("active-defrag-cycle-max", "active_defrag_cycle_max", _int_in(1, 99), _DEFRAG),
+    *_stored("active-defrag-threshold-lower", "active_defrag_threshold_lower", _int_in(0, 1000), _DEFRAG),
+    *_stored("active-defrag-threshold-upper", "active_defrag_threshold_upper", _int_in(0, 1000), _DEFRAG),
+    *_stored("active-defrag-ignore-bytes", "active_defrag_ignore_bytes", _memory_in(1, LLONG_MAX), _DEFRAG),
+    *_stored("active-defrag-max-scan-fields", "active_defrag_max_scan_fields", _int_in(1, LONG_MAX), _DEFRAG),
+    *_stored("lazyfree-lazy-eviction", "lazyfree_lazy_eviction", _yes_no, _LAZYFREE),
+    *_stored("lazyfree-lazy-expire", "lazyfree_lazy_expire", _yes_no, _LAZYFREE),
+    *_stored("lazyfree-lazy-server-del", "lazyfree_lazy_server_del", _yes_no, _LAZYFREE),
+    *_stored("lazyfree-lazy-user-del", "lazyfree_lazy_user_del", _yes_no, _LAZYFREE),
+    *_stored("lazyfree-lazy-user-flush", "lazyfree_lazy_user_flush", _yes_no, _LAZYFREE),
+)
 BY_NAME = {p.name: p for p in PARAMETERS}
 
 
@@ -354,6 +428,30 @@ class Config:
     pidfile: str = ""
     unixsocket: str = ""
     unixsocketperm: int = 0
+    slowlog_log_slower_than: int = 10000
+    slowlog_max_len: int = 128
+    latency_monitor_threshold: int = 0
+    hash_max_listpack_entries: int = 512
+    hash_max_listpack_value: int = 64
+    list_max_listpack_size: int = -2
+    list_compress_depth: int = 0
+    set_max_intset_entries: int = 512
+    zset_max_listpack_entries: int = 128
+    zset_max_listpack_value: int = 64
+    stream_node_max_bytes: int = 4096
+    stream_node_max_entries: int = 100
+    activedefrag: bool = False
+    active_defrag_cycle_min: int = 1
+    active_defrag_cycle_max: int = 25
+    active_defrag_threshold_lower: int = 10
+    active_defrag_threshold_upper: int = 100
+    active_defrag_ignore_bytes: int = 100 * 1024 * 1024
+    active_defrag_max_scan_fields: int = 1000
+    lazyfree_lazy_eviction: bool = False
+    lazyfree_lazy_expire: bool = False
+    lazyfree_lazy_server_del: bool = False
+    lazyfree_lazy_user_del: bool = False
+    lazyfree_lazy_user_flush: bool = False
     extra: dict[str, str] = field(default_factory=dict)
     config_file: str = ""  # the file the server was started with (absolute), for CONFIG REWRITE
 

@@ -18,6 +18,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from time import perf_counter_ns
 from typing import TYPE_CHECKING, Final, Protocol
 
 from kvserver.blocking import Block, Blocking, Waiter
@@ -26,6 +27,7 @@ from kvserver.commands.registry import NO_AUTH, READONLY, CommandError, CommandS
 from kvserver.config import Config
 from kvserver.keyspace import Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
+from kvserver.monitoring import Monitoring
 from kvserver.protocol import ErrorReply
 from kvserver.pubsub import PubSub
 from kvserver.state import ClientRegistry, ClientState, Stats
@@ -215,6 +217,8 @@ class Database:
         self.stats = Stats()
         self.pubsub = PubSub()
         self.monitors = self.pubsub.monitors  # read for every command: empty costs one truth test
+        self.monitoring = Monitoring(self._monitor_settings)
+        self.monitoring.startup_memory = self.memory.used()
         self.persistence: LogWriter = persistence or NoPersistence()
         self.server = server
         self.logging = True  # off while replaying the log
@@ -257,14 +261,14 @@ class Database:
         """
         spec = self.resolve(argv)
         if isinstance(spec, ErrorReply):
-            return self._reject(client, spec)
+            return self._reject(client, spec, self._rejected_name(argv))
         if not client.authenticated and self.config.requirepass and NO_AUTH not in spec.flags:
             # as Redis's authRequired: with no password set, nobody needs to authenticate
-            return self._reject(client, NOAUTH)
+            return self._reject(client, NOAUTH, spec.name)
         if client.subs is not None or client.monitor:
             refusal = _mode_refusal(client, spec)
             if refusal is not None:
-                return self._reject(client, refusal)
+                return self._reject(client, refusal, spec.name)
         if client.multi is not None:
             queued = self._in_multi(client, spec, argv)
             if queued is not None:
@@ -272,7 +276,7 @@ class Database:
         elif spec.guarded and (self.persistence.refusal is not None or self.config.maxmemory):
             refusal = self._refusal(spec)
             if refusal is not None:
-                return self._reject(client, refusal)
+                return self._reject(client, refusal, spec.name)
         reply = self._run(spec, client, argv)
         if self._ready:
             self.serve_blocked()
@@ -283,30 +287,47 @@ class Database:
     def _in_multi(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> object | None:
         """A command sent after MULTI: refused (marking the transaction) or queued; None: run it now."""
         if spec.no_multi:
-            return self._reject(client, NOT_IN_MULTI)
+            return self._reject(client, NOT_IN_MULTI, spec.name)
         name = spec.name
         if name == "exec":
             refusal = self._exec_refusal(client)
             if refusal is not None:
                 self.stats.total_error_replies += 1
+                self.monitoring.rejected(name)
+                self.monitoring.error(b"EXECABORT")
                 self.watches.discard(client)
                 return ErrorReply(b"EXECABORT Transaction discarded because of: " + refusal)
         else:
             if self.config.maxmemory and name not in _NEVER_OOM_IN_MULTI and self._out_of_memory():
                 # queueing takes memory too: Redis refuses any command in MULTI while over the limit
-                return self._reject(client, OOM)
+                return self._reject(client, OOM, name)
             refusal = self.persistence.refusal
             if refusal is not None and (spec.is_write or name == "ping"):
-                return self._reject(client, refusal)  # at queue time, as Redis does
+                return self._reject(client, refusal, name)  # at queue time, as Redis does
         if name in RUN_IN_MULTI:
             return None
         return queue(client, argv)
 
-    def _reject(self, client: ClientState, error: ErrorReply) -> ErrorReply:
+    def _reject(self, client: ClientState, error: ErrorReply, name: str | None) -> ErrorReply:
+        """Refuse a command before it runs; ``name``: the command refused (None: unknown)."""
         if client.multi is not None:
             client.exec_error = True
         self.stats.total_error_replies += 1
+        self.monitoring.rejected(name)
+        self.monitoring.error(error)
         return error
+
+    def _rejected_name(self, argv: list[bytes]) -> str | None:
+        """The command an arity error refuses (its rejected_calls count), None if unknown."""
+        spec = self._lookup.get(argv[0].lower())
+        if spec is not None and spec.subcommands:
+            sub = spec.subcommands.get(argv[1].lower()) if len(argv) >= 2 else None
+            return sub.name if sub is not None else (None if len(argv) >= 2 else spec.name)
+        return None if spec is None else spec.name
+
+    def _monitor_settings(self) -> tuple[int, int, int]:
+        config = self.config
+        return config.slowlog_log_slower_than, config.slowlog_max_len, config.latency_monitor_threshold
 
     def _refusal(self, spec: CommandSpec) -> ErrorReply | None:
         """OOM for a denyoom command over maxmemory (after evicting), MISCONF while the disk fails."""
@@ -346,22 +367,29 @@ class Database:
         client.last_command = spec.name
         handler = spec.handler
         assert handler is not None
+        start = perf_counter_ns()
         try:
             if spec.is_write and self.keyspace.listeners:  # (no write command subscribes anyone)
                 self._writing(spec, argv)
             reply = handler(self, client, argv)
         except CommandError as exc:
-            self.stats.total_error_replies += 1
-            reply = ErrorReply(exc.text.encode("utf-8", "surrogateescape"))
+            reply = self._failed(spec, ErrorReply(exc.text.encode("utf-8", "surrogateescape")))
         except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
-            self.stats.total_error_replies += 1
             if spec.is_write:
                 self._relog_keys(spec, argv)  # which announces its keys too
-            reply = internal_error(spec.name, argv, exc)
+            reply = self._failed(spec, internal_error(spec.name, argv, exc))
+        # the one timing hook: commandstats, latencystats, SLOWLOG and LATENCY (monitoring.py)
+        self.monitoring.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
         if self.monitors and not spec.admin:  # after the command, as Redis 7.0's call() feeds them
             origin = f"unix:{self.config.unixsocket}" if client.unix else client.addr
             self.pubsub.feed_monitors(0, origin, argv)
         return reply
+
+    def _failed(self, spec: CommandSpec, error: ErrorReply) -> ErrorReply:
+        self.stats.total_error_replies += 1
+        self.monitoring.failed(spec.name)
+        self.monitoring.error(error)
+        return error
 
     def _relog_keys(self, spec: CommandSpec, argv: list[bytes]) -> None:
         """A write handler failed half-way: log its keys as they now are (whatever it changed or
@@ -484,6 +512,8 @@ class Database:
         return self.server.request_shutdown(save)
 
     def config_changed(self, name: str) -> None:
+        if name.startswith(("slowlog-", "latency-monitor")):
+            self.monitoring.reconfigure()
         if self.server is not None:
             self.server.config_changed(name)
 

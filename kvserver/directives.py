@@ -34,7 +34,7 @@ TUNING: Final = "tunes Redis's C internals (encodings, allocator, threads, kerne
 SCRIPTING: Final = "kvserver has no scripting"
 ACL: Final = "kvserver has no ACL users; requirepass is its only authentication"
 DEBUG: Final = "kvserver has no DEBUG or MODULE commands"
-LATENCY: Final = "kvserver has no latency monitor or slow log"
+LATENCY: Final = "kvserver always tracks per-command latency (INFO latencystats), at the percentiles 50, 99 and 99.9"
 PROCESS: Final = "a Redis process option kvserver has no equivalent for"
 SYSLOG: Final = "kvserver logs to logfile or standard output only, not to syslog"
 NOTIFICATIONS: Final = "kvserver has no keyspace notifications (no pub/sub)"
@@ -58,14 +58,14 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("acl-pubsub-default", None, "resetchannels", MUTABLE, ACL),
     Redis("aclfile", None, "", 0, ACL),
     Redis("acllog-max-len", None, "128", MUTABLE, ACL),
-    Redis("active-defrag-cycle-max", None, "25", MUTABLE, TUNING),
-    Redis("active-defrag-cycle-min", None, "1", MUTABLE, TUNING),
-    Redis("active-defrag-ignore-bytes", None, "104857600", MUTABLE, TUNING),
-    Redis("active-defrag-max-scan-fields", None, "1000", MUTABLE, TUNING),
-    Redis("active-defrag-threshold-lower", None, "10", MUTABLE, TUNING),
-    Redis("active-defrag-threshold-upper", None, "100", MUTABLE, TUNING),
+    Redis("active-defrag-cycle-max", None, "25", MUTABLE, KVSERVER),
+    Redis("active-defrag-cycle-min", None, "1", MUTABLE, KVSERVER),
+    Redis("active-defrag-ignore-bytes", None, "104857600", MUTABLE, KVSERVER),
+    Redis("active-defrag-max-scan-fields", None, "1000", MUTABLE, KVSERVER),
+    Redis("active-defrag-threshold-lower", None, "10", MUTABLE, KVSERVER),
+    Redis("active-defrag-threshold-upper", None, "100", MUTABLE, KVSERVER),
     Redis("active-expire-effort", None, "1", MUTABLE, TUNING),
-    Redis("activedefrag", None, "no", MUTABLE, TUNING),
+    Redis("activedefrag", None, "no", MUTABLE, KVSERVER),
     Redis("activerehashing", None, "yes", MUTABLE, TUNING),
     Redis("always-show-logo", None, "no", 0, PROCESS),
     Redis("aof-disable-auto-gc", None, "no", MUTABLE, AOF),
@@ -122,8 +122,8 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("enable-debug-command", None, "no", 0, DEBUG),
     Redis("enable-module-command", None, "no", 0, DEBUG),
     Redis("enable-protected-configs", None, "no", 0, PROCESS),
-    Redis("hash-max-listpack-entries", "hash-max-ziplist-entries", "512", MUTABLE, TUNING),
-    Redis("hash-max-listpack-value", "hash-max-ziplist-value", "64", MUTABLE, TUNING),
+    Redis("hash-max-listpack-entries", "hash-max-ziplist-entries", "512", MUTABLE, KVSERVER),
+    Redis("hash-max-listpack-value", "hash-max-ziplist-value", "64", MUTABLE, KVSERVER),
     Redis("hll-sparse-max-bytes", None, "3000", MUTABLE, TUNING),
     Redis("hz", None, "10", MUTABLE, KVSERVER),
     Redis("ignore-warnings", None, "", MUTABLE, PROCESS),
@@ -131,18 +131,18 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("io-threads-do-reads", None, "no", 0, TUNING),
     Redis("jemalloc-bg-thread", None, "yes", MUTABLE, TUNING),
     Redis("key-load-delay", None, "0", MUTABLE, RDB),
-    Redis("latency-monitor-threshold", None, "0", MUTABLE, LATENCY),
+    Redis("latency-monitor-threshold", None, "0", MUTABLE, KVSERVER),
     Redis("latency-tracking", None, "yes", MUTABLE, LATENCY),
     Redis("latency-tracking-info-percentiles", None, "50 99 99.9", MUTABLE | MULTI, LATENCY),
-    Redis("lazyfree-lazy-eviction", None, "no", MUTABLE, TUNING),
-    Redis("lazyfree-lazy-expire", None, "no", MUTABLE, TUNING),
-    Redis("lazyfree-lazy-server-del", None, "no", MUTABLE, TUNING),
-    Redis("lazyfree-lazy-user-del", None, "no", MUTABLE, TUNING),
-    Redis("lazyfree-lazy-user-flush", None, "no", MUTABLE, TUNING),
+    Redis("lazyfree-lazy-eviction", None, "no", MUTABLE, KVSERVER),
+    Redis("lazyfree-lazy-expire", None, "no", MUTABLE, KVSERVER),
+    Redis("lazyfree-lazy-server-del", None, "no", MUTABLE, KVSERVER),
+    Redis("lazyfree-lazy-user-del", None, "no", MUTABLE, KVSERVER),
+    Redis("lazyfree-lazy-user-flush", None, "no", MUTABLE, KVSERVER),
     Redis("lfu-decay-time", None, "1", MUTABLE, TUNING),
     Redis("lfu-log-factor", None, "10", MUTABLE, TUNING),
-    Redis("list-compress-depth", None, "0", MUTABLE, TUNING),
-    Redis("list-max-listpack-size", "list-max-ziplist-size", "-2", MUTABLE, TUNING),
+    Redis("list-compress-depth", None, "0", MUTABLE, KVSERVER),
+    Redis("list-max-listpack-size", "list-max-ziplist-size", "-2", MUTABLE, KVSERVER),
     Redis("loading-process-events-interval-bytes", None, "2097152", MUTABLE, RDB),
     Redis("logfile", None, "", 0, KVSERVER),
     Redis("loglevel", None, "notice", MUTABLE, KVSERVER),
@@ -194,17 +194,17 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("sanitize-dump-payload", None, "no", MUTABLE, RDB),
     Redis("save", None, "3600 1 300 100 60 10000", MUTABLE | MULTI, KVSERVER),
     Redis("server_cpulist", None, "", 0, TUNING),
-    Redis("set-max-intset-entries", None, "512", MUTABLE, TUNING),
+    Redis("set-max-intset-entries", None, "512", MUTABLE, KVSERVER),
     Redis("set-proc-title", None, "yes", 0, PROCESS),
     Redis("shutdown-on-sigint", None, "default", MUTABLE | MULTI, PROCESS),
     Redis("shutdown-on-sigterm", None, "default", MUTABLE | MULTI, PROCESS),
     Redis("shutdown-timeout", None, "10", MUTABLE, PROCESS),
-    Redis("slowlog-log-slower-than", None, "10000", MUTABLE, LATENCY),
-    Redis("slowlog-max-len", None, "128", MUTABLE, LATENCY),
+    Redis("slowlog-log-slower-than", None, "10000", MUTABLE, KVSERVER),
+    Redis("slowlog-max-len", None, "128", MUTABLE, KVSERVER),
     Redis("socket-mark-id", None, "0", 0, TUNING),
     Redis("stop-writes-on-bgsave-error", None, "yes", MUTABLE, RDB),
-    Redis("stream-node-max-bytes", None, "4096", MUTABLE, TUNING),
-    Redis("stream-node-max-entries", None, "100", MUTABLE, TUNING),
+    Redis("stream-node-max-bytes", None, "4096", MUTABLE, KVSERVER),
+    Redis("stream-node-max-entries", None, "100", MUTABLE, KVSERVER),
     Redis("supervised", None, "no", 0, PROCESS),
     Redis("syslog-enabled", None, "no", 0, SYSLOG),
     Redis("syslog-facility", None, "local0", 0, SYSLOG),
@@ -237,8 +237,8 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("unixsocketperm", None, "0", 0, KVSERVER),
     Redis("use-exit-on-panic", None, "no", MUTABLE, PROCESS),
     Redis("watchdog-period", None, "0", MUTABLE, PROCESS),
-    Redis("zset-max-listpack-entries", "zset-max-ziplist-entries", "128", MUTABLE, TUNING),
-    Redis("zset-max-listpack-value", "zset-max-ziplist-value", "64", MUTABLE, TUNING),
+    Redis("zset-max-listpack-entries", "zset-max-ziplist-entries", "128", MUTABLE, KVSERVER),
+    Redis("zset-max-listpack-value", "zset-max-ziplist-value", "64", MUTABLE, KVSERVER),
     # handled by Redis's loader outside its config table
     Redis("list-max-ziplist-entries", None, "", 0, DEPRECATED),
     Redis("list-max-ziplist-value", None, "", 0, DEPRECATED),
@@ -340,6 +340,8 @@ def rewritten(config: Config, old: str) -> str:
     defaults = Config()
     values: dict[str, list[list[str]]] = {}
     for param in PARAMETERS:
+        if param.alias_of:
+            continue
         value = config.get(param.name)
         if value == defaults.get(param.name) and param.name not in in_file:
             continue
@@ -358,8 +360,16 @@ class Row:
 def directive_rows() -> list[Row]:
     """Every directive, kvserver's own first (in PARAMETERS order), then Redis's others by name."""
     defaults = Config()
+    aliases = {p.alias_of: p.name for p in PARAMETERS if p.alias_of}
     rows = [
-        Row(p.name, p.show(getattr(defaults, p.attr)) or '""', "yes" if p.mutable else "no", p.help) for p in PARAMETERS
+        Row(
+            f"{p.name} (alias {aliases[p.name]})" if p.name in aliases else p.name,
+            p.show(getattr(defaults, p.attr)) or '""',
+            "yes" if p.mutable else "no",
+            p.help,
+        )
+        for p in PARAMETERS
+        if not p.alias_of
     ]
     for entry in sorted(DIRECTIVES, key=lambda e: e.name):
         if entry.name in BY_NAME:
@@ -408,7 +418,7 @@ def render_markdown() -> str:
         "|---|---|---|---|",
     ]
     rows = directive_rows()
-    own = len(PARAMETERS)
+    own = sum(not p.alias_of for p in PARAMETERS)
     lines += [_table_row(r) for r in rows[:own]]
     lines += [
         "",

@@ -81,6 +81,9 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
         keyspace.finish_loading()
         keyspace.purge_expired(keyspace.clock(), len(keyspace) + 1)  # dead on arrival: dropped
         db.logging = True
+        # as Redis skips them while loading: the replayed records are no commands of a client
+        db.monitoring.reset_stats()
+        db.monitoring.slowlog.clear()
     if errors:
         log.warning("%d records of the AOF were rejected on replay", errors)
     return LoadResult(

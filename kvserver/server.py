@@ -236,7 +236,8 @@ class Connection(asyncio.Protocol):
                         self.pending_at = i + 1
                     self._blocked(state)
                     return
-                encode_reply(reply, state.resp3, out)
+                if not state.reply_mode or not state.reply_suppressed():  # CLIENT REPLY OFF|SKIP
+                    encode_reply(reply, state.resp3, out)
                 if self.trailer:  # this client is a monitor: its own command's line follows the reply
                     out += self.trailer
                     self.trailer.clear()
@@ -275,7 +276,8 @@ class Connection(asyncio.Protocol):
         state = self.state
         if state is None or self.closing:
             return
-        self.server.send(self, encode_reply(reply, state.resp3))
+        if not state.reply_mode or not state.reply_suppressed():
+            self.server.send(self, encode_reply(reply, state.resp3))
         asyncio.get_running_loop().call_soon(self._resume)
 
     def _resume(self) -> None:

@@ -12,6 +12,12 @@ from kvserver.blocking import Block
 if TYPE_CHECKING:
     from kvserver.pubsub import Subscriptions
 
+# CLIENT REPLY: ON, OFF, SKIP (its own reply is not sent, nor the next command's), as Redis's flags
+REPLY_ON = 0
+REPLY_OFF = 1
+REPLY_SKIP_NEXT = 2  # set by CLIENT REPLY SKIP: suppress this reply, then the next one
+REPLY_SKIP = 3  # suppress the reply of the command now running
+
 
 class ClientState:
     """What the server knows about one connection, independent of its transport."""
@@ -33,9 +39,11 @@ class ClientState:
         "monitor",
         "multi",
         "name",
+        "no_evict",
         "on_unblocked",
         "push",
         "qbuf",
+        "reply_mode",
         "resp3",
         "subs",
         "unix",
@@ -73,6 +81,8 @@ class ClientState:
         self.last_interaction = self.created
         self.last_command = "NULL"
         self.qbuf = 0
+        self.reply_mode = REPLY_ON  # CLIENT REPLY
+        self.no_evict = False  # CLIENT NO-EVICT (flag e; kvserver never evicts clients)
         self.close: Callable[[], None] = close or _no_close  # QUIT, CLIENT KILL: the transport's
         self.blocked: Block | None = None  # waiting in BLPOP & co.
         # receives the reply that ends a block (the transport's, or a test's)
@@ -81,15 +91,41 @@ class ClientState:
         self.monitor = False  # MONITOR: receives every command's line
         self.push: Callable[[bytes], None] = push or _no_push  # delivers messages and MONITOR lines
 
-    def describe(self) -> str:
-        """One line of CLIENT LIST / CLIENT INFO, in Redis's field order."""
+    def reply_suppressed(self) -> bool:
+        """Whether the reply of the command that just ran is dropped (called while reply_mode is
+        not ON); advances CLIENT REPLY SKIP's state as Redis does after each command."""
+        mode = self.reply_mode
+        if mode == REPLY_SKIP_NEXT:
+            self.reply_mode = REPLY_SKIP
+        elif mode == REPLY_SKIP:
+            self.reply_mode = REPLY_ON
+        return mode != REPLY_ON
+
+    @property
+    def kind(self) -> str:
+        """CLIENT LIST / KILL TYPE: pubsub while subscribed, else normal (a monitor too; kvserver
+        has no replicas)."""
+        return "normal" if self.subs is None else "pubsub"
+
+    def describe(self, running: list[bytes] | None = None) -> str:
+        """One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order. ``running``: the
+        command this client is running now (CLIENT LIST's own), whose request is still in the
+        query buffer and in argv-mem, as Redis shows it."""
         now = time.monotonic()
+        qbuf, argv_mem = self.qbuf, 0
+        if running is not None:
+            argv_mem = sum(len(arg) for arg in running)
+            # its RESP request: *<argc>\r\n then $<len>\r\n<arg>\r\n for each argument
+            qbuf += len(str(len(running))) + 3 + sum(len(str(len(arg))) + len(arg) + 5 for arg in running)
         subs = self.subs
         flags = (
             ("O" if self.monitor else "")
             + ("P" if subs is not None else "")
-            + ("x" if self.multi is not None else "b" if self.blocked is not None else "")
+            + ("x" if self.multi is not None else "")
+            + ("b" if self.blocked is not None else "")
+            + ("d" if self.watch_dirty else "")
             + ("U" if self.unix else "")
+            + ("e" if self.no_evict else "")
         ) or "N"
         counts = "sub=0 psub=0 ssub=0"
         if subs is not None:
@@ -98,8 +134,8 @@ class ClientState:
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
             f"idle={int(now - self.last_interaction)} flags={flags} db=0 {counts} "
-            f"multi={len(self.multi) if self.multi is not None else -1} qbuf={self.qbuf} "
-            f"qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+            f"multi={len(self.multi) if self.multi is not None else -1} qbuf={qbuf} "
+            f"qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={qbuf + argv_mem} "
             f"events=r cmd={self.last_command} user=default "
             f"redir=-1 resp={3 if self.resp3 else 2} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} "

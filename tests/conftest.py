@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,3 +52,27 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     for server in started:
         if server.alive():
             server.kill9()
+
+
+@pytest.fixture(autouse=True)
+def _timing_sensitive_tests_run_alone(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Under pytest-xdist, a test of the TIMING_SENSITIVE group (tests/support.py) runs while no
+    other test of this run does: it holds a run-wide lock exclusively, every other test holds it
+    shared. A gate lock gives the waiting exclusive test priority over tests not yet started."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    root = tmp_path_factory.getbasetemp().parent  # shared by the run's workers
+    exclusive = any(mark.args == ("timing-sensitive",) for mark in request.node.iter_markers("xdist_group"))
+    with (root / "timing.gate").open("a") as gate, (root / "timing.lock").open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

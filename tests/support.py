@@ -5,6 +5,7 @@ Nothing here mocks a server: every helper starts a real process and talks TCP to
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -16,10 +17,32 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
+
+from kvserver.config import Config
+from kvserver.database import Database, NoPersistence
+from kvserver.protocol import ErrorReply, encode_command
+from kvserver.reply_parser import NEED_DATA, ReplyParser
+from kvserver.server import Connection, Server
+from kvserver.state import ClientState
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from kvsession import AsyncSessionStore, Session
+    from kvsession.asgi import RequestSession
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# The suite runs on two pytest-xdist workers (pyproject's addopts). Tests whose bounds are timings
+# (memory lagging frees, latency while a rewrite runs, kill -9 loops, expiry cycles) all go to one
+# worker, and each runs while no other test of the run does (tests/conftest.py's lock).
+TIMING_SENSITIVE = pytest.mark.xdist_group("timing-sensitive")
 
 
 def require_tool(name: str) -> str:
@@ -223,7 +246,6 @@ class RawClient:
         return self.recv_exactly(expected_len)
 
     def read_reply(self) -> object:
-        from kvserver.reply_parser import NEED_DATA, ReplyParser
 
         parser = ReplyParser()
         while True:
@@ -241,7 +263,6 @@ class RawClient:
 
 def load_keys(port: int, count: int, deadline_ms: int, value: bytes = b"v", key_format: bytes = b"k:%d") -> None:
     """Pipeline ``count`` SET key value PXAT deadline commands over one raw socket (fast, no client)."""
-    from kvserver.protocol import encode_command
 
     client = RawClient(port, timeout=300)
     batch = 10_000
@@ -260,7 +281,6 @@ class Pinger:
     """PINGs from its own connection every few milliseconds in a thread; keeps the worst round trip."""
 
     def __init__(self, port: int, interval: float = 0.002) -> None:
-        import redis
 
         self.client = redis.Redis(port=port, socket_timeout=30)
         self.client.ping()
@@ -283,3 +303,287 @@ class Pinger:
         self.thread.join(30)
         self.client.close()
         return self.worst
+
+
+def call(function: Callable[..., Any], *args: object, **kwargs: object) -> Any:
+    """Call a function its library left untyped (redis-py's ``execute_command``, ``watch``...)."""
+    return function(*args, **kwargs)
+
+
+def command(client: redis.Redis | redis.client.Pipeline, *args: object) -> Any:
+    """``client.execute_command(*args)``: redis-py leaves it untyped; its reply is whatever the server sent."""
+    return call(client.execute_command, *args)
+
+
+def pexpiretime(client: redis.Redis, key: bytes | str) -> int:
+    """PEXPIRETIME of a str or bytes key (redis-py's stub takes only str)."""
+    return int(command(client, "PEXPIRETIME", key))
+
+
+def array(reply: object) -> list[Any]:
+    """A reply that must be an array (a list), as a list."""
+    assert isinstance(reply, list), reply
+    return reply
+
+
+def token_of(session: Session) -> str:
+    """A session's token: set by ``create`` and ``rotate``, the sessions a test holds."""
+    assert session.token is not None
+    return session.token
+
+
+# --- differential scripts: the same commands against kvserver and redis-server, raw replies -----
+
+
+def run_script(port: int, resp3: bool, script: list[tuple[str, ...]]) -> list[bytes]:
+    client = RawClient(port)
+    replies: list[bytes] = []
+    if resp3:
+        client.send(encode_command("HELLO", "3"))
+        client.read_reply()
+    for step in script:
+        client.send(encode_command(*step))
+        replies.append(read_raw_reply(client))
+    client.close()
+    return replies
+
+
+def read_raw_reply(client: RawClient, chunk_size: int = 65536) -> bytes:
+    """One reply's exact bytes (parsed to find its end, returned raw); ``chunk_size`` 1 leaves
+    the replies that follow it in the socket."""
+    data = b""
+    while True:
+        parser = ReplyParser()
+        parser.feed(data)
+        if parser.next() is not NEED_DATA:
+            return data
+        chunk = client.sock.recv(chunk_size)
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+
+
+def assert_same_replies(
+    kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool, script: list[tuple[str, ...]]
+) -> None:
+    ours = run_script(kv_server.port, resp3, script)
+    theirs = run_script(real_redis.port, resp3, script)
+    mismatches = [
+        f"{' '.join(step)[:60]}\n    redis:    {want!r}\n    kvserver: {got!r}"
+        for step, want, got in zip(script, theirs, ours, strict=True)
+        if want != got
+    ]
+    assert not mismatches, "\n".join(mismatches)
+
+
+def request(client: RawClient, *args: str | bytes) -> bytes:
+    """Send one command, return its reply's exact bytes."""
+    client.send(encode_command(*args))
+    return read_raw_reply(client)
+
+
+# --- in-process Database with an injected clock (unit tests) ------------------------------------
+
+NOW = 1_700_000_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class RecordingLog(NoPersistence):
+    """A LogWriter that keeps the units it is given."""
+
+    def __init__(self) -> None:
+        self.units: list[list[list[bytes]]] = []
+
+    def write(self, records: list[list[bytes]]) -> None:
+        self.units.append(records)
+
+
+class Harness:
+    """A Database with an injected clock and a recording log; ``h("SET", "k", "v")`` runs a command."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.clock = Clock()
+        self.log = RecordingLog()
+        self.db = Database(config or Config(), self.log, self.clock)
+        self.client = self.new_client()
+
+    def new_client(self) -> ClientState:
+        client = self.db.clients.new()
+        client.authenticated = not self.db.config.requirepass
+        self.db.clients.add(client)
+        return client
+
+    def __call__(self, *args: str | bytes, client: ClientState | None = None) -> object:
+        argv = [a.encode() if isinstance(a, str) else a for a in args]
+        return self.db.execute(client or self.client, argv)
+
+    def records(self) -> list[list[bytes]]:
+        return [record for unit in self.log.units for record in unit]
+
+
+def err(text: str) -> ErrorReply:
+    """The error reply a handler returns for ``text``."""
+    return ErrorReply(text.encode())
+
+
+# --- a Starlette app under the session middleware (session tests) -------------------------------
+
+
+class Gates:
+    """Lets a test hold a request inside its handler (after the middleware loaded its session)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+
+def session_of(request: Request) -> RequestSession:
+    """``request.session`` as the middleware's type (Starlette types it as a plain dict)."""
+    from kvsession.asgi import RequestSession
+
+    session = request.scope["session"]
+    assert isinstance(session, RequestSession)
+    return session
+
+
+def make_app(store: AsyncSessionStore, gates: Gates, **options: Any) -> Starlette:
+    """A Starlette app under kvsession's middleware with the routes the session tests drive."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from kvsession.asgi import SessionMiddleware
+
+    async def login(request: Request) -> JSONResponse:
+        query = request.query_params
+        if "cart" in query:  # set before logging in, in the same request
+            session_of(request)["cart"] = query["cart"]
+        remember = None if "remember" not in query else query["remember"] == "1"
+        ttl = float(query["ttl"]) if "ttl" in query else None
+        session_of(request).login(query["user"], remember=remember, ttl=ttl)
+        return JSONResponse({"user": session_of(request).user_id})
+
+    async def me(request: Request) -> JSONResponse:
+        return JSONResponse({"user": session_of(request).user_id, "data": dict(session_of(request))})
+
+    async def write(request: Request) -> JSONResponse:
+        session_of(request)[request.query_params["key"]] = request.query_params["value"]
+        return JSONResponse({"ok": True})
+
+    async def count(request: Request) -> JSONResponse:
+        return JSONResponse({"visits": await session_of(request).increment("visits")})
+
+    async def rotate(request: Request) -> JSONResponse:
+        session_of(request).rotate()
+        return JSONResponse({"ok": True})
+
+    async def logout(request: Request) -> JSONResponse:
+        session_of(request).logout()
+        return JSONResponse({"user": session_of(request).user_id, "data": dict(session_of(request))})
+
+    async def slow_write(request: Request) -> JSONResponse:
+        gates.entered.set()
+        await gates.release.wait()
+        session_of(request)["late"] = "yes"
+        return JSONResponse({"user": session_of(request).user_id})
+
+    routes = [
+        Route("/login", login, methods=["POST"]),
+        Route("/me", me),
+        Route("/write", write, methods=["POST"]),
+        Route("/count", count, methods=["POST"]),
+        Route("/rotate", rotate, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/slow-write", slow_write, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.add_middleware(SessionMiddleware, store=store, **options)
+    return app
+
+
+def read_all(data: bytes) -> list[object]:
+    """Every complete reply in ``data``, parsed."""
+    parser = ReplyParser()
+    parser.feed(data)
+    values = []
+    while (value := parser.next()) is not NEED_DATA:
+        values.append(value)
+    return values
+
+
+# --- the asyncio glue in-process: a real Connection and Server, a fake transport ---------------
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        super().__init__()
+        self.peer = peer
+        self.written = bytearray()
+        self.closed = False
+        self.reading = True
+        self.buffered = 0  # what get_write_buffer_size reports (the peer isn't reading)
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": self.peer, "sockname": ("127.0.0.1", 6379)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed, "write after close"
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def take(self) -> bytes:
+        data, self.written = bytes(self.written), bytearray()
+        return data
+
+
+class ConnectionHarness:
+    """A real Connection and Server on a real loop, with a fake transport (tests/unit)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, config: Config) -> None:
+        self.loop = loop
+        self.db = Database(config)
+        self.server = Server(config, self.db)
+
+    def connect(self, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> tuple[Connection, FakeTransport]:
+        conn = Connection(self.server)
+        transport = FakeTransport(peer)
+        conn.connection_made(transport)
+        return conn, transport
+
+    def feed(self, conn: Connection, data: bytes) -> None:
+        """Deliver a read inside the running loop, as asyncio does, then run what it scheduled."""
+
+        async def deliver() -> None:
+            conn.data_received(data)
+            for _ in range(5):  # resumes and deferred closes are call_soon callbacks
+                await asyncio.sleep(0)
+
+        self.loop.run_until_complete(deliver())
+
+
+def cmd(*args: str | bytes) -> bytes:
+    return encode_command(*[a.encode() if isinstance(a, str) else a for a in args])

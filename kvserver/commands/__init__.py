@@ -3,6 +3,7 @@
 from kvserver.commands import (
     config,
     connection,
+    diagnostics,
     hashes,
     info,
     introspection,
@@ -23,6 +24,7 @@ __all__ = [
     "CommandSpec",
     "config",
     "connection",
+    "diagnostics",
     "hashes",
     "info",
     "introspection",

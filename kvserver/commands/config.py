@@ -136,6 +136,7 @@ def config_resetstat_command(ctx: Context, client: ClientState, argv: list[bytes
         "total_net_output_bytes",
     ):
         setattr(stats, name, 0)
+    ctx.monitoring.reset_stats()
     return OK
 
 

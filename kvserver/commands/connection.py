@@ -22,7 +22,7 @@ from kvserver.commands.registry import (
     container,
 )
 from kvserver.protocol import OK, PONG, ErrorReply, SimpleString, Verbatim
-from kvserver.state import ClientState
+from kvserver.state import REPLY_OFF, REPLY_ON, REPLY_SKIP_NEXT, ClientState
 
 CONNECTION: Final = "connection"
 REDIS_VERSION: Final = "7.0.15"
@@ -186,6 +186,8 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     client.name = b""
     client.resp3 = False
     client.authenticated = not ctx.config.requirepass
+    client.reply_mode = REPLY_ON
+    client.no_evict = False
     return SimpleString(b"RESET")
 
 
@@ -201,10 +203,23 @@ _CLIENT_HELP: Final = [
     "KILL <ip:port>",
     "    Kill connection made from <ip:port>.",
     "KILL <option> <value> [<option> <value> [...]]",
-    "    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,",
-    "    SKIPME (YES|NO).",
-    "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
-    "    Return information about client connections.",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETINFO <option> <value>",
     "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
     "SETNAME <name>",
@@ -306,7 +321,7 @@ def client_setinfo_command(ctx: Context, client: ClientState, argv: list[bytes])
     summary="Returns information about the current client connection.",
 )
 def client_info_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return Verbatim((client.describe() + "\n").encode())
+    return Verbatim((client.describe(argv) + "\n").encode())
 
 
 @command(
@@ -326,13 +341,8 @@ def client_list_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     if len(argv) > 2:
         opt = argv[2].upper()
         if opt == b"TYPE" and len(argv) == 4:
-            kind = argv[3].lower()
-            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
-                raise CommandError(f"ERR Unknown client type '{argv[3].decode('utf-8', 'surrogateescape')}'")
-            if kind in (b"normal", b"pubsub"):  # a subscriber is of type pubsub; a monitor is normal
-                clients = [c for c in clients if (c.subs is not None) == (kind == b"pubsub")]
-            else:
-                clients = []
+            kind = _client_type(argv[3])
+            clients = [c for c in clients if c.kind == kind]
         elif opt == b"ID" and len(argv) > 3:
             wanted = set()
             for raw in argv[3:]:
@@ -340,12 +350,43 @@ def client_list_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
             clients = [c for c in clients if c.id in wanted]
         else:
             raise CommandError(SYNTAX)
-    return Verbatim("".join(c.describe() + "\n" for c in clients).encode())
+    return Verbatim("".join(c.describe(argv if c is client else None) + "\n" for c in clients).encode())
 
 
-def _on_off(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+def _client_type(raw: bytes) -> str:
+    """A TYPE argument of CLIENT LIST / KILL, as ClientState.kind names it."""
+    kind = raw.lower()
+    if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+        raise CommandError(f"ERR Unknown client type '{raw.decode('utf-8', 'surrogateescape')}'")
+    return "replica" if kind == b"slave" else kind.decode()
+
+
+def _on_off(ctx: Context, client: ClientState, argv: list[bytes]) -> bool:
     if argv[2].lower() not in (b"on", b"off"):
         raise CommandError(SYNTAX)
+    return argv[2].lower() == b"on"
+
+
+_REPLY_MODES: Final = {b"on": REPLY_ON, b"off": REPLY_OFF, b"skip": REPLY_SKIP_NEXT}
+
+
+@command(
+    "reply",
+    3,
+    (NOSCRIPT, LOADING, STALE),
+    keys=(0, 0, 0),
+    group=CONNECTION,
+    since="3.2.0",
+    parent="client",
+    summary="Instruct the server whether to reply to commands",
+)
+def client_reply_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """CLIENT REPLY ON|OFF|SKIP: ON answers OK; OFF and SKIP answer nothing (the connection drops
+    the reply, see ClientState.reply_suppressed)."""
+    mode = _REPLY_MODES.get(argv[2].lower())
+    if mode is None:
+        raise CommandError(SYNTAX)
+    client.reply_mode = mode
     return OK
 
 
@@ -360,7 +401,8 @@ def _on_off(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     summary="Set client eviction mode for the current connection",
 )
 def client_no_evict_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _on_off(ctx, client, argv)
+    client.no_evict = _on_off(ctx, client, argv)
+    return OK
 
 
 @command(
@@ -374,7 +416,8 @@ def client_no_evict_command(ctx: Context, client: ClientState, argv: list[bytes]
     summary="Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.",
 )
 def client_no_touch_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _on_off(ctx, client, argv)
+    _on_off(ctx, client, argv)
+    return OK
 
 
 @command(
@@ -388,7 +431,8 @@ def client_no_touch_command(ctx: Context, client: ClientState, argv: list[bytes]
     summary="Kill the connection of a client",
 )
 def client_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [SKIPME yes|no]"""
+    """CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [LADDR addr] [TYPE type] [USER user]
+    [SKIPME yes|no] (Redis 7.0 has no MAXAGE: a syntax error, as there)"""
     if len(argv) == 3:
         target = argv[2].decode("utf-8", "replace")
         victims = [c for c in ctx.clients.by_id.values() if c.addr == target]
@@ -399,16 +443,23 @@ def client_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     if len(argv) % 2 != 0:
         raise CommandError(SYNTAX)
     ids: int | None = None
-    addr = laddr = None
+    addr = laddr = kind = None
     skipme = True
     for j in range(2, len(argv), 2):
         opt, raw = argv[j].upper(), argv[j + 1]
         if opt == b"ID":
             ids = parse_int(raw, "ERR client-id should be greater than 0")
+            if ids <= 0:
+                raise CommandError("ERR client-id should be greater than 0")
         elif opt == b"ADDR":
             addr = raw.decode("utf-8", "replace")
         elif opt == b"LADDR":
             laddr = raw.decode("utf-8", "replace")
+        elif opt == b"TYPE":
+            kind = _client_type(raw)
+        elif opt == b"USER":
+            if raw != b"default":  # the only user
+                raise CommandError(f"ERR No such user '{raw.decode('utf-8', 'surrogateescape')}'")
         elif opt == b"SKIPME" and raw.lower() in (b"yes", b"no"):
             skipme = raw.lower() == b"yes"
         else:
@@ -418,6 +469,8 @@ def client_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
         if (ids is not None and other.id != ids) or (addr is not None and other.addr != addr):
             continue
         if (laddr is not None and other.laddr != laddr) or (skipme and other is client):
+            continue
+        if kind is not None and other.kind != kind:
             continue
         other.close()
         killed += 1

@@ -32,16 +32,18 @@ class Section:
     name: str
     fields: SectionFields
     default: bool  # printed by INFO with no argument (and "default"); else only by "all"/"everything"
+    title: str  # the "# Title" header
 
 
 SECTIONS: dict[str, Section] = {}
 
 
-def section(name: str, *, default: bool = True) -> Callable[[SectionFields], SectionFields]:
-    """Declare an INFO section; sections print in the order they are declared."""
+def section(name: str, *, default: bool = True, title: str = "") -> Callable[[SectionFields], SectionFields]:
+    """Declare an INFO section; sections print in the order they are declared. ``title``: the
+    header, when it is not the name capitalised (Redis's "# CPU")."""
 
     def register(fields: SectionFields) -> SectionFields:
-        SECTIONS[name] = Section(name, fields, default)
+        SECTIONS[name] = Section(name, fields, default, title or name.capitalize())
         return fields
 
     return register
@@ -134,10 +136,39 @@ def _replication(ctx: Context) -> dict[str, object]:
     return {"role": "master", "connected_slaves": 0, "master_repl_offset": 0}
 
 
-@section("cpu")
+@section("cpu", title="CPU")
 def _cpu(ctx: Context) -> dict[str, object]:
     times = os.times()
     return {"used_cpu_sys": f"{times.system:.6f}", "used_cpu_user": f"{times.user:.6f}"}
+
+
+@section("commandstats", default=False)
+def _commandstats(ctx: Context) -> dict[str, object]:
+    return _as_fields(ctx.monitoring.commandstats_lines())
+
+
+@section("errorstats")
+def _errorstats(ctx: Context) -> dict[str, object]:
+    return _as_fields(ctx.monitoring.errorstats_lines())
+
+
+@section("latencystats", default=False)
+def _latencystats(ctx: Context) -> dict[str, object]:
+    return _as_fields(ctx.monitoring.latencystats_lines())
+
+
+@section("cluster")
+def _cluster(ctx: Context) -> dict[str, object]:
+    return {"cluster_enabled": 0}
+
+
+def _as_fields(lines: list[str]) -> dict[str, object]:
+    """``key:value`` lines (monitoring.py's form) as a section's fields."""
+    fields: dict[str, object] = {}
+    for line in lines:
+        key, value = line.split(":", 1)
+        fields[key] = value
+    return fields
 
 
 @section("keyspace")
@@ -160,7 +191,7 @@ def render_info(ctx: Context, sections: list[Section]) -> str:
     """INFO's text: "# Section" headers and key:value lines, sections separated by a blank line."""
     chunks = []
     for entry in sections:
-        lines = [f"# {entry.name.capitalize()}"] + [f"{key}:{value}" for key, value in entry.fields(ctx).items()]
+        lines = [f"# {entry.title}"] + [f"{key}:{value}" for key, value in entry.fields(ctx).items()]
         chunks.append("\r\n".join(lines) + "\r\n")
     return "\r\n".join(chunks)
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kvserver.config import Config
     from kvserver.keyspace import Keyspace
     from kvserver.memory import MemoryMeter
+    from kvserver.monitoring import Monitoring
     from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
 
@@ -71,6 +72,7 @@ class Context(Protocol):
     stats: Stats
     memory: MemoryMeter
     pubsub: PubSub
+    monitoring: Monitoring
 
     @property
     def persistence(self) -> Persistence:
@@ -344,4 +346,4 @@ def help_reply(name: str, lines: list[str]) -> list[bytes]:
     from kvserver.protocol import SimpleString
 
     header = f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
-    return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Print this help."]]
+    return [SimpleString(line.encode()) for line in [header, *lines, "HELP", "    Prints this help."]]

@@ -122,6 +122,7 @@ def test_max_clients(spawn: Callable[..., ServerProcess]) -> None:
     second.close()
 
 
+@pytest.mark.slow
 def test_requirepass_limits_unauthenticated_frames(spawn: Callable[..., ServerProcess]) -> None:
     server = spawn("--appendonly", "no", "--requirepass", "s3cret")
     client = RawClient(server.port)

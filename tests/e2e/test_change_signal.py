@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.support import ServerProcess, wait_for
+from tests.support import ServerProcess, call, wait_for
+from tests.support import command as send
 
 SERVERS = ["kvserver", "redis"]
 
@@ -38,8 +39,8 @@ def blocked_clients(r: redis.Redis) -> int:
 
 def block(server: ServerProcess, r: redis.Redis, *command: str) -> redis.Connection:
     """Send a blocking command on a connection of its own; return once the server parked it."""
-    conn = redis.Connection(port=server.port, socket_timeout=5)
-    conn.send_command(*command)
+    conn: redis.Connection = call(redis.Connection, port=server.port, socket_timeout=5)
+    call(conn.send_command, *command)
     wait_for(lambda: blocked_clients(r) == 1)
     return conn
 
@@ -77,12 +78,12 @@ def run(r: redis.Redis, commands: list[tuple[str, ...]]) -> None:
     if commands[:1] == [("MULTI",)]:
         assert commands[-1] == ("EXEC",)
         with r.pipeline(transaction=True) as pipe:
-            for command in commands[1:-1]:
-                pipe.execute_command(*command)
+            for queued in commands[1:-1]:
+                send(pipe, *queued)
             pipe.execute()
         return
-    for command in commands:
-        r.execute_command(*command)
+    for each in commands:
+        send(r, *each)
 
 
 def served(
@@ -101,7 +102,7 @@ def served(
         assert blocked_clients(r) == 0
         return reply
     finally:
-        waiter.disconnect()
+        call(waiter.disconnect)
 
 
 @pytest.mark.parametrize("case", list(LIST_CREATIONS))
@@ -147,7 +148,7 @@ def test_watch_is_touched_by_changes_only(server: ServerProcess, r: redis.Redis,
     other = redis.Redis(port=server.port, protocol=2, socket_timeout=5)
     try:
         with r.pipeline(transaction=True) as pipe:
-            pipe.watch(watched)
+            call(pipe.watch, watched)
             run(other, action)
             pipe.multi()
             pipe.ping()
@@ -165,7 +166,7 @@ def test_watch_is_touched_by_expiry(server: ServerProcess, r: redis.Redis) -> No
     other = redis.Redis(port=server.port, protocol=2, socket_timeout=5)
     try:
         with r.pipeline(transaction=True) as pipe:
-            pipe.watch("k")
+            call(pipe.watch, "k")
             wait_for(lambda: other.exists("k") == 0)  # expired, and removed by this access
             pipe.multi()
             pipe.ping()

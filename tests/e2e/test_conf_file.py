@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ timeout 5
 
 
 @pytest.fixture
-def conf_server(tmp_path: Path) -> ServerProcess:
+def conf_server(tmp_path: Path) -> Iterator[ServerProcess]:
     (tmp_path / "extra.conf").write_text("maxmemory 10mb\ntimeout 9\n")
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "a.conf").write_text("loglevel verbose\n")

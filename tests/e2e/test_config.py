@@ -9,9 +9,7 @@ import pytest
 import redis
 
 from kvserver.config import PARAMETERS
-from tests.e2e.test_differential import assert_same_replies
-from tests.e2e.test_dispatch_checks import request
-from tests.support import RawClient, ServerProcess, redis_server_process
+from tests.support import RawClient, ServerProcess, assert_same_replies, redis_server_process, request
 
 Spawn = Callable[..., ServerProcess]
 
@@ -59,6 +57,45 @@ CASES: dict[str, list[str]] = {
         "normal 1 2 3",
         "",
     ],
+    # the slow log and the latency monitor
+    "slowlog-log-slower-than": [*NOT_NUMBERS, *INTEGERS, "-2", "0", "10000"],
+    "slowlog-max-len": [*NOT_NUMBERS, *INTEGERS, "128"],
+    "latency-monitor-threshold": [*NOT_NUMBERS, *INTEGERS, "0"],
+    # Redis's encoding and tuning parameters: stored and shown, no effect in kvserver
+    **{
+        name: [*NOT_NUMBERS, *INTEGERS[:4], default]
+        for name, default in [
+            ("hash-max-listpack-entries", "512"),
+            ("hash-max-ziplist-entries", "512"),
+            ("list-max-listpack-size", "-2"),
+            ("list-max-ziplist-size", "-2"),
+            ("list-compress-depth", "0"),
+            ("set-max-intset-entries", "512"),
+            ("zset-max-listpack-entries", "128"),
+            ("zset-max-ziplist-entries", "128"),
+            ("stream-node-max-entries", "100"),
+            ("active-defrag-cycle-min", "1"),
+            ("active-defrag-cycle-max", "25"),
+            ("active-defrag-threshold-lower", "10"),
+            ("active-defrag-threshold-upper", "100"),
+            ("active-defrag-max-scan-fields", "1000"),
+        ]
+    },
+    **{name: [*MEMORY, "64"] for name in ("hash-max-listpack-value", "hash-max-ziplist-value")},
+    **{name: [*MEMORY, "64"] for name in ("zset-max-listpack-value", "zset-max-ziplist-value")},
+    "stream-node-max-bytes": [*MEMORY, "4096"],
+    "active-defrag-ignore-bytes": [*MEMORY, "104857600"],
+    **{
+        name: [*WORDS, "yes", "no"]
+        for name in (
+            "lazyfree-lazy-eviction",
+            "lazyfree-lazy-expire",
+            "lazyfree-lazy-server-del",
+            "lazyfree-lazy-user-del",
+            "lazyfree-lazy-user-flush",
+        )
+    },
+    "activedefrag": [*WORDS, "no"],
 }
 
 
@@ -67,7 +104,9 @@ def test_the_table_covers_every_parameter() -> None:
 
 
 def config_set_script() -> list[tuple[str, ...]]:
-    script = [("CONFIG", "SET", name, value) for name, values in CASES.items() for value in values]
+    script: list[tuple[str, ...]] = [
+        ("CONFIG", "SET", name, value) for name, values in CASES.items() for value in values
+    ]
     script += [
         ("CONFIG", "SET", "hz"),
         ("CONFIG", "SET", "hz", "10", "timeout"),  # odd: a syntax error, not an arity error
@@ -95,8 +134,19 @@ def config_set_script() -> list[tuple[str, ...]]:
         ("client-output-buffer-limit", "slave 0 0 0 normal 1 2 3abc"),
         ("save", ""),
         ("timeout", "0"),
+        ("hash-max-ziplist-entries", "16"),  # an alias sets the parameter: both names show it
+        ("hash-max-listpack-entries", "512"),
+        ("list-max-ziplist-size", "-1"),
+        ("list-max-listpack-size", "-2"),
+        ("slowlog-max-len", "128"),
     ]:
         script += [("CONFIG", "SET", name, value), ("CONFIG", "GET", name)]
+    script += [("CONFIG", "SET", "hash-max-ziplist-entries", "16", "hash-max-listpack-value", "1kb")]
+    # one name a GET: Redis lists several matches in its dict's order
+    script += [("CONFIG", "GET", name) for name in CASES if "max-" in name or "lazy" in name or "defrag" in name]
+    script += [
+        ("CONFIG", "GET", name) for name in ("slowlog-log-slower-than", "slowlog-max-len", "list-compress-depth")
+    ]
     return script
 
 

@@ -20,8 +20,17 @@ import redis
 
 from kvserver.protocol import NEED_DATA, ErrorReply, encode_command
 from kvserver.reply_parser import ReplyParser
-from tests.e2e.test_differential import assert_same_replies, run_script
-from tests.support import RawClient, ServerProcess, free_port, kvserver_process, redis_server_process, wait_for
+from tests.support import (
+    RawClient,
+    ServerProcess,
+    assert_same_replies,
+    command,
+    free_port,
+    kvserver_process,
+    redis_server_process,
+    run_script,
+    wait_for,
+)
 
 EVIL = "x\r\n+OK\r\n:666"  # what a client puts in an argument to forge replies
 EVIL_LOWER = "x\r\n+ok\r\n:666"  # for CONFIG SET, whose option names kvserver lowercases
@@ -169,7 +178,7 @@ def assert_config_set_refused(client: redis.Redis, name: str, value: str, why: s
 def client_line(port: int, name: str) -> str:
     r = redis.Redis(port=port, protocol=2)
     try:
-        lines = r.execute_command("CLIENT", "LIST").decode().splitlines()
+        lines = command(r, "CLIENT", "LIST").decode().splitlines()
     finally:
         r.close()
     return next((line for line in lines if f" name={name} " in line), "")

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvserver.protocol import encode_command
-from tests.support import RawClient, ServerProcess
+from tests.support import ServerProcess, assert_same_replies
 
 # Each step is one command. Replies that depend on time, ids or the host are not in this script.
 SCRIPT: list[tuple[str, ...]] = [
@@ -250,50 +249,7 @@ SCRIPT: list[tuple[str, ...]] = [
 ]
 
 
-def run_script(port: int, resp3: bool, script: list[tuple[str, ...]] = SCRIPT) -> list[bytes]:
-    client = RawClient(port)
-    replies = []
-    if resp3:
-        client.send(encode_command("HELLO", "3"))
-        client.read_reply()
-    for step in script:
-        client.send(encode_command(*step))
-        replies.append(read_raw_reply(client))
-    client.close()
-    return replies
-
-
-def read_raw_reply(client: RawClient, chunk_size: int = 65536) -> bytes:
-    """One reply's exact bytes (parsed to find its end, returned raw); ``chunk_size`` 1 leaves
-    the replies that follow it in the socket."""
-    from kvserver.reply_parser import NEED_DATA, ReplyParser
-
-    data = b""
-    while True:
-        parser = ReplyParser()
-        parser.feed(data)
-        if parser.next() is not NEED_DATA:
-            return data
-        chunk = client.sock.recv(chunk_size)
-        if not chunk:
-            raise ConnectionError(f"closed after {data!r}")
-        data += chunk
-
-
 @pytest.mark.external
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 def test_every_reply_matches_redis(kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool) -> None:
     assert_same_replies(kv_server, real_redis, resp3, SCRIPT)
-
-
-def assert_same_replies(
-    kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool, script: list[tuple[str, ...]]
-) -> None:
-    ours = run_script(kv_server.port, resp3, script)
-    theirs = run_script(real_redis.port, resp3, script)
-    mismatches = [
-        f"{' '.join(step)[:60]}\n    redis:    {want!r}\n    kvserver: {got!r}"
-        for step, want, got in zip(script, theirs, ours, strict=True)
-        if want != got
-    ]
-    assert not mismatches, "\n".join(mismatches)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_differential import assert_same_replies
-from tests.support import ServerProcess
+from tests.support import ServerProcess, assert_same_replies
 
 TOO_BIG = "9999999999999999999"  # 19 digits, above 2**63 - 1
 INT64_MIN = "-9223372036854775808"

@@ -9,8 +9,7 @@ import shlex
 
 import pytest
 
-from tests.e2e.test_differential import assert_same_replies
-from tests.support import ServerProcess
+from tests.support import ServerProcess, assert_same_replies
 
 
 def script(text: str) -> list[tuple[str, ...]]:

@@ -14,18 +14,21 @@ import redis
 
 from kvserver.commands import TABLE
 from kvserver.protocol import encode_command
-from tests.e2e.test_differential import assert_same_replies, read_raw_reply
-from tests.support import RawClient, ServerProcess, fill_disk, redis_server_process, wait_for
+from tests.support import (
+    RawClient,
+    ServerProcess,
+    assert_same_replies,
+    fill_disk,
+    read_raw_reply,
+    redis_server_process,
+    request,
+    wait_for,
+)
 
 Spawn = Callable[..., ServerProcess]
 
 
 # --- MISCONF inside MULTI / EXEC (a full disk) -------------------------------------------------
-
-
-def request(client: RawClient, *args: str | bytes) -> bytes:
-    client.send(encode_command(*args))
-    return read_raw_reply(client)
 
 
 def misconf_script(port: int, data_dir: Path) -> list[bytes]:

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvserver.commands import TABLE
-from tests.support import Pinger, ServerProcess, kvserver_process
+from tests.support import Pinger, ServerProcess, call, kvserver_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fuzz")]  # its module-scoped server
 
 # Commands that end or change the connection's contract on purpose (close it, block it, stream
 # to it, stop the server), or that would wipe the canary: not what this fuzzer is about.
@@ -105,7 +105,7 @@ def test_fuzzed_commands_never_drop_a_connection(fuzz_server: ServerProcess) -> 
     def batch(frames: list[list[bytes]]) -> None:
         nonlocal sent
         for argv in frames:
-            conn.send_command(*argv)
+            call(conn.send_command, *argv)
         for argv in frames:
             try:
                 conn.read_response()

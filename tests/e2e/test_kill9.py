@@ -13,7 +13,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support import ServerProcess, load_keys, wait_for
+from tests.support import TIMING_SENSITIVE, ServerProcess, load_keys, wait_for
+
+pytestmark = TIMING_SENSITIVE
 
 Spawn = Callable[..., ServerProcess]
 CYCLES = {"always": 10, "everysec": 10, "no": 4}

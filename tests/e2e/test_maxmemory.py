@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.e2e.test_differential import run_script
-from tests.support import ServerProcess, redis_server_process
+from tests.support import TIMING_SENSITIVE, ServerProcess, redis_server_process, run_script
+
+pytestmark = TIMING_SENSITIVE
 
 Spawn = Callable[..., ServerProcess]
 VALUE = b"x" * (1 << 20)

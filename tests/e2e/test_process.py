@@ -72,6 +72,7 @@ def test_signals_shut_down_gracefully(spawn: Callable[..., ServerProcess], signu
     assert "ready to exit, bye bye" in server.log()
 
 
+@pytest.mark.slow
 def test_shutdown_command(spawn: Callable[..., ServerProcess]) -> None:
     server = spawn("--appendonly", "no")
     r = redis.Redis(port=server.port)

@@ -21,8 +21,15 @@ import redis
 import redis.asyncio as aioredis
 
 from kvserver.protocol import encode_command
-from tests.e2e.test_differential import read_raw_reply
-from tests.support import RawClient, ServerProcess, link_ioredis, redis_server_process, require_tool, wait_for
+from tests.support import (
+    RawClient,
+    ServerProcess,
+    link_ioredis,
+    read_raw_reply,
+    redis_server_process,
+    require_tool,
+    wait_for,
+)
 
 Spawn = Callable[..., ServerProcess]
 

@@ -18,7 +18,9 @@ from kvserver.aof_format import encode_frame
 from kvserver.commands.containers import IndexedHash
 from kvserver.keyspace import Keyspace, dump_key
 from kvserver.protocol import encode_command
-from tests.support import ServerProcess, load_keys, wait_for
+from tests.support import TIMING_SENSITIVE, ServerProcess, load_keys, wait_for
+
+pytestmark = TIMING_SENSITIVE
 
 Spawn = Callable[..., ServerProcess]
 FIELDS = 1_500_000

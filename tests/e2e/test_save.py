@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import ServerProcess, wait_for
+from tests.support import ServerProcess, command, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -48,9 +48,9 @@ def test_without_a_log_there_is_nothing_to_save_to(spawn: Spawn) -> None:
     server = spawn("--appendonly", "no")
     r = redis.Redis(port=server.port)
     expected = "nothing to save to: appendonly is no and kvserver writes no RDB snapshot"
-    for command in (("SAVE",), ("BGSAVE",), ("BGSAVE", "SCHEDULE")):
+    for argv in (("SAVE",), ("BGSAVE",), ("BGSAVE", "SCHEDULE")):
         with pytest.raises(redis.ResponseError, match=expected):
-            r.execute_command(*command)
+            command(r, *argv)
     assert abs(r.lastsave().timestamp() - time.time()) < 60  # the startup
     r.close()
 
@@ -60,12 +60,12 @@ def test_bad_arguments_as_in_redis(server: str, request: pytest.FixtureRequest) 
     process: ServerProcess = request.getfixturevalue(server)
     r = redis.Redis(port=process.port)
     with pytest.raises(redis.ResponseError) as info_:
-        r.execute_command("BGSAVE", "NOW")
+        command(r, "BGSAVE", "NOW")
     assert str(info_.value) == "syntax error"
     with pytest.raises(redis.ResponseError) as info_:
-        r.execute_command("SAVE", "x")
+        command(r, "SAVE", "x")
     assert str(info_.value) == "wrong number of arguments for 'save' command"
     with pytest.raises(redis.ResponseError) as info_:
-        r.execute_command("LASTSAVE", "x")
+        command(r, "LASTSAVE", "x")
     assert str(info_.value) == "wrong number of arguments for 'lastsave' command"
     r.close()

@@ -12,11 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+import pytest
 import redis
 
 from kvserver.aof_format import FrameScanner, decode_payload
-from tests.support import ServerProcess, load_keys, wait_for
+from tests.support import ServerProcess, load_keys, pexpiretime, wait_for
 
 Spawn = Callable[..., ServerProcess]
 Snapshot = dict[bytes, tuple[bytes, object, int]]
@@ -32,9 +34,9 @@ def snapshot(r: redis.Redis, pattern: str = "*") -> Snapshot:
         b"list": lambda key: r.lrange(key, 0, -1),
     }
     result: Snapshot = {}
-    for key in r.keys(pattern):
-        kind = r.type(key)
-        result[key] = (kind, readers[kind](key), r.pexpiretime(key))
+    for key in cast(list[bytes], r.keys(pattern)):
+        kind = cast(bytes, r.type(key))
+        result[key] = (kind, readers[kind](key), pexpiretime(r, key))
     return result
 
 
@@ -57,12 +59,12 @@ def workload(r: redis.Redis, seed: int, rounds: int = 300) -> None:
             r.srem(f"s{n}", f"m{i}")
             r.zremrangebyscore(f"z{n}", 0, 10)
             r.ltrim(f"l{n}", 0, 5)
-            r.linsert(f"l{n}", "BEFORE", i + 1, "ins")
+            r.linsert(f"l{n}", "BEFORE", str(i + 1), "ins")
             r.lrem(f"l{n}", 0, "ins")
             r.sinterstore("inter", [f"s{n}", f"s{(n + 1) % 20}"])
             r.sunionstore("union", [f"s{n}", "union"])
             r.zrangestore("top", f"z{n}", 0, 2)
-            r.smove(f"s{n}", "moved", rng.choice([b"1", b"2", b"3"]))
+            r.smove(f"s{n}", "moved", rng.choice(["1", "2", "3"]))
             r.lmove(f"l{n}", "moved-list", "LEFT", "RIGHT")
             r.zpopmin(f"z{n}")
             r.expire(f"h{n}", 3600 + i)
@@ -127,6 +129,7 @@ def test_rewrite_writes_each_container_compactly(spawn: Spawn, tmp_path: Path) -
     assert snapshot_after_restart(spawn, data_dir) == before
 
 
+@pytest.mark.slow
 def test_container_writes_during_a_rewrite_are_kept(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "during"
     server = spawn("--appendfsync", "everysec", data_dir=data_dir)

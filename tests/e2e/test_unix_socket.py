@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import ServerProcess, free_port, kvserver_process, redis_server_process, require_tool
+from tests.support import ServerProcess, command, free_port, kvserver_process, redis_server_process, require_tool
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_unix_socket_with_redis_py_and_redis_cli(unix_server: ServerProcess) -> 
     out = subprocess.run([cli, "-s", str(sock), "GET", "k"], capture_output=True, text=True, timeout=10, check=True)
     assert out.stdout == "v\n"
     # CLIENT LIST as Redis shows a socket client: addr and laddr are path:0, flag U
-    line = r.execute_command("CLIENT", "INFO").decode()
+    line = command(r, "CLIENT", "INFO").decode()
     assert f" addr={sock}:0 laddr={sock}:0 " in line
     assert " flags=U " in line
     r.close()

@@ -20,34 +20,34 @@ from starlette.routing import Route
 
 from kvsession import AsyncSessionStore
 from kvsession.asgi import SessionMiddleware
-from tests.support import ServerProcess
+from tests.support import ServerProcess, session_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_app(store: AsyncSessionStore, **options: Any) -> Starlette:
     async def login(request: Request) -> JSONResponse:
-        request.session.login(request.query_params["user"], metadata={"agent": request.headers.get("user-agent")})
-        request.session["role"] = "member"
+        session_of(request).login(request.query_params["user"], metadata={"agent": request.headers.get("user-agent")})
+        session_of(request)["role"] = "member"
         return JSONResponse({"ok": True})
 
     async def me(request: Request) -> JSONResponse:
-        return JSONResponse({"user": request.session.user_id, "data": dict(request.session)})
+        return JSONResponse({"user": session_of(request).user_id, "data": dict(session_of(request))})
 
     async def write(request: Request) -> JSONResponse:
-        request.session[request.query_params["key"]] = request.query_params["value"]
+        session_of(request)[request.query_params["key"]] = request.query_params["value"]
         return JSONResponse({"ok": True})
 
     async def forget(request: Request) -> JSONResponse:
-        del request.session[request.query_params["key"]]
+        del session_of(request)[request.query_params["key"]]
         return JSONResponse({"ok": True})
 
     async def rotate(request: Request) -> JSONResponse:
-        request.session.rotate()
+        session_of(request).rotate()
         return JSONResponse({"ok": True})
 
     async def logout(request: Request) -> JSONResponse:
-        request.session.logout()
+        session_of(request).logout()
         return JSONResponse({"ok": True})
 
     routes = [

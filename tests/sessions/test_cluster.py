@@ -17,10 +17,9 @@ import redis.cluster
 
 from kvsession import AsyncSessionStore, ResponseError, SessionStore
 from kvsession.tokens import KeyLayout
-from tests.sessions.test_middleware import Gates, make_app
-from tests.support import ServerProcess, redis_server_process, require_tool, wait_for
+from tests.support import Gates, ServerProcess, call, make_app, redis_server_process, require_tool, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.external]
+pytestmark = [pytest.mark.slow, pytest.mark.external, pytest.mark.xdist_group("cluster")]  # one cluster per run
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerPro
         def ready() -> bool:
             for n in nodes:
                 with redis.Redis(port=n.port) as r:
-                    if r.cluster("INFO").get("cluster_state") != "ok":  # type: ignore[union-attr]
+                    if r.cluster("INFO").get("cluster_state") != "ok":
                         return False
             return True
 
@@ -61,8 +60,8 @@ def test_every_operation_on_a_sync_cluster(cluster: list[ServerProcess]) -> None
     client = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster[0].port, decode_responses=True)
     store = SessionStore(client)
     sessions = [store.create(f"user{i}", {"i": i}, metadata={"ip": "203.0.113.7"}) for i in range(40)]
-    slots = {client.keyslot(f"session:{{{s.id[:4]}}}:") for s in sessions}
-    nodes = {client.get_node_from_key(f"session:{{{s.id[:4]}}}:").name for s in sessions}
+    slots = {call(client.keyslot, f"session:{{{s.id[:4]}}}:") for s in sessions}
+    nodes = {call(client.get_node_from_key, f"session:{{{s.id[:4]}}}:").name for s in sessions}
     assert len(slots) > 3
     assert len(nodes) == 3  # the users are spread over every master
     for s in sessions:
@@ -136,4 +135,4 @@ def test_the_builtin_client_on_one_node_says_what_to_use(cluster: list[ServerPro
 
 
 def owned_by(client: redis.cluster.RedisCluster, user: str, port: int) -> bool:
-    return bool(client.get_node_from_key(KeyLayout().index(user)).port == port)
+    return bool(call(client.get_node_from_key, KeyLayout().index(user)).port == port)

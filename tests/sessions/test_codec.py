@@ -20,6 +20,7 @@ json_like: st.SearchStrategy[Any] = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(users)
 def test_tokens_round_trip_and_carry_the_users_tag(user: str) -> None:
     token = new_token(user)

@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 
 from kvserver.database import Database
 from kvserver.state import ClientState
+from kvserver.zset import ZSet
 from kvsession.drivers import advance, drive, step_commands, step_result
 from kvsession.errors import Conflict
 from kvsession.logic import Atomic, SessionLogic, Step
 from kvsession.model import FIELDS, Session, decode_record
 from kvsession.tokens import KeyLayout, parse_token
-from tests.unit.test_database import Clock
+from tests.support import Clock
 
 NOW = 1_800_000_000_000
 DAY = 86_400_000
@@ -71,7 +72,8 @@ class World:
         for key in self.db.keyspace.live_keys():
             if b":u:" in key:
                 value = self.db.keyspace.get(key)
-                result[key] = {member for _, member in value}  # type: ignore[union-attr]
+                assert isinstance(value, ZSet)
+                result[key] = {member for _, member in value}
         return result
 
     def record(self, session_key: bytes) -> Any:
@@ -280,6 +282,7 @@ def test_any_interleaving_keeps_the_invariants(plan: list[tuple[str, str]], sche
     running: list[Running] = []
     for i, (name, user) in enumerate(plan):
         target = initial[user][i % existing]
+        operation: Generator[Step, Any, Any]
         if name == "create":
             operation, target = world.logic.create(user, None, None, None), None
         elif name == "rotate":

@@ -12,72 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from kvsession import AsyncSessionStore
 from kvsession.asgi import SessionMiddleware
 from tests.sessions.conftest import AsyncStoreFactory
+from tests.support import Gates, make_app
 
 Scenario = Callable[[httpx.AsyncClient, AsyncSessionStore, "Gates"], Awaitable[None]]
-
-
-class Gates:
-    """Lets a test hold a request inside its handler (after the middleware loaded its session)."""
-
-    def __init__(self) -> None:
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-
-
-def make_app(store: AsyncSessionStore, gates: Gates, **options: Any) -> Starlette:
-    async def login(request: Request) -> JSONResponse:
-        query = request.query_params
-        if "cart" in query:  # set before logging in, in the same request
-            request.session["cart"] = query["cart"]
-        remember = None if "remember" not in query else query["remember"] == "1"
-        ttl = float(query["ttl"]) if "ttl" in query else None
-        request.session.login(query["user"], remember=remember, ttl=ttl)
-        return JSONResponse({"user": request.session.user_id})
-
-    async def me(request: Request) -> JSONResponse:
-        return JSONResponse({"user": request.session.user_id, "data": dict(request.session)})
-
-    async def write(request: Request) -> JSONResponse:
-        request.session[request.query_params["key"]] = request.query_params["value"]
-        return JSONResponse({"ok": True})
-
-    async def count(request: Request) -> JSONResponse:
-        return JSONResponse({"visits": await request.session.increment("visits")})
-
-    async def rotate(request: Request) -> JSONResponse:
-        request.session.rotate()
-        return JSONResponse({"ok": True})
-
-    async def logout(request: Request) -> JSONResponse:
-        request.session.logout()
-        return JSONResponse({"user": request.session.user_id, "data": dict(request.session)})
-
-    async def slow_write(request: Request) -> JSONResponse:
-        gates.entered.set()
-        await gates.release.wait()
-        request.session["late"] = "yes"
-        return JSONResponse({"user": request.session.user_id})
-
-    routes = [
-        Route("/login", login, methods=["POST"]),
-        Route("/me", me),
-        Route("/write", write, methods=["POST"]),
-        Route("/count", count, methods=["POST"]),
-        Route("/rotate", rotate, methods=["POST"]),
-        Route("/logout", logout, methods=["POST"]),
-        Route("/slow-write", slow_write, methods=["POST"]),
-    ]
-    app = Starlette(routes=routes)
-    app.add_middleware(SessionMiddleware, store=store, **options)
-    return app
 
 
 def run(async_store: AsyncStoreFactory, scenario: Scenario, **options: Any) -> None:

@@ -26,7 +26,7 @@ from redis.retry import Retry
 from kvsession import AsyncSessionStore, ResponseError, SessionStore, StoreTimeout, StoreUnavailable
 from kvsession.resp import ConnectionPool, Endpoint
 from kvsession.tokens import KeyLayout, parse_token
-from tests.support import ServerProcess, free_port, kvserver_process, redis_server_process
+from tests.support import ServerProcess, free_port, kvserver_process, redis_server_process, token_of
 
 SYNC_CLIENTS: dict[str, Any] = {"redis-py": redis.Redis, "valkey-py": valkey.Valkey}
 ASYNC_CLIENTS: dict[str, Any] = {"redis-py": redis.asyncio.Redis, "valkey-py": valkey.asyncio.Valkey}
@@ -149,12 +149,12 @@ def test_a_stalled_store_times_out(own_server: ServerProcess, backend: str) -> N
 
     async def async_get() -> None:
         async with async_store(own_server, backend, timeout=timeout) as astore:
-            await astore.get(session.token)  # type: ignore[arg-type]
+            await astore.get(token_of(session))
             os.kill(own_server.pid, signal.SIGSTOP)
             try:
                 started = time.monotonic()
                 with pytest.raises(StoreTimeout):
-                    await astore.get(session.token)  # type: ignore[arg-type]
+                    await astore.get(token_of(session))
                 assert time.monotonic() - started < timeout + 1.0
             finally:
                 os.kill(own_server.pid, signal.SIGCONT)

@@ -14,8 +14,7 @@ import redis.asyncio
 
 from kvsession import AsyncSessionStore, SessionStore
 from kvsession.testing import KvServer, kvserver
-from tests.sessions.test_middleware import Gates, make_app
-from tests.support import ServerProcess
+from tests.support import Gates, ServerProcess, make_app
 
 __all__ = ["kvserver"]  # the fixture
 

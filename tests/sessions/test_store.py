@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 import redis
@@ -14,7 +16,7 @@ import redis
 from kvsession import Session, SessionStore
 from kvsession.tokens import parse_token
 from tests.sessions.conftest import AsyncStoreFactory, MakeStore
-from tests.support import wait_for
+from tests.support import pexpiretime, token_of, wait_for
 
 
 def session_keys(inspect: redis.Redis) -> list[bytes]:
@@ -56,14 +58,14 @@ def test_async_store_has_the_same_operations(async_store: AsyncStoreFactory, ins
     async def scenario() -> None:
         async with async_store() as store:
             sessions = await asyncio.gather(*(store.create("bob", {"n": i}) for i in range(20)))
-            fetched = await asyncio.gather(*(store.get(s.token) for s in sessions))
+            fetched = await asyncio.gather(*(store.get(token_of(s)) for s in sessions))
             assert [s.data["n"] for s in fetched if s is not None] == list(range(20))
             first = sessions[0]
-            assert (await store.update(first.token, lambda d: {**d, "n": 100})).data == {"n": 100}  # type: ignore[union-attr]
-            rotated = await store.rotate(first.token)
+            assert (await store.update(token_of(first), lambda d: {**d, "n": 100})) is not None
+            rotated = await store.rotate(token_of(first))
             assert rotated is not None
-            assert await store.get(first.token) is None
-            assert await store.revoke(sessions[1].token) is True
+            assert await store.get(token_of(first)) is None
+            assert await store.revoke(token_of(sessions[1])) is True
             assert len(await store.list("bob")) == 19
             assert await store.revoke_id("bob", sessions[2].id) is True
             assert await store.revoke_all("bob", except_token=rotated.token) == 17
@@ -74,15 +76,17 @@ def test_async_store_has_the_same_operations(async_store: AsyncStoreFactory, ins
 
 
 def test_only_hashes_of_secrets_are_stored(store: SessionStore, inspect: redis.Redis) -> None:
-    tokens = [store.create(f"user{i}", {"k": "v"}).token for i in range(5)]
+    tokens = [token_of(store.create(f"user{i}", {"k": "v"})) for i in range(5)]
     dump = b""
-    for key in inspect.scan_iter("*"):
-        dump += key + b"".join(k + v for k, v in inspect.hgetall(key).items()) if inspect.type(key) == b"hash" else key
+    for key in cast(Iterator[bytes], inspect.scan_iter("*")):
+        dump += key
+        if inspect.type(key) == b"hash":
+            dump += b"".join(k + v for k, v in cast(dict[bytes, bytes], inspect.hgetall(key)).items())
     for token in tokens:
         parsed = parse_token(token)
         assert parsed is not None
         assert parsed.secret.encode() not in dump
-        assert token.encode() not in dump  # type: ignore[union-attr]
+        assert token.encode() not in dump
 
 
 def test_bad_tokens_are_simply_none(store: SessionStore) -> None:
@@ -122,20 +126,20 @@ def test_sliding_refresh_is_write_throttled_and_capped(make_store: MakeStore, in
     store = make_store(idle_ttl=100, absolute_ttl=250, clock=clock)
     session = store.create("alice")
     key = session_keys(inspect)[0]
-    deadline = inspect.pexpiretime(key)
+    deadline = pexpiretime(inspect, key)
     clock.offset = 40_000  # 60 s of 100 left: more than half, no write
     assert store.get(session.token) is not None  # type: ignore[arg-type]
-    assert inspect.pexpiretime(key) == deadline
+    assert pexpiretime(inspect, key) == deadline
     clock.offset = 60_000  # 40 s left: refresh, deadline = now + 100 s
     refreshed = store.get(session.token)  # type: ignore[arg-type]
     assert refreshed is not None
-    assert 0 <= inspect.pexpiretime(key) - (deadline + 60_000) < 1000  # (plus the real time that passed)
+    assert 0 <= pexpiretime(inspect, key) - (deadline + 60_000) < 1000  # (plus the real time that passed)
     assert refreshed.last_seen_at > session.last_seen_at
     for offset in (120_000, 180_000):  # refreshed again, until the absolute deadline (created + 250 s) caps it
         clock.offset = offset
         assert store.get(session.token) is not None  # type: ignore[arg-type]
     created_ms = int(session.created_at.timestamp() * 1000)
-    assert inspect.pexpiretime(key) == created_ms + 250_000
+    assert pexpiretime(inspect, key) == created_ms + 250_000
     clock.offset = 250_001
     assert store.get(session.token) is None  # type: ignore[arg-type]
 
@@ -184,7 +188,7 @@ def test_logins_racing_revoke_all_are_always_indexed(make_store: MakeStore, insp
             thread.join()
     assert revoked > 0
     index_keys = list(inspect.scan_iter("session:*:u:alice"))  # gone if the last sweep left nobody
-    indexed = {m.decode() for key in index_keys for m in inspect.zrange(key, 0, -1)}
+    indexed = {m.decode() for key in index_keys for m in cast(list[bytes], inspect.zrange(key, 0, -1))}
     assert {key.decode().rsplit(":", 1)[1] for key in session_keys(inspect)} == indexed
     assert store.revoke_all("alice") == len(indexed)
     assert inspect.dbsize() == 0

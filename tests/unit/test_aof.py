@@ -12,7 +12,7 @@ import pytest
 from kvserver.aof import SLOW_FSYNC_SECONDS, AppendOnlyLog, Rewrite
 from kvserver.aof_format import FRAME_HEADER, HEADER, FrameScanner, decode_payload, encode_frame
 from kvserver.config import Config
-from tests.unit.test_database import Harness
+from tests.support import Harness
 
 
 def read_records(path: Path) -> list[list[list[bytes]]]:

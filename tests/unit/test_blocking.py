@@ -33,12 +33,12 @@ def popper(keyspace: Keyspace) -> Callable[[object, object, bytes], object | Non
 
     def serve(ctx: object, client: object, key: bytes) -> object | None:
         value = keyspace.get(key)
-        if not isinstance(value, deque) or not value:
-            return None
-        element = value.popleft()
-        if not value:
-            keyspace.delete(key)
-        return [key, element]
+        if isinstance(value, deque) and len(value):
+            element = value.popleft()
+            if not len(value):
+                keyspace.delete(key)
+            return [key, element]
+        return None
 
     return serve
 

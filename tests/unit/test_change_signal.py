@@ -7,7 +7,7 @@ import pytest
 
 from kvserver.keyspace import DEL, EXPIRED, NEW, OVERWRITTEN, KeyListener, Keyspace
 from kvserver.protocol import PONG, NullArray
-from tests.unit.test_database import Harness
+from tests.support import Harness
 
 
 class Recorder(KeyListener):

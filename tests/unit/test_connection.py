@@ -8,94 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from kvserver.config import Config
-from kvserver.database import Database
-from kvserver.protocol import encode_command
-from kvserver.server import Connection, Server
-
-
-class FakeTransport(asyncio.Transport):
-    def __init__(self, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
-        super().__init__()
-        self.peer = peer
-        self.written = bytearray()
-        self.closed = False
-        self.reading = True
-        self.buffered = 0  # what get_write_buffer_size reports (the peer isn't reading)
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"peername": self.peer, "sockname": ("127.0.0.1", 6379)}.get(name, default)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        assert not self.closed, "write after close"
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-    def take(self) -> bytes:
-        data, self.written = bytes(self.written), bytearray()
-        return data
-
-
-class Harness:
-    def __init__(self, loop: asyncio.AbstractEventLoop, config: Config) -> None:
-        self.loop = loop
-        self.db = Database(config)
-        self.server = Server(config, self.db)
-
-    def connect(self, peer: tuple[str, int] = ("127.0.0.1", 50000)) -> tuple[Connection, FakeTransport]:
-        conn = Connection(self.server)
-        transport = FakeTransport(peer)
-        conn.connection_made(transport)
-        return conn, transport
-
-    def feed(self, conn: Connection, data: bytes) -> None:
-        """Deliver a read inside the running loop, as asyncio does, then run what it scheduled."""
-
-        async def deliver() -> None:
-            conn.data_received(data)
-            for _ in range(5):  # resumes and deferred closes are call_soon callbacks
-                await asyncio.sleep(0)
-
-        self.loop.run_until_complete(deliver())
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.set_event_loop(None)
-    loop.close()
-
-
-@pytest.fixture
-def h(loop: asyncio.AbstractEventLoop) -> Harness:
-    return Harness(loop, Config())
-
-
-def cmd(*args: str | bytes) -> bytes:
-    return encode_command(*[a.encode() if isinstance(a, str) else a for a in args])
+from tests.support import ConnectionHarness as Harness
+from tests.support import cmd
 
 
 def test_pipelined_commands_are_answered_in_one_write_in_order(h: Harness) -> None:

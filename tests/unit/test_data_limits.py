@@ -7,7 +7,7 @@ import pytest
 
 from kvserver.keyspace import copy_value, dump_key
 from kvserver.protocol import encode_reply
-from tests.unit.test_database import Harness
+from tests.support import Harness
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_huge_negative_counts_are_encoded_compactly(h: Harness) -> None:
 
 
 def test_random_count_range_checks_are_redis(h: Harness) -> None:
-    from tests.unit.test_database import err
+    from tests.support import err
 
     h("HSET", "h", "f", "v")
     out_of_range = err("ERR value is out of range")

@@ -7,60 +7,16 @@ import pytest
 from kvserver.commands import TABLE
 from kvserver.commands.registry import CommandSpec, Context
 from kvserver.config import Config
-from kvserver.database import Database, NoPersistence
+from kvserver.database import Database
 from kvserver.memory import MemoryMeter
 from kvserver.protocol import ErrorReply, NullArray
 from kvserver.state import ClientState
-
-NOW = 1_700_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> int:
-        return self.now
-
-
-class RecordingLog(NoPersistence):
-    """A LogWriter that keeps the units it is given."""
-
-    def __init__(self) -> None:
-        self.units: list[list[list[bytes]]] = []
-
-    def write(self, records: list[list[bytes]]) -> None:
-        self.units.append(records)
-
-
-class Harness:
-    def __init__(self, config: Config | None = None) -> None:
-        self.clock = Clock()
-        self.log = RecordingLog()
-        self.db = Database(config or Config(), self.log, self.clock)
-        self.client = self.new_client()
-
-    def new_client(self) -> ClientState:
-        client = self.db.clients.new()
-        client.authenticated = not self.db.config.requirepass
-        self.db.clients.add(client)
-        return client
-
-    def __call__(self, *args: str | bytes, client: ClientState | None = None) -> object:
-        argv = [a.encode() if isinstance(a, str) else a for a in args]
-        return self.db.execute(client or self.client, argv)
-
-    def records(self) -> list[list[bytes]]:
-        return [record for unit in self.log.units for record in unit]
+from tests.support import NOW, Harness, RecordingLog, array, err
 
 
 @pytest.fixture
 def h() -> Harness:
     return Harness()
-
-
-def err(text: str) -> ErrorReply:
-    return ErrorReply(text.encode())
 
 
 def test_set_with_relative_expiry_is_logged_with_an_absolute_deadline(h: Harness) -> None:
@@ -244,8 +200,8 @@ def test_rename_copy_and_type(h: Harness) -> None:
 def test_keys_and_scan(h: Harness) -> None:
     for name in ("user:1", "user:2", "session:1", "other"):
         h("SET", name, "v")
-    assert sorted(h("KEYS", "user:*")) == [b"user:1", b"user:2"]  # type: ignore[type-var]
-    assert sorted(h("KEYS", "*:[12]")) == [b"session:1", b"user:1", b"user:2"]  # type: ignore[type-var]
+    assert sorted(array(h("KEYS", "user:*"))) == [b"user:1", b"user:2"]
+    assert sorted(array(h("KEYS", "*:[12]"))) == [b"session:1", b"user:1", b"user:2"]
     seen: set[bytes] = set()
     cursor = b"0"
     while True:
@@ -438,7 +394,7 @@ def test_command_introspection_comes_from_the_table(h: Harness) -> None:
     assert h("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
     assert b"get" in h("COMMAND", "LIST")  # type: ignore[operator]
     listed = h("COMMAND", "LIST", "FILTERBY", "PATTERN", "get*")
-    assert sorted(listed) == [b"get", b"getdel", b"getex", b"getrange", b"getset"]  # type: ignore[type-var]
+    assert sorted(array(listed)) == [b"get", b"getdel", b"getex", b"getrange", b"getset"]
 
 
 def test_every_table_entry_is_consistent() -> None:

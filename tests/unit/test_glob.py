@@ -6,6 +6,7 @@ end, signed ``char`` ranges as on x86), exponential on purpose: it is only run o
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,6 +115,7 @@ _PATTERN_BYTES = st.sampled_from(b"ab*?[]^-\\Az\x80\xff")
 _SUBJECT_BYTES = st.sampled_from(b"ab-]^\\Az\x80\xff\x00")
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(
     st.lists(_PATTERN_BYTES, max_size=10).map(bytes),
@@ -124,6 +126,7 @@ def test_matches_redis_reference(pattern: bytes, subject: bytes, nocase: bool) -
     assert compile_glob(pattern, nocase)(subject) == reference(pattern, subject, nocase)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=8), st.binary(max_size=6))
 def test_matches_redis_reference_on_any_bytes(pattern: bytes, subject: bytes) -> None:

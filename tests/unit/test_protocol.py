@@ -25,6 +25,7 @@ from kvserver.protocol import (
     split_args,
 )
 from kvserver.reply_parser import ReplyParser
+from tests.support import read_all
 
 
 def parse(data: bytes, **kwargs: object) -> tuple[list[list[bytes]], ProtocolError | None]:
@@ -318,17 +319,8 @@ def test_unknown_reply_type_is_a_type_error() -> None:
 
 def test_encode_command_rejects_bool() -> None:
     with pytest.raises(TypeError):
-        encode_command("SET", "k", True)  # type: ignore[arg-type]
+        encode_command("SET", "k", True)
     assert encode_command("INCRBY", "k", 5) == b"*3\r\n$6\r\nINCRBY\r\n$1\r\nk\r\n$1\r\n5\r\n"
-
-
-def read_all(data: bytes) -> list[object]:
-    parser = ReplyParser()
-    parser.feed(data)
-    values = []
-    while (value := parser.next()) is not NEED_DATA:
-        values.append(value)
-    return values
 
 
 def test_reply_parser_reads_every_resp3_type() -> None:
@@ -402,6 +394,7 @@ _replies = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(values=st.lists(_replies, min_size=1, max_size=4), cuts=st.lists(st.integers(0, 3000), max_size=12))
 def test_reply_parser_gives_the_same_values_however_the_input_is_cut(values: list[object], cuts: list[int]) -> None:
     data = b"".join(encode_reply(value, resp3=True) for value in values)

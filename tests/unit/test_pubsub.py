@@ -11,7 +11,7 @@ from kvserver.config import Config, ConfigError
 from kvserver.database import Database
 from kvserver.protocol import PushReply, encode_reply
 from kvserver.pubsub import output_limit_exceeded, quote_repr, redacted
-from tests.unit.test_protocol import read_all as parse_all
+from tests.support import read_all as parse_all
 
 
 class Client:

@@ -11,9 +11,8 @@ import pytest
 from kvserver.config import Config
 from kvserver.database import Database, NoPersistence
 from kvserver.server import Server
-from tests.unit.test_connection import FakeTransport, Harness, cmd, h, loop
-
-__all__ = ["h", "loop"]  # the fixtures
+from tests.support import ConnectionHarness as Harness
+from tests.support import FakeTransport, cmd
 
 
 class ManualLog(NoPersistence):

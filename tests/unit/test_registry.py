@@ -80,7 +80,7 @@ def test_a_container_declares_its_help_which_stays_the_last_subcommand() -> None
         SimpleString(b"ONE"),
         SimpleString(b"    The first."),
         SimpleString(b"HELP"),
-        SimpleString(b"    Print this help."),
+        SimpleString(b"    Prints this help."),
     ]
 
 

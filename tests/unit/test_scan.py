@@ -7,6 +7,9 @@ the calls; duplicates are allowed. Each call looks at a bounded number of slots.
 
 from __future__ import annotations
 
+from typing import cast
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +45,7 @@ class Scanner:
         return False
 
 
+@pytest.mark.slow
 @settings(max_examples=800, deadline=None)
 @given(st.lists(step, max_size=300), st.integers(0, 8))
 def test_every_key_present_throughout_a_scan_is_returned(steps: list[tuple[object, ...]], slack: int) -> None:
@@ -54,7 +58,7 @@ def test_every_key_present_throughout_a_scan_is_returned(steps: list[tuple[objec
             ks.delete(op[1])  # type: ignore[arg-type]
             for scanner in scanners:
                 if scanner is not None:
-                    scanner.throughout.discard(op[1])  # type: ignore[arg-type]
+                    scanner.throughout.discard(op[1])
         elif op[0] == "flush":
             ks.clear()
             for scanner in scanners:
@@ -131,7 +135,7 @@ def test_a_recreated_key_does_not_make_an_old_cursor_skip_ahead() -> None:
 
 from kvserver.commands.containers import IndexedHash, IndexedSet  # noqa: E402
 from kvserver.zset import ZSet  # noqa: E402
-from tests.unit.test_database import Harness  # noqa: E402
+from tests.support import Harness, array  # noqa: E402
 
 MEMBERS = [b"m%d" % i for i in range(700)]
 
@@ -178,11 +182,11 @@ def test_container_scans_return_every_member_present_throughout(kind: str, steps
     for op in steps:
         if op[0] == "add":
             h(*add, *_add_args(kind, op[1]))  # type: ignore[arg-type]
-            present |= set(op[1])  # type: ignore[arg-type]
+            present |= set(cast(list[bytes], op[1]))
         elif op[0] == "rem":
             h(*rem, *op[1])  # type: ignore[misc]
-            present -= set(op[1])  # type: ignore[arg-type]
-            throughout -= set(op[1])  # type: ignore[arg-type]
+            present -= set(cast(list[bytes], op[1]))
+            throughout -= set(cast(list[bytes], op[1]))
         elif op[0] == "pop":
             if kind == "set":
                 popped = h("SPOP", "s", str(op[1]))
@@ -191,8 +195,8 @@ def test_container_scans_return_every_member_present_throughout(kind: str, steps
             else:
                 popped = h("HRANDFIELD", "s", str(op[1]))
                 h("HDEL", "s", *popped)  # type: ignore[misc]
-            present -= set(popped)  # type: ignore[arg-type]
-            throughout -= set(popped)  # type: ignore[arg-type]
+            present -= set(array(popped))
+            throughout -= set(array(popped))
         elif not done:
             reply = h(scan, "s", cursor, "COUNT", str(op[1]))
             assert isinstance(reply, list)
