@@ -213,6 +213,7 @@ class Database:
         self.config = config or Config()
         self.memory = memory or MemoryMeter()
         self.keyspace = Keyspace(clock, on_expire=self._on_expire)
+        self._listeners = self.keyspace.listeners  # the same list: one attribute load per test
         self.clients = ClientRegistry()
         self.stats = Stats()
         self.pubsub = PubSub()
@@ -369,7 +370,7 @@ class Database:
         assert handler is not None
         start = perf_counter_ns()
         try:
-            if spec.is_write and self.keyspace.listeners:  # (no write command subscribes anyone)
+            if spec.is_write and self._listeners:  # (no write command subscribes anyone)
                 self._writing(spec, argv)
             reply = handler(self, client, argv)
         except CommandError as exc:
@@ -414,7 +415,7 @@ class Database:
             self._unit.append(argv)
         elif self.logging:
             self.persistence.write([argv])
-        if self.keyspace.listeners:
+        if self._listeners:
             ks = self.keyspace
             if touched is None:
                 spec = self._running

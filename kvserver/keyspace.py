@@ -140,14 +140,16 @@ class Keyspace:
 
     # --- the change signal ---------------------------------------------------------------------
 
+    # ``listeners`` is one list for the keyspace's lifetime (the dispatcher holds it too); a
+    # listener never (un)subscribes from inside one of its callbacks.
+
     def subscribe(self, listener: KeyListener) -> None:
-        # a new list each time: a change being announced goes on over the old one
         if listener not in self.listeners:
-            self.listeners = [*self.listeners, listener]
+            self.listeners.append(listener)
 
     def unsubscribe(self, listener: KeyListener) -> None:
         if listener in self.listeners:
-            self.listeners = [other for other in self.listeners if other is not listener]
+            self.listeners.remove(listener)
 
     def changed(self, event: str, key: bytes) -> None:
         """Announce a change to ``key`` (the keyspace's own writes call this too)."""
