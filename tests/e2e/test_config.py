@@ -9,13 +9,13 @@ import pytest
 import redis
 
 from kvserver.config import PARAMETERS
-from tests.e2e.test_connections import low_file_limit
 from tests.support import (
     RawClient,
     ServerProcess,
     assert_same_replies,
     command,
     kvserver_process,
+    low_file_limit,
     redis_server_process,
     request,
     run_script,
