@@ -1,0 +1,58 @@
+"""CONFIG SET's phases in-process (commands/config.py): a failed apply puts every value of the
+command back and applies again the ones already applied; unchanged values are not applied."""
+
+from __future__ import annotations
+
+from kvserver.commands.registry import CommandError
+from kvserver.database import Database
+from kvserver.protocol import OK, ErrorReply
+
+
+def refusing(name: str, applied: list[tuple[str, str]], db: Database) -> None:
+    """A config listener, as the server's: records each apply, refuses ``name``'s."""
+
+    def listener(changed: str) -> None:
+        applied.append((changed, db.config.get(changed)))
+        if changed == name:
+            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - refused")
+
+    db.config_listeners.append(listener)
+
+
+def config_set(db: Database, *args: str) -> object:
+    return db.execute(db.clients.new(), [b"CONFIG", b"SET", *(a.encode() for a in args)])
+
+
+def test_a_failed_apply_restores_and_reapplies_the_others() -> None:
+    db = Database()
+    applied: list[tuple[str, str]] = []
+    refusing("maxclients", applied, db)
+    reply = config_set(db, "timeout", "5", "slowlog-max-len", "7", "maxclients", "50", "hz", "20")
+    assert isinstance(reply, ErrorReply)
+    assert bytes(reply) == b"ERR CONFIG SET failed (possibly related to argument 'maxclients') - refused"
+    assert [db.config.get(n) for n in ("timeout", "slowlog-max-len", "maxclients", "hz")] == ["0", "128", "10000", "10"]
+    # applied in order up to the failure, then the applied ones again with their old values
+    assert applied == [
+        ("timeout", "5"),
+        ("slowlog-max-len", "7"),
+        ("maxclients", "50"),
+        ("timeout", "0"),
+        ("slowlog-max-len", "128"),
+    ]
+    assert db.monitoring.slowlog_max == 128  # the slow log was reconfigured back
+
+
+def test_an_unchanged_value_is_not_applied_and_an_invalid_one_changes_nothing() -> None:
+    db = Database()
+    applied: list[tuple[str, str]] = []
+    refusing("maxclients", applied, db)
+    assert config_set(db, "maxclients", "10000", "timeout", "3") == OK
+    assert applied == [("timeout", "3")]
+    reply = config_set(db, "timeout", "4", "hz", "x")
+    assert isinstance(reply, ErrorReply)
+    assert (
+        bytes(reply)
+        == b"ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
+    )
+    assert db.config.timeout == 3
+    assert applied == [("timeout", "3")]
