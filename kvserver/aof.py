@@ -28,13 +28,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from kvserver.aof_format import HEADER, encode_frame
-from kvserver.commands.registry import CommandError, CommandSpec
-from kvserver.keyspace import copy_value, dump_key, iter_dump
+from kvserver.commands.registry import CommandError
+from kvserver.keyspace import KeyListener, Keyspace, copy_value, dump_key, iter_dump
 from kvserver.protocol import ErrorReply
 
 if TYPE_CHECKING:
     from kvserver.config import Config
-    from kvserver.database import Database
 
 log = logging.getLogger("kvserver")
 
@@ -78,8 +77,9 @@ def fsync_dir(path: str) -> None:
 class AppendOnlyLog:
     """The LogWriter behind ``appendonly yes``."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, keyspace: Keyspace | None = None) -> None:
         self.config = config
+        self.keyspace = keyspace  # what a rewrite dumps (None: no rewrite possible)
         self.path = str(config.aof_path)
         self.fd = -1
         self.appended = 0
@@ -105,7 +105,6 @@ class AppendOnlyLog:
         self._generation = 0  # bumped when a rewrite swaps files: late callbacks are ignored
         self._last_fsync = time.monotonic()
         self._fsync_seconds = 0.0  # moving average of recent fsync durations
-        self._db: Database | None = None
         self._dir_unsynced = False  # a rewrite's rename is not known to be on disk yet
         self._next_auto_rewrite = 0.0  # after a failed automatic rewrite: not before this time
         self._auto_rewrite_failures = 0
@@ -126,9 +125,6 @@ class AppendOnlyLog:
     def attach(self, loop: asyncio.AbstractEventLoop, on_durable: Callable[[int], None]) -> None:
         self._loop = loop
         self._on_durable = on_durable
-
-    def bind(self, db: Database) -> None:
-        self._db = db
 
     async def close(self) -> None:
         """Graceful stop: write and fsync everything, then close the file."""
@@ -396,11 +392,11 @@ class AppendOnlyLog:
     def start_rewrite(self, automatic: bool = False) -> str:
         if self.rewrite is not None:
             raise CommandError("ERR Background append only file rewriting already in progress")
-        if self._db is None or self._loop is None:
+        if self.keyspace is None or self._loop is None:
             raise CommandError("ERR Background append only file rewriting is not available now")
         self._seal()  # what was written before the start is in the dump, so it must not be carried
         try:
-            self.rewrite = Rewrite(self, self._db, automatic)
+            self.rewrite = Rewrite(self, self.keyspace, automatic)
         except OSError as exc:
             log.warning("Can't rewrite append only file in background: %s", exc.strerror or exc)
             self.last_rewrite_status = "err"
@@ -429,8 +425,7 @@ class AppendOnlyLog:
             log.info("Background AOF rewrite finished successfully in %.3f seconds", time.monotonic() - started)
         finally:
             self.rewrite = None
-            if self._db is not None and self._db.before_write == rewrite.before_write:
-                self._db.before_write = None
+            rewrite.keyspace.unsubscribe(rewrite)
 
     def switch_to(self, fd: int, size: int) -> None:
         """Adopt a rewritten, fsynced log that holds every sealed frame (units still buffered as
@@ -461,19 +456,20 @@ class AppendOnlyLog:
                 job.add_done_callback(finished)
 
 
-class Rewrite:
+class Rewrite(KeyListener):
     """Compaction without fork: dump the keyspace as of the start, in slices, then the writes since.
 
-    Consistency comes from copy-on-write at key granularity: before a command writes a key
-    that hasn't been dumped yet, ``before_write`` dumps that key's current value first. Every
+    Consistency comes from copy-on-write at key granularity: the rewrite subscribes to the
+    keyspace's change signal, and before a command writes a key that hasn't been dumped yet
+    (``writing``), it dumps that key's current value first. Every
     frame appended after the start is also carried into the new file after the dump, so replay
     gives exactly the live keyspace. Until the atomic rename the old log stays complete.
     """
 
-    def __init__(self, owner: AppendOnlyLog, db: Database, automatic: bool = False) -> None:
+    def __init__(self, owner: AppendOnlyLog, keyspace: Keyspace, automatic: bool = False) -> None:
         self.owner = owner
-        self.db = db
-        self.keys = list(db.keyspace.data)
+        self.keyspace = keyspace
+        self.keys = list(keyspace.data)
         self.position = 0
         self.dumped: set[bytes] = set()
         self.big: deque[BigKeyDump] = deque()  # big keys being dumped, a slice at a time
@@ -497,7 +493,7 @@ class Rewrite:
         except OSError:
             self._release_files()
             raise
-        db.before_write = self.before_write  # last: a rewrite that could not start leaves no hook
+        keyspace.subscribe(self)  # last: a rewrite that could not start leaves no listener
 
     # --- called from the write path ------------------------------------------------------------
 
@@ -505,17 +501,16 @@ class Rewrite:
         self.carried.append(frame)
         self.carried_size += len(frame)
 
-    def before_write(self, spec: CommandSpec, argv: list[bytes]) -> None:
-        if spec.name in ("flushall", "flushdb"):
-            self.position = len(self.keys)  # the carried FLUSHALL clears whatever the dump holds
-            self.big.clear()
-            self.walking.clear()
-            return
-        for key in spec.keys(argv):
-            if key not in self.dumped:
-                self._dump(key, written=True)
-            elif key in self.walking:  # half dumped from the live value, which changes now
-                self.walking.pop(key).detach()
+    def flushed(self, keyspace: Keyspace) -> None:
+        self.position = len(self.keys)  # the carried FLUSHALL clears whatever the dump holds
+        self.big.clear()
+        self.walking.clear()
+
+    def writing(self, key: bytes) -> None:
+        if key not in self.dumped:
+            self._dump(key, written=True)
+        elif key in self.walking:  # half dumped from the live value, which changes now
+            self.walking.pop(key).detach()
 
     # --- the dump ------------------------------------------------------------------------------
 
@@ -525,7 +520,7 @@ class Rewrite:
         is about to change it). A copy runs at C speed (a 2M-field hash: ~75 ms); serialising
         the value at once would stall every client for the whole key (~0.9 s)."""
         self.dumped.add(key)
-        ks = self.db.keyspace
+        ks = self.keyspace
         value = ks.data.get(key)
         if value is None or ks.is_expired(key, ks.clock()):
             return
@@ -584,7 +579,7 @@ class Rewrite:
             if self.aborted:
                 return
         await self._write_out(loop)
-        self.db.before_write = None  # every key is dumped; from here only carried frames matter
+        self.keyspace.unsubscribe(self)  # every key is dumped; from here only carried frames matter
         while self.carried_size >= REWRITE_FLUSH_BYTES:
             chunks, self.carried, self.carried_size = self.carried, [], 0
             await loop.run_in_executor(None, self._emit, chunks)
@@ -621,8 +616,7 @@ class Rewrite:
         if self.aborted:
             return
         self.aborted = True
-        if self.db.before_write == self.before_write:
-            self.db.before_write = None
+        self.keyspace.unsubscribe(self)
         self._release_files()
 
     def _release_files(self) -> None:
@@ -638,7 +632,7 @@ class Rewrite:
 class BigKeyDump:
     """The records of one big key, produced lazily: from the live value until a command is about
     to change it, then (``detach``) from a copy, after a DEL that undoes the records already out.
-    Nothing but a write command (which calls ``before_write`` first) changes a value in place."""
+    Nothing but a write command (announced as ``writing`` first) changes a value in place."""
 
     __slots__ = ("deadline", "key", "records", "value")
 

@@ -239,7 +239,8 @@ def reopen_log() -> None:
 
 
 def _serve(config: Config) -> int:
-    from kvserver.server import run
+    """The composition root: the object graph is built here, each object given what it needs."""
+    from kvserver.server import Lifecycle, run
 
     try:
         Path(config.dir).mkdir(parents=True, exist_ok=True)
@@ -248,7 +249,8 @@ def _serve(config: Config) -> int:
         return 1
     if config.appendonly and lock_data_dir(config) is None:
         return 1
-    db = Database(config)
+    lifecycle = Lifecycle(config)  # SHUTDOWN and CONFIG SET reach the server through it
+    db = Database(config, server=lifecycle)
 
     def load() -> bool:
         """Runs once the port is bound: connections wait in the backlog until it returns."""
@@ -264,7 +266,7 @@ def _serve(config: Config) -> int:
         gc.freeze()
         return True
 
-    return _run_loop(_with_sighup(run(config, db, load)))
+    return _run_loop(_with_sighup(run(config, db, load, lifecycle)))
 
 
 async def _with_sighup(main: Coroutine[Any, Any, int]) -> int:
@@ -350,13 +352,12 @@ def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
     except OSError as exc:
         log.warning("Can't read the append only file %s: %s", path, exc.strerror)
         return None
-    aof = AppendOnlyLog(config)
+    aof = AppendOnlyLog(config, db.keyspace)
     try:
         aof.open(valid_size)
     except OSError as exc:
         log.warning("Can't open the append only file %s: %s", path, exc.strerror)
         return None
-    aof.bind(db)
     return aof
 
 

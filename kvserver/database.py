@@ -2,7 +2,14 @@
 
 ``execute`` is the one entry point for client commands and for log replay. Handlers report each
 write in canonical form through ``propagate``; this is the single place where writes reach the
-log and where WATCHed keys are marked as modified. A MULTI/EXEC is one unit in the log.
+log. A MULTI/EXEC is one unit in the log.
+
+The change signal's layer above the keyspace: the keyspace announces what it stores and removes
+itself; a handler that changes a value in place only calls ``propagate``, and after it returns
+the dispatcher announces the command's keys (from the spec it already resolved), with the
+command's name as the event. Before a write command runs, its keys are announced as being
+written (the rewrite's copy-on-write). WATCH (``transactions.Watches``) and the blocked clients
+(``blocking.Blocking``) subscribe to the keyspace while they have someone to serve.
 """
 
 from __future__ import annotations
@@ -10,26 +17,25 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Final, Protocol
 
+from kvserver.blocking import Block, Blocking, Waiter
 from kvserver.commands import TABLE
-from kvserver.commands.registry import NO_AUTH, READONLY, Block, CommandError, CommandSpec, arity_error
+from kvserver.commands.registry import NO_AUTH, READONLY, CommandError, CommandSpec, Context, arity_error
 from kvserver.config import Config
 from kvserver.keyspace import Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
 from kvserver.monitoring import Monitoring
-from kvserver.protocol import QUEUED, ErrorReply
+from kvserver.protocol import ErrorReply
 from kvserver.pubsub import PubSub
 from kvserver.state import ClientRegistry, ClientState, Stats
+from kvserver.transactions import RUN_IN_MULTI, Watches, queue
 
 if TYPE_CHECKING:
     import asyncio
 
-# Commands that run at once inside MULTI instead of being queued.
-_RUN_IN_MULTI: Final = frozenset({"exec", "discard", "multi", "watch", "quit", "reset"})
 # Inside MULTI every other command is refused while over maxmemory (queueing takes memory).
 _NEVER_OOM_IN_MULTI: Final = frozenset({"exec", "discard", "quit", "reset"})
 NOAUTH: Final = ErrorReply(b"NOAUTH Authentication required.")
@@ -182,6 +188,19 @@ def _mode_refusal(client: ClientState, spec: CommandSpec) -> ErrorReply | None:
     return None
 
 
+_NOTHING_RUNNING: Final = CommandSpec("", 1, frozenset(), 0, 0, 0, "", "", "", "", None)  # no keys
+
+
+class ServerControl(Protocol):
+    """What the database asks of the server that runs it (SHUTDOWN, CONFIG SET side effects)."""
+
+    def request_shutdown(self, save: bool | None) -> str | None:
+        """Stop the server (None), or the error text SHUTDOWN answers."""
+
+    def config_changed(self, name: str) -> None:
+        """CONFIG SET changed ``name``; raise CommandError to refuse the new value."""
+
+
 class Database:
     def __init__(
         self,
@@ -189,11 +208,12 @@ class Database:
         persistence: LogWriter | None = None,
         clock: Callable[[], int] = wall_clock_ms,
         memory: MemoryMeter | None = None,
+        server: ServerControl | None = None,
     ) -> None:
         self.config = config or Config()
         self.memory = memory or MemoryMeter()
-        self.keyspace = Keyspace(clock)
-        self.keyspace.on_expire = self._on_expire
+        self.keyspace = Keyspace(clock, on_expire=self._on_expire)
+        self._listeners = self.keyspace.listeners  # the same list: one attribute load per test
         self.clients = ClientRegistry()
         self.stats = Stats()
         self.pubsub = PubSub()
@@ -201,17 +221,15 @@ class Database:
         self.monitoring = Monitoring(self._monitor_settings)
         self.monitoring.startup_memory = self.memory.used()
         self.persistence: LogWriter = persistence or NoPersistence()
+        self.server = server
         self.logging = True  # off while replaying the log
-        self.watchers: dict[bytes, set[ClientState]] = {}
-        self.shutdown_handler: Callable[[bool | None], str | None] | None = None
-        self.config_listeners: list[Callable[[str], None]] = []
+        self.watches = Watches(self.keyspace)
+        self.blocking = Blocking(self.keyspace)
+        self._ready = self.blocking.ready  # the same dict, one attribute load less per command
         self._unit: list[list[bytes]] | None = None
-        # blocking commands: the clients waiting on each key, in arrival order, and the keys
-        # pushed to since the last command (an insertion-ordered set)
-        self.blocked: dict[bytes, deque[ClientState]] = {}
-        self.ready_keys: dict[bytes, None] = {}
-        # set during a log rewrite: called before a write command touches its keys
-        self.before_write: Callable[[CommandSpec, list[bytes]], None] | None = None
+        # the write command running now: ``propagate`` announces its keys
+        self._running: CommandSpec = _NOTHING_RUNNING
+        self._running_argv: list[bytes] = []
         self._lookup: dict[bytes, CommandSpec] = {}
         for name, spec in TABLE.items():
             self._lookup[name.encode()] = spec
@@ -261,10 +279,10 @@ class Database:
             if refusal is not None:
                 return self._reject(client, refusal, spec.name)
         reply = self._run(spec, client, argv)
-        if self.ready_keys:
+        if self._ready:
             self.serve_blocked()
         if type(reply) is Block:
-            self._park(client, reply)
+            self.park(client, reply, spec)
         return reply
 
     def _in_multi(self, client: ClientState, spec: CommandSpec, argv: list[bytes]) -> object | None:
@@ -278,9 +296,7 @@ class Database:
                 self.stats.total_error_replies += 1
                 self.monitoring.rejected(name)
                 self.monitoring.error(b"EXECABORT")
-                client.multi = None
-                client.exec_error = False
-                self.unwatch(client)
+                self.watches.discard(client)
                 return ErrorReply(b"EXECABORT Transaction discarded because of: " + refusal)
         else:
             if self.config.maxmemory and name not in _NEVER_OOM_IN_MULTI and self._out_of_memory():
@@ -289,11 +305,9 @@ class Database:
             refusal = self.persistence.refusal
             if refusal is not None and (spec.is_write or name == "ping"):
                 return self._reject(client, refusal, name)  # at queue time, as Redis does
-        if name in _RUN_IN_MULTI:
+        if name in RUN_IN_MULTI:
             return None
-        assert client.multi is not None
-        client.multi.append(argv)
-        return QUEUED
+        return queue(client, argv)
 
     def _reject(self, client: ClientState, error: ErrorReply, name: str | None) -> ErrorReply:
         """Refuse a command before it runs; ``name``: the command refused (None: unknown)."""
@@ -356,14 +370,14 @@ class Database:
         assert handler is not None
         start = perf_counter_ns()
         try:
-            if self.before_write is not None and spec.is_write:
-                self.before_write(spec, argv)
+            if spec.is_write and self._listeners:  # (no write command subscribes anyone)
+                self._writing(spec, argv)
             reply = handler(self, client, argv)
         except CommandError as exc:
             reply = self._failed(spec, ErrorReply(exc.text.encode("utf-8", "surrogateescape")))
         except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
             if spec.is_write:
-                self._relog_keys(spec, argv)
+                self._relog_keys(spec, argv)  # which announces its keys too
             reply = self._failed(spec, internal_error(spec.name, argv, exc))
         # the one timing hook: commandstats, latencystats, SLOWLOG and LATENCY (monitoring.py)
         self.monitoring.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
@@ -392,13 +406,33 @@ class Database:
     # --- writes --------------------------------------------------------------------------------
 
     def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None:
-        """Record a write in canonical form: to the log, and to the clients WATCHing its keys."""
+        """Record a write in canonical form, to the log.
+
+        The keys it changed are announced on the change signal: ``touched`` when given (then
+        only those), else the running command's keys, with its name as the event.
+        """
         if self._unit is not None:
             self._unit.append(argv)
         elif self.logging:
             self.persistence.write([argv])
-        if self.watchers:
-            self._touch_watched(argv if touched is None else None, touched)
+        if self._listeners:
+            ks = self.keyspace
+            if touched is None:
+                spec = self._running
+                for key in spec.keys(self._running_argv):
+                    ks.changed(spec.name, key)
+            else:
+                for key in touched:
+                    ks.changed(argv[0].decode("ascii", "replace").lower(), key)
+
+    def _writing(self, spec: CommandSpec, argv: list[bytes]) -> None:
+        """Before a write command: announce its keys (the rewrite dumps them first), and note
+        whose keys ``propagate`` announces."""
+        self._running = spec
+        self._running_argv = argv
+        ks = self.keyspace
+        for key in spec.keys(argv):
+            ks.writing(key)
 
     def begin_unit(self) -> None:
         self._unit = []
@@ -414,99 +448,56 @@ class Database:
 
     def _on_expire(self, key: bytes) -> None:
         self.stats.expired_keys += 1
-        self.propagate([b"DEL", key])
+        self.propagate([b"DEL", key], [])  # the keyspace announces the expiry itself
 
     def flush_all(self) -> None:
-        ks = self.keyspace
-        for key, watching in self.watchers.items():
-            if key in ks.data:
-                for client in watching:
-                    client.watch_dirty = True
-        ks.clear()
-        self.propagate([b"FLUSHALL"])
+        self.keyspace.clear()  # announces ``flushed`` to the listeners, before the keys go
+        self.propagate([b"FLUSHALL"], [])
 
     # --- WATCH ---------------------------------------------------------------------------------
 
     def watch(self, client: ClientState, key: bytes) -> None:
-        self.watchers.setdefault(key, set()).add(client)
-        client.watched.add(key)
+        self.watches.watch(client, key)
 
     def unwatch(self, client: ClientState) -> None:
-        for key in client.watched:
-            watching = self.watchers.get(key)
-            if watching is not None:
-                watching.discard(client)
-                if not watching:
-                    del self.watchers[key]
-        client.watched.clear()
-        client.watch_dirty = False
-
-    def _touch_watched(self, argv: list[bytes] | None, touched: Iterable[bytes] | None) -> None:
-        if touched is None:
-            assert argv is not None
-            spec = self.resolve(argv)
-            touched = spec.keys(argv) if isinstance(spec, CommandSpec) else ()
-        for key in touched:
-            for client in self.watchers.get(key, ()):
-                client.watch_dirty = True
+        self.watches.unwatch(client)
 
     # --- blocking commands -----------------------------------------------------------------------
-    # A blocking command that finds nothing to pop returns a Block; the client is parked on its
-    # keys. A push signals the key; after the command that pushed (after the whole EXEC), the
-    # waiters on each signalled key are served in arrival order while the list has elements.
-    # The connection owns the timeout and delivers the late reply.
+    # A blocking command that finds nothing returns a Block and the client is parked on its keys
+    # (kvserver.blocking). The keyspace's change signal marks a key ready; after the command that
+    # wrote it (after the whole EXEC) its waiters are served in arrival order. The connection
+    # sets its timer from the deadline ``park`` returns, and delivers the late reply.
 
-    def signal_ready(self, key: bytes) -> None:
-        if key in self.blocked:
-            self.ready_keys[key] = None
+    def park(self, client: ClientState, block: Block, spec: CommandSpec | None = None) -> float | None:
+        """Park ``client`` (its command is ``spec``); its deadline (``time.monotonic``), or None."""
+        return self.blocking.park(client, block, spec)
 
     def serve_blocked(self) -> None:
-        while self.ready_keys:
-            key = next(iter(self.ready_keys))
-            del self.ready_keys[key]
-            waiters = self.blocked.get(key)
-            while waiters:
-                client = waiters[0]
-                block = client.blocked
-                assert block is not None
-                if self.before_write is not None:  # a rewrite is running: dump the keys first
-                    spec = self.resolve(block.argv)
-                    assert isinstance(spec, CommandSpec)
-                    self.before_write(spec, block.argv)
-                try:
-                    reply = block.serve(self, client, key)
-                except CommandError as exc:
-                    reply = ErrorReply(exc.text.encode())
-                except Exception as exc:  # a bug: answer the waiter, keep serving the others
-                    reply = internal_error(block.argv[0].decode("ascii", "replace").lower(), block.argv, exc)
-                if reply is None:
-                    break
-                self.unblock(client, reply)
+        self.blocking.serve(self, self._serving, None, self._serve_failed)
 
-    def _park(self, client: ClientState, block: Block) -> None:
-        client.blocked = block
-        for key in block.keys:
-            self.blocked.setdefault(key, deque()).append(client)
+    def _serving(self, written: object, block: Block) -> None:
+        """A waiter's serve is a write of its blocking command: announced as one."""
+        if isinstance(written, CommandSpec) and self.keyspace.listeners:
+            self._writing(written, block.argv)
+
+    def _serve_failed(self, client: Waiter, exc: Exception) -> object:
+        if isinstance(exc, CommandError):
+            return ErrorReply(exc.text.encode())
+        block = client.blocked  # a bug: answer the waiter, keep serving the others
+        argv = block.argv if block is not None else [b"?"]
+        return internal_error(argv[0].decode("ascii", "replace").lower(), argv, exc)
 
     def unpark(self, client: ClientState) -> None:
         """Forget a waiting client without answering it (it is closing)."""
-        block, client.blocked = client.blocked, None
-        if block is None:
-            return
-        for key in block.keys:
-            waiters = self.blocked.get(key)
-            if waiters is not None:
-                waiters.remove(client)
-                if not waiters:
-                    del self.blocked[key]
+        self.blocking.unpark(client)
 
     def unblock(self, client: ClientState, reply: object) -> bool:
         """End a client's wait with ``reply`` (served, timed out, CLIENT UNBLOCK); False if not blocked."""
-        if client.blocked is None:
-            return False
-        self.unpark(client)
-        client.on_unblocked(reply)
-        return True
+        return self.blocking.unblock(client, reply)
+
+    def time_out(self, client: ClientState) -> bool:
+        """The client's deadline passed: it gets its blocking command's timeout reply."""
+        return self.blocking.time_out(client)
 
     # --- clients and server --------------------------------------------------------------------
 
@@ -517,12 +508,17 @@ class Database:
         self.clients.remove(client)
 
     def request_shutdown(self, save: bool | None) -> str | None:
-        if self.shutdown_handler is None:
+        if self.server is None:
             return "ERR Errors trying to SHUTDOWN. Check logs."
-        return self.shutdown_handler(save)
+        return self.server.request_shutdown(save)
 
     def config_changed(self, name: str) -> None:
         if name.startswith(("slowlog-", "latency-monitor")):
             self.monitoring.reconfigure()
-        for listener in self.config_listeners:
-            listener(name)
+        if self.server is not None:
+            self.server.config_changed(name)
+
+
+def _static_checks() -> None:
+    """mypy proves here that the dispatcher is what the handlers are typed against."""
+    _: Context = Database()

@@ -6,8 +6,7 @@ Deadlines are absolute wall-clock milliseconds (they are persisted). Each one li
 removing one entry is O(log n) even when a million keys share a deadline.
 
 An expired key is never returned: every access checks the deadline and removes the key (lazy
-expiry), and ``purge_expired`` removes keys nobody reads (active expiry). Either way the
-``on_expire`` hook hears about it, so the database can log a DEL. While ``loading`` is set (log
+expiry), and ``purge_expired`` removes keys nobody reads (active expiry). While ``loading`` is set (log
 replay) nothing expires, because the log already records every deletion in its place, and only
 ``expires`` is kept: the sorted index is built in one pass when loading ends.
 
@@ -19,6 +18,14 @@ creation) and the epoch advances; for the last ``EPOCHS_KEPT`` compactions the k
 live-slot counts sampled every ``SAMPLE`` slots, so a cursor from before a compaction maps to a
 position that can only be at or before where it was: duplicates, never a miss. No state per
 cursor is kept on the server; the list costs one pointer per slot.
+
+The change signal: every ``KeyListener`` subscribed to a keyspace hears about each key it stores
+(``NEW``, ``OVERWRITTEN``), removes (``DEL``, ``EXPIRED``) or clears (``flushed``, before the keys
+go); the dispatcher right above adds the in-place changes a command makes to a value it holds,
+with the command's name as the event (``changed``), and the keys a command is about to write
+(``writing``, for the rewrite's copy-on-write). WATCH, blocked clients and the rewrite subscribe
+only while they need to, so with nobody subscribed a write pays one empty-list test. The events
+are (name, key) pairs, as Redis's keyspace notifications need; one Keyspace is one database.
 """
 
 from __future__ import annotations
@@ -45,6 +52,30 @@ _END_BITS: Final = 24
 _EPOCH_BITS: Final = 10
 _MAX_SLOTS: Final = 1 << _POS_BITS
 SCAN_WALK: Final = 10  # a SCAN call looks at no more than COUNT * SCAN_WALK slots
+
+
+# events of the change signal (Redis's keyspace-notification names where it has one)
+NEW: Final = "new"  # a key was created
+OVERWRITTEN: Final = "overwritten"  # a key's value was replaced by another
+DEL: Final = "del"  # a key was removed by a command (or by eviction)
+EXPIRED: Final = "expired"  # a key was removed because its deadline passed (lazily or actively)
+
+
+class KeyListener:
+    """A subscriber to a keyspace's change signal; each method is a no-op unless overridden.
+
+    ``key_changed`` comes after the change, ``writing`` before a command writes ``key`` (the
+    old value is still there), ``flushed`` before FLUSHALL removes every key.
+    """
+
+    def key_changed(self, event: str, key: bytes) -> None:
+        pass
+
+    def writing(self, key: bytes) -> None:
+        pass
+
+    def flushed(self, keyspace: Keyspace) -> None:
+        pass
 
 
 class Remap:
@@ -76,6 +107,7 @@ class Keyspace:
         "data",
         "epoch",
         "expires",
+        "listeners",
         "loading",
         "on_expire",
         "order",
@@ -83,13 +115,19 @@ class Keyspace:
         "ttl_index",
     )
 
-    def __init__(self, clock: Callable[[], int] = wall_clock_ms, compact_slack: int = 1024) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], int] = wall_clock_ms,
+        compact_slack: int = 1024,
+        on_expire: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
         self.ttl_index: SortedList = SortedList()
         self.clock = clock
         self.loading = False
-        self.on_expire: Callable[[bytes], None] | None = None
+        self.on_expire = on_expire  # the owner logs a DEL for an expired key (before listeners hear)
+        self.listeners: list[KeyListener] = []  # the change signal's subscribers (see above)
         self.order: list[bytes] = []  # keys in creation order, with stale slots (see above)
         self.compact_slack = compact_slack  # stale slots always tolerated (small keyspaces)
         # compactions of ``order``, from a random start: a cursor of another process (before a
@@ -99,6 +137,29 @@ class Keyspace:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    # --- the change signal ---------------------------------------------------------------------
+
+    # ``listeners`` is one list for the keyspace's lifetime (the dispatcher holds it too); a
+    # listener never (un)subscribes from inside one of its callbacks.
+
+    def subscribe(self, listener: KeyListener) -> None:
+        if listener not in self.listeners:
+            self.listeners.append(listener)
+
+    def unsubscribe(self, listener: KeyListener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+
+    def changed(self, event: str, key: bytes) -> None:
+        """Announce a change to ``key`` (the keyspace's own writes call this too)."""
+        for listener in self.listeners:
+            listener.key_changed(event, key)
+
+    def writing(self, key: bytes) -> None:
+        """Announce that ``key`` is about to be written (its current value is still there)."""
+        for listener in self.listeners:
+            listener.writing(key)
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -216,18 +277,24 @@ class Keyspace:
     def set(self, key: bytes, value: object, deadline: int | None = None) -> None:
         """Store ``value``; the key's deadline becomes ``deadline`` (None: no expiry)."""
         data = self.data
-        if key not in data:
+        new = key not in data
+        if new:
             self.order.append(key)
         data[key] = value
         if deadline is not None or key in self.expires:
             self.set_deadline(key, deadline)
+        if self.listeners:  # (literals, not the module's names: no global lookup per write)
+            self.changed("new" if new else "overwritten", key)
 
     def set_keep_ttl(self, key: bytes, value: object) -> None:
         """Replace the value of a key, keeping its deadline if it has one."""
         data = self.data
-        if key not in data:
+        new = key not in data
+        if new:
             self.order.append(key)
         data[key] = value
+        if self.listeners:  # (literals, not the module's names: no global lookup per write)
+            self.changed("new" if new else "overwritten", key)
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Change the deadline of an existing key (None removes it)."""
@@ -257,9 +324,14 @@ class Keyspace:
             self._expire(key)
             return False
         self._remove(key)
+        if self.listeners:
+            self.changed(DEL, key)
         return True
 
     def clear(self) -> None:
+        """Remove every key (FLUSHALL); listeners hear ``flushed`` first, while the keys are there."""
+        for listener in self.listeners:
+            listener.flushed(self)
         self.data.clear()
         self.expires.clear()
         self.ttl_index.clear()
@@ -286,6 +358,8 @@ class Keyspace:
             del expires[key]
             if hook is not None:
                 hook(key)
+            if self.listeners:
+                self.changed(EXPIRED, key)
         self._maybe_compact()
         return due
 
@@ -296,6 +370,8 @@ class Keyspace:
         self._remove(key)
         if self.on_expire is not None:
             self.on_expire(key)
+        if self.listeners:
+            self.changed(EXPIRED, key)
 
     def _remove(self, key: bytes) -> None:
         del self.data[key]

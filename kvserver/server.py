@@ -23,7 +23,8 @@ from collections.abc import Callable
 from itertools import islice
 from typing import Final, cast
 
-from kvserver.commands.registry import Block, CommandError
+from kvserver.blocking import Block
+from kvserver.commands.registry import CommandError
 from kvserver.config import Config
 from kvserver.database import Database
 from kvserver.protocol import ErrorReply, RequestParser, encode_reply
@@ -138,15 +139,19 @@ class Connection(asyncio.Protocol):
         db.stats.total_connections_received += 1
         sock_obj = transport.get_extra_info("socket")
         fd = sock_obj.fileno() if sock_obj else -1
-        if self.local:
-            state = db.clients.new(self.local, self.local, fd)
-            state.unix = True
-        else:
-            state = db.clients.new(_addr(peer), _addr(transport.get_extra_info("sockname")), fd)
+        local = self.local
+        addr, laddr = (local, local) if local else (_addr(peer), _addr(transport.get_extra_info("sockname")))
+        state = ClientState(
+            db.clients.take_id(),
+            addr,
+            laddr,
+            fd,
+            unix=bool(local),
+            close=self.close_after_reply,
+            on_unblocked=self.unblocked,
+            push=self.push,
+        )
         state.authenticated = not config.requirepass
-        state.close = self.close_after_reply
-        state.on_unblocked = self.unblocked
-        state.push = self.push
         db.clients.add(state)
         self.state = state
         self.parser = RequestParser(config.proto_max_bulk_len, not state.authenticated)
@@ -229,7 +234,7 @@ class Connection(asyncio.Protocol):
                     if i + 1 < len(commands):
                         self.pending = commands
                         self.pending_at = i + 1
-                    self._blocked(reply)
+                    self._blocked(state)
                     return
                 if not state.reply_mode or not state.reply_suppressed():  # CLIENT REPLY OFF|SKIP
                     encode_reply(reply, state.resp3, out)
@@ -250,15 +255,18 @@ class Connection(asyncio.Protocol):
 
     # --- blocking commands ---------------------------------------------------------------------
 
-    def _blocked(self, block: Block) -> None:
-        if block.timeout > 0:
-            self.block_timer = asyncio.get_running_loop().call_later(block.timeout, self._block_timed_out)
+    def _blocked(self, state: ClientState) -> None:
+        """The client was parked (kvserver.blocking): the timer is set from its deadline."""
+        deadline = self.db.blocking.deadline(state)
+        if deadline is not None:
+            delay = max(deadline - time.monotonic(), 0.0)
+            self.block_timer = asyncio.get_running_loop().call_later(delay, self._block_timed_out)
 
     def _block_timed_out(self) -> None:
         self.block_timer = None
         state = self.state
-        if state is not None and state.blocked is not None:
-            self.db.unblock(state, state.blocked.timeout_reply)
+        if state is not None:
+            self.db.time_out(state)
 
     def unblocked(self, reply: object) -> None:
         """The database ended this client's wait: send the reply, then go on with its commands."""
@@ -423,27 +431,64 @@ def listen(hosts: list[str], port: int) -> list[socket.socket]:
     return socks
 
 
+class Lifecycle:
+    """The server's side of the server <-> database cycle, made before either (the database's
+    ``ServerControl``): SHUTDOWN sets its stop event, CONFIG SET maxclients is checked here."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stopped: asyncio.Event | None = None  # set up when the server starts
+        self.maxclients = config.maxclients  # what a refused CONFIG SET maxclients restores
+
+    def start(self) -> asyncio.Event:
+        adjust_open_files_limit(self.config)
+        self.maxclients = self.config.maxclients
+        self.stopped = asyncio.Event()
+        return self.stopped
+
+    def request_shutdown(self, save: bool | None) -> str | None:
+        if self.stopped is None:
+            return "ERR Errors trying to SHUTDOWN. Check logs."
+        log.warning("User requested shutdown...")
+        self.stopped.set()
+        return None
+
+    def config_changed(self, name: str) -> None:
+        """CONFIG SET maxclients: raise the descriptor limit to match, or refuse as Redis does."""
+        if name != "maxclients":
+            return
+        config = self.config
+        requested = config.maxclients
+        adjust_open_files_limit(config)
+        if config.maxclients != requested:
+            possible, config.maxclients = config.maxclients, self.maxclients
+            raise CommandError(
+                "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not "
+                f"able to handle the specified number of clients, try with {possible}"
+            )
+        self.maxclients = requested
+
+
 class Server:
     """Listens, owns the connections, runs the cron, and orders replies behind the log."""
 
-    def __init__(self, config: Config, db: Database) -> None:
+    def __init__(self, config: Config, db: Database, lifecycle: Lifecycle | None = None) -> None:
         self.config = config
         self.db = db
+        # the database's ``server`` (SHUTDOWN reaches it); a test's bare Database has none
+        self.lifecycle = lifecycle or Lifecycle(config)
         self.connections: set[Connection] = set()
         self._held: deque[tuple[int, Connection, bytes]] = deque()
         self._listeners: list[socket.socket] = []
         self._unix: socket.socket | None = None  # the unixsocket listener, also in _listeners
         self._connecting: set[asyncio.Task[None]] = set()
-        self._maxclients = config.maxclients
         self.unmade = 0  # accepted sockets whose connection_made hasn't run: they count as clients
         self._accept_error_logged = -ACCEPT_ERROR_LOG_INTERVAL
-        self._stopped: asyncio.Event | None = None
         self._cron_task: asyncio.Task[None] | None = None
         self._expiring = False
         self._cron_failures: dict[str, str] = {}  # step -> the failure last logged for it
         self.port = config.port
         self.pushes: dict[Connection, list[bytes]] = {}  # messages waiting for the end of the batch
-        db.shutdown_handler = self.request_shutdown
 
     # --- replies and durability ----------------------------------------------------------------
 
@@ -503,11 +548,8 @@ class Server:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        adjust_open_files_limit(self.config)
-        self._maxclients = self.config.maxclients  # what a refused CONFIG SET maxclients restores
         loop = asyncio.get_running_loop()
-        self._stopped = asyncio.Event()
-        self.db.config_listeners.append(self._config_changed)
+        self.lifecycle.start()
         if not self.tcp:
             self.port = 0
             return
@@ -610,30 +652,17 @@ class Server:
             loop.call_later(ACCEPT_RETRY_DELAY, self._accept_again, sock)
 
     def _accept_again(self, sock: socket.socket) -> None:
-        if sock.fileno() >= 0 and self._stopped is not None and not self._stopped.is_set():
+        stopped = self.lifecycle.stopped
+        if sock.fileno() >= 0 and stopped is not None and not stopped.is_set():
             asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
-
-    def _config_changed(self, name: str) -> None:
-        """CONFIG SET maxclients: raise the descriptor limit to match, or refuse as Redis does."""
-        if name != "maxclients":
-            return
-        config = self.config
-        requested = config.maxclients
-        adjust_open_files_limit(config)
-        if config.maxclients != requested:
-            possible, config.maxclients = config.maxclients, self._maxclients
-            raise CommandError(
-                "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not "
-                f"able to handle the specified number of clients, try with {possible}"
-            )
-        self._maxclients = requested
 
     async def serve_until_stopped(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_signal, signum)
-        assert self._stopped is not None
-        await self._stopped.wait()
+        stopped = self.lifecycle.stopped
+        assert stopped is not None
+        await stopped.wait()
         await self._shutdown()
 
     def _on_signal(self, signum: int) -> None:
@@ -642,11 +671,7 @@ class Server:
         self.request_shutdown(None)
 
     def request_shutdown(self, save: bool | None) -> str | None:
-        if self._stopped is None:
-            return "ERR Errors trying to SHUTDOWN. Check logs."
-        log.warning("User requested shutdown...")
-        self._stopped.set()
-        return None
+        return self.lifecycle.request_shutdown(save)
 
     async def _shutdown(self) -> None:
         self.stop_listening()
@@ -709,14 +734,16 @@ class Server:
                 conn.close_after_reply()
 
 
-async def run(config: Config, db: Database, load: Callable[[], bool] | None = None) -> int:
+async def run(
+    config: Config, db: Database, load: Callable[[], bool] | None = None, lifecycle: Lifecycle | None = None
+) -> int:
     """Bind, then ``load`` the data (False: abort), then serve until SHUTDOWN or a signal.
 
     The port is bound before the log is replayed, so a second server fails before it reads the
     log; connections made during the replay wait in the listen backlog (the loop is busy
     replaying) and are served once it is done.
     """
-    server = Server(config, db)
+    server = Server(config, db, lifecycle)
     try:
         await server.start()
     except OSError as exc:
@@ -745,4 +772,4 @@ async def run(config: Config, db: Database, load: Callable[[], bool] | None = No
     return 0
 
 
-__all__ = ["Connection", "Server", "run"]
+__all__ = ["Connection", "Lifecycle", "Server", "run"]

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kvserver.blocking import Block
+
 if TYPE_CHECKING:
-    from kvserver.commands.registry import Block
     from kvserver.pubsub import Subscriptions
 
 # CLIENT REPLY: ON, OFF, SKIP (its own reply is not sent, nor the next command's), as Redis's flags
@@ -50,12 +51,23 @@ class ClientState:
         "watched",
     )
 
-    def __init__(self, client_id: int, addr: str = "", laddr: str = "", fd: int = -1) -> None:
+    def __init__(
+        self,
+        client_id: int,
+        addr: str = "",
+        laddr: str = "",
+        fd: int = -1,
+        *,
+        unix: bool = False,
+        close: Callable[[], None] | None = None,
+        on_unblocked: Callable[[object], None] | None = None,
+        push: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.id = client_id
         self.addr = addr
         self.laddr = laddr
         self.fd = fd
-        self.unix = False  # connected through the Unix socket (flag U; local for protected mode)
+        self.unix = unix  # connected through the Unix socket (flag U; local for protected mode)
         self.name = b""
         self.lib_name = b""
         self.lib_ver = b""
@@ -71,12 +83,13 @@ class ClientState:
         self.qbuf = 0
         self.reply_mode = REPLY_ON  # CLIENT REPLY
         self.no_evict = False  # CLIENT NO-EVICT (flag e; kvserver never evicts clients)
-        self.close: Callable[[], None] = _no_close
+        self.close: Callable[[], None] = close or _no_close  # QUIT, CLIENT KILL: the transport's
         self.blocked: Block | None = None  # waiting in BLPOP & co.
-        self.on_unblocked: Callable[[object], None] = _no_delivery  # receives the reply that ends a block
+        # receives the reply that ends a block (the transport's, or a test's)
+        self.on_unblocked: Callable[[object], None] = on_unblocked or _no_delivery
         self.subs: Subscriptions | None = None  # pub/sub subscriptions (None: not subscribed)
         self.monitor = False  # MONITOR: receives every command's line
-        self.push: Callable[[bytes], None] = _no_push  # delivers messages and MONITOR lines
+        self.push: Callable[[bytes], None] = push or _no_push  # delivers messages and MONITOR lines
 
     def reply_suppressed(self) -> bool:
         """Whether the reply of the command that just ran is dropped (called while reply_mode is
@@ -150,9 +163,12 @@ class ClientRegistry:
         self._next_id = 1
 
     def new(self, addr: str = "", laddr: str = "", fd: int = -1) -> ClientState:
-        client = ClientState(self._next_id, addr, laddr, fd)
+        return ClientState(self.take_id(), addr, laddr, fd)
+
+    def take_id(self) -> int:
+        """The next client id (a connection builds its ClientState with its transport's hooks)."""
         self._next_id += 1
-        return client
+        return self._next_id - 1
 
     def add(self, client: ClientState) -> None:
         self.by_id[client.id] = client

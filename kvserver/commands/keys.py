@@ -42,7 +42,7 @@ def del_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     delete = ctx.keyspace.delete
     removed = [key for key in argv[1:] if delete(key)]
     if removed:
-        ctx.propagate([b"DEL", *removed])
+        ctx.propagate([b"DEL", *removed], removed)  # not the keys that did not exist
     return len(removed)
 
 

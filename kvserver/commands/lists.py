@@ -1,7 +1,8 @@
 """List commands, including the blocking pops. A list is a ``collections.deque[bytes]``.
 
-Pushes signal the key so clients blocked on it are served (``Database.serve_blocked``), fairly,
-in the order they blocked. A blocking command that finds data acts at once; otherwise it returns
+A key that is created (by a push, LMOVE, RENAME, COPY...) wakes the clients blocked on it through
+the keyspace's change signal (``kvserver.blocking``); they are served fairly, in the order they
+blocked. A blocking command that finds data acts at once; otherwise it returns
 a ``Block`` and the event loop carries on with other clients: there is no polling. Inside
 MULTI/EXEC a blocking command never blocks; it answers as on timeout.
 
@@ -97,7 +98,6 @@ def _push(ctx: Context, client: ClientState, argv: list[bytes], *, left: bool, o
     else:
         value.extend(argv[2:])
     ctx.propagate(argv)
-    ctx.signal_ready(key)
     return len(value)
 
 
@@ -374,7 +374,6 @@ def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool, t
         target.append(element)
     side = {True: b"LEFT", False: b"RIGHT"}
     ctx.propagate([b"LMOVE", source_key, target_key, side[from_left], side[to_left]])
-    ctx.signal_ready(target_key)
     return element
 
 
@@ -415,7 +414,7 @@ def _pop_one(ctx: Context, client: ClientState, key: bytes, *, left: bool) -> ob
         return None
     element = value.popleft() if left else value.pop()
     drop_if_empty(ctx, key, value)
-    ctx.propagate([b"LPOP" if left else b"RPOP", key])
+    ctx.propagate([b"LPOP" if left else b"RPOP", key], [key])  # not the other keys waited on
     return [key, element]
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
+from kvserver.blocking import Block
+
 if TYPE_CHECKING:
     from kvserver.config import Config
     from kvserver.keyspace import Keyspace
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from kvserver.monitoring import Monitoring
     from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
+
+__all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "command"]
 
 
 class CommandError(Exception):
@@ -66,10 +70,13 @@ class Context(Protocol):
     config: Config
     clients: ClientRegistry
     stats: Stats
-    persistence: Persistence
     memory: MemoryMeter
     pubsub: PubSub
     monitoring: Monitoring
+
+    @property
+    def persistence(self) -> Persistence:
+        """The log (read-only here: the dispatcher's is a wider interface)."""
 
     def propagate(self, argv: list[bytes], touched: list[bytes] | None = None) -> None: ...
 
@@ -89,9 +96,6 @@ class Context(Protocol):
 
     def flush_all(self) -> None: ...
 
-    def signal_ready(self, key: bytes) -> None:
-        """A list was pushed to: clients blocked on ``key`` may now be served."""
-
     @property
     def in_transaction(self) -> bool:
         """True while EXEC runs its queue (blocking commands then never block)."""
@@ -99,25 +103,11 @@ class Context(Protocol):
     def unblock(self, client: ClientState, reply: object) -> bool: ...
 
 
-Handler = Callable[[Any, "ClientState", list[bytes]], object]
+# mypy checks every registered handler against this, and database.py checks that ``Database``
+# is a ``Context``: the command families and the dispatcher meet only here.
+Handler = Callable[[Context, "ClientState", list[bytes]], object]
 # a handler serving several commands (``Variant``) takes their keyword arguments after these three
 VariantHandler = TypeVar("VariantHandler", bound=Callable[..., object])
-
-
-@dataclass(slots=True)
-class Block:
-    """A handler's answer when the client must wait (BLPOP on empty lists...).
-
-    The database parks the client on ``keys``; when one of them is pushed to, ``serve`` is
-    called with that key and returns the reply, or None if the client must keep waiting.
-    After ``timeout`` seconds (0: never) the client gets ``timeout_reply``.
-    """
-
-    keys: list[bytes]
-    timeout: float
-    serve: Callable[[Any, ClientState, bytes], object | None]
-    timeout_reply: object
-    argv: list[bytes]  # the blocking command (a rewrite dumps its keys before it is served)
 
 
 # flag names as COMMAND INFO reports them

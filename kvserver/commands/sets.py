@@ -292,7 +292,7 @@ def _store(ctx: Context, argv: list[bytes], result: set[bytes]) -> int:
         ctx.keyspace.set(dest, result)
         index_if_large(ctx, dest, result)
     if result or existed:
-        ctx.propagate(argv)
+        ctx.propagate(argv, [dest])  # the sources are read, not changed
     return len(result)
 
 

@@ -264,8 +264,6 @@ def zadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
             updated += 1
     if added or updated:
         ctx.propagate(argv)
-    if added:
-        ctx.signal_ready(key)
     if incr:
         return result
     return added + updated if flags & _CH else added
@@ -290,7 +288,6 @@ def zincrby_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
         raise CommandError(NAN_SCORE)
     _zset_for_write(ctx, key, zset).add(member, score)
     ctx.propagate(argv)
-    ctx.signal_ready(key)
     return score
 
 
@@ -437,7 +434,7 @@ def _pop_one(ctx: Context, client: ClientState, key: bytes, *, highest: bool) ->
     length = len(zset)
     score, member = zset.remove_ranks(length - 1, length)[0] if highest else zset.remove_ranks(0, 1)[0]
     drop_if_empty(ctx, key, zset)
-    ctx.propagate([b"ZPOPMAX" if highest else b"ZPOPMIN", key])
+    ctx.propagate([b"ZPOPMAX" if highest else b"ZPOPMIN", key], [key])  # not the other keys waited on
     return [key, member, score]
 
 
@@ -576,9 +573,8 @@ def zrangestore_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
         for score, member in entries:
             zset.add(member, score)
         ctx.keyspace.set(dest, zset)
-        ctx.signal_ready(dest)
     if entries or existed:
-        ctx.propagate(argv)
+        ctx.propagate(argv, [dest])  # the source is read, not changed
     return len(entries)
 
 

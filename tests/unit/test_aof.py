@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kvserver.aof import SLOW_FSYNC_SECONDS, AppendOnlyLog
-from kvserver.aof_format import HEADER, FrameScanner, decode_payload, encode_frame
+from kvserver.aof import SLOW_FSYNC_SECONDS, AppendOnlyLog, Rewrite
+from kvserver.aof_format import FRAME_HEADER, HEADER, FrameScanner, decode_payload, encode_frame
 from kvserver.config import Config
+from tests.support import Harness
 
 
 def read_records(path: Path) -> list[list[list[bytes]]]:
@@ -113,3 +114,23 @@ def test_a_log_streamed_from_a_file_is_judged_as_its_image(
 
 def _flip(image: bytes, offset: int) -> bytes:
     return image[:offset] + bytes([image[offset] ^ 0xFF]) + image[offset + 1 :]
+
+
+def test_the_rewrite_copies_on_write_through_the_change_signal(tmp_path: Path) -> None:
+    config = Config(dir=str(tmp_path))
+    h = Harness(config)
+    h("SET", "a", "old")
+    h("SET", "b", "untouched")
+    ks = h.db.keyspace
+    log = AppendOnlyLog(config, ks)
+    rewrite = Rewrite(log, ks)
+    assert ks.listeners == [rewrite]
+    h("SET", "a", "new")  # not dumped yet: its old value is dumped first
+    h("GET", "b")  # a read dumps nothing
+    assert rewrite.dumped == {b"a"}
+    assert [decode_payload(frame[FRAME_HEADER.size :]) for frame in rewrite.out] == [[[b"SET", b"a", b"old"]]]
+    h("FLUSHALL")  # the carried FLUSHALL clears whatever the dump holds: nothing more to dump
+    assert rewrite.position == len(rewrite.keys)
+    rewrite.abort()
+    assert ks.listeners == []
+    assert not (tmp_path / "appendonly.aof.rewrite.tmp").exists()

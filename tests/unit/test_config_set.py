@@ -4,19 +4,32 @@ command back and applies again the ones already applied; unchanged values are no
 from __future__ import annotations
 
 from kvserver.commands.registry import CommandError
+from kvserver.config import Config
 from kvserver.database import Database
 from kvserver.protocol import OK, ErrorReply
 
 
-def refusing(name: str, applied: list[tuple[str, str]], db: Database) -> None:
-    """A config listener, as the server's: records each apply, refuses ``name``'s."""
+class Refusing:
+    """The server's side of CONFIG SET (a ``ServerControl``): records each apply, refuses ``name``'s."""
 
-    def listener(changed: str) -> None:
-        applied.append((changed, db.config.get(changed)))
-        if changed == name:
-            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{name}') - refused")
+    def __init__(self, name: str, applied: list[tuple[str, str]], config: Config) -> None:
+        self.name = name
+        self.applied = applied
+        self.config = config
 
-    db.config_listeners.append(listener)
+    def request_shutdown(self, save: bool | None) -> str | None:
+        return "ERR not in this test"
+
+    def config_changed(self, changed: str) -> None:
+        self.applied.append((changed, self.config.get(changed)))
+        if changed == self.name:
+            raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{self.name}') - refused")
+
+
+def refusing(name: str, applied: list[tuple[str, str]]) -> Database:
+    """A Database whose server refuses ``name``'s new value."""
+    config = Config()
+    return Database(config, server=Refusing(name, applied, config))
 
 
 def config_set(db: Database, *args: str) -> object:
@@ -24,9 +37,8 @@ def config_set(db: Database, *args: str) -> object:
 
 
 def test_a_failed_apply_restores_and_reapplies_the_others() -> None:
-    db = Database()
     applied: list[tuple[str, str]] = []
-    refusing("maxclients", applied, db)
+    db = refusing("maxclients", applied)
     reply = config_set(db, "timeout", "5", "slowlog-max-len", "7", "maxclients", "50", "hz", "20")
     assert isinstance(reply, ErrorReply)
     assert bytes(reply) == b"ERR CONFIG SET failed (possibly related to argument 'maxclients') - refused"
@@ -43,9 +55,8 @@ def test_a_failed_apply_restores_and_reapplies_the_others() -> None:
 
 
 def test_an_unchanged_value_is_not_applied_and_an_invalid_one_changes_nothing() -> None:
-    db = Database()
     applied: list[tuple[str, str]] = []
-    refusing("maxclients", applied, db)
+    db = refusing("maxclients", applied)
     assert config_set(db, "maxclients", "10000", "timeout", "3") == OK
     assert applied == [("timeout", "3")]
     reply = config_set(db, "timeout", "4", "hz", "x")

@@ -7,6 +7,7 @@ uvicorn tests its protocols; no socket is opened. The database is the real one, 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from kvserver.config import Config
 from tests.support import ConnectionHarness as Harness
@@ -88,3 +89,26 @@ def test_requirepass_holds_everything_but_auth(loop: asyncio.AbstractEventLoop) 
         b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
         b"+OK\r\n$-1\r\n"
     )
+
+
+def test_a_blocked_client_times_out_from_the_deadline_the_blocking_module_gives(h: Harness) -> None:
+    # the module's clock runs 10 s behind: BLPOP's 5 s deadline is already past when it parks,
+    # so the loop's timer fires at once (a timer set from the timeout itself would wait 5 s)
+    h.db.blocking.clock = lambda: time.monotonic() - 10
+    conn, transport = h.connect()
+    h.feed(conn, cmd("BLPOP", "q", "5") + cmd("PING"))
+    assert transport.take() == b"*-1\r\n+PONG\r\n"  # the timeout reply, then the pipelined command
+    assert conn.block_timer is None
+    assert h.db.blocking.parked == {}
+
+
+def test_a_blocked_client_served_by_another_connection_has_its_timer_cancelled(h: Harness) -> None:
+    waiter, waiter_transport = h.connect()
+    pusher, pusher_transport = h.connect(("127.0.0.1", 50001))
+    h.feed(waiter, cmd("BLPOP", "q", "5"))
+    h.feed(pusher, cmd("RENAME", "src", "q") + cmd("RPUSH", "src", "x") + cmd("RENAME", "src", "q"))
+    assert pusher_transport.take() == b"-ERR no such key\r\n:1\r\n+OK\r\n"
+    assert waiter_transport.take() == b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n"  # RENAME created q: served
+    assert waiter.block_timer is None
+    h.feed(waiter, cmd("BLPOP", "q", "0"))
+    assert waiter.block_timer is None  # no deadline: no timer

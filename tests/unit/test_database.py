@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kvserver.commands import TABLE
-from kvserver.commands.registry import CommandSpec
+from kvserver.commands.registry import CommandSpec, Context
 from kvserver.config import Config
 from kvserver.database import Database
 from kvserver.memory import MemoryMeter
@@ -455,7 +455,7 @@ def test_no_multi_commands_are_refused_inside_multi(h: Harness) -> None:
     assert h("EXISTS", "k") == 0
 
 
-def _buggy(ctx: Database, client: ClientState, argv: list[bytes]) -> object:
+def _buggy(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """A write handler with a bug: it changes its key, then fails before logging anything."""
     ctx.keyspace.set(argv[1], b"half-done")
     raise ZeroDivisionError("a bug, with " + "the client's data " * 100)

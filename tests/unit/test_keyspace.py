@@ -15,9 +15,8 @@ class Clock:
 
 def make() -> tuple[Keyspace, Clock, list[bytes]]:
     clock = Clock()
-    ks = Keyspace(clock)
     expired: list[bytes] = []
-    ks.on_expire = expired.append
+    ks = Keyspace(clock, on_expire=expired.append)
     return ks, clock, expired
 
 

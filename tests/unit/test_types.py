@@ -8,9 +8,20 @@ from collections import deque
 import pytest
 
 from kvserver.commands.registry import Block
+from kvserver.keyspace import KeyListener
 from kvserver.protocol import NullArray
 from kvserver.state import ClientState
 from tests.support import Harness
+
+
+class Writing(KeyListener):
+    """What the rewrite's copy-on-write hears: the keys about to be written."""
+
+    def __init__(self) -> None:
+        self.seen: list[bytes] = []
+
+    def writing(self, key: bytes) -> None:
+        self.seen.append(key)
 
 
 @pytest.fixture
@@ -84,7 +95,7 @@ def test_blpop_parks_and_is_served_by_a_push_in_arrival_order(h: Harness) -> Non
     assert h("RPUSH", "q", "a", "b", "c") == 3
     assert delivered == [("first", [b"q", b"a"]), ("second", [b"q", b"c"])]
     assert h("LRANGE", "q", "0", "-1") == [b"b"]
-    assert h.db.blocked == {}
+    assert h.db.blocking.waiting == {}
     assert h.records()[-2:] == [[b"LPOP", b"q"], [b"RPOP", b"q"]]  # what the waiters took
 
 
@@ -139,7 +150,7 @@ def test_closed_client_is_forgotten(h: Harness) -> None:
     waiter = h.new_client()
     h("BLPOP", "k", "0", client=waiter)
     h.db.client_closed(waiter)
-    assert h.db.blocked == {}
+    assert h.db.blocking.waiting == {}
     h("RPUSH", "k", "v")
     assert h("LLEN", "k") == 1
 
@@ -163,10 +174,10 @@ def test_rewrite_dump_is_a_few_records_per_container(h: Harness) -> None:
 def test_serving_a_blocked_client_during_a_rewrite_dumps_its_keys_first(h: Harness) -> None:
     mover = h.new_client()
     h("BLMOVE", "src", "dst", "LEFT", "LEFT", "0", client=mover)
-    seen: list[tuple[str, list[bytes]]] = []
-    h.db.before_write = lambda spec, argv: seen.append((spec.name, spec.keys(argv)))
+    writer = Writing()
+    h.db.keyspace.subscribe(writer)
     h("RPUSH", "src", "x")
-    assert seen == [("rpush", [b"src"]), ("blmove", [b"src", b"dst"])]
+    assert writer.seen == [b"src", b"src", b"dst"]  # RPUSH's key, then BLMOVE's
 
 
 def test_bzpopmin_is_served_by_zadd(h: Harness) -> None:
