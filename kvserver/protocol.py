@@ -75,6 +75,11 @@ class ErrorReply(bytes):
     """An error reply; the bytes hold the whole text, e.g. b"ERR syntax error"."""
 
 
+class Pushes(bytes):
+    """Frames a handler encoded that Redis sends as pushes (pub/sub confirmations): they reach
+    the client even under CLIENT REPLY OFF or SKIP, as Redis's CLIENT_PUSHING does."""
+
+
 class Verbatim(bytes):
     """A RESP3 verbatim text (INFO, CLIENT LIST); a plain bulk string in RESP2."""
 
@@ -172,7 +177,7 @@ def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
         _encode(value.encode(), out, resp3)
     elif value is NO_REPLY:
         pass
-    elif kind is memoryview:  # a reply the handler encoded itself (huge ones, built compactly)
+    elif kind is memoryview or kind is Pushes:  # a reply the handler encoded itself
         out.append(value)
     else:
         raise TypeError(f"cannot encode {kind.__name__} as a RESP reply")

@@ -27,7 +27,7 @@ from kvserver.blocking import Block
 from kvserver.commands.registry import CommandError
 from kvserver.config import Config
 from kvserver.database import Database
-from kvserver.protocol import ErrorReply, RequestParser, encode_reply
+from kvserver.protocol import ErrorReply, Pushes, RequestParser, encode_reply
 from kvserver.pubsub import output_limit_exceeded
 from kvserver.state import ClientState, quote_bytes
 
@@ -236,7 +236,8 @@ class Connection(asyncio.Protocol):
                         self.pending_at = i + 1
                     self._blocked(state)
                     return
-                if not state.reply_mode or not state.reply_suppressed():  # CLIENT REPLY OFF|SKIP
+                # CLIENT REPLY OFF|SKIP drop a reply, not pub/sub's confirmations (as Redis)
+                if not state.reply_mode or not state.reply_suppressed() or type(reply) is Pushes:
                     encode_reply(reply, state.resp3, out)
                 if self.trailer:  # this client is a monitor: its own command's line follows the reply
                     out += self.trailer

@@ -20,7 +20,7 @@ from kvserver.commands.registry import (
     command,
     container,
 )
-from kvserver.protocol import NO_REPLY, OK, SimpleString
+from kvserver.protocol import NO_REPLY, OK, Pushes, SimpleString
 from kvserver.pubsub import CHANNEL, PATTERN, SHARD
 from kvserver.state import ClientState
 
@@ -29,8 +29,8 @@ _SUBSCRIBING: Final = (PUBSUB, NOSCRIPT, LOADING, STALE)
 _INTROSPECTION: Final = (PUBSUB, LOADING, STALE)
 
 
-def _confirmations(frames: bytes) -> memoryview:
-    return memoryview(frames)
+def _confirmations(frames: bytes) -> Pushes:
+    return Pushes(frames)
 
 
 @command(

@@ -90,6 +90,14 @@ TWO_CLIENT_SCRIPT: list[Step] = [
     ("s", 1, "RESET"),
     ("s", 1, "GET", "k"),
     ("p", 1, "PUBLISH", "news", "after-reset"),
+    # CLIENT REPLY OFF drops replies, not confirmations and messages (Redis's CLIENT_PUSHING)
+    ("s", 0, "CLIENT", "REPLY", "OFF"),
+    ("s", 1, "SUBSCRIBE", "quiet"),
+    ("p", 1, "PUBLISH", "quiet", "heard"),
+    ("s", 1),
+    ("s", 1, "UNSUBSCRIBE", "quiet"),
+    ("s", 0, "PING"),
+    ("s", 0, "CLIENT", "REPLY", "ON"),
     ("s", 1, "SUBSCRIBE", "bye"),
     ("s", 1, "QUIT"),
 ]
