@@ -69,6 +69,8 @@ _PAUSED_BY_OUTPUT: Final = 1  # the client doesn't read its replies
 _PAUSED_BY_BLOCK: Final = 2  # the client is blocked with a large buffer
 EXPIRE_SLICE_SECONDS: Final = 0.001  # one slice of active expiry; the loop polls I/O between slices
 EXPIRE_BATCH: Final = 200
+# pub/sub confirmations are pushes: Redis sends them even under CLIENT REPLY OFF / SKIP
+_CONFIRMING: Final = frozenset({"subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"})
 
 
 class Connection(asyncio.Protocol):
@@ -236,7 +238,11 @@ class Connection(asyncio.Protocol):
                         self.pending_at = i + 1
                     self._blocked(state)
                     return
-                if not state.reply_mode or not state.reply_suppressed():  # CLIENT REPLY OFF|SKIP
+                if (
+                    not state.reply_mode  # CLIENT REPLY OFF|SKIP drop the reply, but not a confirmation
+                    or not state.reply_suppressed()
+                    or (type(reply) is memoryview and state.last_command in _CONFIRMING)
+                ):
                     encode_reply(reply, state.resp3, out)
                 if self.trailer:  # this client is a monitor: its own command's line follows the reply
                     out += self.trailer

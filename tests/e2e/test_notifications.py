@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import ServerProcess, call, redis_server_process, wait_for
+from tests.support import RawClient, ServerProcess, call, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -272,4 +272,22 @@ def test_an_evicted_key_is_announced_as_evicted(server: ServerProcess) -> None:
     r.publish(MARKER, b"")
     assert until_marker(pubsub) == [(b"__keyevent@0__:evicted", b"big")]
     pubsub.close()
+    r.close()
+
+
+def test_a_subscriber_with_client_reply_off_still_gets_its_confirmations_and_events(server: ServerProcess) -> None:
+    """What Redis's own keyspace tests do: CLIENT REPLY OFF, PSUBSCRIBE, then read the events."""
+    r = redis.Redis(port=server.port)
+    r.config_set("notify-keyspace-events", "KA")  # as the TCL test: keyspace channels only, no "new"
+    sub = RawClient(server.port)
+    sub.send(b"CLIENT REPLY OFF\r\nPSUBSCRIBE *\r\n")
+    confirmation = b"*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n"
+    assert sub.recv_exactly(len(confirmation)) == confirmation
+    r.set("foo", "bar")
+    message = b"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$18\r\n__keyspace@0__:foo\r\n$3\r\nset\r\n"
+    assert sub.recv_exactly(len(message)) == message
+    sub.send(b"PING\r\nPUNSUBSCRIBE\r\nCLIENT REPLY ON\r\nPING\r\n")  # PING's pong is a reply: dropped
+    expected = b"*3\r\n$12\r\npunsubscribe\r\n$1\r\n*\r\n:0\r\n+OK\r\n+PONG\r\n"
+    assert sub.recv_exactly(len(expected)) == expected
+    sub.sock.close()
     r.close()
