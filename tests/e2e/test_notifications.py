@@ -176,28 +176,22 @@ def run_script(port: int, script: list[str]) -> list[tuple[str, list[tuple[bytes
     return seen
 
 
+def published(*events: tuple[str, str]) -> list[tuple[bytes, bytes]]:
+    """The messages of (key, event) pairs with K and E: the keyspace channel's, then the keyevent's."""
+    messages: list[tuple[bytes, bytes]] = []
+    for key, event in events:
+        messages += [
+            (f"__keyspace@0__:{key}".encode(), event.encode()),
+            (f"__keyevent@0__:{event}".encode(), key.encode()),
+        ]
+    return messages
+
+
 EXPECTED: dict[str, list[tuple[bytes, bytes]]] = {
     # a few steps spelled out, so that both servers agreeing on nothing would still fail
-    "SET a 2 EX 100": [
-        (b"__keyspace@0__:a", b"set"),
-        (b"__keyevent@0__:set", b"a"),
-        (b"__keyspace@0__:a", b"expire"),
-        (b"__keyevent@0__:expire", b"a"),
-    ],
-    "RENAME r1 r2": [
-        (b"__keyspace@0__:r2", b"new"),
-        (b"__keyevent@0__:new", b"r2"),
-        (b"__keyspace@0__:r1", b"rename_from"),
-        (b"__keyevent@0__:rename_from", b"r1"),
-        (b"__keyspace@0__:r2", b"rename_to"),
-        (b"__keyevent@0__:rename_to", b"r2"),
-    ],
-    "HDEL h f g k a": [
-        (b"__keyspace@0__:h", b"hdel"),
-        (b"__keyevent@0__:hdel", b"h"),
-        (b"__keyspace@0__:h", b"del"),
-        (b"__keyevent@0__:del", b"h"),
-    ],
+    "SET a 2 EX 100": published(("a", "set"), ("a", "expire")),
+    "RENAME r1 r2": published(("r2", "new"), ("r1", "rename_from"), ("r2", "rename_to")),
+    "HDEL h f g k a": published(("h", "hdel"), ("h", "del")),
 }
 
 
