@@ -198,6 +198,19 @@ def test_expired_keys_lazily_and_actively() -> None:
     assert sub.events() == [("expired", "lazy"), ("expired", "active")]
 
 
+@pytest.mark.parametrize("write", [("SET", "k", "w"), ("SET", "k", "w", "KEEPTTL"), ("MSET", "k", "w")])
+def test_a_write_over_a_key_past_its_deadline_expires_it_first(write: tuple[str, ...]) -> None:
+    """As Redis: "expired", then the key is new (and KEEPTTL keeps no dead deadline)."""
+    h, sub = notified("KEAn")
+    h("SET", "k", "v", "PX", "100")
+    sub.take()
+    h.clock.now += 200
+    h(*write)
+    assert sub.events() == [("expired", "k"), ("new", "k"), ("set", "k")]
+    assert h("PTTL", "k") == -1
+    assert h.records()[-2] == [b"DEL", b"k"]  # the log has the expiry too
+
+
 def test_a_transaction_announces_each_command_in_order() -> None:
     h, sub = notified("KEA")
     h("MULTI")
