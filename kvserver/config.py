@@ -102,6 +102,26 @@ def _memory_in(low: int, high: int, unsigned: bool = False) -> Callable[[str], i
     return parse
 
 
+def _memory_or_percent(text: str) -> int:
+    """Redis's MEMORY_CONFIG | PERCENT_CONFIG numbers (maxmemory-clients): a memory size, or
+    ``N%`` kept as -N; at most 100%."""
+    value = memtoull(text)
+    if value is None:
+        percent = string2ll(text[:-1]) if len(text) > 1 and text.endswith("%") else None
+        if percent is None or percent < 0:
+            raise ValueError("argument must be a memory or percent value")
+        value = -percent
+    elif value > LLONG_MAX:
+        value -= 2**64  # stored in a signed type, as Redis does: a negative, so a percentage
+    if value < -100:
+        raise ValueError("percentage argument must be less or equal to 100")
+    return value
+
+
+def _show_percent(value: int) -> str:
+    return f"{-value}%" if value < 0 else str(value)
+
+
 def _hz(text: str) -> int:
     """Redis accepts any int for hz and caps it to 1..500 (a hint, not a contract)."""
     return min(max(_int_in(0, INT_MAX)(text), 1), 500)
@@ -237,6 +257,8 @@ class Parameter:
     # another name for the parameter ``alias_of`` (Redis 7.0's *-ziplist-* names of *-listpack-*):
     # CONFIG GET shows both, as Redis does; CONFIG REWRITE and the docs use the main name
     alias_of: str = ""
+    # as Redis's HIDDEN_CONFIG: CONFIG GET shows it only when asked by its exact name, not a pattern
+    hidden: bool = False
 
 
 def _show_bool(value: bool) -> str:
@@ -389,6 +411,11 @@ def _stored(name: str, attr: str, parse: Callable[[str], Any], help: str = _STOR
     return [main] + ([Parameter(alias, attr, parse, show, mutable=True, help=help, alias_of=name)] if alias else [])
 
 
+_REPLICATION = "stored and reported; kvserver has no replication (docs/compatibility.md)"
+_CLIENT_MEMORY = "stored and reported; kvserver doesn't evict clients for their memory (docs/compatibility.md)"
+_LOADING = "stored and reported (a Redis test knob, hidden from CONFIG GET patterns); no effect in kvserver"
+
+
 LONG_MAX = LLONG_MAX
 PARAMETERS += (
     # --- the slow log and the latency monitor (docs/compatibility.md "Introspection")
@@ -445,6 +472,16 @@ PARAMETERS += (
     *_stored("lazyfree-lazy-server-del", "lazyfree_lazy_server_del", _yes_no, _LAZYFREE),
     *_stored("lazyfree-lazy-user-del", "lazyfree_lazy_user_del", _yes_no, _LAZYFREE),
     *_stored("lazyfree-lazy-user-flush", "lazyfree_lazy_user_flush", _yes_no, _LAZYFREE),
+    *_stored("repl-backlog-size", "repl_backlog_size", _memory_in(1, LLONG_MAX), _REPLICATION),
+    Parameter(
+        "maxmemory-clients",
+        "maxmemory_clients",
+        _memory_or_percent,
+        _show_percent,
+        mutable=True,
+        help=_CLIENT_MEMORY,
+    ),
+    Parameter("key-load-delay", "key_load_delay", _int_in(-(2**31), INT_MAX), mutable=True, help=_LOADING, hidden=True),
 )
 BY_NAME = {p.name: p for p in PARAMETERS}
 
@@ -503,6 +540,9 @@ class Config:
     lazyfree_lazy_server_del: bool = False
     lazyfree_lazy_user_del: bool = False
     lazyfree_lazy_user_flush: bool = False
+    repl_backlog_size: int = 1024 * 1024
+    maxmemory_clients: int = 0
+    key_load_delay: int = 0
     extra: dict[str, str] = field(default_factory=dict)
     config_file: str = ""  # the file the server was started with (absolute), for CONFIG REWRITE
 

@@ -129,7 +129,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("io-threads", None, "1", 0, TUNING),
     Redis("io-threads-do-reads", None, "no", 0, TUNING),
     Redis("jemalloc-bg-thread", None, "yes", MUTABLE, TUNING),
-    Redis("key-load-delay", None, "0", MUTABLE, RDB),
+    Redis("key-load-delay", None, "0", MUTABLE, KVSERVER),
     Redis("latency-monitor-threshold", None, "0", MUTABLE, KVSERVER),
     Redis("latency-tracking", None, "yes", MUTABLE, LATENCY),
     Redis("latency-tracking-info-percentiles", None, "50 99 99.9", MUTABLE | MULTI, LATENCY),
@@ -149,7 +149,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("masteruser", None, "", MUTABLE, REPLICATION),
     Redis("maxclients", None, "10000", MUTABLE, KVSERVER),
     Redis("maxmemory", None, "0", MUTABLE, KVSERVER),
-    Redis("maxmemory-clients", None, "0", MUTABLE, TUNING),
+    Redis("maxmemory-clients", None, "0", MUTABLE, KVSERVER),
     Redis("maxmemory-eviction-tenacity", None, "10", MUTABLE, TUNING),
     Redis("maxmemory-policy", None, "noeviction", MUTABLE, KVSERVER),
     Redis("maxmemory-samples", None, "5", MUTABLE, KVSERVER),
@@ -170,7 +170,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("rdb-save-incremental-fsync", None, "yes", MUTABLE, RDB),
     Redis("rdbchecksum", None, "yes", 0, RDB),
     Redis("rdbcompression", None, "yes", MUTABLE, RDB),
-    Redis("repl-backlog-size", None, "1048576", MUTABLE, REPLICATION),
+    Redis("repl-backlog-size", None, "1048576", MUTABLE, KVSERVER),
     Redis("repl-backlog-ttl", None, "3600", MUTABLE, REPLICATION),
     Redis("repl-disable-tcp-nodelay", None, "no", MUTABLE, REPLICATION),
     Redis("repl-diskless-load", None, "disabled", MUTABLE, REPLICATION),
@@ -249,6 +249,18 @@ DIRECTIVES: tuple[Redis, ...] = (
 )
 _REFUSED_ALWAYS: Final = {"rename-command", "user", "loadmodule", "sentinel"}
 BY_REDIS_NAME: Final = {name: d for d in DIRECTIVES for name in (d.name, d.alias) if name is not None}
+
+
+# Redis directives kvserver ignores that Redis's CONFIG SET can't change either (io-threads,
+# replicaof...): CONFIG GET shows Redis's default and CONFIG SET refuses them as immutable, as Redis
+# does. The loader-only names (rename-command, the deprecated ones) are no configs for Redis either.
+FIXED: Final = {
+    name: d.default
+    for d in DIRECTIVES
+    if not d.redis_mutable and d.reason not in (KVSERVER, DEPRECATED) and not d.reason.startswith("refused")
+    for name in (d.name, d.alias)
+    if name is not None and name not in BY_NAME
+}
 
 
 def _refusal(name: str, written: str, args: tuple[str, ...]) -> str | None:
@@ -423,7 +435,9 @@ def render_markdown() -> str:
         "",
         "## Redis directives kvserver accepts and ignores (or refuses)",
         "",
-        "The default is Redis's. CONFIG SET and CONFIG GET don't know these names.",
+        "The default is Redis's. Those Redis's own CONFIG SET can't change either (`io-threads`,",
+        "`replicaof`...) are shown by CONFIG GET with Redis's default, and CONFIG SET refuses them as",
+        "immutable, as Redis does; CONFIG SET and CONFIG GET don't know the others.",
         "",
         "| Directive | Redis default | CONFIG SET | What kvserver does |",
         "|---|---|---|---|",

@@ -6,8 +6,10 @@ Nothing here mocks a server: every helper starts a real process and talks TCP to
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -587,3 +589,18 @@ class ConnectionHarness:
 
 def cmd(*args: str | bytes) -> bytes:
     return encode_command(*[a.encode() if isinstance(a, str) else a for a in args])
+
+
+# --- a child process with few file descriptors ---------------------------------------------------
+
+PR_CAPBSET_DROP = 24
+CAP_SYS_RESOURCE = 24
+
+
+def low_file_limit() -> None:
+    """In the child: 256 descriptors, and (as root) no CAP_SYS_RESOURCE to raise the limit again."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")

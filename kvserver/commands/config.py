@@ -17,7 +17,7 @@ from kvserver.commands.registry import (
     container,
 )
 from kvserver.config import BY_NAME, PARAMETERS, Parameter
-from kvserver.directives import rewritten
+from kvserver.directives import FIXED, rewritten
 from kvserver.glob import compile_glob
 from kvserver.protocol import OK
 from kvserver.state import ClientState
@@ -58,13 +58,33 @@ container(
     summary="Get the values of configuration parameters",
 )
 def config_get_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """CONFIG GET pattern [pattern ...], as Redis's configGetCommand: a name without glob
+    characters is looked up (case-insensitively) and answered under the name as given, even a
+    hidden one; a pattern matches every name and alias except the hidden ones. Each parameter is
+    listed once."""
     result: dict[bytes, bytes] = {}
+    seen: set[str] = set()
     for raw in argv[2:]:
+        if not any(c in raw for c in b"[*?"):
+            name = raw.decode("utf-8", "surrogateescape").lower()
+            if name not in seen and (name in BY_NAME or name in FIXED):
+                seen.add(name)
+                result[raw] = _value(ctx, name).encode()
+            continue
         match = compile_glob(raw.lower())
-        for param in PARAMETERS:
-            if match(param.name.encode()):
-                result[param.name.encode()] = ctx.config.get(param.name).encode()
+        for name in _GETTABLE:
+            if name not in seen and match(name.encode()):
+                seen.add(name)
+                result[name.encode()] = _value(ctx, name).encode()
     return result
+
+
+# what a CONFIG GET pattern can match: kvserver's parameters (aliases too), then Redis's fixed ones
+_GETTABLE: Final = [p.name for p in PARAMETERS if not p.hidden] + list(FIXED)
+
+
+def _value(ctx: Context, name: str) -> str:
+    return ctx.config.get(name) if name in BY_NAME else FIXED[name]
 
 
 @command(
@@ -78,37 +98,67 @@ def config_get_command(ctx: Context, client: ClientState, argv: list[bytes]) -> 
     summary="Set configuration parameters to the given values",
 )
 def config_set_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """CONFIG SET name value [name value ...], checked in the order of Redis's configSetCommand:
-    names first (unknown, immutable, protected, duplicate), then every value, then all applied."""
+    """CONFIG SET name value [name value ...] in the phases of Redis's configSetCommand:
+
+    1. names, in order, the first error wins: unknown, immutable or protected, duplicate (the same
+       parameter twice, in any case; an alias and its main name are two configs for Redis 7.0);
+    2. values, in order: the first invalid one is the error, nothing has changed yet;
+    3. all values are set, then applied in order; when an apply fails (maxclients beyond the open
+       file limit, a parameter kvserver can't change while running) every value goes back to what
+       it was and the ones already applied are applied again.
+    """
     if len(argv) % 2:
         raise CommandError(SYNTAX)
-    changes: list[tuple[Parameter, str]] = []
+    named: list[tuple[Parameter, str]] = []
     for j in range(2, len(argv), 2):
         given = argv[j].decode("utf-8", "surrogateescape")
         param = BY_NAME.get(given.lower())
-        if param is None:
-            raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
         failed = f"ERR CONFIG SET failed (possibly related to argument '{given}') -"
+        if param is None:
+            if given.lower() in FIXED:
+                raise CommandError(f"{failed} can't set immutable config")
+            raise CommandError(f"ERR Unknown option or number of arguments for CONFIG SET - '{given}'")
         if param.name in _PROTECTED_CONFIGS:
             raise CommandError(f"{failed} can't set protected config")
         if not param.mutable and not param.redis_mutable:
             raise CommandError(f"{failed} can't set immutable config")
-        if any(param is seen for seen, _ in changes):
+        if any(param is seen for seen, _ in named):
             raise CommandError(f"{failed} duplicate parameter")
-        changes.append((param, argv[j + 1].decode("utf-8", "surrogateescape")))
-    for param, text in changes:  # validate everything before changing anything
+        named.append((param, argv[j + 1].decode("utf-8", "surrogateescape")))
+    values: list[object] = []
+    for param, text in named:
         try:
-            param.parse(text)
+            values.append(param.parse(text))
         except ValueError as exc:
             raise CommandError(f"ERR CONFIG SET failed (possibly related to argument '{param.name}') - {exc}") from None
-        if not param.mutable:  # a valid value for Redis, but kvserver can't change this one while running
-            raise CommandError(
-                f"ERR CONFIG SET failed (possibly related to argument '{param.name}') - can't set immutable config"
-            )
-    for param, text in changes:
-        ctx.config.set(param.name, text)
-        ctx.config_changed(param.name)
+    _set_and_apply(ctx, [param for param, _ in named], values)
     return OK
+
+
+def _set_and_apply(ctx: Context, params: list[Parameter], values: list[object]) -> None:
+    """Set every value, then apply the changed ones in order; on a failed apply put every value
+    back, apply again the ones already applied, and raise that apply's error."""
+    config = ctx.config
+    old = [getattr(config, param.attr) for param in params]
+    for param, value in zip(params, values, strict=True):
+        setattr(config, param.attr, value)
+    applied: list[Parameter] = []
+    try:
+        for param, before in zip(params, old, strict=True):
+            if getattr(config, param.attr) == before:
+                continue  # unchanged: nothing to apply, as Redis
+            if not param.mutable:  # a value Redis could take at run time, but kvserver can't
+                raise CommandError(
+                    f"ERR CONFIG SET failed (possibly related to argument '{param.name}') - can't set immutable config"
+                )
+            ctx.config_changed(param.name)
+            applied.append(param)
+    except CommandError:
+        for param, before in zip(params, old, strict=True):
+            setattr(config, param.attr, before)
+        for param in applied:
+            ctx.config_changed(param.name)
+        raise
 
 
 @command(

@@ -9,7 +9,17 @@ import pytest
 import redis
 
 from kvserver.config import PARAMETERS
-from tests.support import RawClient, ServerProcess, assert_same_replies, redis_server_process, request
+from tests.support import (
+    RawClient,
+    ServerProcess,
+    assert_same_replies,
+    command,
+    kvserver_process,
+    low_file_limit,
+    redis_server_process,
+    request,
+    run_script,
+)
 
 Spawn = Callable[..., ServerProcess]
 
@@ -97,6 +107,9 @@ CASES: dict[str, list[str]] = {
         )
     },
     "activedefrag": [*WORDS, "no"],
+    "repl-backlog-size": [*MEMORY, "1048576"],
+    "maxmemory-clients": [*MEMORY, "100%", "101%", "0%", "-1%", "%", "5.5%", "5 %", "1" * 30 + "%", "0"],
+    "key-load-delay": [*NOT_NUMBERS, *INTEGERS, "-2147483648", "-2147483649", "0"],
 }
 
 
@@ -118,6 +131,7 @@ def config_set_script() -> list[tuple[str, ...]]:
         ("CONFIG", "SET", "hz", "20", "timeout", "x"),  # nothing is changed
         ("CONFIG", "GET", "hz"),
     ]
+    script += multi_set_script()
     # values both accept, and what CONFIG GET then shows
     for name, value in [
         ("hz", "1000"),  # capped to 500
@@ -152,6 +166,65 @@ def config_set_script() -> list[tuple[str, ...]]:
         ("CONFIG", "GET", name) for name in ("slowlog-log-slower-than", "slowlog-max-len", "list-compress-depth")
     ]
     return script
+
+
+def multi_set_script() -> list[tuple[str, ...]]:
+    """CONFIG SET of several parameters: which error wins, and that a refused one changes nothing."""
+    names = ("maxmemory", "timeout", "maxmemory-clients", "hash-max-listpack-entries")
+    get = [("CONFIG", "GET", name) for name in names]  # one name a GET: Redis answers in its dict's order
+    return [
+        ("CONFIG", "SET", "maxmemory", "10000002"),
+        *get,
+        # the first bad name wins over any bad value, and the unknown over a later duplicate
+        ("CONFIG", "SET", "maxmemory", "x", "nope", "1", "maxmemory", "2"),
+        ("CONFIG", "SET", "maxmemory", "1", "maxmemory", "2", "nope", "1"),
+        ("CONFIG", "SET", "daemonize", "no", "nope", "1"),
+        ("CONFIG", "SET", "nope", "1", "daemonize", "no"),
+        ("CONFIG", "SET", "timeout", "1", "io-threads", "1"),  # one Redis can't change either
+        ("CONFIG", "SET", "replicaof", "no one"),
+        ("CONFIG", "SET", "Timeout", "1", "TIMEOUT", "2"),  # a duplicate in another case, named as typed
+        # an alias and its main name are two configs for Redis 7.0: both are set, the last wins
+        ("CONFIG", "SET", "hash-max-ziplist-entries", "16", "hash-max-listpack-entries", "32"),
+        *get,
+        # the first invalid value is named as the parameter is named (an alias as the alias)
+        ("CONFIG", "SET", "maxmemory", "10000001", "maxmemory-clients", "200%", "client-query-buffer-limit", "x"),
+        ("CONFIG", "SET", "TIMEOUT", "5", "HASH-MAX-ZIPLIST-ENTRIES", "x"),
+        *get,  # nothing changed
+        ("CONFIG", "SET", "maxmemory", "10000001", "timeout", "7", "maxmemory-clients", "5%", "save", "3000 5"),
+        *get,
+        # a parameter set to the value it has is no change: Redis's immutable-at-run-time-in-kvserver too
+        ("CONFIG", "SET", "appendonly", "no", "timeout", "0", "maxmemory", "0"),
+        ("CONFIG", "SET", "maxmemory-clients", "0", "hash-max-listpack-entries", "512", "save", ""),
+        *get,
+        # several names and patterns at once: each parameter once, a name answered as typed
+        ("CONFIG", "GET", "maxmemory", "MAXMEMORY", "maxmemor?"),
+        ("CONFIG", "GET", "Slaveof", "nope"),
+        ("CONFIG", "GET", "key-load-delay"),  # hidden: only by its exact name
+        ("CONFIG", "GET", "key-load-*"),
+        *[("CONFIG", "GET", name) for name in ("io-threads", "tcp-backlog", "supervised", "cluster-enabled")],
+    ]
+
+
+@pytest.mark.external
+def test_config_get_of_several_names_and_patterns_like_redis(spawn: Spawn, real_redis: ServerProcess) -> None:
+    kv = spawn("--appendonly", "no")
+    for port in (kv.port, real_redis.port):
+        r = redis.Redis(port=port, protocol=2, decode_responses=True)
+        # as the introspection unit asks it: no duplicates, a name and its alias, every match
+        reply: list[str] = command(r, "CONFIG", "GET", "maxmemory", "maxmemory-[pcs]*", "bind", "*of", "HZ", "hz")
+        assert len(reply) == 2 * len(set(reply[::2]))
+        assert dict(zip(reply[::2], reply[1::2], strict=True)) == {
+            "maxmemory": "0",
+            "maxmemory-policy": "noeviction",
+            "maxmemory-samples": "5",
+            "maxmemory-clients": "0",
+            "bind": r.config_get("bind")["bind"],
+            "replicaof": "",
+            "slaveof": "",
+            "HZ": "10",
+        }
+        assert "key-load-delay" not in r.config_get("*")
+        r.close()
 
 
 @pytest.mark.external
@@ -196,3 +269,32 @@ def test_requirepass_takes_any_bytes_and_empty_lets_clients_in(spawn: Spawn, rea
     r = redis.Redis(port=kv.port)
     assert r.ping() is True
     r.close()
+
+
+@pytest.mark.external
+def test_a_failed_apply_rolls_every_parameter_back_like_redis(tmp_path: Path) -> None:
+    """maxclients beyond the open-file limit passes the checks and fails when applied: the values
+    set before and after it in the same CONFIG SET go back too, as in Redis."""
+    script: list[tuple[str, ...]] = [
+        ("CONFIG", "SET", "timeout", "5", "maxclients", "1000", "slowlog-max-len", "7"),
+        *[("CONFIG", "GET", name) for name in ("timeout", "maxclients", "slowlog-max-len")],
+        ("CONFIG", "SET", "timeout", "5", "maxclients", "100", "slowlog-max-len", "7"),
+        *[("CONFIG", "GET", name) for name in ("timeout", "maxclients", "slowlog-max-len")],
+    ]
+    kv = kvserver_process(tmp_path / "kv", "--appendonly", "no")
+    real = redis_server_process(tmp_path / "redis")
+    for server in (kv, real):
+        server.preexec_fn = low_file_limit
+        server.start()
+    try:
+        ours = run_script(kv.port, False, script)
+        assert ours[0].startswith(b"-ERR CONFIG SET failed (possibly related to argument 'maxclients')")
+        assert ours[1:4] == [
+            b"*2\r\n$7\r\ntimeout\r\n$1\r\n0\r\n",
+            b"*2\r\n$10\r\nmaxclients\r\n$3\r\n224\r\n",
+            b"*2\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n",
+        ]
+        assert ours == run_script(real.port, False, script)
+    finally:
+        kv.terminate()
+        real.terminate()

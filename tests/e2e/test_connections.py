@@ -5,7 +5,6 @@ blocked and unauthenticated pipelines, protected mode, and the open-file limit."
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import resource
@@ -27,6 +26,7 @@ from tests.support import (
     command,
     free_port,
     kvserver_process,
+    low_file_limit,
     redis_server_process,
     run_script,
     wait_for,
@@ -359,18 +359,6 @@ def test_protected_mode_lets_remote_clients_in_when_off_or_with_a_password(
 
 
 # --- 21: maxclients against the open-file limit ----------------------------------------------------
-
-PR_CAPBSET_DROP = 24
-CAP_SYS_RESOURCE = 24
-
-
-def low_file_limit() -> None:
-    """In the child: 256 descriptors, and (as root) no CAP_SYS_RESOURCE to raise the limit again."""
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-    if os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
 def connect_many(port: int, count: int) -> tuple[list[socket.socket], dict[bytes, int]]:

@@ -111,7 +111,9 @@ def test_kill_9_loses_no_acknowledged_write(spawn: Spawn, tmp_path: Path, policy
         if cycle % 2:
             control = redis.Redis(port=server.port)
             control.bgrewriteaof()
-            target = len(acked) + 50
+            # a few writes acknowledged while the rewrite runs, then the kill: waiting for more let
+            # the rewrite finish first on a fast disk (``always``) or a loaded machine
+            target = len(acked) + 5
             wait_for(lambda: len(acked) > target, timeout=20)  # noqa: B023 - polled in this cycle
             killed_mid_rewrite += control.info("persistence")["aof_rewrite_in_progress"]
             control.close()

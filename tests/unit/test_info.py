@@ -19,11 +19,12 @@ DEFAULT = [
     "Stats",
     "Replication",
     "CPU",
+    "Modules",
     "Errorstats",
     "Cluster",
     "Keyspace",
 ]
-EVERY = [*DEFAULT[:7], "Commandstats", "Errorstats", "Latencystats", *DEFAULT[8:]]
+EVERY = [*DEFAULT[:8], "Commandstats", "Errorstats", "Latencystats", *DEFAULT[9:]]
 
 
 def headers(db: Database, *args: bytes) -> list[str]:
