@@ -11,6 +11,7 @@ from kvserver.config import Config, parse_keyspace_events, show_keyspace_events
 from kvserver.protocol import OK, ErrorReply
 from kvserver.state import ClientState
 from tests.support import Harness, read_all
+from tests.unit.test_config_set import config_set, refusing
 
 
 @pytest.mark.parametrize(
@@ -244,3 +245,16 @@ def test_rpoplpush_of_a_one_element_list_onto_itself_keeps_it() -> None:
     assert h("RPOPLPUSH", "q", "q") == b"a"
     assert h("LMOVE", "q", "q", "LEFT", "RIGHT") == b"a"
     assert h("LRANGE", "q", "0", "-1") == [b"a"]
+
+
+def test_a_config_set_rolled_back_unsubscribes_again() -> None:
+    """CONFIG SET notify-keyspace-events KEA with another parameter the server refuses: the old
+    flags are back, and the listener with them."""
+    applied: list[tuple[str, str]] = []
+    db = refusing("maxclients", applied)
+    reply = config_set(db, "notify-keyspace-events", "KEA", "maxclients", "100")
+    assert isinstance(reply, ErrorReply)
+    assert db.config.notify_keyspace_events == 0
+    assert db.notifications not in db.keyspace.listeners
+    assert config_set(db, "notify-keyspace-events", "KEA") == OK
+    assert db.notifications in db.keyspace.listeners
