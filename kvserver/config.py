@@ -159,6 +159,48 @@ def _octal(text: str) -> int:
     return _bounded(value, 0, 0o777, False)
 
 
+# keyspace notifications: Redis's class letters and bits (server.h NOTIFY_*); "A" is every class
+# but "m" (key miss) and "n" (new key)
+KEYSPACE_EVENT_BITS = {
+    "K": 1 << 0,
+    "E": 1 << 1,
+    "g": 1 << 2,
+    "$": 1 << 3,
+    "l": 1 << 4,
+    "s": 1 << 5,
+    "h": 1 << 6,
+    "z": 1 << 7,
+    "x": 1 << 8,
+    "e": 1 << 9,
+    "t": 1 << 10,
+    "m": 1 << 11,
+    "d": 1 << 13,
+    "n": 1 << 14,
+}
+NOTIFY_ALL = sum(KEYSPACE_EVENT_BITS[c] for c in "g$lshzxetd")
+
+
+def parse_keyspace_events(text: str) -> int:
+    """``notify-keyspace-events``: the class letters as Redis's keyspaceEventsStringToFlags reads them."""
+    flags = 0
+    for char in text:
+        if char == "A":
+            flags |= NOTIFY_ALL
+        elif char in KEYSPACE_EVENT_BITS:
+            flags |= KEYSPACE_EVENT_BITS[char]
+        else:
+            raise ValueError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+    return flags
+
+
+def show_keyspace_events(flags: int) -> str:
+    """The canonical letters, as Redis's keyspaceEventsFlagsToString writes them (CONFIG GET)."""
+    bits = KEYSPACE_EVENT_BITS
+    # (after "A" Redis writes no "n": CONFIG GET shows "A" for "An", as redis-server does)
+    text = "A" if flags & NOTIFY_ALL == NOTIFY_ALL else "".join(c for c in "g$lshzxetdn" if flags & bits[c])
+    return text + "".join(c for c in "KEm" if flags & bits[c])
+
+
 def _save(text: str) -> str:
     """Redis's check of ``save``: "" or pairs of <seconds >= 1> <changes >= 0>."""
     fields = text.split()
@@ -339,6 +381,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         help="groups of: class (normal, replica, pubsub), hard, soft, soft seconds; a subscriber past them is closed",
     ),
     Parameter(
+        "notify-keyspace-events",
+        "notify_keyspace_events",
+        parse_keyspace_events,
+        show_keyspace_events,
+        mutable=True,
+        help="keyspace notification classes, Redis's letters (K E g $ l s h z x e n A; '' is off)",
+    ),
+    Parameter(
         "protected-mode",
         "protected_mode",
         _yes_no,
@@ -460,6 +510,7 @@ class Config:
     maxmemory_samples: int = 5
     client_query_buffer_limit: int = 1024 * 1024 * 1024
     protected_mode: bool = True
+    notify_keyspace_events: int = 0
     output_limits: OutputLimits = field(default_factory=default_output_limits)
     daemonize: bool = False
     pidfile: str = ""

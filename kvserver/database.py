@@ -28,6 +28,7 @@ from kvserver.config import Config
 from kvserver.keyspace import Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
 from kvserver.monitoring import Monitoring
+from kvserver.notifications import Notifications
 from kvserver.protocol import ErrorReply
 from kvserver.pubsub import PubSub
 from kvserver.state import ClientRegistry, ClientState, Stats
@@ -230,6 +231,9 @@ class Database:
         # the write command running now: ``propagate`` announces its keys
         self._running: CommandSpec = _NOTHING_RUNNING
         self._running_argv: list[bytes] = []
+        # keyspace notifications: subscribed to the keyspace only while notify-keyspace-events is on
+        self.notifications = Notifications(self.keyspace, self.pubsub, lambda: self._running_argv)
+        self.notifications.configure(self.config.notify_keyspace_events)
         self._lookup: dict[bytes, CommandSpec] = {}
         for name, spec in TABLE.items():
             self._lookup[name.encode()] = spec
@@ -515,6 +519,8 @@ class Database:
     def config_changed(self, name: str) -> None:
         if name.startswith(("slowlog-", "latency-monitor")):
             self.monitoring.reconfigure()
+        elif name == "notify-keyspace-events":
+            self.notifications.configure(self.config.notify_keyspace_events)
         if self.server is not None:
             self.server.config_changed(name)
 

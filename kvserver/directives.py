@@ -37,7 +37,6 @@ DEBUG: Final = "kvserver has no DEBUG or MODULE commands"
 LATENCY: Final = "kvserver always tracks per-command latency (INFO latencystats), at the percentiles 50, 99 and 99.9"
 PROCESS: Final = "a Redis process option kvserver has no equivalent for"
 SYSLOG: Final = "kvserver logs to logfile or standard output only, not to syslog"
-NOTIFICATIONS: Final = "kvserver has no keyspace notifications (no pub/sub)"
 DEPRECATED: Final = "deprecated in Redis 7.0, which ignores it too"
 
 
@@ -157,7 +156,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("min-replicas-max-lag", "min-slaves-max-lag", "10", MUTABLE, REPLICATION),
     Redis("min-replicas-to-write", "min-slaves-to-write", "0", MUTABLE, REPLICATION),
     Redis("no-appendfsync-on-rewrite", None, "no", MUTABLE, AOF),
-    Redis("notify-keyspace-events", None, "", MUTABLE, NOTIFICATIONS),
+    Redis("notify-keyspace-events", None, "", MUTABLE, KVSERVER),
     Redis("oom-score-adj", None, "no", MUTABLE, TUNING),
     Redis("oom-score-adj-values", None, "0 200 800", MUTABLE | MULTI, TUNING),
     Redis("pidfile", None, "", 0, KVSERVER),

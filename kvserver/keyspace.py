@@ -6,9 +6,10 @@ Deadlines are absolute wall-clock milliseconds (they are persisted). Each one li
 removing one entry is O(log n) even when a million keys share a deadline.
 
 An expired key is never returned: every access checks the deadline and removes the key (lazy
-expiry), and ``purge_expired`` removes keys nobody reads (active expiry). While ``loading`` is set (log
-replay) nothing expires, because the log already records every deletion in its place, and only
-``expires`` is kept: the sorted index is built in one pass when loading ends.
+expiry; a write over it too: it is expired, then created anew), and ``purge_expired`` removes
+keys nobody reads (active expiry). While ``loading`` is set (log replay) nothing expires,
+because the log already records every deletion in its place, and only ``expires`` is kept: the
+sorted index is built in one pass when loading ends.
 
 SCAN and RANDOMKEY walk ``order``, an append-only list of keys in creation order: a key is
 appended when it becomes present (a new key; a deleted then recreated key gets a second slot).
@@ -278,6 +279,8 @@ class Keyspace:
         """Store ``value``; the key's deadline becomes ``deadline`` (None: no expiry)."""
         data = self.data
         new = key not in data
+        if not new and key in self.expires:
+            new = self._expire_if_due(key)
         if new:
             self.order.append(key)
         data[key] = value
@@ -290,6 +293,8 @@ class Keyspace:
         """Replace the value of a key, keeping its deadline if it has one."""
         data = self.data
         new = key not in data
+        if not new and key in self.expires:
+            new = self._expire_if_due(key)
         if new:
             self.order.append(key)
         data[key] = value
@@ -365,6 +370,14 @@ class Keyspace:
 
     def next_deadline(self) -> int | None:
         return self.ttl_index[0][0] if self.ttl_index else None
+
+    def _expire_if_due(self, key: bytes) -> bool:
+        """A write over a key whose deadline passed expires it first (as Redis's lookup does):
+        True if it did, so the write creates the key anew."""
+        if self.expires[key] <= self.clock() and not self.loading:
+            self._expire(key)
+            return True
+        return False
 
     def _expire(self, key: bytes) -> None:
         self._remove(key)

@@ -136,7 +136,8 @@ class MemoryMeter:
             freed += estimate_size(key, ks.data[key])
             if ks.delete(key):  # (an already expired key is expired instead, and logged so)
                 db.stats.evicted_keys += 1
-                db.propagate([b"DEL", key], [key])
+                db.propagate([b"DEL", key], [])  # announced as evicted, not as a DEL's key
+                ks.changed("evicted", key)
         self.credit += freed
         now = self.clock()
         if freed and now - self._trimmed_at >= TRIM_SECONDS:

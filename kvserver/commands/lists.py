@@ -366,7 +366,7 @@ def _move(ctx: Context, source_key: bytes, target_key: bytes, from_left: bool, t
         drop_if_empty(ctx, source_key, source)
         target = deque()
         ctx.keyspace.set(target_key, target)
-    else:
+    elif target is not source:  # (a rotation of one list keeps it, even with one element)
         drop_if_empty(ctx, source_key, source)
     if to_left:
         target.appendleft(element)

@@ -52,6 +52,7 @@ CASES: dict[str, list[str]] = {
     "maxmemory-samples": NOT_NUMBERS + INTEGERS,
     "client-query-buffer-limit": [*MEMORY, "1mb", "0"],
     "protected-mode": [*WORDS, "0", "true"],
+    "notify-keyspace-events": ["xyz", "KEA ", "KEAq", "a", "KEA", ""],
     "daemonize": [*WORDS, "yes"],
     "pidfile": ["x.pid"],
     "unixsocket": ["/tmp/x.sock"],
@@ -147,6 +148,9 @@ def config_set_script() -> list[tuple[str, ...]]:
         ("client-output-buffer-limit", "pubsub 1mb 512kb 10"),  # only the class named changes
         ("client-output-buffer-limit", "slave 0 0 0 normal 1 2 3abc"),
         ("save", ""),
+        ("notify-keyspace-events", "KEAn"),  # shown as "AKE", as Redis shows it
+        ("notify-keyspace-events", "xg$Km"),
+        ("notify-keyspace-events", ""),
         ("timeout", "0"),
         ("hash-max-ziplist-entries", "16"),  # an alias sets the parameter: both names show it
         ("hash-max-listpack-entries", "512"),
