@@ -386,7 +386,8 @@ def client_reply_command(ctx: Context, client: ClientState, argv: list[bytes]) -
     mode = _REPLY_MODES.get(argv[2].lower())
     if mode is None:
         raise CommandError(SYNTAX)
-    client.reply_mode = mode
+    if not (mode == REPLY_SKIP_NEXT and client.reply_mode == REPLY_OFF):  # SKIP leaves OFF as it is
+        client.reply_mode = mode
     return OK
 
 

@@ -146,7 +146,9 @@ def _reply_modes(port: int) -> bytes:
         ("CLIENT", "REPLY", "OFF"),
         ("PING", "off1"),
         ("GET",),  # an error is suppressed too
-        ("CLIENT", "REPLY", "SKIP"),  # while OFF: still no reply
+        ("CLIENT", "REPLY", "SKIP"),  # while OFF: still no reply, and OFF stays
+        ("PING", "off2"),
+        ("PING", "off3"),
         ("CLIENT", "REPLY", "ON"),
         ("PING", "on1"),
         ("CLIENT", "REPLY", "SKIP"),
