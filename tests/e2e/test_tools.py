@@ -105,3 +105,32 @@ def test_redis_benchmark_runs_without_errors(kv_server: ServerProcess) -> None:
     assert "Error" not in output
     for test in ("PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET"):
         assert re.search(rf"{test}( \(10 keys\))?: [\d.]+ requests per second", output), output
+
+
+def stat_lines(port: int, count: int) -> list[str]:
+    """The first ``count`` lines of ``redis-cli --stat`` (unbuffered through stdbuf), then stop it."""
+    binary = require_tool("redis-cli")
+    with subprocess.Popen(
+        [require_tool("stdbuf"), "-o0", binary, "-p", str(port), "--stat", "-i", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            return [proc.stdout.readline() for _ in range(count)]
+        finally:
+            proc.kill()
+
+
+@pytest.mark.parametrize("which", ["kvserver", "redis"])
+def test_redis_cli_stat_counts_the_keys(kv_server: ServerProcess, real_redis: ServerProcess, which: str) -> None:
+    """--stat asks CONFIG GET databases (a two-element reply) and sums INFO keyspace's dbN lines."""
+    port = (kv_server if which == "kvserver" else real_redis).port
+    cli(port, "FLUSHALL")
+    cli(port, "MSET", "a", "1", "b", "2", "c", "3")
+    header, columns, first = stat_lines(port, 3)
+    assert header.startswith("------- data ------")
+    assert columns.split()[:4] == ["keys", "mem", "clients", "blocked"]
+    assert first.split()[0] == "3"
+    cli(port, "FLUSHALL")
