@@ -17,6 +17,7 @@ from kvserver.commands.registry import (
     STALE,
     CommandError,
     Context,
+    Variant,
     command,
     container,
 )
@@ -33,89 +34,86 @@ def _confirmations(frames: bytes) -> Pushes:
     return Pushes(frames)
 
 
+# the shard forms name their channels as keys (a cluster routes them by slot)
 @command(
-    "subscribe",
+    [
+        Variant(
+            "subscribe",
+            "Listen for messages published to the given channels",
+            complexity="O(N) where N is the number of channels to subscribe to.",
+            kind=CHANNEL,
+        ),
+        Variant(
+            "psubscribe",
+            "Listen for messages published to channels matching the given patterns",
+            complexity="O(N) where N is the number of patterns the client is already subscribed to.",
+            kind=PATTERN,
+        ),
+    ],
     -2,
     _SUBSCRIBING,
     keys=(0, 0, 0),
     group=PUBSUB,
     since="2.0.0",
-    complexity="O(N) where N is the number of channels to subscribe to.",
-    summary="Listen for messages published to the given channels",
 )
-def subscribe_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _confirmations(ctx.pubsub.subscribe(client, argv[1:], CHANNEL))
-
-
 @command(
-    "unsubscribe",
-    -1,
-    _SUBSCRIBING,
-    keys=(0, 0, 0),
-    group=PUBSUB,
-    since="2.0.0",
-    complexity="O(N) where N is the number of clients already subscribed to a channel.",
-    summary="Stop listening for messages posted to the given channels",
-)
-def unsubscribe_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _confirmations(ctx.pubsub.unsubscribe(client, argv[1:], CHANNEL))
-
-
-@command(
-    "psubscribe",
-    -2,
-    _SUBSCRIBING,
-    keys=(0, 0, 0),
-    group=PUBSUB,
-    since="2.0.0",
-    complexity="O(N) where N is the number of patterns the client is already subscribed to.",
-    summary="Listen for messages published to channels matching the given patterns",
-)
-def psubscribe_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _confirmations(ctx.pubsub.subscribe(client, argv[1:], PATTERN))
-
-
-@command(
-    "punsubscribe",
-    -1,
-    _SUBSCRIBING,
-    keys=(0, 0, 0),
-    group=PUBSUB,
-    since="2.0.0",
-    complexity="O(N+M) where N is the number of patterns the client is already subscribed and M is the "
-    "number of total patterns subscribed in the system (by any client).",
-    summary="Stop listening for messages posted to channels matching the given patterns",
-)
-def punsubscribe_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _confirmations(ctx.pubsub.unsubscribe(client, argv[1:], PATTERN))
-
-
-@command(
-    "ssubscribe",
+    [
+        Variant(
+            "ssubscribe",
+            "Listen for messages published to the given shard channels",
+            complexity="O(N) where N is the number of shard channels to subscribe to.",
+            kind=SHARD,
+        )
+    ],
     -2,
     _SUBSCRIBING,
     keys=(1, -1, 1),
     group=PUBSUB,
     since="7.0.0",
-    complexity="O(N) where N is the number of shard channels to subscribe to.",
-    summary="Listen for messages published to the given shard channels",
 )
-def ssubscribe_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _confirmations(ctx.pubsub.subscribe(client, argv[1:], SHARD))
+def _subscribe(ctx: Context, client: ClientState, argv: list[bytes], kind: str) -> object:
+    return _confirmations(ctx.pubsub.subscribe(client, argv[1:], kind))
 
 
 @command(
-    "sunsubscribe",
+    [
+        Variant(
+            "unsubscribe",
+            "Stop listening for messages posted to the given channels",
+            complexity="O(N) where N is the number of clients already subscribed to a channel.",
+            kind=CHANNEL,
+        ),
+        Variant(
+            "punsubscribe",
+            "Stop listening for messages posted to channels matching the given patterns",
+            complexity="O(N+M) where N is the number of patterns the client is already subscribed and M is the "
+            "number of total patterns subscribed in the system (by any client).",
+            kind=PATTERN,
+        ),
+    ],
+    -1,
+    _SUBSCRIBING,
+    keys=(0, 0, 0),
+    group=PUBSUB,
+    since="2.0.0",
+)
+@command(
+    [
+        Variant(
+            "sunsubscribe",
+            "Stop listening for messages posted to the given shard channels",
+            complexity="O(N) where N is the number of clients already subscribed to a shard channel.",
+            kind=SHARD,
+        )
+    ],
     -1,
     _SUBSCRIBING,
     keys=(1, -1, 1),
     group=PUBSUB,
     since="7.0.0",
-    complexity="O(N) where N is the number of clients already subscribed to a shard channel.",
-    summary="Stop listening for messages posted to the given shard channels",
 )
-def sunsubscribe_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _confirmations(ctx.pubsub.unsubscribe(client, argv[1:], SHARD))
+def _unsubscribe(ctx: Context, client: ClientState, argv: list[bytes], kind: str) -> object:
+    return _confirmations(ctx.pubsub.unsubscribe(client, argv[1:], kind))
 
 
 @command(
