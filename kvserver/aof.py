@@ -74,12 +74,19 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+MULTI_DB_REWRITE: Final = "ERR kvserver can't yet rewrite the log while a database other than 0 holds keys"
+
+
 class AppendOnlyLog:
     """The LogWriter behind ``appendonly yes``."""
 
     def __init__(self, config: Config, keyspace: Keyspace | None = None) -> None:
         self.config = config
         self.keyspace = keyspace  # what a rewrite dumps (None: no rewrite possible)
+        # the databases holding keys (the rewrite dumps database 0 only: it refuses while others hold keys)
+        self.databases: Callable[[], list[tuple[int, Keyspace]]] = lambda: []
+        # called as a rewrite starts: the writer's next unit must say its database (SELECT)
+        self.on_rewrite: Callable[[], None] = lambda: None
         self.path = str(config.aof_path)
         self.fd = -1
         self.appended = 0
@@ -394,9 +401,12 @@ class AppendOnlyLog:
             raise CommandError("ERR Background append only file rewriting already in progress")
         if self.keyspace is None or self._loop is None:
             raise CommandError("ERR Background append only file rewriting is not available now")
+        if any(index != 0 for index, _ in self.databases()):
+            raise CommandError(MULTI_DB_REWRITE)
         self._seal()  # what was written before the start is in the dump, so it must not be carried
         try:
             self.rewrite = Rewrite(self, self.keyspace, automatic)
+            self.on_rewrite()  # the carried frames start in database 0, the dump's
         except OSError as exc:
             log.warning("Can't rewrite append only file in background: %s", exc.strerror or exc)
             self.last_rewrite_status = "err"

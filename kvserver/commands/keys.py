@@ -268,10 +268,10 @@ def dbsize_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     return len(ctx.keyspace)
 
 
-def _flush(ctx: Context, argv: list[bytes]) -> object:
+def _flush(ctx: Context, argv: list[bytes], every_db: bool) -> object:
     if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() not in (b"ASYNC", b"SYNC")):
         raise CommandError(SYNTAX)
-    ctx.flush_all()
+    ctx.flush_all(every_db)
     return OK
 
 
@@ -285,7 +285,7 @@ def _flush(ctx: Context, argv: list[bytes]) -> object:
     summary="Remove all keys from the current database",
 )
 def flushdb_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _flush(ctx, argv)
+    return _flush(ctx, argv, every_db=False)
 
 
 @command(
@@ -298,7 +298,7 @@ def flushdb_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     summary="Remove all keys from all databases",
 )
 def flushall_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _flush(ctx, argv)
+    return _flush(ctx, argv, every_db=True)
 
 
 # --- expiry ------------------------------------------------------------------------------------

@@ -1,0 +1,220 @@
+"""Several databases (SELECT): each command runs on its client's keyspace; WATCH, blocked
+clients, expiry, notifications and the log are per database. In-process, no sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvserver.aof_format import HEADER, encode_frame
+from kvserver.config import Config
+from kvserver.protocol import NullArray
+from kvserver.replay import replay
+from kvserver.state import ClientState
+from tests.support import Harness
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+def test_databases_are_separate_keyspaces(h: Harness) -> None:
+    other = h.new_client()
+    assert h("SET", "k", "zero") == b"OK"
+    assert h("SELECT", "3", client=other) == b"OK"
+    assert h("GET", "k", client=other) is None
+    assert h("SET", "k", "three", client=other) == b"OK"
+    assert h("GET", "k") == b"zero"
+    assert h("GET", "k", client=other) == b"three"
+    assert h("DBSIZE", client=other) == 1
+    assert sorted(h.db.dbs) == [0, 3]  # only the databases used exist
+
+
+def test_unused_database_costs_nothing() -> None:
+    h = Harness(Config(databases=1000))
+    assert h("SELECT", "999") == b"OK"
+    assert list(h.db.dbs) == [0]  # selecting creates nothing: the first command there does
+    h("GET", "k")
+    assert sorted(h.db.dbs) == [0, 999]
+
+
+def test_flushdb_clears_the_selected_database_flushall_every_one(h: Harness) -> None:
+    other = h.new_client()
+    h("SET", "a", "1")
+    h("SELECT", "1", client=other)
+    h("SET", "b", "1", client=other)
+    assert h("FLUSHDB", client=other) == b"OK"
+    assert h("DBSIZE", client=other) == 0
+    assert h("GET", "a") == b"1"
+    h("SET", "b", "1", client=other)
+    assert h("FLUSHALL") == b"OK"
+    assert h("DBSIZE") == 0
+    assert h("DBSIZE", client=other) == 0
+
+
+def test_watch_is_per_database(h: Harness) -> None:
+    other = h.new_client()
+    h("SELECT", "1", client=other)
+    h("WATCH", "k")
+    h("SET", "k", "elsewhere", client=other)  # the same name in another database
+    h("MULTI")
+    h("PING")
+    assert h("EXEC") == [b"PONG"]
+    h("WATCH", "k")
+    h("SELECT", "1")  # watching in db 0 still counts after SELECT, as in Redis
+    h("SET", "k", "zero", client=h.new_client())
+    h("MULTI")
+    h("PING")
+    assert h("EXEC") is NullArray
+
+
+def test_watched_key_expiring_in_its_database_fails_exec(h: Harness) -> None:
+    h("SELECT", "2")
+    h("SET", "k", "v", "PX", "10")
+    h("WATCH", "k")
+    h("SELECT", "0")
+    h.clock.now += 10
+    h("MULTI")
+    h("PING")
+    assert h("EXEC") is NullArray
+
+
+def test_blocked_client_is_served_from_its_own_database(h: Harness) -> None:
+    waiter = h.new_client()
+    replies: list[object] = []
+    waiter.on_unblocked = replies.append
+    h("SELECT", "5", client=waiter)
+    assert h("BLPOP", "q", "0", client=waiter) is not None
+    assert waiter.blocked is not None
+    h("RPUSH", "q", "zero")  # db 0: not its list
+    assert len(h.db.slot(5).blocking) == 1  # still parked
+    h("SELECT", "5")
+    h("RPUSH", "q", "five")
+    assert len(h.db.slot(5).blocking) == 0
+    assert replies == [[b"q", b"five"]]
+    h("SELECT", "0")
+    assert h("LRANGE", "q", "0", "-1") == [b"zero"]
+
+
+def test_closing_a_blocked_client_in_another_database_unparks_it(h: Harness) -> None:
+    waiter = h.new_client()
+    h("SELECT", "4", client=waiter)
+    h("BLPOP", "q", "0", client=waiter)
+    h.db.client_closed(waiter)
+    assert len(h.db.slot(4).blocking) == 0
+
+
+def test_the_log_says_which_database_each_write_belongs_to(h: Harness) -> None:
+    h("SET", "a", "1")
+    h("SELECT", "2")
+    h("SET", "b", "2")
+    h("SET", "c", "3")
+    h("SELECT", "0")
+    h("SET", "d", "4")
+    assert [r[:2] for r in h.records()] == [
+        [b"SET", b"a"],
+        [b"SELECT", b"2"],
+        [b"SET", b"b"],
+        [b"SET", b"c"],
+        [b"SELECT", b"0"],
+        [b"SET", b"d"],
+    ]
+    assert h.log.units[1][0] == [b"SELECT", b"2"]  # in the unit of the write it announces
+
+
+def test_a_transaction_with_select_logs_each_write_in_its_database(h: Harness) -> None:
+    h("MULTI")
+    h("SET", "a", "1")
+    h("SELECT", "7")
+    h("SET", "b", "2")
+    assert h("EXEC") == [b"OK", b"OK", b"OK"]
+    assert [r[:2] for r in h.log.units[-1]] == [[b"SET", b"a"], [b"SELECT", b"7"], [b"SET", b"b"]]
+    assert h.client.db == 7
+    assert h("GET", "b") == b"2"
+
+
+def test_lazy_expiry_is_logged_in_its_database(h: Harness) -> None:
+    h("SELECT", "3")
+    h("SET", "k", "v", "PX", "10")
+    h("SELECT", "0")
+    h("SET", "x", "1")
+    h.clock.now += 10
+    h("SELECT", "3")
+    assert h("GET", "k") is None
+    assert h.records()[-2:] == [[b"SELECT", b"3"], [b"DEL", b"k"]]
+
+
+def _image(h: Harness) -> bytes:
+    return HEADER + b"".join(encode_frame(unit) for unit in h.log.units)
+
+
+def test_a_multi_database_log_replays_into_each_database(h: Harness) -> None:
+    h("SET", "a", "zero")
+    h("SELECT", "9")
+    h("SET", "a", "nine")
+    h("RPUSH", "l", "x")
+    loader = Harness()
+    replay(loader.db, _image(h), progress=False)
+    assert loader("GET", "a") == b"zero"
+    loader("SELECT", "9")
+    assert loader("GET", "a") == b"nine"
+    assert loader("LRANGE", "l", "0", "-1") == [b"x"]
+    # the next write after a replay says its database, whatever the log's last SELECT was
+    loader("SELECT", "0")
+    loader("SET", "b", "1")
+    assert loader.records() == [[b"SELECT", b"0"], [b"SET", b"b", b"1"]]
+
+
+def test_a_log_without_select_loads_into_database_0() -> None:
+    image = HEADER + encode_frame([[b"SET", b"k", b"v"]]) + encode_frame([[b"RPUSH", b"l", b"x"]])
+    loader = Harness()
+    replay(loader.db, image, progress=False)
+    assert loader("GET", "k") == b"v"
+    assert sorted(loader.db.dbs) == [0]
+
+
+def test_reset_selects_database_0_and_client_info_shows_it(h: Harness) -> None:
+    h("SELECT", "6")
+    info = h("CLIENT", "INFO")
+    assert isinstance(info, bytes)
+    assert b" db=6 " in info
+    h("RESET")
+    assert h.client.db == 0
+
+
+def test_monitor_lines_show_the_database(h: Harness) -> None:
+    lines: list[bytes] = []
+    monitor = h.new_client()
+    monitor.push = lines.append
+    h("MONITOR", client=monitor)
+    h("SELECT", "3")
+    h("SET", "k", "v")
+    assert b"[3 " in lines[-1]
+    assert lines[-1].endswith(b'"SET" "k" "v"\r\n')
+
+
+def test_notifications_name_the_database(h: Harness) -> None:
+    h("CONFIG", "SET", "notify-keyspace-events", "KEA")
+    subscriber: ClientState = h.new_client()
+    messages: list[bytes] = []
+    subscriber.push = messages.append
+    h("PSUBSCRIBE", "__key*@*__:*", client=subscriber)
+    h("SELECT", "4")
+    h("SET", "k", "v")
+    assert any(b"__keyspace@4__:k" in m for m in messages)
+    assert any(b"__keyevent@4__:set" in m for m in messages)
+    assert not any(b"@0__" in m for m in messages)
+
+
+def test_info_keyspace_lists_every_non_empty_database(h: Harness) -> None:
+    h("SET", "a", "1")
+    h("SELECT", "3")
+    h("SET", "b", "1", "EX", "100")
+    h("SET", "c", "1")
+    h("SELECT", "5")
+    h("GET", "nothing")  # created, empty: not listed
+    info = h("INFO", "keyspace")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    assert "db0:keys=1,expires=0" in text
+    assert "db3:keys=2,expires=1" in text
+    assert "db5" not in text
