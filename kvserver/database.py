@@ -439,9 +439,9 @@ class Database:
         The keys it changed are announced on the change signal: ``touched`` when given (then
         only those), else the running command's keys, with its name as the event.
         """
-        if self.index != self._logged_db:  # as Redis's AOF: a SELECT when the database changes
-            self._log_select()
-        if self._unit is not None:
+        if self.index != self._logged_db and self.logging:
+            self._log_with_select(argv)
+        elif self._unit is not None:
             self._unit.append(argv)
         elif self.logging:
             self.persistence.write([argv])
@@ -455,16 +455,15 @@ class Database:
                 for key in touched:
                     ks.changed(argv[0].decode("ascii", "replace").lower(), key)
 
-    def _log_select(self) -> None:
-        """Log the selected database before the record that follows (in the same unit)."""
-        if not self.logging:
-            return
+    def _log_with_select(self, argv: list[bytes]) -> None:
+        """As Redis's AOF: a record in another database than the last one logged is preceded by
+        a SELECT, in the same unit (a torn tail keeps both or neither)."""
         self._logged_db = self.index
         select = [b"SELECT", b"%d" % self.index]
         if self._unit is not None:
-            self._unit.append(select)
+            self._unit += (select, argv)
         else:
-            self.persistence.write([select])
+            self.persistence.write([select, argv])
 
     def forget_logged_db(self) -> None:
         """The log's reader may not know the database now (after a replay, at a rewrite's

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 
-from tests.support import ServerProcess, assert_same_replies, require_tool
+from tests.support import ServerProcess, assert_same_replies, pexpiretime, require_tool, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -136,3 +138,74 @@ def test_a_multi_database_keyspace_survives_kill_9(spawn: Spawn, tmp_path: Path)
         r.close()
     info = redis.Redis(port=restarted.port).info("keyspace")
     assert sorted(info) == ["db0", "db1", "db15"]
+
+
+def contents(client: redis.Redis) -> dict[bytes, object]:
+    """Every key of the client's database: its value and its deadline."""
+    out: dict[bytes, object] = {}
+    for key in cast(list[bytes], client.keys("*")):
+        value = client.get(key) if client.type(key) == b"string" else client.hgetall(key)
+        out[key] = (value, pexpiretime(client, key))
+    return out
+
+
+def test_a_multi_database_keyspace_survives_a_rewrite_and_kill_9(spawn: Spawn, tmp_path: Path) -> None:
+    data_dir = tmp_path / "rewrite"
+    server = spawn("--appendfsync", "always", data_dir=data_dir)
+    clients = {db: redis.Redis(port=server.port, db=db) for db in (0, 2, 9)}
+    for round_ in range(50):
+        for db, client in clients.items():
+            client.set(f"k{round_ % 5}", f"db{db}-{round_}", ex=1000 + round_)
+            client.hset("h", f"f{round_ % 7}", db)
+    before = {db: contents(client) for db, client in clients.items()}
+    assert clients[2].bgrewriteaof()
+    wait_for(lambda: clients[0].info("persistence")["aof_rewrites"] == 1)
+    clients[9].set("after", "rewrite")  # carried after the dump: lands in db 9, not in db 2 or 0
+    for client in clients.values():
+        client.close()
+    server.kill9()
+    restarted = spawn(data_dir=data_dir)
+    for db, keys in before.items():
+        r = redis.Redis(port=restarted.port, db=db)
+        assert r.get("after") == (b"rewrite" if db == 9 else None)
+        r.delete("after")
+        assert contents(r) == keys
+        r.close()
+
+
+@pytest.mark.external
+def test_export_and_check_aof_handle_every_database(spawn: Spawn, tmp_path: Path, real_redis: ServerProcess) -> None:
+    data_dir = tmp_path / "export"
+    server = spawn(data_dir=data_dir)
+    for db in (0, 4, 11):
+        r = redis.Redis(port=server.port, db=db)
+        r.set("k", f"db{db}")
+        r.close()
+    server.terminate()
+    check = subprocess.run(
+        [sys.executable, "-m", "kvserver", "check-aof", str(data_dir / "appendonly.aof")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout
+    assert "keys=3," in check.stdout
+    exported = subprocess.run(
+        [sys.executable, "-m", "kvserver", "export", "--dir", str(data_dir)], capture_output=True, check=True
+    ).stdout
+    target = redis.Redis(port=real_redis.port)
+    target.flushall()
+    loaded = subprocess.run(
+        [require_tool("redis-cli"), "-p", str(real_redis.port), "--pipe"],
+        input=exported,
+        capture_output=True,
+        check=False,
+    )
+    assert b"errors: 0" in loaded.stdout, loaded.stdout
+    for db in (0, 4, 11):
+        r = redis.Redis(port=real_redis.port, db=db)
+        assert r.get("k") == f"db{db}".encode()
+        r.close()
+    assert sorted(target.info("keyspace")) == ["db0", "db11", "db4"]
+    target.flushall()
+    target.close()
