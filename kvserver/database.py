@@ -531,6 +531,33 @@ class Database:
         self._ready = slot.blocking.ready  # the same dict, one attribute load less per command
         self.notifications = slot.notifications
 
+    def serve_db(self, index: int) -> None:
+        """A command wrote into database ``index`` (MOVE, COPY ... DB): serve its blocked clients."""
+        slot = self.slot(index)
+        if not slot.blocking.ready:
+            return
+        selected = self.index
+        self.use(index)
+        try:
+            self.serve_blocked()
+        finally:
+            self.use(selected)
+
+    def swap_dbs(self, first: int, second: int) -> None:
+        """SWAPDB: the keyspaces change places; the clients blocked, the watches and the
+        notifications stay with their database number, and hear of their new keyspace."""
+        a, b = self.slot(first), self.slot(second)
+        a.keyspace, b.keyspace = b.keyspace, a.keyspace
+        for slot in (a, b):
+            slot.notifications.retarget(slot.keyspace)
+            slot.blocking.retarget(slot.keyspace)
+        self.watches.swapped(first, second)
+        # a rewrite's DbDump stays with its keyspace object and the database it had at the start:
+        # it dumps the keyspace as of then, and the carried SWAPDB moves it on replay
+        self.use(self.index)
+        for index in (first, second):
+            self.serve_db(index)
+
     def keyspaces(self) -> list[tuple[int, Keyspace]]:
         """The databases that hold keys, in index order (INFO keyspace, the rewrite, export)."""
         return [(i, slot.keyspace) for i, slot in sorted(self.dbs.items()) if len(slot.keyspace)]

@@ -60,11 +60,22 @@ class Watches:
         client.exec_error = False
         self.unwatch(client)
 
-    def touch_all(self, db: int) -> None:
-        """Every client watching a key of ``db`` that exists is dirtied (SWAPDB, FLUSHDB)."""
-        watched = self.dbs.get(db)
-        if watched is not None:
-            watched.flushed(watched.keyspace)
+    def swapped(self, first: int, second: int) -> None:
+        """SWAPDB (the keyspaces already exchanged): as Redis's touchAllWatchedKeysInDb, a key
+        watched in either database is dirtied if it exists in the old or the new keyspace; each
+        database's watchers then listen to its new keyspace."""
+        for index in (first, second):
+            watched = self.dbs.get(index)
+            if watched is None:
+                continue
+            old, new = watched.keyspace, self.keyspace_of(index)
+            for key, watching in watched.watchers.items():
+                if key in old.data or key in new.data:
+                    for client in watching:
+                        client.watch_dirty = True
+            old.unsubscribe(watched)
+            watched.keyspace = new
+            new.subscribe(watched)
 
 
 class WatchedDb(KeyListener):

@@ -192,7 +192,7 @@ def test_rename_copy_and_type(h: Harness) -> None:
     assert h("GET", "c") == b"1"
     assert h("TTL", "c") == 100
     assert h("COPY", "b", "b") == err("ERR source and destination objects are the same")
-    assert h("COPY", "b", "d", "DB", "1") == err("ERR DB index is out of range")
+    assert h("COPY", "b", "d", "DB", "16") == err("ERR DB index is out of range")
     assert h("TYPE", "c") == b"string"
     assert h("TYPE", "nope") == b"none"
 

@@ -10,7 +10,7 @@ from kvserver.config import Config
 from kvserver.protocol import NullArray
 from kvserver.replay import replay
 from kvserver.state import ClientState
-from tests.support import Harness
+from tests.support import Harness, err
 
 
 @pytest.fixture
@@ -218,3 +218,96 @@ def test_info_keyspace_lists_every_non_empty_database(h: Harness) -> None:
     assert "db0:keys=1,expires=0" in text
     assert "db3:keys=2,expires=1" in text
     assert "db5" not in text
+
+
+def test_move_takes_the_key_and_its_deadline_to_the_other_database(h: Harness) -> None:
+    h("SET", "k", "v", "PX", "5000")
+    assert h("MOVE", "k", "2") == 1
+    assert h("EXISTS", "k") == 0
+    h("SELECT", "2")
+    assert h("GET", "k") == b"v"
+    assert h("PTTL", "k") == 5000
+    assert h("MOVE", "k", "2") == err("ERR source and destination objects are the same")
+    assert h("MOVE", "missing", "0") == 0
+    h("SELECT", "0")
+    h("SET", "k", "here")
+    h("SELECT", "2")
+    assert h("MOVE", "k", "0") == 0  # the target exists: nothing moves
+    assert h.records()[-2:] == [[b"MOVE", b"k", b"2"], [b"SET", b"k", b"here"]]  # logged in db 0
+
+
+def test_move_and_copy_db_serve_a_client_blocked_in_the_target_database(h: Harness) -> None:
+    waiter = h.new_client()
+    replies: list[object] = []
+    waiter.on_unblocked = replies.append
+    h("SELECT", "1", client=waiter)
+    h("BLPOP", "q", "r", "0", client=waiter)
+    h("RPUSH", "q", "moved")
+    assert h("MOVE", "q", "1") == 1
+    assert replies == [[b"q", b"moved"]]
+    h("BLPOP", "r", "0", client=waiter)
+    h("RPUSH", "r", "copied")
+    assert h("COPY", "r", "r", "DB", "1") == 1
+    assert replies[-1] == [b"r", b"copied"]
+    assert h("LRANGE", "r", "0", "-1") == [b"copied"]  # the source stays
+
+
+def test_copy_db_replace_and_its_log_record(h: Harness) -> None:
+    h("SET", "src", "v")
+    h("SELECT", "3")
+    h("SET", "dst", "old")
+    h("SELECT", "0")
+    assert h("COPY", "src", "dst", "DB", "3") == 0
+    assert h("COPY", "src", "dst", "DB", "3", "REPLACE") == 1
+    assert h("COPY", "src", "src", "DB", "0") == err("ERR source and destination objects are the same")
+    assert h("COPY", "src", "x", "DB", "16") == err("ERR DB index is out of range")
+    assert h.records()[-1] == [b"COPY", b"src", b"dst", b"DB", b"3", b"REPLACE"]
+    h("SELECT", "3")
+    assert h("GET", "dst") == b"v"
+
+
+def test_swapdb_exchanges_keyspaces_blocked_clients_and_watches_stay_with_the_number(h: Harness) -> None:
+    h("SET", "k", "zero")
+    h("SELECT", "1")
+    h("RPUSH", "q", "from-one")
+    h("SELECT", "0")
+    waiter = h.new_client()
+    replies: list[object] = []
+    waiter.on_unblocked = replies.append
+    h("BLPOP", "q", "0", client=waiter)  # in db 0, where q doesn't exist
+    watcher = h.new_client()
+    h("SELECT", "1", client=watcher)
+    h("WATCH", "nothing-here", "k", client=watcher)  # k: only in db 0 before the swap
+    assert h("SWAPDB", "0", "1") == b"OK"
+    assert replies == [[b"q", b"from-one"]]  # db 0 now holds q: the waiter is served
+    assert h("GET", "k") is None
+    h("SELECT", "1")
+    assert h("GET", "k") == b"zero"
+    h("MULTI", client=watcher)
+    h("PING", client=watcher)
+    assert h("EXEC", client=watcher) is NullArray  # a watched key of db 1 was replaced
+    assert h("SWAPDB", "0", "x") == err("ERR invalid second DB index")
+    assert h("SWAPDB", "x", "0") == err("ERR invalid first DB index")
+    assert h("SWAPDB", "0", "16") == err("ERR DB index is out of range")
+    h("SET", "after", "swap")  # the keyspace now in db 1 announces to db 1's listeners
+    assert h.records()[-3:] == [[b"SWAPDB", b"0", b"1"], [b"SELECT", b"1"], [b"SET", b"after", b"swap"]]
+    loader = Harness()
+    replay(loader.db, _image(h), progress=False)
+    loader("SELECT", "1")
+    assert loader("GET", "k") == b"zero"
+    assert loader("GET", "after") == b"swap"
+
+
+def test_swapdb_moves_notifications_with_the_number(h: Harness) -> None:
+    h("CONFIG", "SET", "notify-keyspace-events", "KEA")
+    messages: list[bytes] = []
+    subscriber = h.new_client()
+    subscriber.push = messages.append
+    h("PSUBSCRIBE", "__keyspace@*__:*", client=subscriber)
+    h("SET", "k", "v")
+    h("SWAPDB", "0", "5")
+    messages.clear()
+    h("SELECT", "5")
+    h("SET", "k", "w")
+    assert any(b"__keyspace@5__:k" in m for m in messages)
+    assert not any(b"@0__" in m for m in messages)
