@@ -411,7 +411,7 @@ class Database:
         self.monitoring.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
         if self.monitors and not spec.admin:  # after the command, as Redis 7.0's call() feeds them
             origin = f"unix:{self.config.unixsocket}" if client.unix else client.addr
-            self.pubsub.feed_monitors(self.index, origin, argv)
+            self.pubsub.feed_monitors(client.db, origin, argv)  # after SELECT: the new one, as Redis
         return reply
 
     def _failed(self, spec: CommandSpec, error: ErrorReply) -> ErrorReply:

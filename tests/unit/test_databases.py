@@ -188,9 +188,15 @@ def test_monitor_lines_show_the_database(h: Harness) -> None:
     monitor.push = lines.append
     h("MONITOR", client=monitor)
     h("SELECT", "3")
+    assert b"[3 " in lines[-1]  # SELECT's own line shows the database it selected, as Redis's
     h("SET", "k", "v")
     assert b"[3 " in lines[-1]
     assert lines[-1].endswith(b'"SET" "k" "v"\r\n')
+    h("MULTI")
+    h("SELECT", "5")
+    h("SET", "k", "v")
+    h("EXEC")
+    assert [line.split(b"]")[0].split(b"[")[1][:1] for line in lines[-4:]] == [b"3", b"5", b"5", b"5"]
 
 
 def test_notifications_name_the_database(h: Harness) -> None:
