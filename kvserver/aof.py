@@ -80,6 +80,10 @@ class AppendOnlyLog:
     def __init__(self, config: Config, keyspace: Keyspace | None = None) -> None:
         self.config = config
         self.keyspace = keyspace  # what a rewrite dumps (None: no rewrite possible)
+        # the databases holding keys, what a rewrite dumps (unset: ``keyspace``, as database 0)
+        self.databases: Callable[[], list[tuple[int, Keyspace]]] | None = None
+        # called as a rewrite starts: the writer's next unit must say its database (SELECT)
+        self.on_rewrite: Callable[[], None] = lambda: None
         self.path = str(config.aof_path)
         self.fd = -1
         self.appended = 0
@@ -396,7 +400,9 @@ class AppendOnlyLog:
             raise CommandError("ERR Background append only file rewriting is not available now")
         self._seal()  # what was written before the start is in the dump, so it must not be carried
         try:
-            self.rewrite = Rewrite(self, self.keyspace, automatic)
+            dumped = self.keyspace if self.databases is None else self.databases()
+            self.rewrite = Rewrite(self, dumped, automatic)
+            self.on_rewrite()  # the carried frames start in database 0, the dump's
         except OSError as exc:
             log.warning("Can't rewrite append only file in background: %s", exc.strerror or exc)
             self.last_rewrite_status = "err"
@@ -425,7 +431,7 @@ class AppendOnlyLog:
             log.info("Background AOF rewrite finished successfully in %.3f seconds", time.monotonic() - started)
         finally:
             self.rewrite = None
-            rewrite.keyspace.unsubscribe(rewrite)
+            rewrite.unsubscribe()
 
     def switch_to(self, fd: int, size: int) -> None:
         """Adopt a rewritten, fsynced log that holds every sealed frame (units still buffered as
@@ -456,32 +462,33 @@ class AppendOnlyLog:
                 job.add_done_callback(finished)
 
 
-class Rewrite(KeyListener):
+class Rewrite:
     """Compaction without fork: dump the keyspace as of the start, in slices, then the writes since.
 
-    Consistency comes from copy-on-write at key granularity: the rewrite subscribes to the
-    keyspace's change signal, and before a command writes a key that hasn't been dumped yet
-    (``writing``), it dumps that key's current value first. Every
-    frame appended after the start is also carried into the new file after the dump, so replay
-    gives exactly the live keyspace. Until the atomic rename the old log stays complete.
+    Consistency comes from copy-on-write at key granularity: the rewrite subscribes to each
+    database's change signal (a ``DbDump`` per database holding keys), and before a command
+    writes a key that hasn't been dumped yet (``writing``), it dumps that key's current value
+    first. Every frame appended after the start is also carried into the new file after the
+    dump, so replay gives exactly the live keyspace. Until the atomic rename the old log stays
+    complete. A frame of another database than the frame before it starts with ``SELECT``.
     """
 
-    def __init__(self, owner: AppendOnlyLog, keyspace: Keyspace, automatic: bool = False) -> None:
+    def __init__(
+        self, owner: AppendOnlyLog, keyspaces: Keyspace | list[tuple[int, Keyspace]], automatic: bool = False
+    ) -> None:
         self.owner = owner
-        self.keyspace = keyspace
-        self.keys = list(keyspace.data)
-        self.position = 0
-        self.dumped: set[bytes] = set()
-        self.big: deque[BigKeyDump] = deque()  # big keys being dumped, a slice at a time
-        self.walking: dict[bytes, BigKeyDump] = {}  # those whose dump still walks the live value
         self.carried: list[bytes] = []
         self.carried_size = 0
         self.out: list[bytes] = []
         self.out_size = 0
+        self.out_db = 0  # the database of the last frame output (a new file starts in db 0)
         self.tmp_path = owner.path + ".rewrite.tmp"
         self.size = 0
         self.aborted = False
         self.automatic = automatic
+        if isinstance(keyspaces, Keyspace):
+            keyspaces = [(0, keyspaces)]
+        self.parts = [DbDump(self, index, keyspace) for index, keyspace in keyspaces]
         # Every descriptor the switch needs is opened now: once the new file is renamed over the
         # log nothing may fail, or the server would go on appending to an unlinked file. The
         # temporary file's own descriptor (O_APPEND) becomes the live log's.
@@ -493,7 +500,8 @@ class Rewrite(KeyListener):
         except OSError:
             self._release_files()
             raise
-        keyspace.subscribe(self)  # last: a rewrite that could not start leaves no listener
+        for part in self.parts:  # last: a rewrite that could not start leaves no listener
+            part.keyspace.subscribe(part)
 
     # --- called from the write path ------------------------------------------------------------
 
@@ -501,57 +509,15 @@ class Rewrite(KeyListener):
         self.carried.append(frame)
         self.carried_size += len(frame)
 
-    def flushed(self, keyspace: Keyspace) -> None:
-        self.position = len(self.keys)  # the carried FLUSHALL clears whatever the dump holds
-        self.big.clear()
-        self.walking.clear()
-
-    def writing(self, key: bytes) -> None:
-        if key not in self.dumped:
-            self._dump(key, written=True)
-        elif key in self.walking:  # half dumped from the live value, which changes now
-            self.walking.pop(key).detach()
-
     # --- the dump ------------------------------------------------------------------------------
 
-    def _dump(self, key: bytes, written: bool = False) -> None:
-        """Dump a key as it is now. A big container is dumped later, in slices: from the live
-        value while nothing writes it, from a copy once something does (``written``: a command
-        is about to change it). A copy runs at C speed (a 2M-field hash: ~75 ms); serialising
-        the value at once would stall every client for the whole key (~0.9 s)."""
-        self.dumped.add(key)
-        ks = self.keyspace
-        value = ks.data.get(key)
-        if value is None or ks.is_expired(key, ks.clock()):
-            return
-        if type(value) is not bytes and len(value) > BIG_KEY_ELEMENTS:  # type: ignore[arg-type]
-            dump = BigKeyDump(key, snapshot(value) if written else value, ks.deadline(key))
-            self.big.append(dump)
-            if not written:
-                self.walking[key] = dump
-            return
-        self._output(encode_frame(dump_key(ks, key, value)))
-
-    def _output(self, frame: bytes) -> None:
+    def output(self, db: int, records: list[list[bytes]]) -> None:
+        if db != self.out_db:
+            self.out_db = db
+            records = [[b"SELECT", b"%d" % db], *records]
+        frame = encode_frame(records)
         self.out.append(frame)
         self.out_size += len(frame)
-
-    def _dump_big(self, stop: float) -> None:
-        """Serialise the oldest big key until ``stop`` (or 1 MB of output); it resumes there next slice."""
-        dump = self.big[0]
-        group: list[list[bytes]] = []
-        for record in dump.records:
-            group.append(record)
-            if len(group) >= BIG_KEY_FRAME_RECORDS:
-                self._output(encode_frame(group))
-                group = []
-                if time.perf_counter() >= stop or self.out_size >= REWRITE_FLUSH_BYTES:
-                    return
-        else:
-            self.big.popleft()
-            self.walking.pop(dump.key, None)
-        if group:
-            self._output(encode_frame(group))
 
     def _emit(self, chunks: list[bytes]) -> None:
         data = b"".join(chunks)
@@ -560,26 +526,27 @@ class Rewrite(KeyListener):
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        keys = self.keys
-        while self.position < len(keys) or self.big:
-            stop = time.perf_counter() + REWRITE_SLICE_SECONDS
-            while (self.position < len(keys) or self.big) and time.perf_counter() < stop:
-                if self.big:  # copies of big keys first: they hold memory until dumped
-                    self._dump_big(stop)
-                    if self.out_size >= REWRITE_FLUSH_BYTES:
-                        break
-                    continue
-                for key in keys[self.position : self.position + REWRITE_BATCH_KEYS]:
-                    if key not in self.dumped:
-                        self._dump(key)
-                self.position += REWRITE_BATCH_KEYS
-            if self.out_size >= REWRITE_FLUSH_BYTES:
-                await self._write_out(loop)
-            await asyncio.sleep(0)
-            if self.aborted:
-                return
+        for part in self.parts:
+            keys = part.keys
+            while part.position < len(keys) or part.big:
+                stop = time.perf_counter() + REWRITE_SLICE_SECONDS
+                while (part.position < len(keys) or part.big) and time.perf_counter() < stop:
+                    if part.big:  # copies of big keys first: they hold memory until dumped
+                        part.dump_big(stop)
+                        if self.out_size >= REWRITE_FLUSH_BYTES:
+                            break
+                        continue
+                    for key in keys[part.position : part.position + REWRITE_BATCH_KEYS]:
+                        if key not in part.dumped:
+                            part.dump(key)
+                    part.position += REWRITE_BATCH_KEYS
+                if self.out_size >= REWRITE_FLUSH_BYTES:
+                    await self._write_out(loop)
+                await asyncio.sleep(0)
+                if self.aborted:
+                    return
         await self._write_out(loop)
-        self.keyspace.unsubscribe(self)  # every key is dumped; from here only carried frames matter
+        self.unsubscribe()  # every key is dumped; from here only carried frames matter
         while self.carried_size >= REWRITE_FLUSH_BYTES:
             chunks, self.carried, self.carried_size = self.carried, [], 0
             await loop.run_in_executor(None, self._emit, chunks)
@@ -587,6 +554,10 @@ class Rewrite(KeyListener):
         if self.aborted:
             return
         self._finish()
+
+    def unsubscribe(self) -> None:
+        for part in self.parts:
+            part.keyspace.unsubscribe(part)
 
     async def _write_out(self, loop: asyncio.AbstractEventLoop) -> None:
         chunks, self.out, self.out_size = self.out, [], 0
@@ -611,12 +582,13 @@ class Rewrite(KeyListener):
         self.dir_fd = -1
 
     def abort(self) -> None:
-        self.big.clear()
-        self.walking.clear()
+        for part in self.parts:
+            part.big.clear()
+            part.walking.clear()
         if self.aborted:
             return
         self.aborted = True
-        self.keyspace.unsubscribe(self)
+        self.unsubscribe()
         self._release_files()
 
     def _release_files(self) -> None:
@@ -627,6 +599,67 @@ class Rewrite(KeyListener):
         self.fd = self.dir_fd = -1
         with contextlib.suppress(OSError):
             os.unlink(self.tmp_path)
+
+
+class DbDump(KeyListener):
+    """One database's part of a rewrite: its keys as of the start, those dumped, its big keys."""
+
+    def __init__(self, rewrite: Rewrite, index: int, keyspace: Keyspace) -> None:
+        self.rewrite = rewrite
+        self.index = index
+        self.keyspace = keyspace
+        self.keys = list(keyspace.data)
+        self.position = 0
+        self.dumped: set[bytes] = set()
+        self.big: deque[BigKeyDump] = deque()  # big keys being dumped, a slice at a time
+        self.walking: dict[bytes, BigKeyDump] = {}  # those whose dump still walks the live value
+
+    def flushed(self, keyspace: Keyspace) -> None:
+        self.position = len(self.keys)  # the carried FLUSHALL/FLUSHDB clears whatever the dump holds
+        self.big.clear()
+        self.walking.clear()
+
+    def writing(self, key: bytes) -> None:
+        if key not in self.dumped:
+            self.dump(key, written=True)
+        elif key in self.walking:  # half dumped from the live value, which changes now
+            self.walking.pop(key).detach()
+
+    def dump(self, key: bytes, written: bool = False) -> None:
+        """Dump a key as it is now. A big container is dumped later, in slices: from the live
+        value while nothing writes it, from a copy once something does (``written``: a command
+        is about to change it). A copy runs at C speed (a 2M-field hash: ~75 ms); serialising
+        the value at once would stall every client for the whole key (~0.9 s)."""
+        self.dumped.add(key)
+        ks = self.keyspace
+        value = ks.data.get(key)
+        if value is None or ks.is_expired(key, ks.clock()):
+            return
+        if type(value) is not bytes and len(value) > BIG_KEY_ELEMENTS:  # type: ignore[arg-type]
+            dump = BigKeyDump(key, snapshot(value) if written else value, ks.deadline(key))
+            self.big.append(dump)
+            if not written:
+                self.walking[key] = dump
+            return
+        self.rewrite.output(self.index, dump_key(ks, key, value))
+
+    def dump_big(self, stop: float) -> None:
+        """Serialise the oldest big key until ``stop`` (or 1 MB of output); it resumes there next slice."""
+        dump = self.big[0]
+        rewrite = self.rewrite
+        group: list[list[bytes]] = []
+        for record in dump.records:
+            group.append(record)
+            if len(group) >= BIG_KEY_FRAME_RECORDS:
+                rewrite.output(self.index, group)
+                group = []
+                if time.perf_counter() >= stop or rewrite.out_size >= REWRITE_FLUSH_BYTES:
+                    return
+        else:
+            self.big.popleft()
+            self.walking.pop(dump.key, None)
+        if group:
+            rewrite.output(self.index, group)
 
 
 class BigKeyDump:

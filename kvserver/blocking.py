@@ -82,6 +82,16 @@ class Blocking(KeyListener):
         if key in self.waiting:
             self.ready[key] = None
 
+    def retarget(self, keyspace: Keyspace) -> None:
+        """SWAPDB: the parked clients now wait on ``keyspace``; each waited key it holds is ready."""
+        if self.parked:
+            self.keyspace.unsubscribe(self)
+            keyspace.subscribe(self)
+        self.keyspace = keyspace
+        for key in self.waiting:
+            if key in keyspace.data:
+                self.ready[key] = None
+
     # --- parking -------------------------------------------------------------------------------
 
     def park(self, client: Waiter, block: Block, written: object = None) -> float | None:

@@ -189,8 +189,6 @@ def notices(loaded: Loaded) -> list[str]:
     """One line per accepted-but-ignored directive, and per value kvserver honours only in part."""
     lines = list(loaded.ignored.values())
     config = loaded.config
-    if config.databases != 1:
-        lines.append(f"databases {config.databases}: kvserver has one database, only db 0 exists (SELECT 0 works)")
     if config.save:
         lines.append(f"save '{config.save}': kvserver writes no RDB snapshots; its append-only log is the persistence")
     return lines
@@ -352,7 +350,9 @@ def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
     except OSError as exc:
         log.warning("Can't read the append only file %s: %s", path, exc.strerror)
         return None
-    aof = AppendOnlyLog(config, db.keyspace)
+    aof = AppendOnlyLog(config, db.keyspace_of(0))
+    aof.databases = db.keyspaces
+    aof.on_rewrite = db.forget_logged_db
     try:
         aof.open(valid_size)
     except OSError as exc:

@@ -328,7 +328,7 @@ PARAMETERS: tuple[Parameter, ...] = (
         mutable=True,
         help="accepted for compatibility; kvserver persists through the log only",
     ),
-    Parameter("databases", "databases", _int_in(1, INT_MAX), help="accepted; kvserver has one database (db 0)"),
+    Parameter("databases", "databases", _int_in(1, INT_MAX), help="the number of databases (SELECT 0 to N-1)"),
     # --- running as a service (docs/configuration.md)
     Parameter("daemonize", "daemonize", _yes_no, _show_bool, help="detach and run in the background (yes|no)"),
     Parameter("pidfile", "pidfile", _text, help="write the process id here at startup ('' none)"),
@@ -504,7 +504,7 @@ class Config:
     auto_aof_rewrite_percentage: int = 100
     auto_aof_rewrite_min_size: int = 64 * 1024 * 1024
     save: str = ""
-    databases: int = 1
+    databases: int = 16
     maxmemory: int = 0
     maxmemory_policy: str = "noeviction"
     maxmemory_samples: int = 5

@@ -25,7 +25,7 @@ from kvserver.blocking import Block, Blocking, Waiter
 from kvserver.commands import TABLE
 from kvserver.commands.registry import NO_AUTH, READONLY, CommandError, CommandSpec, Context, arity_error
 from kvserver.config import Config
-from kvserver.keyspace import Keyspace, dump_key, wall_clock_ms
+from kvserver.keyspace import KeyListener, Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
 from kvserver.monitoring import Monitoring
 from kvserver.notifications import Notifications
@@ -202,7 +202,27 @@ class ServerControl(Protocol):
         """CONFIG SET changed ``name``; raise CommandError to refuse the new value."""
 
 
+class Slot:
+    """One database: its keyspace and what listens to it (blocked clients, notifications)."""
+
+    __slots__ = ("blocking", "index", "keyspace", "notifications")
+
+    def __init__(self, index: int, keyspace: Keyspace, blocking: Blocking, notifications: Notifications) -> None:
+        self.index = index
+        self.keyspace = keyspace
+        self.blocking = blocking
+        self.notifications = notifications
+
+
 class Database:
+    # the selected database's pieces (``use``)
+    index: int
+    keyspace: Keyspace
+    blocking: Blocking
+    notifications: Notifications
+    _listeners: list[KeyListener]
+    _ready: dict[bytes, None]
+
     def __init__(
         self,
         config: Config | None = None,
@@ -213,8 +233,7 @@ class Database:
     ) -> None:
         self.config = config or Config()
         self.memory = memory or MemoryMeter()
-        self.keyspace = Keyspace(clock, on_expire=self._on_expire)
-        self._listeners = self.keyspace.listeners  # the same list: one attribute load per test
+        self._clock = clock
         self.clients = ClientRegistry()
         self.stats = Stats()
         self.pubsub = PubSub()
@@ -224,16 +243,19 @@ class Database:
         self.persistence: LogWriter = persistence or NoPersistence()
         self.server = server
         self.logging = True  # off while replaying the log
-        self.watches = Watches(self.keyspace)
-        self.blocking = Blocking(self.keyspace)
-        self._ready = self.blocking.ready  # the same dict, one attribute load less per command
+        self.loading = False  # replaying: a database created now starts loading too
         self._unit: list[list[bytes]] | None = None
         # the write command running now: ``propagate`` announces its keys
         self._running: CommandSpec = _NOTHING_RUNNING
         self._running_argv: list[bytes] = []
-        # keyspace notifications: subscribed to the keyspace only while notify-keyspace-events is on
-        self.notifications = Notifications(self.keyspace, self.pubsub, lambda: self._running_argv)
-        self.notifications.configure(self.config.notify_keyspace_events)
+        # the databases created so far (an unused one costs nothing), and the selected one, whose
+        # pieces are also attributes here (one attribute load on the per-command path)
+        self.dbs: dict[int, Slot] = {}
+        self.watches = Watches(self.keyspace_of)
+        # the database of the last record logged (None: unknown, the next unit starts with SELECT)
+        self._logged_db: int | None = 0
+        self.index = -1
+        self.use(0)
         self._lookup: dict[bytes, CommandSpec] = {}
         for name, spec in TABLE.items():
             self._lookup[name.encode()] = spec
@@ -368,6 +390,8 @@ class Database:
         return self._run(spec, client, argv)
 
     def _run(self, spec: CommandSpec, client: ClientState, argv: list[bytes]) -> object:
+        if client.db != self.index:
+            self.use(client.db)
         self.stats.total_commands_processed += 1
         client.last_command = spec.name
         handler = spec.handler
@@ -387,7 +411,7 @@ class Database:
         self.monitoring.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
         if self.monitors and not spec.admin:  # after the command, as Redis 7.0's call() feeds them
             origin = f"unix:{self.config.unixsocket}" if client.unix else client.addr
-            self.pubsub.feed_monitors(0, origin, argv)
+            self.pubsub.feed_monitors(client.db, origin, argv)  # after SELECT: the new one, as Redis
         return reply
 
     def _failed(self, spec: CommandSpec, error: ErrorReply) -> ErrorReply:
@@ -415,7 +439,9 @@ class Database:
         The keys it changed are announced on the change signal: ``touched`` when given (then
         only those), else the running command's keys, with its name as the event.
         """
-        if self._unit is not None:
+        if self.index != self._logged_db and self.logging:
+            self._log_with_select(argv)
+        elif self._unit is not None:
             self._unit.append(argv)
         elif self.logging:
             self.persistence.write([argv])
@@ -428,6 +454,21 @@ class Database:
             else:
                 for key in touched:
                     ks.changed(argv[0].decode("ascii", "replace").lower(), key)
+
+    def _log_with_select(self, argv: list[bytes]) -> None:
+        """As Redis's AOF: a record in another database than the last one logged is preceded by
+        a SELECT, in the same unit (a torn tail keeps both or neither)."""
+        self._logged_db = self.index
+        select = [b"SELECT", b"%d" % self.index]
+        if self._unit is not None:
+            self._unit += (select, argv)
+        else:
+            self.persistence.write([select, argv])
+
+    def forget_logged_db(self) -> None:
+        """The log's reader may not know the database now (after a replay, at a rewrite's
+        start): the next record is preceded by a SELECT."""
+        self._logged_db = None
 
     def _writing(self, spec: CommandSpec, argv: list[bytes]) -> None:
         """Before a write command: announce its keys (the rewrite dumps them first), and note
@@ -454,14 +495,88 @@ class Database:
         self.stats.expired_keys += 1
         self.propagate([b"DEL", key], [])  # the keyspace announces the expiry itself
 
-    def flush_all(self) -> None:
+    def flush_all(self, every_db: bool = True) -> None:
+        """FLUSHALL (every database) or FLUSHDB (the selected one)."""
+        if every_db:
+            for slot in self.dbs.values():
+                if slot is not self.dbs[self.index]:
+                    slot.keyspace.clear()
         self.keyspace.clear()  # announces ``flushed`` to the listeners, before the keys go
-        self.propagate([b"FLUSHALL"], [])
+        self.propagate([b"FLUSHALL" if every_db else b"FLUSHDB"], [])
+
+    # --- databases -----------------------------------------------------------------------------
+
+    def slot(self, index: int) -> Slot:
+        """Database ``index``, created on first use."""
+        slot = self.dbs.get(index)
+        if slot is None:
+            keyspace = Keyspace(self._clock, on_expire=self._on_expire)
+            if self.loading:
+                keyspace.start_loading()
+            notifications = Notifications(keyspace, self.pubsub, lambda: self._running_argv, db=index)
+            notifications.configure(self.config.notify_keyspace_events)
+            slot = self.dbs[index] = Slot(index, keyspace, Blocking(keyspace), notifications)
+        return slot
+
+    def keyspace_of(self, index: int) -> Keyspace:
+        return self.slot(index).keyspace
+
+    def use(self, index: int) -> None:
+        """Make database ``index`` the one commands run on (the client's, before each command)."""
+        slot = self.slot(index)
+        self.index = index
+        self.keyspace = slot.keyspace
+        self._listeners = slot.keyspace.listeners  # the same list: one attribute load per test
+        self.blocking = slot.blocking
+        self._ready = slot.blocking.ready  # the same dict, one attribute load less per command
+        self.notifications = slot.notifications
+
+    def serve_db(self, index: int) -> None:
+        """A command wrote into database ``index`` (MOVE, COPY ... DB): serve its blocked clients."""
+        slot = self.slot(index)
+        if not slot.blocking.ready:
+            return
+        selected = self.index
+        self.use(index)
+        try:
+            self.serve_blocked()
+        finally:
+            self.use(selected)
+
+    def swap_dbs(self, first: int, second: int) -> None:
+        """SWAPDB: the keyspaces change places; the clients blocked, the watches and the
+        notifications stay with their database number, and hear of their new keyspace."""
+        a, b = self.slot(first), self.slot(second)
+        a.keyspace, b.keyspace = b.keyspace, a.keyspace
+        for slot in (a, b):
+            slot.notifications.retarget(slot.keyspace)
+            slot.blocking.retarget(slot.keyspace)
+        self.watches.swapped(first, second)
+        # a rewrite's DbDump stays with its keyspace object and the database it had at the start:
+        # it dumps the keyspace as of then, and the carried SWAPDB moves it on replay
+        self.use(self.index)
+        for index in (first, second):
+            self.serve_db(index)
+
+    def keyspaces(self) -> list[tuple[int, Keyspace]]:
+        """The databases that hold keys, in index order (INFO keyspace, the rewrite, export)."""
+        return [(i, slot.keyspace) for i, slot in sorted(self.dbs.items()) if len(slot.keyspace)]
 
     # --- WATCH ---------------------------------------------------------------------------------
 
     def watch(self, client: ClientState, key: bytes) -> None:
-        self.watches.watch(client, key)
+        self.watches.watch(client, key, self.index)
+
+    def expire_watched(self, client: ClientState) -> None:
+        """Look up every watched key in its own database: one that expired since is a change."""
+        index = self.index
+        for db, key in client.watched:
+            if db != index:
+                self.use(db)
+                index = db
+            self.keyspace.get(key)
+        if index != client.db:
+            self.use(client.db)
 
     def unwatch(self, client: ClientState) -> None:
         self.watches.unwatch(client)
@@ -491,17 +606,25 @@ class Database:
         argv = block.argv if block is not None else [b"?"]
         return internal_error(argv[0].decode("ascii", "replace").lower(), argv, exc)
 
+    # A client is parked in the Blocking of the database it blocked in (its selected one, which
+    # it can't change while blocked).
+
     def unpark(self, client: ClientState) -> None:
         """Forget a waiting client without answering it (it is closing)."""
-        self.blocking.unpark(client)
+        if client.blocked is not None:
+            self.slot(client.db).blocking.unpark(client)
 
     def unblock(self, client: ClientState, reply: object) -> bool:
         """End a client's wait with ``reply`` (served, timed out, CLIENT UNBLOCK); False if not blocked."""
-        return self.blocking.unblock(client, reply)
+        return client.blocked is not None and self.slot(client.db).blocking.unblock(client, reply)
 
     def time_out(self, client: ClientState) -> bool:
         """The client's deadline passed: it gets its blocking command's timeout reply."""
-        return self.blocking.time_out(client)
+        return client.blocked is not None and self.slot(client.db).blocking.time_out(client)
+
+    def deadline(self, client: ClientState) -> float | None:
+        """When the client's wait ends (``time.monotonic``), or None."""
+        return self.slot(client.db).blocking.deadline(client)
 
     # --- clients and server --------------------------------------------------------------------
 
@@ -520,7 +643,8 @@ class Database:
         if name.startswith(("slowlog-", "latency-monitor")):
             self.monitoring.reconfigure()
         elif name == "notify-keyspace-events":
-            self.notifications.configure(self.config.notify_keyspace_events)
+            for slot in self.dbs.values():
+                slot.notifications.configure(self.config.notify_keyspace_events)
         if self.server is not None:
             self.server.config_changed(name)
 

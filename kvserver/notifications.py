@@ -70,6 +70,8 @@ _EVENTS: Final[dict[str, tuple[int, str, int]]] = {
     "rename": (_GENERIC, "rename", _RENAME),
     "renamenx": (_GENERIC, "rename", _RENAME),
     "copy": (_GENERIC, "copy_to", _COPY),
+    "move_from": (_GENERIC, "move_from", _PLAIN),
+    "move_to": (_GENERIC, "move_to", _PLAIN),
     # strings
     "set": (_STRING, "set", _SET_CMD),
     "setex": (_STRING, "set", _SETEX),
@@ -148,11 +150,21 @@ class Notifications(KeyListener):
         self.pubsub = pubsub
         self.argv = argv  # the running write command's arguments (the dispatcher's)
         self.flags = 0
-        self._keyspace_prefix = b"__keyspace@%d__:" % db
-        self._keyevent_prefix = b"__keyevent@%d__:" % db
+        self.renumber(db)
         self._new: dict[bytes, None] = {}  # keys the keyspace created, until their command's event
         self._del: dict[bytes, None] = {}  # keys the keyspace removed, until their command's event
         self._done: list[bytes] | None = None  # a two-key command published whole at its first key
+
+    def renumber(self, db: int) -> None:
+        self._keyspace_prefix = b"__keyspace@%d__:" % db
+        self._keyevent_prefix = b"__keyevent@%d__:" % db
+
+    def retarget(self, keyspace: Keyspace) -> None:
+        """SWAPDB: this database's events now come from ``keyspace``."""
+        self.keyspace.unsubscribe(self)
+        self._forget()
+        self.keyspace = keyspace
+        self.configure(self.flags)
 
     def configure(self, flags: int) -> None:
         """Apply ``notify-keyspace-events``: subscribed to the keyspace only when it publishes."""

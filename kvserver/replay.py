@@ -51,9 +51,11 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
     next_report = started + PROGRESS_SECONDS
     client = db.clients.new()
     db.logging = False
-    keyspace = db.keyspace
-    keyspace.start_loading()
+    db.loading = True
+    for slot in db.dbs.values():
+        slot.keyspace.start_loading()
     call = db.call
+    keyspace = db.keyspace
     values, deadlines = keyspace.data, keyspace.expires
     scanner = FrameScanner(data)
     records = 0
@@ -73,14 +75,24 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
                     deadlines[argv[1]] = int(argv[4])
                 elif type(call(client, argv)) is ErrorReply:
                     errors += 1
+                elif db.keyspace is not keyspace:  # a SELECT: the fast path stores into that database
+                    keyspace = db.keyspace
+                    values, deadlines = keyspace.data, keyspace.expires
             records += len(units)
             if progress and records % 4096 == 0 and time.monotonic() >= next_report:
                 next_report = time.monotonic() + PROGRESS_SECONDS
                 log.info("Loading the AOF: %d%% (%d records)", offset * 100 // max(scanner.size, 1), records)
     finally:
-        keyspace.finish_loading()
-        keyspace.purge_expired(keyspace.clock(), len(keyspace) + 1)  # dead on arrival: dropped
+        db.loading = False
+        selected = db.index
+        for index, slot in list(db.dbs.items()):
+            db.use(index)  # an expiry is logged in its own database
+            keyspace = slot.keyspace
+            keyspace.finish_loading()
+            keyspace.purge_expired(keyspace.clock(), len(keyspace) + 1)  # dead on arrival: dropped
+        db.use(selected)
         db.logging = True
+        db.forget_logged_db()  # the log's last SELECT is the replay's business: the next unit says its own
         # as Redis skips them while loading: the replayed records are no commands of a client
         db.monitoring.reset_stats()
         db.monitoring.slowlog.clear()
@@ -119,7 +131,7 @@ def load_log(db: Database, path: str) -> int:
     log.info(
         "DB loaded from append only file: %d records, %d keys, %d bytes in %.3f seconds",
         result.records,
-        len(db.keyspace),
+        sum(len(ks) for _, ks in db.keyspaces()),
         result.valid_up_to,
         result.seconds,
     )
@@ -145,7 +157,8 @@ def check_aof(path: str, fix: bool, out: BinaryIO | None = None) -> int:
         return 1
     say(
         f"AOF analyzed: filename={path}, size={result.size}, records={result.records}, "
-        f"keys={len(db.keyspace)}, ok_up_to={result.valid_up_to}, diff={result.size - result.valid_up_to}"
+        f"keys={sum(len(ks) for _, ks in db.keyspaces())}, ok_up_to={result.valid_up_to}, "
+        f"diff={result.size - result.valid_up_to}"
     )
     if result.status == OK:
         say("AOF is valid")
@@ -178,13 +191,15 @@ def export(path: str, out: BinaryIO) -> int:
     if result.status == CORRUPT:
         sys.stderr.write(f"kvserver: {path} is corrupt at offset {result.valid_up_to}: {result.problem}\n")
         return 1
-    ks = db.keyspace
     chunks: list[bytes] = []
-    for key, value in ks.data.items():
-        chunks.extend(encode_command(*argv) for argv in dump_key(ks, key, value))
-        if len(chunks) >= 1024:
-            out.write(b"".join(chunks))
-            chunks.clear()
+    for index, ks in db.keyspaces():
+        if index:  # redis-cli --pipe starts in database 0
+            chunks.append(encode_command(b"SELECT", b"%d" % index))
+        for key, value in ks.data.items():
+            chunks.extend(encode_command(*argv) for argv in dump_key(ks, key, value))
+            if len(chunks) >= 1024:
+                out.write(b"".join(chunks))
+                chunks.clear()
     out.write(b"".join(chunks))
     out.flush()
     return 0

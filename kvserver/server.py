@@ -258,7 +258,7 @@ class Connection(asyncio.Protocol):
 
     def _blocked(self, state: ClientState) -> None:
         """The client was parked (kvserver.blocking): the timer is set from its deadline."""
-        deadline = self.db.blocking.deadline(state)
+        deadline = self.db.deadline(state)
         if deadline is not None:
             delay = max(deadline - time.monotonic(), 0.0)
             self.block_timer = asyncio.get_running_loop().call_later(delay, self._block_timed_out)
@@ -714,15 +714,25 @@ class Server:
                 log.warning("The background task (%s) works again", name)
 
     def _expire_slice(self) -> None:
-        """Remove expired keys for about a millisecond, then yield to I/O and continue."""
-        keyspace = self.db.keyspace
+        """Remove expired keys for about a millisecond, then yield to I/O and continue: every
+        database with deadlines in turn (each expiry is logged in its own database)."""
+        db = self.db
         self._expiring = False  # a slice that raises is started again by the next cron round
         stop = time.perf_counter() + EXPIRE_SLICE_SECONDS
-        while keyspace.purge_expired(keyspace.clock(), EXPIRE_BATCH) == EXPIRE_BATCH:
-            if time.perf_counter() >= stop:
-                self._expiring = True
-                asyncio.get_running_loop().call_soon(self._cron_step, "active expiry", self._expire_slice)
-                return
+        selected = db.index
+        try:
+            for index, slot in list(db.dbs.items()):
+                keyspace = slot.keyspace
+                if not keyspace.expires:
+                    continue
+                db.use(index)
+                while keyspace.purge_expired(keyspace.clock(), EXPIRE_BATCH) == EXPIRE_BATCH:
+                    if time.perf_counter() >= stop:
+                        self._expiring = True
+                        asyncio.get_running_loop().call_soon(self._cron_step, "active expiry", self._expire_slice)
+                        return
+        finally:
+            db.use(selected)
 
     def _close_idle_clients(self) -> None:
         limit = time.monotonic() - self.config.timeout

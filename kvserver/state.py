@@ -28,6 +28,7 @@ class ClientState:
         "blocked",
         "close",
         "created",
+        "db",
         "exec_error",
         "fd",
         "id",
@@ -75,7 +76,8 @@ class ClientState:
         self.authenticated = True
         self.multi: list[list[bytes]] | None = None  # queued commands while in MULTI
         self.exec_error = False  # a command queued in MULTI was rejected: EXEC will abort
-        self.watched: set[bytes] = set()
+        self.db = 0  # the selected database (SELECT)
+        self.watched: set[tuple[int, bytes]] = set()  # (db, key)
         self.watch_dirty = False  # a watched key was modified: EXEC will fail
         self.created = time.monotonic()
         self.last_interaction = self.created
@@ -133,7 +135,7 @@ class ClientState:
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} "
             f"name={self.name.decode('utf-8', 'replace')} age={int(now - self.created)} "
-            f"idle={int(now - self.last_interaction)} flags={flags} db=0 {counts} "
+            f"idle={int(now - self.last_interaction)} flags={flags} db={self.db} {counts} "
             f"multi={len(self.multi) if self.multi is not None else -1} qbuf={qbuf} "
             f"qbuf-free=0 argv-mem={argv_mem} multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={qbuf + argv_mem} "
             f"events=r cmd={self.last_command} user=default "

@@ -151,8 +151,12 @@ def hello_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     summary="Change the selected database for the current connection",
 )
 def select_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    if parse_int(argv[1]) != 0:
+    index = parse_int(argv[1])
+    if not -(2**31) <= index < 2**31:  # Redis's getIntFromObject
+        raise CommandError("ERR value is out of range, value must between -2147483648 and 2147483647")
+    if not 0 <= index < ctx.config.databases:
         raise CommandError("ERR DB index is out of range")
+    client.db = index  # the dispatcher switches to its keyspace before the client's next command
     return OK
 
 
@@ -183,6 +187,7 @@ def reset_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     client.exec_error = False
     ctx.unwatch(client)
     ctx.pubsub.drop(client)  # subscriptions and MONITOR end, silently
+    client.db = 0
     client.name = b""
     client.resp3 = False
     client.authenticated = not ctx.config.requirepass

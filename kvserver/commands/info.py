@@ -237,10 +237,7 @@ def _as_fields(lines: list[str]) -> dict[str, object]:
 
 @section("keyspace")
 def _keyspace(ctx: Context) -> dict[str, object]:
-    ks = ctx.keyspace
-    if not len(ks):
-        return {}
-    return {"db0": f"keys={len(ks)},expires={len(ks.expires)},avg_ttl=0"}
+    return {f"db{index}": f"keys={len(ks)},expires={len(ks.expires)},avg_ttl=0" for index, ks in ctx.keyspaces()}
 
 
 def selected(wanted: list[str]) -> list[Section]:

@@ -229,30 +229,42 @@ def copy_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     """COPY source destination [DB destination-db] [REPLACE]"""
     source, target = argv[1], argv[2]
     replace = False
+    index = client.db
     j = 3
     while j < len(argv):
         opt = argv[j].upper()
         if opt == b"REPLACE":
             replace = True
         elif opt == b"DB" and j + 1 < len(argv):
-            if parse_int(argv[j + 1]) != 0:
-                raise CommandError("ERR DB index is out of range")
+            index = _db_index(ctx, argv[j + 1])
             j += 1
         else:
             raise CommandError(SYNTAX)
         j += 1
-    if source == target:
+    if source == target and index == client.db:
         raise CommandError("ERR source and destination objects are the same")
     ks = ctx.keyspace
     value = ks.get(source)
     if value is None:
         return 0
-    if ks.get(target) is not None:
+    if index == client.db:
+        if ks.get(target) is not None:
+            if not replace:
+                return 0
+            ks.delete(target)
+        ks.set(target, copy_value(value), ks.deadline(source))
+        ctx.propagate([b"COPY", source, target, b"REPLACE"], touched=[target])
+        return 1
+    other = ctx.keyspace_of(index)  # another database: its listeners hear of the target
+    if other.get(target) is not None:
         if not replace:
             return 0
-        ks.delete(target)
-    ks.set(target, copy_value(value), ks.deadline(source))
-    ctx.propagate([b"COPY", source, target, b"REPLACE"], touched=[target])
+        other.writing(target)
+        other.delete(target)
+    other.set(target, copy_value(value), ks.deadline(source))
+    ctx.propagate([b"COPY", source, target, b"DB", b"%d" % index, b"REPLACE"], touched=[])
+    other.changed("copy", target)
+    ctx.serve_db(index)
     return 1
 
 
@@ -268,10 +280,10 @@ def dbsize_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     return len(ctx.keyspace)
 
 
-def _flush(ctx: Context, argv: list[bytes]) -> object:
+def _flush(ctx: Context, argv: list[bytes], every_db: bool) -> object:
     if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() not in (b"ASYNC", b"SYNC")):
         raise CommandError(SYNTAX)
-    ctx.flush_all()
+    ctx.flush_all(every_db)
     return OK
 
 
@@ -285,7 +297,7 @@ def _flush(ctx: Context, argv: list[bytes]) -> object:
     summary="Remove all keys from the current database",
 )
 def flushdb_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _flush(ctx, argv)
+    return _flush(ctx, argv, every_db=False)
 
 
 @command(
@@ -298,7 +310,7 @@ def flushdb_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     summary="Remove all keys from all databases",
 )
 def flushall_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return _flush(ctx, argv)
+    return _flush(ctx, argv, every_db=True)
 
 
 # --- expiry ------------------------------------------------------------------------------------
@@ -540,3 +552,65 @@ def object_freq_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
 
 
 __all__ = ["NOT_INTEGER", "parse_cursor", "parse_scan_options"]
+
+
+def _db_index(ctx: Context, raw: bytes) -> int:
+    """A database index argument (MOVE, COPY ... DB): Redis's errors for each way it is wrong."""
+    index = parse_int(raw)
+    if not -(2**31) <= index < 2**31:  # Redis's getIntFromObject
+        raise CommandError("ERR value is out of range, value must between -2147483648 and 2147483647")
+    if not 0 <= index < ctx.config.databases:
+        raise CommandError("ERR DB index is out of range")
+    return index
+
+
+@command(
+    "move",
+    3,
+    (WRITE, FAST),
+    keys=(1, 1, 1),
+    group="generic",
+    summary="Move a key to another database",
+)
+def move_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    key = argv[1]
+    index = _db_index(ctx, argv[2])
+    if index == client.db:
+        raise CommandError("ERR source and destination objects are the same")
+    ks = ctx.keyspace
+    value = ks.get(key)
+    if value is None:
+        return 0
+    target = ctx.keyspace_of(index)
+    if target.get(key) is not None:
+        return 0
+    deadline = ks.deadline(key)
+    ks.delete(key)
+    target.writing(key)
+    target.set(key, value, deadline)
+    ctx.propagate([b"MOVE", key, b"%d" % index], touched=[])
+    ks.changed("move_from", key)
+    target.changed("move_to", key)
+    ctx.serve_db(index)
+    return 1
+
+
+@command(
+    "swapdb",
+    3,
+    (WRITE, FAST),
+    keys=(0, 0, 0),
+    group="server",
+    since="4.0.0",
+    summary="Swaps two Redis databases",
+)
+def swapdb_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    first = parse_int(argv[1], "ERR invalid first DB index")
+    second = parse_int(argv[2], "ERR invalid second DB index")
+    databases = ctx.config.databases
+    if not (0 <= first < databases and 0 <= second < databases):
+        raise CommandError("ERR DB index is out of range")
+    if first != second:
+        ctx.swap_dbs(first, second)
+    ctx.propagate([b"SWAPDB", b"%d" % first, b"%d" % second], touched=[])
+    return OK

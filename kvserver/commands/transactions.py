@@ -81,8 +81,7 @@ def exec_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
         client.exec_error = False
         ctx.unwatch(client)
         raise CommandError("EXECABORT Transaction discarded because of previous errors.")
-    for key in client.watched:  # a watched key that expired since WATCH is a change too
-        ctx.keyspace.get(key)
+    ctx.expire_watched(client)  # a watched key that expired since WATCH is a change too
     if client.watch_dirty:
         ctx.unwatch(client)
         return NullArray

@@ -136,8 +136,13 @@ def test_the_flags_pytest_redis_passes_are_accepted(tmp_path: Path) -> None:
         log = server.log()
         for name in ("rdbcompression", "rdbchecksum", "dbfilename", "syslog-enabled"):
             assert log.count(f"Ignoring '{name} ") == 1, name
-        assert "databases 8: kvserver has one database, only db 0 exists" in log
-        assert redis.Redis(port=server.port).ping()
+        assert "databases" not in log  # honoured now: nothing to say
+        client = redis.Redis(port=server.port)
+        assert client.config_get("databases") == {"databases": "8"}
+        assert client.select(7)
+        with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+            client.select(8)
+        client.close()
     finally:
         server.terminate()
 

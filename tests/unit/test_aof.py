@@ -12,6 +12,7 @@ import pytest
 from kvserver.aof import SLOW_FSYNC_SECONDS, AppendOnlyLog, Rewrite
 from kvserver.aof_format import FRAME_HEADER, HEADER, FrameScanner, decode_payload, encode_frame
 from kvserver.config import Config
+from kvserver.replay import replay
 from tests.support import Harness
 
 
@@ -124,13 +125,43 @@ def test_the_rewrite_copies_on_write_through_the_change_signal(tmp_path: Path) -
     ks = h.db.keyspace
     log = AppendOnlyLog(config, ks)
     rewrite = Rewrite(log, ks)
-    assert ks.listeners == [rewrite]
+    (part,) = rewrite.parts
+    assert ks.listeners == [part]
     h("SET", "a", "new")  # not dumped yet: its old value is dumped first
     h("GET", "b")  # a read dumps nothing
-    assert rewrite.dumped == {b"a"}
+    assert part.dumped == {b"a"}
     assert [decode_payload(frame[FRAME_HEADER.size :]) for frame in rewrite.out] == [[[b"SET", b"a", b"old"]]]
     h("FLUSHALL")  # the carried FLUSHALL clears whatever the dump holds: nothing more to dump
-    assert rewrite.position == len(rewrite.keys)
+    assert part.position == len(part.keys)
     rewrite.abort()
     assert ks.listeners == []
     assert not (tmp_path / "appendonly.aof.rewrite.tmp").exists()
+
+
+def test_the_rewrite_dumps_every_database_each_frame_in_its_own(tmp_path: Path) -> None:
+    config = Config(dir=str(tmp_path))
+    h = Harness(config)
+    for db in ("3", "0", "7"):
+        h("SELECT", db)
+        h("SET", "k", f"db{db}")
+        h("RPUSH", "l", db)
+    log = AppendOnlyLog(config, h.db.keyspace_of(0))
+    log.databases = h.db.keyspaces
+    rewrite = Rewrite(log, h.db.keyspaces())
+    assert [part.index for part in rewrite.parts] == [0, 3, 7]
+    h("SELECT", "7")
+    h("SET", "k", "changed")  # copy-on-write in database 7 before database 0 is dumped
+    for part in rewrite.parts:
+        for key in part.keys:
+            if key not in part.dumped:
+                part.dump(key)
+    frames = [decode_payload(frame[FRAME_HEADER.size :]) for frame in rewrite.out]
+    assert frames[0][0] == [b"SELECT", b"7"]
+    assert frames[1][0] == [b"SELECT", b"0"]
+    rewrite.abort()
+    loader = Harness()
+    replay(loader.db, HEADER + b"".join(rewrite.out), progress=False)
+    for db, value in (("0", b"db0"), ("3", b"db3"), ("7", b"db7")):  # the dump is the keyspace at the start
+        loader("SELECT", db)
+        assert loader("GET", "k") == value
+        assert loader("LRANGE", "l", "0", "-1") == [db.encode()]

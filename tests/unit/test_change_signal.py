@@ -139,7 +139,7 @@ def test_watch_and_blocked_clients_subscribe_only_while_needed(h: Harness) -> No
     h("SET", "k", "v")
     assert ks.listeners == []  # nobody watches or waits: a write announces nothing
     h("WATCH", "k")
-    assert ks.listeners == [h.db.watches]
+    assert ks.listeners == [h.db.watches.dbs[0]]
     h("UNWATCH")
     assert ks.listeners == []
     waiter = h.new_client()

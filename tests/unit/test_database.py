@@ -192,7 +192,7 @@ def test_rename_copy_and_type(h: Harness) -> None:
     assert h("GET", "c") == b"1"
     assert h("TTL", "c") == 100
     assert h("COPY", "b", "b") == err("ERR source and destination objects are the same")
-    assert h("COPY", "b", "d", "DB", "1") == err("ERR DB index is out of range")
+    assert h("COPY", "b", "d", "DB", "16") == err("ERR DB index is out of range")
     assert h("TYPE", "c") == b"string"
     assert h("TYPE", "nope") == b"none"
 
@@ -343,7 +343,11 @@ def test_hello_and_select(h: Harness) -> None:
     assert isinstance(reply, dict)
     assert list(reply) == [b"server", b"version", b"proto", b"id", b"mode", b"role", b"modules"]
     assert h("SELECT", "0") == b"OK"
-    assert h("SELECT", "1") == err("ERR DB index is out of range")
+    assert h("SELECT", "15") == b"OK"
+    assert h("SELECT", "16") == err("ERR DB index is out of range")
+    assert h("SELECT", "-1") == err("ERR DB index is out of range")
+    assert h("SELECT", "x") == err("ERR value is not an integer or out of range")
+    assert h("SELECT", "4294967296") == err("ERR value is out of range, value must between -2147483648 and 2147483647")
 
 
 def test_client_commands(h: Harness) -> None:

@@ -18,7 +18,7 @@ from kvserver.keyspace import dump_key
 from kvserver.replay import load_log, replay
 from tests.support import Harness
 
-Snapshot = dict[bytes, list[tuple[bytes, ...]]]
+Snapshot = dict[tuple[int, bytes], list[tuple[bytes, ...]]]
 
 # every command logs exactly one unit (one frame); MULTI/EXEC makes a frame of several records
 SCRIPT: list[tuple[str, ...]] = [
@@ -29,6 +29,10 @@ SCRIPT: list[tuple[str, ...]] = [
     ("SADD", "set", "m1", "m2", "m3"),
     ("ZADD", "z", "1", "one", "2", "two"),
     ("INCR", "n"),
+    ("SELECT", "2"),  # logs nothing itself: the next write's unit starts with SELECT 2
+    ("SET", "s", "in db 2"),
+    ("RPUSH", "l", "db2"),
+    ("SELECT", "0"),
     ("LPOP", "l"),
     ("SET", "big", "x" * 300),  # a frame longer than the others: many cuts inside one payload
     ("SREM", "set", "m2"),
@@ -36,14 +40,21 @@ SCRIPT: list[tuple[str, ...]] = [
     ("DEL", "h"),
     ("APPEND", "s", "-more"),
 ]
-TRANSACTION: list[tuple[str, ...]] = [("SET", "tx1", "a"), ("INCRBY", "n", "10"), ("RPUSH", "l", "z")]
+TRANSACTION: list[tuple[str, ...]] = [
+    ("SET", "tx1", "a"),
+    ("INCRBY", "n", "10"),
+    ("SELECT", "5"),
+    ("RPUSH", "l", "z"),
+    ("SELECT", "0"),
+]
 
 
 def snapshot(h: Harness) -> Snapshot:
-    """Every key with the canonical commands that recreate it (value and deadline)."""
-    keyspace = h.db.keyspace
+    """Every key of every database with the canonical commands that recreate it (value and deadline)."""
     return {
-        key: [tuple(record) for record in dump_key(keyspace, key, keyspace.data[key])] for key in sorted(keyspace.data)
+        (db, key): [tuple(record) for record in dump_key(keyspace, key, keyspace.data[key])]
+        for db, keyspace in h.db.keyspaces()
+        for key in sorted(keyspace.data)
     }
 
 
@@ -65,14 +76,17 @@ def build_log() -> tuple[bytes, list[int], list[Snapshot]]:
     for step in SCRIPT:
         before = len(h.log.units)
         h(*step)
-        logged(before)
+        if step[0] != "SELECT":
+            logged(before)
     before = len(h.log.units)
     assert h("MULTI") == b"OK"
     for step in TRANSACTION:
         assert h(*step) == b"QUEUED"
     h("EXEC")
     logged(before)
-    assert len(h.log.units[-1]) == len(TRANSACTION)  # one frame holds the whole transaction
+    # one frame holds the whole transaction, with the SELECT before its write in db 5 (the last
+    # SELECT writes nothing, so it is not logged: the next write says its own database)
+    assert len(h.log.units[-1]) == len(TRANSACTION) - 1
     return bytes(image), ends, states
 
 
@@ -82,7 +96,9 @@ def test_the_log_replays_whole_to_the_state_that_made_it() -> None:
     result = replay(loader.db, image, progress=False)
     assert (result.status, result.valid_up_to, result.frames) == (OK, len(image), len(ends) - 1)
     assert snapshot(loader) == states[-1]
-    assert states[-1][b"tx1"] == [(b"SET", b"tx1", b"a")]
+    assert states[-1][0, b"tx1"] == [(b"SET", b"tx1", b"a")]
+    assert states[-1][2, b"s"] == [(b"SET", b"s", b"in db 2")]
+    assert states[-1][5, b"l"] == [(b"RPUSH", b"l", b"z")]
 
 
 def test_a_cut_at_any_offset_loads_exactly_the_complete_frames(
@@ -90,7 +106,7 @@ def test_a_cut_at_any_offset_loads_exactly_the_complete_frames(
 ) -> None:
     image, ends, states = build_log()
     path = tmp_path / "appendonly.aof"
-    assert len(ends) == len(SCRIPT) + 2  # the header, then one frame per step
+    assert len(ends) == sum(step[0] != "SELECT" for step in SCRIPT) + 2  # the header, one frame per write
     assert len(image) > 700  # frames of several sizes
     for cut in range(len(image) + 1):
         path.write_bytes(image[:cut])
