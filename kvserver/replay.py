@@ -75,7 +75,10 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
                     deadlines[argv[1]] = int(argv[4])
                 elif type(call(client, argv)) is ErrorReply:
                     errors += 1
-                elif db.keyspace is not keyspace:  # a SELECT: the fast path stores into that database
+                elif client.db != db.index or db.keyspace is not keyspace:
+                    # a SELECT: the dispatcher would switch at the next command, but the fast path
+                    # above stores into the selected database's dicts now
+                    db.use(client.db)
                     keyspace = db.keyspace
                     values, deadlines = keyspace.data, keyspace.expires
             records += len(units)

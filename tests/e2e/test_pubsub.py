@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -319,34 +319,50 @@ def test_monitor_over_the_unix_socket(spawn: Spawn, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_results_published_in_multi_are_durable_before_the_subscriber_hears(spawn: Spawn, tmp_path: Path) -> None:
-    """A worker stores each result and PUBLISHes "ready" in one MULTI (as Celery's Redis backend
-    does); the client, on each message, reads the result from another connection and finds it.
-    Then kill -9: every result a message announced is in the restarted server's data."""
+    """Celery's layout: tasks queued in db 0 (its broker), each result stored in db 1 and
+    "ready" PUBLISHed in the same MULTI (its Redis result backend). The client, on each message,
+    reads the result from another connection to db 1 and finds it. Then kill -9: every result a
+    message announced is in the restarted server's db 1."""
     data_dir = tmp_path / "data"
     kv = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data_dir)
-    reader = redis.Redis(port=kv.port)
-    pubsub = open_pubsub(redis.Redis(port=kv.port))
+    reader = redis.Redis(port=kv.port, db=1)
+    pubsub = open_pubsub(redis.Redis(port=kv.port, db=1))
     pubsub.psubscribe("celery-task-meta-*")
     assert next(iter(pubsub.listen()))["type"] == "psubscribe"
     stop = threading.Event()
 
-    def worker() -> None:
-        r = redis.Redis(port=kv.port)
+    def producer() -> None:
+        broker = redis.Redis(port=kv.port, db=0)
         task = 0
         while not stop.is_set():
-            key = f"celery-task-meta-{task}"
-            result = json.dumps({"status": "SUCCESS", "result": task, "task_id": str(task)})
-            pipe = r.pipeline(transaction=True)
-            pipe.set(key, result, ex=86400)
-            pipe.publish(key, result)
             try:
+                if broker.llen("celery") < 50:
+                    broker.lpush("celery", str(task))
+                    task += 1
+            except redis.ConnectionError:
+                return
+
+    def worker() -> None:
+        broker = redis.Redis(port=kv.port, db=0)
+        backend = redis.Redis(port=kv.port, db=1)
+        while not stop.is_set():
+            try:
+                popped = cast("tuple[bytes, bytes] | None", broker.brpop(["celery"], 1))
+                if popped is None:
+                    continue
+                task = popped[1].decode()
+                key = f"celery-task-meta-{task}"
+                result = json.dumps({"status": "SUCCESS", "result": task, "task_id": task})
+                pipe = backend.pipeline(transaction=True)
+                pipe.set(key, result, ex=86400)
+                pipe.publish(key, result)
                 pipe.execute()
             except redis.ConnectionError:
                 return
-            task += 1
 
-    thread = threading.Thread(target=worker)
-    thread.start()
+    threads = [threading.Thread(target=producer), threading.Thread(target=worker)]
+    for thread in threads:
+        thread.start()
     announced: list[str] = []
     try:
         while len(announced) < 200:
@@ -362,11 +378,13 @@ def test_results_published_in_multi_are_durable_before_the_subscriber_hears(spaw
         kv.kill9()
     finally:
         stop.set()
-        thread.join(10)
+        for thread in threads:
+            thread.join(10)
     restarted = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data_dir)
-    after = redis.Redis(port=restarted.port)
+    after = redis.Redis(port=restarted.port, db=1)
     missing = [key for key in announced if after.get(key) is None]
     assert not missing, f"announced but lost in the crash: {missing[:5]}"
+    assert not redis.Redis(port=restarted.port, db=0).keys("celery-task-meta-*")  # results stay in db 1
 
 
 # --- client-output-buffer-limit ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from kvserver.aof_format import HEADER, OK, TORN, FrameScanner, encode_frame
 from kvserver.keyspace import dump_key
 from kvserver.replay import load_log, replay
-from tests.support import Harness
+from tests.support import NOW, Harness
 
 Snapshot = dict[tuple[int, bytes], list[tuple[bytes, ...]]]
 
@@ -129,3 +129,18 @@ def test_a_cut_at_any_offset_loads_exactly_the_complete_frames(
         scanner = FrameScanner(image[:cut])
         assert sum(1 for _ in scanner) == complete
         assert scanner.status == (OK if cut == good else TORN), cut
+
+
+def test_a_canonical_set_after_a_select_lands_in_that_database() -> None:
+    """``SET k v PXAT ms`` takes replay's fast path, which stores into the selected database's
+    dicts: a SELECT just before it must have switched them (it landed in db 0 before)."""
+    far = b"%d" % (NOW + 86_400_000)
+    image = HEADER + encode_frame([[b"SELECT", b"3"], [b"SET", b"meta", b"r", b"PXAT", far]])
+    image += encode_frame([[b"SELECT", b"0"], [b"SET", b"plain", b"p"]])
+    loader = Harness()
+    replay(loader.db, image, progress=False)
+    assert loader("DBSIZE") == 1
+    assert loader("GET", "plain") == b"p"
+    assert loader("SELECT", "3") is not None
+    assert loader("GET", "meta") == b"r"
+    assert loader("PEXPIRETIME", "meta") == int(far)
