@@ -20,6 +20,7 @@ from typing import Final, Protocol
 
 from kvserver.glob import Matcher, compile_glob
 from kvserver.protocol import PushReply, encode_reply
+from kvserver.state import quote_repr
 
 
 class Subscriptions:
@@ -256,18 +257,6 @@ def redacted(argv: list[bytes]) -> list[bytes]:
     return argv
 
 
-_REPR: Final = {ord("\\"): b"\\\\", ord('"'): b'\\"', 10: b"\\n", 13: b"\\r", 9: b"\\t", 7: b"\\a", 8: b"\\b"}
-_REPR_TABLE: Final = [_REPR.get(byte, bytes([byte]) if 32 <= byte < 127 else b"\\x%02x" % byte) for byte in range(256)]
-
-
-def quote_repr(data: bytes) -> bytes:
-    """``data`` quoted as Redis's sdscatrepr does."""
-    if data.isalnum():  # the common case: nothing to escape (isalnum is ASCII-only on bytes)
-        return b'"' + data + b'"'
-    table = _REPR_TABLE
-    return b'"' + b"".join([table[byte] for byte in data]) + b'"'
-
-
 # --- client-output-buffer-limit ---------------------------------------------------------------------
 
 
@@ -293,6 +282,5 @@ __all__ = [
     "PubSub",
     "Subscriber",
     "Subscriptions",
-    "quote_repr",
     "redacted",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from kvserver.blocking import Block
 
@@ -200,19 +200,22 @@ class Stats:
     total_error_replies: int = 0
 
 
-_REPR_ESCAPES = {ord("\\"): b"\\\\", ord('"'): b'\\"', 10: b"\\n", 13: b"\\r", 9: b"\\t", 7: b"\\a", 8: b"\\b"}
+# sdscatrepr's escapes, by code point: the named ones, and \xNN for the other unprintable bytes
+_REPR_NAMED: Final = {ord("\\"): "\\\\", ord('"'): '\\"', 10: "\\n", 13: "\\r", 9: "\\t", 7: "\\a", 8: "\\b"}
+_REPR_TABLE: Final = {
+    byte: _REPR_NAMED.get(byte, f"\\x{byte:02x}") for byte in range(256) if byte in _REPR_NAMED or not 32 <= byte < 127
+}
+
+
+def quote_repr(data: bytes) -> bytes:
+    """``data`` quoted as Redis's sdscatrepr does (MONITOR's lines, the log's view of a client's
+    bytes), with ``str.translate`` doing the per-byte work in C: 4 MB take ~30 ms printable,
+    ~0.4 s binary."""
+    if data.isalnum():  # the common case: nothing to escape (isalnum is ASCII-only on bytes)
+        return b'"' + data + b'"'
+    return b'"' + data.decode("latin-1").translate(_REPR_TABLE).encode("ascii") + b'"'
 
 
 def quote_bytes(data: bytes) -> str:
-    """``data`` quoted as Redis's sdscatrepr does (the log shows a client's bytes this way)."""
-    out = bytearray(b'"')
-    for byte in data:
-        escape = _REPR_ESCAPES.get(byte)
-        if escape is not None:
-            out += escape
-        elif 32 <= byte < 127:
-            out.append(byte)
-        else:
-            out += b"\\x%02x" % byte
-    out += b'"'
-    return out.decode("ascii")
+    """``data`` quoted as Redis's sdscatrepr does, as text (for the log)."""
+    return quote_repr(data).decode("ascii")

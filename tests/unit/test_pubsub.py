@@ -10,7 +10,8 @@ import pytest
 from kvserver.config import Config, ConfigError
 from kvserver.database import Database
 from kvserver.protocol import PushReply, encode_reply
-from kvserver.pubsub import output_limit_exceeded, quote_repr, redacted
+from kvserver.pubsub import output_limit_exceeded, redacted
+from kvserver.state import quote_repr
 from tests.support import read_all as parse_all
 
 
@@ -239,6 +240,22 @@ def test_quoting_matches_sdscatrepr() -> None:
     assert quote_repr(b"\x07\x08\t\r\n \x7f\x80\xff~") == b'"\\a\\b\\t\\r\\n \\x7f\\x80\\xff~"'
     assert redacted([b"auth", b"u", b"p"]) == [b"auth", b"(redacted)", b"(redacted)"]
     assert redacted([b"HELLO", b"3", b"SETNAME", b"n"]) == [b"HELLO", b"3", b"SETNAME", b"n"]
+
+
+def sdscatrepr(data: bytes) -> bytes:
+    """Redis's sdscatrepr, byte by byte, as the reference."""
+    named = {ord("\\"): b"\\\\", ord('"'): b'\\"', 10: b"\\n", 13: b"\\r", 9: b"\\t", 7: b"\\a", 8: b"\\b"}
+    out = bytearray(b'"')
+    for byte in data:
+        out += named.get(byte, bytes([byte]) if 32 <= byte < 127 else b"\\x%02x" % byte)
+    return bytes(out + b'"')
+
+
+def test_quoting_is_sdscatrepr_for_every_byte() -> None:
+    every = bytes(range(256))
+    assert quote_repr(every) == sdscatrepr(every)
+    for byte in range(256):
+        assert quote_repr(bytes([byte]) * 3) == sdscatrepr(bytes([byte]) * 3), byte
 
 
 # --- client-output-buffer-limit ---------------------------------------------------------------------
