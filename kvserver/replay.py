@@ -73,7 +73,11 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
                 if len(argv) == 5 and argv[0] == b"SET" and argv[3] == b"PXAT" and argv[4].isdigit():
                     values[argv[1]] = argv[2]
                     deadlines[argv[1]] = int(argv[4])
-                elif type(call(client, argv)) is ErrorReply:
+                elif type(reply := call(client, argv)) is ErrorReply:
+                    if argv[0] == b"SELECT":  # into db 0 instead would mix two databases' keys
+                        problem = f"it selects database {argv[1].decode('ascii', 'replace')}: {reply.decode()}"
+                        scanner.status, scanner.valid_up_to, scanner.problem = CORRUPT, offset, problem
+                        break
                     errors += 1
                 elif client.db != db.index or db.keyspace is not keyspace:
                     # a SELECT: the dispatcher would switch at the next command, but the fast path
@@ -81,6 +85,8 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
                     db.use(client.db)
                     keyspace = db.keyspace
                     values, deadlines = keyspace.data, keyspace.expires
+            if scanner.status == CORRUPT:
+                break
             records += len(units)
             if progress and records % 4096 == 0 and time.monotonic() >= next_report:
                 next_report = time.monotonic() + PROGRESS_SECONDS

@@ -15,7 +15,7 @@ import pytest
 
 from kvserver.aof_format import HEADER, OK, TORN, FrameScanner, encode_frame
 from kvserver.keyspace import dump_key
-from kvserver.replay import load_log, replay
+from kvserver.replay import CorruptLog, load_log, replay
 from tests.support import NOW, Harness
 
 Snapshot = dict[tuple[int, bytes], list[tuple[bytes, ...]]]
@@ -144,3 +144,14 @@ def test_a_canonical_set_after_a_select_lands_in_that_database() -> None:
     assert loader("SELECT", "3") is not None
     assert loader("GET", "meta") == b"r"
     assert loader("PEXPIRETIME", "meta") == int(far)
+
+
+def test_a_log_selecting_a_database_this_server_lacks_is_refused(tmp_path: Path) -> None:
+    """A log written with more databases than this server has: rather than replay db 20's keys
+    into another database, nothing is loaded and the server does not start."""
+    path = tmp_path / "appendonly.aof"
+    path.write_bytes(
+        HEADER + encode_frame([[b"SET", b"a", b"0"]]) + encode_frame([[b"SELECT", b"20"], [b"SET", b"b", b"20"]])
+    )
+    with pytest.raises(CorruptLog, match="selects database 20"):
+        load_log(Harness().db, str(path))
