@@ -545,7 +545,10 @@ class Database:
 
     def swap_dbs(self, first: int, second: int) -> None:
         """SWAPDB: the keyspaces change places; the clients blocked, the watches and the
-        notifications stay with their database number, and hear of their new keyspace."""
+        notifications stay with their database number, and hear of their new keyspace.
+
+        The waited keys the new keyspaces hold are only marked ready: they are served after the
+        SWAPDB record is logged (as Redis), else replay would pop them before the swap."""
         a, b = self.slot(first), self.slot(second)
         a.keyspace, b.keyspace = b.keyspace, a.keyspace
         for slot in (a, b):
@@ -555,8 +558,6 @@ class Database:
         # a rewrite's DbDump stays with its keyspace object and the database it had at the start:
         # it dumps the keyspace as of then, and the carried SWAPDB moves it on replay
         self.use(self.index)
-        for index in (first, second):
-            self.serve_db(index)
 
     def keyspaces(self) -> list[tuple[int, Keyspace]]:
         """The databases that hold keys, in index order (INFO keyspace, the rewrite, export)."""

@@ -613,4 +613,7 @@ def swapdb_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     if first != second:
         ctx.swap_dbs(first, second)
     ctx.propagate([b"SWAPDB", b"%d" % first, b"%d" % second], touched=[])
+    if first != second:  # the waiters are served after the record: replay pops after the swap too
+        ctx.serve_db(first)
+        ctx.serve_db(second)
     return OK
