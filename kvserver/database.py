@@ -18,6 +18,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -491,9 +492,21 @@ class Database:
     def in_transaction(self) -> bool:
         return self._unit is not None
 
-    def _on_expire(self, key: bytes) -> None:
+    def _on_expire(self, keyspace: Keyspace, key: bytes) -> None:
+        """``keyspace`` expired ``key``: a DEL logged in the database that holds that keyspace
+        now (after SWAPDB too), which need not be the selected one (MOVE's or COPY ... DB's
+        lookup of the target)."""
         self.stats.expired_keys += 1
-        self.propagate([b"DEL", key], [])  # the keyspace announces the expiry itself
+        if keyspace is self.keyspace:
+            self.propagate([b"DEL", key], [])  # the keyspace announces the expiry itself
+            return
+        owner = next((i for i, slot in self.dbs.items() if slot.keyspace is keyspace), self.index)
+        selected = self.index
+        self.use(owner)
+        try:
+            self.propagate([b"DEL", key], [])
+        finally:
+            self.use(selected)
 
     def flush_all(self, every_db: bool = True) -> None:
         """FLUSHALL (every database) or FLUSHDB (the selected one)."""
@@ -510,7 +523,8 @@ class Database:
         """Database ``index``, created on first use."""
         slot = self.dbs.get(index)
         if slot is None:
-            keyspace = Keyspace(self._clock, on_expire=self._on_expire)
+            keyspace = Keyspace(self._clock)
+            keyspace.on_expire = partial(self._on_expire, keyspace)
             if self.loading:
                 keyspace.start_loading()
             notifications = Notifications(keyspace, self.pubsub, lambda: self._running_argv, db=index)

@@ -47,3 +47,35 @@ def test_swapdb_serves_the_blocked_clients_after_the_swapdb_record() -> None:
     ]
     assert snapshot(h) == {}
     assert replayed(h) == snapshot(h)
+
+
+def test_an_expiry_found_in_the_target_of_move_is_logged_in_the_target_database() -> None:
+    h = Harness()
+    h("SET", "k", "v")
+    h("SELECT", "1")
+    h("SET", "k", "x", "PX", "10")
+    h.clock.now += 10
+    h("SELECT", "0")
+    assert h("MOVE", "k", "1") == 1  # db 1's k expired: the move goes ahead
+    assert h.records()[-3:] == [[b"DEL", b"k"], [b"SELECT", b"0"], [b"MOVE", b"k", b"1"]]  # DEL in db 1
+    assert snapshot(h) == {(1, b"k"): [(b"SET", b"k", b"v")]}
+    assert replayed(h) == snapshot(h)
+
+
+def test_an_expiry_found_in_the_target_of_copy_db_is_logged_in_the_target_database() -> None:
+    h = Harness()
+    h("SET", "k", "v")
+    h("SELECT", "2")
+    h("SET", "k", "x", "PX", "10")
+    h("SELECT", "0")
+    assert h("SWAPDB", "2", "3") == b"OK"  # the keyspace with the deadline is db 3's now
+    h.clock.now += 10
+    assert h("COPY", "k", "k", "DB", "3") == 1
+    assert h.records()[-4:] == [
+        [b"SELECT", b"3"],
+        [b"DEL", b"k"],
+        [b"SELECT", b"0"],
+        [b"COPY", b"k", b"k", b"DB", b"3", b"REPLACE"],
+    ]
+    assert snapshot(h) == {(0, b"k"): [(b"SET", b"k", b"v")], (3, b"k"): [(b"SET", b"k", b"v")]}
+    assert replayed(h) == snapshot(h)
