@@ -246,6 +246,7 @@ class Database:
         self.logging = True  # off while replaying the log
         self.loading = False  # replaying: a database created now starts loading too
         self._unit: list[list[bytes]] | None = None
+        self._unit_db: int | None = None  # the logged database when the open unit began
         # the write command running now: ``propagate`` announces its keys
         self._running: CommandSpec = _NOTHING_RUNNING
         self._running_argv: list[bytes] = []
@@ -468,7 +469,14 @@ class Database:
 
     def forget_logged_db(self) -> None:
         """The log's reader may not know the database now (after a replay, at a rewrite's
-        start): the next record is preceded by a SELECT."""
+        start): the next record is preceded by a SELECT.
+
+        Inside an open unit (BGREWRITEAOF, BGSAVE or SAVE in MULTI) the unit's earlier records
+        were written knowing the database: the unit, carried whole into the new log, now starts
+        with a SELECT of the database it began in."""
+        unit = self._unit
+        if unit and self._unit_db is not None and unit[0][0] != b"SELECT":
+            unit.insert(0, [b"SELECT", b"%d" % self._unit_db])
         self._logged_db = None
 
     def _writing(self, spec: CommandSpec, argv: list[bytes]) -> None:
@@ -482,6 +490,7 @@ class Database:
 
     def begin_unit(self) -> None:
         self._unit = []
+        self._unit_db = self._logged_db  # where a record without a SELECT in front of it lands
 
     def end_unit(self) -> None:
         records, self._unit = self._unit, None

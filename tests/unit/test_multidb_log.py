@@ -7,7 +7,7 @@ from __future__ import annotations
 from kvserver.aof_format import HEADER, encode_frame
 from kvserver.keyspace import dump_key
 from kvserver.replay import replay
-from tests.support import Harness
+from tests.support import Harness, RecordingLog
 
 Snapshot = dict[tuple[int, bytes], list[tuple[bytes, ...]]]
 
@@ -79,3 +79,55 @@ def test_an_expiry_found_in_the_target_of_copy_db_is_logged_in_the_target_databa
     ]
     assert snapshot(h) == {(0, b"k"): [(b"SET", b"k", b"v")], (3, b"k"): [(b"SET", b"k", b"v")]}
     assert replayed(h) == snapshot(h)
+
+
+class RewritingLog(RecordingLog):
+    """A RecordingLog whose BGREWRITEAOF/BGSAVE starts a rewrite as the AOF's does: the
+    dump of every database (each after its SELECT) is the new log's first frame, the units
+    written from then on are carried after it, and the database is told to forget its SELECT."""
+
+    def __init__(self, h: Harness) -> None:
+        super().__init__()
+        self.h = h
+        self.rewritten: list[list[list[bytes]]] | None = None
+        self.carried_from = 0
+
+    def start_rewrite(self) -> str:
+        dump: list[list[bytes]] = []
+        for index, keyspace in self.h.db.keyspaces():
+            dump.append([b"SELECT", b"%d" % index])
+            for key in sorted(keyspace.data):
+                dump.extend(dump_key(keyspace, key, keyspace.data[key]))
+        self.rewritten = [dump]
+        self.carried_from = len(self.units)
+        self.h.db.forget_logged_db()
+        return "Background append only file rewriting started"
+
+    def new_log(self) -> bytes:
+        assert self.rewritten is not None
+        units = self.rewritten + self.units[self.carried_from :]
+        return HEADER + b"".join(encode_frame(unit) for unit in units)
+
+
+def test_a_rewrite_started_inside_multi_keeps_the_unit_in_its_database() -> None:
+    for starter in (("BGREWRITEAOF",), ("BGSAVE",)):  # (SAVE is refused inside MULTI)
+        h = Harness()
+        log = h.log = h.db.persistence = RewritingLog(h)
+        h("SELECT", "5")
+        h("SET", "z", "1")
+        h("SELECT", "3")
+        h("SET", "x", "1")
+        h("MULTI")
+        h("SET", "a", "1")
+        h(*starter)
+        h("SET", "b", "2")
+        replies = h("EXEC")
+        assert isinstance(replies, list), (starter, replies)
+        assert len(replies) == 3, (starter, replies)
+        assert log.units[-1][:2] == [[b"SELECT", b"3"], [b"SET", b"a", b"1"]], starter
+        assert replayed(h) == snapshot(h), starter  # the old log
+        loader = Harness()
+        replay(loader.db, log.new_log(), progress=False)
+        assert snapshot(loader) == snapshot(h), starter  # the rewritten one (the dump ends in db 5)
+        assert (3, b"a") in snapshot(loader)
+        assert (5, b"a") not in snapshot(loader)
