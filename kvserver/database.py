@@ -222,7 +222,6 @@ class Database:
     blocking: Blocking
     notifications: Notifications
     _listeners: list[KeyListener]
-    _ready: dict[bytes, None]
 
     def __init__(
         self,
@@ -253,6 +252,9 @@ class Database:
         # the databases created so far (an unused one costs nothing), and the selected one, whose
         # pieces are also attributes here (one attribute load on the per-command path)
         self.dbs: dict[int, Slot] = {}
+        # the databases with keys ready for their blocked clients, served after each command (as
+        # Redis's server-wide ready_keys): empty costs the per-command path one truth test
+        self._ready_dbs: dict[int, None] = {}
         self.watches = Watches(self.keyspace_of)
         # the database of the last record logged (None: unknown, the next unit starts with SELECT)
         self._logged_db: int | None = 0
@@ -307,8 +309,8 @@ class Database:
             if refusal is not None:
                 return self._reject(client, refusal, spec.name)
         reply = self._run(spec, client, argv)
-        if self._ready:
-            self.serve_blocked()
+        if self._ready_dbs:
+            self.serve_ready()
         if type(reply) is Block:
             self.park(client, reply, spec)
         return reply
@@ -538,7 +540,8 @@ class Database:
                 keyspace.start_loading()
             notifications = Notifications(keyspace, self.pubsub, lambda: self._running_argv, db=index)
             notifications.configure(self.config.notify_keyspace_events)
-            slot = self.dbs[index] = Slot(index, keyspace, Blocking(keyspace), notifications)
+            blocking = Blocking(keyspace, on_ready=partial(self._ready_dbs.__setitem__, index, None))
+            slot = self.dbs[index] = Slot(index, keyspace, blocking, notifications)
         return slot
 
     def keyspace_of(self, index: int) -> Keyspace:
@@ -551,11 +554,10 @@ class Database:
         self.keyspace = slot.keyspace
         self._listeners = slot.keyspace.listeners  # the same list: one attribute load per test
         self.blocking = slot.blocking
-        self._ready = slot.blocking.ready  # the same dict, one attribute load less per command
         self.notifications = slot.notifications
 
     def serve_db(self, index: int) -> None:
-        """A command wrote into database ``index`` (MOVE, COPY ... DB): serve its blocked clients."""
+        """Serve the clients blocked in database ``index`` whose keys are ready now."""
         slot = self.slot(index)
         if not slot.blocking.ready:
             return
@@ -566,12 +568,22 @@ class Database:
         finally:
             self.use(selected)
 
+    def serve_ready(self) -> None:
+        """After a command (a whole EXEC): serve every database that has ready keys, whichever
+        it wrote in (MOVE, COPY ... DB, SWAPDB, an EXEC that selected several)."""
+        ready = self._ready_dbs
+        while ready:
+            index = next(iter(ready))
+            del ready[index]
+            self.serve_db(index)
+
     def swap_dbs(self, first: int, second: int) -> None:
         """SWAPDB: the keyspaces change places; the clients blocked, the watches and the
         notifications stay with their database number, and hear of their new keyspace.
 
         The waited keys the new keyspaces hold are only marked ready: they are served after the
-        SWAPDB record is logged (as Redis), else replay would pop them before the swap."""
+        SWAPDB record is logged (after the command, ``serve_ready``), else replay would pop them
+        before the swap."""
         a, b = self.slot(first), self.slot(second)
         a.keyspace, b.keyspace = b.keyspace, a.keyspace
         for slot in (a, b):

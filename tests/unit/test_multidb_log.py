@@ -131,3 +131,41 @@ def test_a_rewrite_started_inside_multi_keeps_the_unit_in_its_database() -> None
         assert snapshot(loader) == snapshot(h), starter  # the rewritten one (the dump ends in db 5)
         assert (3, b"a") in snapshot(loader)
         assert (5, b"a") not in snapshot(loader)
+
+
+def test_exec_serves_the_clients_blocked_in_every_database_it_wrote_in() -> None:
+    h = Harness()
+    waiter = h.new_client()
+    replies: list[object] = []
+    waiter.on_unblocked = replies.append
+    h("SELECT", "1", client=waiter)
+    h("BLPOP", "l", "0", client=waiter)
+    h("MULTI")
+    for step in (("SELECT", "1"), ("LPUSH", "l", "x"), ("SELECT", "2"), ("SET", "y", "1")):
+        assert h(*step) == b"QUEUED"
+    assert h("EXEC") == [b"OK", 1, b"OK", b"OK"]
+    assert replies == [[b"l", b"x"]]  # served though the EXEC ended in db 2
+    assert waiter.blocked is None
+    assert h.log.units[-2:] == [  # the pop after the transaction's unit, in its database
+        [[b"SELECT", b"1"], [b"LPUSH", b"l", b"x"], [b"SELECT", b"2"], [b"SET", b"y", b"1"]],
+        [[b"SELECT", b"1"], [b"LPOP", b"l"]],
+    ]
+    assert snapshot(h) == {(2, b"y"): [(b"SET", b"y", b"1")]}
+    assert replayed(h) == snapshot(h)
+
+
+def test_move_inside_multi_serves_the_target_database_after_the_exec() -> None:
+    h = Harness()
+    waiter = h.new_client()
+    replies: list[object] = []
+    waiter.on_unblocked = replies.append
+    h("SELECT", "3", client=waiter)
+    h("BLPOP", "q", "0", client=waiter)
+    h("RPUSH", "q", "a")
+    h("MULTI")
+    h("MOVE", "q", "3")
+    h("SET", "after", "1")
+    assert h("EXEC") == [1, b"OK"]
+    assert replies == [[b"q", b"a"]]
+    assert h.log.units[-1] == [[b"SELECT", b"3"], [b"LPOP", b"q"]]  # after the whole unit, as Redis
+    assert replayed(h) == snapshot(h)
