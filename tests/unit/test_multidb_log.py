@@ -7,6 +7,7 @@ from __future__ import annotations
 from kvserver.aof_format import HEADER, encode_frame
 from kvserver.keyspace import dump_key
 from kvserver.replay import replay
+from kvserver.state import ClientState
 from tests.support import Harness, RecordingLog
 
 Snapshot = dict[tuple[int, bytes], list[tuple[bytes, ...]]]
@@ -29,14 +30,30 @@ def replayed(h: Harness) -> Snapshot:
     return snapshot(loader)
 
 
-def test_swapdb_serves_the_blocked_clients_after_the_swapdb_record() -> None:
-    h = Harness()
-    h("RPUSH", "l", "a")
+def blocked(h: Harness, db: str, key: str) -> tuple[ClientState, list[object]]:
+    """A new client blocked in ``BLPOP key 0`` in database ``db``, and the list its replies go to."""
     waiter = h.new_client()
     replies: list[object] = []
     waiter.on_unblocked = replies.append
-    h("SELECT", "1", client=waiter)
-    h("BLPOP", "l", "0", client=waiter)
+    h("SELECT", db, client=waiter)
+    h("BLPOP", key, "0", client=waiter)
+    return waiter, replies
+
+
+def expiring_in(db: str) -> Harness:
+    """k in db 0, and a k in ``db`` with a deadline 10 ms away; db 0 selected."""
+    h = Harness()
+    h("SET", "k", "v")
+    h("SELECT", db)
+    h("SET", "k", "x", "PX", "10")
+    h("SELECT", "0")
+    return h
+
+
+def test_swapdb_serves_the_blocked_clients_after_the_swapdb_record() -> None:
+    h = Harness()
+    h("RPUSH", "l", "a")
+    _, replies = blocked(h, "1", "l")
     assert h("SWAPDB", "0", "1") == b"OK"
     assert replies == [[b"l", b"a"]]
     assert h.records() == [
@@ -50,12 +67,8 @@ def test_swapdb_serves_the_blocked_clients_after_the_swapdb_record() -> None:
 
 
 def test_an_expiry_found_in_the_target_of_move_is_logged_in_the_target_database() -> None:
-    h = Harness()
-    h("SET", "k", "v")
-    h("SELECT", "1")
-    h("SET", "k", "x", "PX", "10")
+    h = expiring_in("1")
     h.clock.now += 10
-    h("SELECT", "0")
     assert h("MOVE", "k", "1") == 1  # db 1's k expired: the move goes ahead
     assert h.records()[-3:] == [[b"DEL", b"k"], [b"SELECT", b"0"], [b"MOVE", b"k", b"1"]]  # DEL in db 1
     assert snapshot(h) == {(1, b"k"): [(b"SET", b"k", b"v")]}
@@ -63,11 +76,7 @@ def test_an_expiry_found_in_the_target_of_move_is_logged_in_the_target_database(
 
 
 def test_an_expiry_found_in_the_target_of_copy_db_is_logged_in_the_target_database() -> None:
-    h = Harness()
-    h("SET", "k", "v")
-    h("SELECT", "2")
-    h("SET", "k", "x", "PX", "10")
-    h("SELECT", "0")
+    h = expiring_in("2")
     assert h("SWAPDB", "2", "3") == b"OK"  # the keyspace with the deadline is db 3's now
     h.clock.now += 10
     assert h("COPY", "k", "k", "DB", "3") == 1
@@ -135,11 +144,7 @@ def test_a_rewrite_started_inside_multi_keeps_the_unit_in_its_database() -> None
 
 def test_exec_serves_the_clients_blocked_in_every_database_it_wrote_in() -> None:
     h = Harness()
-    waiter = h.new_client()
-    replies: list[object] = []
-    waiter.on_unblocked = replies.append
-    h("SELECT", "1", client=waiter)
-    h("BLPOP", "l", "0", client=waiter)
+    waiter, replies = blocked(h, "1", "l")
     h("MULTI")
     for step in (("SELECT", "1"), ("LPUSH", "l", "x"), ("SELECT", "2"), ("SET", "y", "1")):
         assert h(*step) == b"QUEUED"
@@ -156,11 +161,7 @@ def test_exec_serves_the_clients_blocked_in_every_database_it_wrote_in() -> None
 
 def test_move_inside_multi_serves_the_target_database_after_the_exec() -> None:
     h = Harness()
-    waiter = h.new_client()
-    replies: list[object] = []
-    waiter.on_unblocked = replies.append
-    h("SELECT", "3", client=waiter)
-    h("BLPOP", "q", "0", client=waiter)
+    _, replies = blocked(h, "3", "q")
     h("RPUSH", "q", "a")
     h("MULTI")
     h("MOVE", "q", "3")
