@@ -66,9 +66,15 @@ class Blocking(KeyListener):
     It listens to ``keyspace`` only while somebody is parked.
     """
 
-    def __init__(self, keyspace: Keyspace, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        keyspace: Keyspace,
+        clock: Callable[[], float] = time.monotonic,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         self.keyspace = keyspace
         self.clock = clock
+        self.on_ready = on_ready  # called as a key becomes ready (the owner's server-wide record)
         self.waiting: dict[bytes, deque[Waiter]] = {}
         self.ready: dict[bytes, None] = {}  # an insertion-ordered set
         self.parked: dict[Waiter, Parked] = {}
@@ -81,6 +87,8 @@ class Blocking(KeyListener):
     def key_changed(self, event: str, key: bytes) -> None:
         if key in self.waiting:
             self.ready[key] = None
+            if self.on_ready is not None:
+                self.on_ready()
 
     def retarget(self, keyspace: Keyspace) -> None:
         """SWAPDB: the parked clients now wait on ``keyspace``; each waited key it holds is ready."""
@@ -91,6 +99,8 @@ class Blocking(KeyListener):
         for key in self.waiting:
             if key in keyspace.data:
                 self.ready[key] = None
+        if self.ready and self.on_ready is not None:
+            self.on_ready()
 
     # --- parking -------------------------------------------------------------------------------
 

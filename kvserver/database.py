@@ -18,6 +18,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -221,7 +222,6 @@ class Database:
     blocking: Blocking
     notifications: Notifications
     _listeners: list[KeyListener]
-    _ready: dict[bytes, None]
 
     def __init__(
         self,
@@ -245,12 +245,16 @@ class Database:
         self.logging = True  # off while replaying the log
         self.loading = False  # replaying: a database created now starts loading too
         self._unit: list[list[bytes]] | None = None
+        self._unit_db: int | None = None  # the logged database when the open unit began
         # the write command running now: ``propagate`` announces its keys
         self._running: CommandSpec = _NOTHING_RUNNING
         self._running_argv: list[bytes] = []
         # the databases created so far (an unused one costs nothing), and the selected one, whose
         # pieces are also attributes here (one attribute load on the per-command path)
         self.dbs: dict[int, Slot] = {}
+        # the databases with keys ready for their blocked clients, served after each command (as
+        # Redis's server-wide ready_keys): empty costs the per-command path one truth test
+        self._ready_dbs: dict[int, None] = {}
         self.watches = Watches(self.keyspace_of)
         # the database of the last record logged (None: unknown, the next unit starts with SELECT)
         self._logged_db: int | None = 0
@@ -305,8 +309,8 @@ class Database:
             if refusal is not None:
                 return self._reject(client, refusal, spec.name)
         reply = self._run(spec, client, argv)
-        if self._ready:
-            self.serve_blocked()
+        if self._ready_dbs:
+            self.serve_ready()
         if type(reply) is Block:
             self.park(client, reply, spec)
         return reply
@@ -467,7 +471,14 @@ class Database:
 
     def forget_logged_db(self) -> None:
         """The log's reader may not know the database now (after a replay, at a rewrite's
-        start): the next record is preceded by a SELECT."""
+        start): the next record is preceded by a SELECT.
+
+        Inside an open unit (BGREWRITEAOF, BGSAVE or SAVE in MULTI) the unit's earlier records
+        were written knowing the database: the unit, carried whole into the new log, now starts
+        with a SELECT of the database it began in."""
+        unit = self._unit
+        if unit and self._unit_db is not None and unit[0][0] != b"SELECT":
+            unit.insert(0, [b"SELECT", b"%d" % self._unit_db])
         self._logged_db = None
 
     def _writing(self, spec: CommandSpec, argv: list[bytes]) -> None:
@@ -481,6 +492,7 @@ class Database:
 
     def begin_unit(self) -> None:
         self._unit = []
+        self._unit_db = self._logged_db  # where a record without a SELECT in front of it lands
 
     def end_unit(self) -> None:
         records, self._unit = self._unit, None
@@ -491,9 +503,21 @@ class Database:
     def in_transaction(self) -> bool:
         return self._unit is not None
 
-    def _on_expire(self, key: bytes) -> None:
+    def _on_expire(self, keyspace: Keyspace, key: bytes) -> None:
+        """``keyspace`` expired ``key``: a DEL logged in the database that holds that keyspace
+        now (after SWAPDB too), which need not be the selected one (MOVE's or COPY ... DB's
+        lookup of the target)."""
         self.stats.expired_keys += 1
-        self.propagate([b"DEL", key], [])  # the keyspace announces the expiry itself
+        if keyspace is self.keyspace:
+            self.propagate([b"DEL", key], [])  # the keyspace announces the expiry itself
+            return
+        owner = next((i for i, slot in self.dbs.items() if slot.keyspace is keyspace), self.index)
+        selected = self.index
+        self.use(owner)
+        try:
+            self.propagate([b"DEL", key], [])
+        finally:
+            self.use(selected)
 
     def flush_all(self, every_db: bool = True) -> None:
         """FLUSHALL (every database) or FLUSHDB (the selected one)."""
@@ -510,12 +534,14 @@ class Database:
         """Database ``index``, created on first use."""
         slot = self.dbs.get(index)
         if slot is None:
-            keyspace = Keyspace(self._clock, on_expire=self._on_expire)
+            keyspace = Keyspace(self._clock)
+            keyspace.on_expire = partial(self._on_expire, keyspace)
             if self.loading:
                 keyspace.start_loading()
             notifications = Notifications(keyspace, self.pubsub, lambda: self._running_argv, db=index)
             notifications.configure(self.config.notify_keyspace_events)
-            slot = self.dbs[index] = Slot(index, keyspace, Blocking(keyspace), notifications)
+            blocking = Blocking(keyspace, on_ready=partial(self._ready_dbs.__setitem__, index, None))
+            slot = self.dbs[index] = Slot(index, keyspace, blocking, notifications)
         return slot
 
     def keyspace_of(self, index: int) -> Keyspace:
@@ -528,11 +554,10 @@ class Database:
         self.keyspace = slot.keyspace
         self._listeners = slot.keyspace.listeners  # the same list: one attribute load per test
         self.blocking = slot.blocking
-        self._ready = slot.blocking.ready  # the same dict, one attribute load less per command
         self.notifications = slot.notifications
 
     def serve_db(self, index: int) -> None:
-        """A command wrote into database ``index`` (MOVE, COPY ... DB): serve its blocked clients."""
+        """Serve the clients blocked in database ``index`` whose keys are ready now."""
         slot = self.slot(index)
         if not slot.blocking.ready:
             return
@@ -543,9 +568,22 @@ class Database:
         finally:
             self.use(selected)
 
+    def serve_ready(self) -> None:
+        """After a command (a whole EXEC): serve every database that has ready keys, whichever
+        it wrote in (MOVE, COPY ... DB, SWAPDB, an EXEC that selected several)."""
+        ready = self._ready_dbs
+        while ready:
+            index = next(iter(ready))
+            del ready[index]
+            self.serve_db(index)
+
     def swap_dbs(self, first: int, second: int) -> None:
         """SWAPDB: the keyspaces change places; the clients blocked, the watches and the
-        notifications stay with their database number, and hear of their new keyspace."""
+        notifications stay with their database number, and hear of their new keyspace.
+
+        The waited keys the new keyspaces hold are only marked ready: they are served after the
+        SWAPDB record is logged (after the command, ``serve_ready``), else replay would pop them
+        before the swap."""
         a, b = self.slot(first), self.slot(second)
         a.keyspace, b.keyspace = b.keyspace, a.keyspace
         for slot in (a, b):
@@ -555,8 +593,6 @@ class Database:
         # a rewrite's DbDump stays with its keyspace object and the database it had at the start:
         # it dumps the keyspace as of then, and the carried SWAPDB moves it on replay
         self.use(self.index)
-        for index in (first, second):
-            self.serve_db(index)
 
     def keyspaces(self) -> list[tuple[int, Keyspace]]:
         """The databases that hold keys, in index order (INFO keyspace, the rewrite, export)."""

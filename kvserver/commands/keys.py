@@ -264,7 +264,6 @@ def copy_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     other.set(target, copy_value(value), ks.deadline(source))
     ctx.propagate([b"COPY", source, target, b"DB", b"%d" % index, b"REPLACE"], touched=[])
     other.changed("copy", target)
-    ctx.serve_db(index)
     return 1
 
 
@@ -591,7 +590,6 @@ def move_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     ctx.propagate([b"MOVE", key, b"%d" % index], touched=[])
     ks.changed("move_from", key)
     target.changed("move_to", key)
-    ctx.serve_db(index)
     return 1
 
 
@@ -613,4 +611,5 @@ def swapdb_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     if first != second:
         ctx.swap_dbs(first, second)
     ctx.propagate([b"SWAPDB", b"%d" % first, b"%d" % second], touched=[])
+    # (the waiters it made ready are served after the command, so after the record)
     return OK
