@@ -604,3 +604,18 @@ def low_file_limit() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def export_into_redis(data_dir: Path, port: int) -> redis.Redis:
+    """``kvserver export`` of ``data_dir``, loaded with ``redis-cli --pipe`` into the (flushed)
+    server on ``port``, which is returned; the load must report no error."""
+    exported = subprocess.run(
+        [sys.executable, "-m", "kvserver", "export", "--dir", str(data_dir)], capture_output=True, check=True
+    ).stdout
+    target = redis.Redis(port=port)
+    target.flushall()
+    loaded = subprocess.run(
+        [require_tool("redis-cli"), "-p", str(port), "--pipe"], input=exported, capture_output=True, check=False
+    )
+    assert b"errors: 0" in loaded.stdout, loaded.stdout
+    return target

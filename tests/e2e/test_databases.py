@@ -15,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from tests.support import ServerProcess, assert_same_replies, pexpiretime, require_tool, wait_for
+from tests.support import ServerProcess, assert_same_replies, export_into_redis, pexpiretime, require_tool, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -249,18 +249,7 @@ def test_export_and_check_aof_handle_every_database(spawn: Spawn, tmp_path: Path
     )
     assert check.returncode == 0, check.stdout
     assert "keys=3," in check.stdout
-    exported = subprocess.run(
-        [sys.executable, "-m", "kvserver", "export", "--dir", str(data_dir)], capture_output=True, check=True
-    ).stdout
-    target = redis.Redis(port=real_redis.port)
-    target.flushall()
-    loaded = subprocess.run(
-        [require_tool("redis-cli"), "-p", str(real_redis.port), "--pipe"],
-        input=exported,
-        capture_output=True,
-        check=False,
-    )
-    assert b"errors: 0" in loaded.stdout, loaded.stdout
+    target = export_into_redis(data_dir, real_redis.port)
     for db in (0, 4, 11):
         r = redis.Redis(port=real_redis.port, db=db)
         assert r.get("k") == f"db{db}".encode()

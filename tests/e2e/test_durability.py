@@ -14,7 +14,15 @@ import pytest
 import redis
 
 from kvserver.aof_format import FrameScanner
-from tests.support import ServerProcess, fill_disk, kvserver_process, load_keys, pexpiretime, wait_for
+from tests.support import (
+    ServerProcess,
+    export_into_redis,
+    fill_disk,
+    kvserver_process,
+    load_keys,
+    pexpiretime,
+    wait_for,
+)
 
 Spawn = Callable[..., ServerProcess]
 
@@ -326,8 +334,6 @@ def test_disk_full_refuses_writes_serves_reads_and_recovers(spawn: Spawn, small_
 
 
 def test_export_loads_into_real_redis(spawn: Spawn, tmp_path: Path, real_redis: ServerProcess) -> None:
-    from tests.support import require_tool
-
     data_dir = tmp_path / "export"
     server = spawn(data_dir=data_dir)
     r = redis.Redis(port=server.port)
@@ -337,18 +343,7 @@ def test_export_loads_into_real_redis(spawn: Spawn, tmp_path: Path, real_redis: 
     r.set(b"bin\x00\r\n", bytes(range(256)))
     r.close()
     server.terminate()
-    exported = subprocess.run(
-        [sys.executable, "-m", "kvserver", "export", "--dir", str(data_dir)], capture_output=True, check=True
-    ).stdout
-    target = redis.Redis(port=real_redis.port)
-    target.flushall()
-    loaded = subprocess.run(
-        [require_tool("redis-cli"), "-p", str(real_redis.port), "--pipe"],
-        input=exported,
-        capture_output=True,
-        check=False,
-    )
-    assert b"errors: 0" in loaded.stdout, loaded.stdout
+    target = export_into_redis(data_dir, real_redis.port)
     assert target.get("plain") == b"v"
     assert pexpiretime(target, "ttl") == deadline
     assert target.get(b"bin\x00\r\n") == bytes(range(256))
