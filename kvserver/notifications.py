@@ -70,6 +70,8 @@ _EVENTS: Final[dict[str, tuple[int, str, int]]] = {
     "rename": (_GENERIC, "rename", _RENAME),
     "renamenx": (_GENERIC, "rename", _RENAME),
     "copy": (_GENERIC, "copy_to", _COPY),
+    "sort": (_LIST, "sortstore", _STORE),
+    "restore": (_GENERIC, "restore", _PLAIN),
     "move_from": (_GENERIC, "move_from", _PLAIN),
     "move_to": (_GENERIC, "move_to", _PLAIN),
     # strings
