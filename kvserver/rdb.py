@@ -262,6 +262,13 @@ def _int_text(value: int) -> bytes:
     return b"%d" % value
 
 
+def _within(blob: bytes, pos: int, n: int, last: int) -> bytes:
+    """``n`` bytes of ``blob`` from ``pos``, which must end at or before ``last``."""
+    if pos + n > last:
+        raise BadPayload("entry past the end")
+    return blob[pos : pos + n]
+
+
 def listpack_entries(blob: bytes) -> list[bytes]:
     """A listpack's elements (integers as their decimal text), with every field checked."""
     size = len(blob)
@@ -279,11 +286,8 @@ def listpack_entries(blob: bytes) -> list[bytes]:
             pos += 1
         elif first < 0xC0:  # 6-bit string length
             n = first & 0x3F
-            pos += 1
-            if pos + n > last:
-                raise BadPayload("listpack entry past the end")
-            entries.append(blob[pos : pos + n])
-            pos += n
+            entries.append(_within(blob, pos + 1, n, last))
+            pos += 1 + n
         elif first < 0xE0:  # 13-bit signed integer
             if pos + 2 > last:
                 raise BadPayload("listpack entry past the end")
@@ -294,20 +298,14 @@ def listpack_entries(blob: bytes) -> list[bytes]:
             if pos + 2 > last:
                 raise BadPayload("listpack entry past the end")
             n = ((first & 0x0F) << 8) | blob[pos + 1]
-            pos += 2
-            if pos + n > last:
-                raise BadPayload("listpack entry past the end")
-            entries.append(blob[pos : pos + n])
-            pos += n
+            entries.append(_within(blob, pos + 2, n, last))
+            pos += 2 + n
         elif first == 0xF0:  # 32-bit string length
             if pos + 5 > last:
                 raise BadPayload("listpack entry past the end")
             n = int.from_bytes(blob[pos + 1 : pos + 5], "little")
-            pos += 5
-            if pos + n > last:
-                raise BadPayload("listpack entry past the end")
-            entries.append(blob[pos : pos + n])
-            pos += n
+            entries.append(_within(blob, pos + 5, n, last))
+            pos += 5 + n
         elif 0xF1 <= first <= 0xF4:
             width = {0xF1: 2, 0xF2: 3, 0xF3: 4, 0xF4: 8}[first]
             if pos + 1 + width > last:
@@ -370,9 +368,7 @@ def ziplist_entries(blob: bytes) -> list[bytes]:
                     raise BadPayload("bad ziplist string encoding")
                 n = int.from_bytes(blob[pos + 1 : pos + 5], "big")
                 pos += 5
-            if pos + n > last:
-                raise BadPayload("ziplist entry past the end")
-            entries.append(blob[pos : pos + n])
+            entries.append(_within(blob, pos, n, last))
             pos += n
         else:
             width = {0xC0: 2, 0xD0: 4, 0xE0: 8, 0xF0: 3, 0xFE: 1}.get(enc)

@@ -142,16 +142,22 @@ def restore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
             ctx.propagate([b"DEL", key], [key])
         return OK
     keyspace.set(key, value, ttl or None)
+    log_recreated(ctx, key, value, deleted, "restore")
+    return OK
+
+
+def log_recreated(ctx: Context, key: bytes, value: object, replaced: bool, event: str) -> None:
+    """Log a key a command (re)created whole, in one unit: ``DEL key`` if it ``replaced`` a
+    value, then the commands the rewrite would write for it; announce it as ``event``."""
     own_unit = not ctx.in_transaction
     if own_unit:
         ctx.begin_unit()
     try:
-        if deleted:
+        if replaced:
             ctx.propagate([b"DEL", key], [])
-        for record in dump_key(keyspace, key, value):
+        for record in dump_key(ctx.keyspace, key, value):
             ctx.propagate(record, [])
     finally:
         if own_unit:
             ctx.end_unit()
-    keyspace.changed("restore", key)
-    return OK
+    ctx.keyspace.changed(event, key)

@@ -20,6 +20,7 @@ from collections import deque
 from typing import Final
 
 from kvserver.commands.args import parse_int
+from kvserver.commands.dump import log_recreated
 from kvserver.commands.registry import (
     DENYOOM,
     MOVABLEKEYS,
@@ -33,7 +34,6 @@ from kvserver.commands.registry import (
     register_key_finder,
 )
 from kvserver.commands.sets import is_compact as is_intset
-from kvserver.keyspace import dump_key
 from kvserver.state import ClientState
 from kvserver.zset import ZSet
 
@@ -258,17 +258,7 @@ def _store(ctx: Context, dest: bytes, result: list[bytes]) -> int:
         return 0
     value = deque(result)
     keyspace.set(dest, value)
-    own_unit = not ctx.in_transaction
-    if own_unit:
-        ctx.begin_unit()
-    try:
-        ctx.propagate([b"DEL", dest], [])
-        for record in dump_key(keyspace, dest, value):
-            ctx.propagate(record, [])
-    finally:
-        if own_unit:
-            ctx.end_unit()
-    keyspace.changed("sort", dest)
+    log_recreated(ctx, dest, value, True, "sort")  # DEL first: whatever dest held goes, TTL too
     return len(result)
 
 
