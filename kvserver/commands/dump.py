@@ -31,7 +31,7 @@ from kvserver.commands.registry import (
     command,
 )
 from kvserver.commands.sets import INTSET_ENTRIES
-from kvserver.keyspace import dump_key
+from kvserver.keyspace import dump_key, type_name
 from kvserver.protocol import OK
 from kvserver.state import ClientState
 
@@ -77,6 +77,8 @@ def dump_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     value = ctx.keyspace.get(argv[1])
     if value is None:
         return None
+    if not rdb.can_encode(value):  # a type that registered no RDB encoding (kvserver.rdb.register)
+        raise CommandError(f"ERR DUMP of a {type_name(value)} value is not supported")
     return rdb.encode(value, limits(ctx))
 
 

@@ -12,7 +12,7 @@ import pytest
 from kvserver.aof_format import HEADER, encode_frame
 from kvserver.commands.sort import sort_keys, strtod_score
 from kvserver.keyspace import dump_key
-from kvserver.protocol import OK
+from kvserver.protocol import OK, NullArray
 from kvserver.replay import replay
 from tests.support import Harness, err
 
@@ -201,3 +201,35 @@ def test_restore_option_errors_in_redis_order() -> None:
     assert h("RESTORE", "n", "0", payload[:-1] + b"\0") == err("ERR DUMP payload version or checksum are wrong")
     assert h("RESTORE", "n", "0", payload, "IDLETIME", "10") == OK
     assert h("GET", "n") == b"v"
+
+
+def test_a_client_blocked_on_the_destination_is_served_by_sort_store() -> None:
+    h = Harness()
+    waiter = h.new_client()
+    replies: list[object] = []
+    waiter.on_unblocked = replies.append
+    h("BLPOP", "dst", "0", client=waiter)
+    h("RPUSH", "src", "2", "1")
+    assert h("SORT", "src", "STORE", "dst") == 2
+    assert replies == [[b"dst", b"1"]]
+    assert h("LRANGE", "dst", "0", "-1") == [b"2"]
+    assert h.log.units[-1] == [[b"LPOP", b"dst"]]
+
+
+def test_restore_wakes_a_blocked_client_and_dirties_a_watch() -> None:
+    h = Harness()
+    h("RPUSH", "l", "x")
+    payload = h("DUMP", "l")
+    assert isinstance(payload, bytes)
+    waiter = h.new_client()
+    replies: list[object] = []
+    waiter.on_unblocked = replies.append
+    h("BLPOP", "copy", "0", client=waiter)
+    watcher = h.new_client()
+    h("WATCH", "copy", client=watcher)
+    h("MULTI", client=watcher)
+    h("SET", "copy", "mine", client=watcher)
+    assert h("RESTORE", "copy", "0", payload) == OK
+    assert replies == [[b"copy", b"x"]]
+    assert h("EXEC", client=watcher) is NullArray  # the RESTORE touched the watched key
+    assert h("EXISTS", "copy") == 0  # (its one element went to the blocked client)
