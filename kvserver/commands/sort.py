@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
+from itertools import islice
 from typing import Final
 
 from kvserver.commands.args import parse_int
@@ -188,15 +189,26 @@ def _window(options: _Options, length: int) -> tuple[int, int]:
     return start, min(end, length - 1)
 
 
-def _native(value: object, desc: bool) -> list[bytes]:
-    """The elements in the value's own order (DESC: reversed)."""
+def _native(value: object) -> list[bytes]:
+    """The elements in the value's own order."""
     if isinstance(value, deque):
-        return list(reversed(value)) if desc else list(value)
+        return list(value)
     if isinstance(value, ZSet):
-        members = [member for _, member in value]
-        return members[::-1] if desc else members
+        return [member for _, member in value]
     assert isinstance(value, set)
     return sorted(value, key=int) if is_intset(value) else list(value)
+
+
+def _native_window(value: deque[bytes] | ZSet, desc: bool, start: int, end: int) -> list[bytes]:
+    """Positions ``start`` to ``end`` of a list's or sorted set's own order (DESC: from the end),
+    reached without copying the rest: O(log n + m) for a sorted set, as Redis's rank lookup."""
+    if end < start:
+        return []
+    if isinstance(value, deque):
+        return list(islice(reversed(value) if desc else iter(value), start, end + 1))
+    index, n = value.index, len(value)
+    pairs = index.islice(n - 1 - end, n - start, reverse=True) if desc else index.islice(start, end + 1)
+    return [member for _, member in pairs]
 
 
 def _sorted(ctx: Context, elements: list[bytes], options: _Options) -> list[bytes]:
@@ -234,9 +246,9 @@ def sort_generic(ctx: Context, argv: list[bytes], readonly: bool) -> object:
     length = len(value)
     start, end = _window(options, length)
     if options.dontsort and not isinstance(value, set):
-        chosen = _native(value, options.desc)[start : end + 1] if end >= start else []
+        chosen = _native_window(value, options.desc, start, end)
     else:
-        elements = _native(value, False)
+        elements = _native(value)
         if not options.dontsort:
             elements = _sorted(ctx, elements, options)
         chosen = elements[start : end + 1] if end >= start else []
