@@ -48,6 +48,7 @@ _DBL_MIN: Final = 2.2250738585072014e-308
 # what strtod accepts after its leading white space: a decimal or hex number, inf, infinity, nan
 _DECIMAL: Final = re.compile(rb"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)")
 _HEX: Final = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?")
+_PLAIN: Final = re.compile(rb"-?\d{1,300}(?:\.\d{0,300})?")
 _SPECIAL: Final = re.compile(rb"[+-]?(?:inf(?:inity)?|nan(?:\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
 
 
@@ -55,6 +56,8 @@ def strtod_score(raw: bytes) -> float | None:
     """``raw`` as Redis's SORT reads a weight: strtod over the whole string (C string: up to a
     NUL), leading white space allowed, nothing after the number; None where Redis reports an
     error (junk, NaN, overflow or underflow: ERANGE). An empty string is 0, as strtod gives."""
+    if _PLAIN.fullmatch(raw):  # the common case: too few digits to overflow or underflow
+        return float(raw)
     text = raw.split(b"\0", 1)[0].lstrip(b" \t\n\v\f\r")
     if not text:
         return 0.0
@@ -230,7 +233,10 @@ def _sorted(ctx: Context, elements: list[bytes], options: _Options) -> list[byte
         if score is None:
             raise CommandError(NOT_DOUBLE)
         scores.append(score)
-    order = sorted(range(len(elements)), key=lambda i: (scores[i], elements[i]), reverse=options.desc)
+    # by element, then (stable) by score: equal scores stay in element order, as sortCompare's
+    # tie-break puts them; two sorts on plain keys beat one on (score, element) tuples
+    order = sorted(range(len(elements)), key=elements.__getitem__, reverse=options.desc)
+    order.sort(key=scores.__getitem__, reverse=options.desc)
     return [elements[i] for i in order]
 
 
