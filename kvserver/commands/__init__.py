@@ -1,6 +1,7 @@
 """The command families. Importing this package registers every command in ``TABLE``."""
 
 from kvserver.commands import (
+    bitmaps,
     config,
     connection,
     diagnostics,
@@ -22,6 +23,7 @@ __all__ = [
     "TABLE",
     "CommandError",
     "CommandSpec",
+    "bitmaps",
     "config",
     "connection",
     "diagnostics",
