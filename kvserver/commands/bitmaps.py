@@ -249,7 +249,7 @@ def bitop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     dest = argv[2]
     if not size:
         if ctx.keyspace.delete(dest):
-            ctx.propagate(argv)
+            ctx.propagate(argv, [dest])
         return 0
     numbers = [int.from_bytes(s, "big") << (8 * (size - len(s))) if s else 0 for s in sources]
     result = numbers[0]
@@ -265,7 +265,7 @@ def bitop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     else:
         result ^= (1 << (8 * size)) - 1
     ctx.keyspace.set(dest, result.to_bytes(size, "big"))
-    ctx.propagate(argv)
+    ctx.propagate(argv, [dest])  # the sources are read, not changed
     return size
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 
 import pytest
+import redis
 
-from tests.support import ServerProcess, assert_same_replies
+from tests.support import ServerProcess, assert_same_replies, call, command, wait_for
 
 EDGES: list[tuple[str, ...]] = [
     ("FLUSHALL",),
@@ -233,3 +234,41 @@ def test_bitmap_edge_cases_match_redis(kv_server: ServerProcess, real_redis: Ser
 @pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
 def test_random_bit_operations_match_redis(kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool) -> None:
     assert_same_replies(kv_server, real_redis, resp3, random_script(14 + resp3, 1500))
+
+
+def _keyspace_events(port: int) -> list[tuple[bytes, bytes]]:
+    """The keyspace events of the bit and HyperLogLog writes, up to a sentinel message."""
+    r = redis.Redis(port=port)
+    r.flushall()
+    r.config_set("notify-keyspace-events", "KEA")
+    sub = call(r.pubsub)
+    sub.psubscribe("__key*__:*")
+    sub.subscribe("sentinel")
+    wait_for(lambda: sub.get_message(timeout=0.1) is None and len(sub.patterns) + len(sub.channels) == 2)
+    r.setbit("b", 3, 1)
+    r.setbit("b", 3, 1)  # no change: no event
+    command(r, "BITFIELD", "f", "SET", "u8", "0", "1")
+    command(r, "BITFIELD", "f", "GET", "u8", "0")
+    r.bitop("OR", "d", "b")
+    r.bitop("AND", "d", "none")
+    r.pfadd("h", "a")
+    r.pfadd("h", "a")
+    r.pfcount("h")  # stores the cardinality: no event
+    r.pfmerge("m", "h")
+    r.publish("sentinel", "end")
+    events: list[tuple[bytes, bytes]] = []
+    while True:
+        message = sub.get_message(timeout=5)
+        assert message is not None
+        if message["type"] == "message":
+            break
+        if message["type"] == "pmessage":
+            events.append((message["channel"], message["data"]))
+    r.config_set("notify-keyspace-events", "")
+    sub.close()
+    r.close()
+    return events
+
+
+def test_keyspace_events_match_redis(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
+    assert _keyspace_events(kv_server.port) == _keyspace_events(real_redis.port)
