@@ -72,15 +72,12 @@ def pfadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
         updated = 1
     else:
         value = mutable_string(ctx, key, current)
-    max_bytes = ctx.config.hll_sparse_max_bytes
-    for j in range(2, len(argv)):
-        result = hll.add(value, argv[j], max_bytes)
-        if result > 0:
-            updated += 1
-        elif result < 0:
-            if updated:  # what the elements before changed stays, as in Redis: log those
-                ctx.propagate(argv[:j])
-            raise CommandError(CORRUPT)
+    changed, failed_at = hll.add_many(value, argv[2:], ctx.config.hll_sparse_max_bytes)
+    updated += changed
+    if failed_at >= 0:
+        if updated:  # what the elements before changed stays, as in Redis: log those
+            ctx.propagate(argv[: 2 + failed_at])
+        raise CommandError(CORRUPT)
     if updated:
         hll.invalidate(value)
         ctx.propagate(argv)
