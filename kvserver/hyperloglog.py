@@ -42,6 +42,7 @@ _ALPHA_INF: Final = 0.721347520444481703680
 _VAL_MAX: Final = 32  # the largest value a sparse VAL opcode holds
 _VAL_RUN: Final = 4
 _ZERO_RUN: Final = 64
+_FEW: Final = 4  # elements a PFADD adds to a sparse value in place, without decoding it
 
 
 class CorruptHLL(Exception):
@@ -376,8 +377,9 @@ def add_many(value: bytearray, elements: list[bytes], max_bytes: int) -> tuple[i
     j = 0
     total = len(elements)
     while j < total and value[4] == SPARSE:
-        editor = _SparseEditor.decode(value)
-        if editor is None:  # a truncated last opcode: the byte-wise path, one element at a time
+        # a few elements, or a truncated last opcode: the byte-wise path, one element at a time
+        editor = _SparseEditor.decode(value) if total - j > _FEW else None
+        if editor is None:
             result = add(value, elements[j], max_bytes)
             if result < 0:
                 return updated, j
