@@ -264,7 +264,7 @@ def bitop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
             result ^= number
     else:
         result ^= (1 << (8 * size)) - 1
-    ctx.keyspace.set(dest, result.to_bytes(size, "big"))
+    ctx.keyspace.set(dest, bytearray(result.to_bytes(size, "big")))  # a raw string, as Redis's
     ctx.propagate(argv, [dest])  # the sources are read, not changed
     return size
 

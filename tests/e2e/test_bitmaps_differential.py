@@ -164,6 +164,13 @@ EDGES: list[tuple[str, ...]] = [
     ("SETBIT", "k", "15999999", "1"),
     ("STRLEN", "k"),
     ("CONFIG", "SET", "proto-max-bulk-len", "536870912"),
+    ("SET", "short", "x"),
+    ("BITOP", "NOT", "fresh", "short"),
+    ("OBJECT", "ENCODING", "fresh"),
+    ("SETBIT", "fresh2", "1", "1"),
+    ("OBJECT", "ENCODING", "fresh2"),
+    ("PFADD", "hll", "a"),
+    ("OBJECT", "ENCODING", "hll"),
     ("FLUSHALL",),
 ]
 
