@@ -499,7 +499,7 @@ class _SparseEditor:
                     if index != last:
                         new_ops.append(_zero_op(last - index))
                         new_runs.append(last - index)
-                delta = sum(2 if o > 0xFF else 1 for o in new_ops) - (2 if op > 0xFF else 1)
+                delta = len(new_ops) + (new_ops[0] > 0xFF) + (new_ops[-1] > 0xFF) - 1 - (op > 0xFF)
                 if delta > 0 and self.size + delta > max_bytes:
                     self.promote = (index, count)
                     return j, changed, False
