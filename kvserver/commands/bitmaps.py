@@ -131,7 +131,10 @@ def _chunks(value: bytes | bytearray, first_bit: int, last_bit: int) -> list[tup
         width = (stop - start) * 8
         low = max(first_bit - start * 8, 0)  # the range within the chunk, from its top bit
         high = min(last_bit - start * 8, width - 1)
-        number = (number & ((1 << (width - low)) - 1)) >> (width - 1 - high)
+        if low:
+            number &= (1 << (width - low)) - 1
+        if high != width - 1:
+            number >>= width - 1 - high
         out.append((number, start * 8 + low, high - low + 1))
     return out
 
