@@ -126,7 +126,6 @@ _SHR2: Final = bytes((b & 63) >> 2 for b in range(256))
 _LOW4_UP4: Final = bytes(((b & 15) << 4) for b in range(256))
 _SHR4: Final = bytes((b & 63) >> 4 for b in range(256))
 _UP2: Final = bytes(((b & 63) << 2) & 0xFF for b in range(256))
-_QUARTER: Final = REGISTERS // 4
 
 
 def _or(a: bytes, b: bytes) -> bytes:
