@@ -42,6 +42,8 @@ _ALPHA_INF: Final = 0.721347520444481703680
 _VAL_MAX: Final = 32  # the largest value a sparse VAL opcode holds
 _VAL_RUN: Final = 4
 _ZERO_RUN: Final = 64
+_CORRUPT: Final = -1
+_PROMOTE: Final = 2
 _FEW: Final = 4  # elements a PFADD adds to a sparse value in place, without decoding it
 
 
@@ -455,61 +457,59 @@ class _SparseEditor:
     def apply(self, elements: list[bytes], j: int, max_bytes: int) -> tuple[int, int, bool]:
         """Add elements from ``j`` on: (where it stopped, registers changed, corrupt?). It stops
         before an element that promotes the value (``self.promote`` is then set)."""
-        ops, runs, firsts = self.ops, self.runs, self.firsts
         changed = 0
         total = len(elements)
         while j < total:
             index, count = pattern(elements[j])
-            if count > _VAL_MAX:
+            result = self.set(index, count, max_bytes)
+            if result == _CORRUPT:
+                return j, changed, True
+            if result == _PROMOTE:
                 self.promote = (index, count)
                 return j, changed, False
-            k = bisect_right(firsts, index) - 1
-            if k >= len(ops):
-                return j, changed, True
-            op = ops[k]
-            run = runs[k]
-            if op & 0x80 and op <= 0xFF:
-                current = ((op >> 2) & 0x1F) + 1
-                if current >= count:
-                    j += 1
-                    continue
-            if run == 1 and op <= 0xFF:  # a VAL or ZERO of one register becomes a VAL
-                ops[k] = _val(count, 1)
-            else:
-                first = firsts[k]
-                last = first + run - 1
-                new_ops: list[int] = []
-                new_runs: list[int] = []
-                if op & 0x80 and op <= 0xFF:
-                    if index != first:
-                        new_ops.append(_val(current, index - first))
-                        new_runs.append(index - first)
-                    new_ops.append(_val(count, 1))
-                    new_runs.append(1)
-                    if index != last:
-                        new_ops.append(_val(current, last - index))
-                        new_runs.append(last - index)
-                else:
-                    if index != first:
-                        new_ops.append(_zero_op(index - first))
-                        new_runs.append(index - first)
-                    new_ops.append(_val(count, 1))
-                    new_runs.append(1)
-                    if index != last:
-                        new_ops.append(_zero_op(last - index))
-                        new_runs.append(last - index)
-                delta = len(new_ops) + (new_ops[0] > 0xFF) + (new_ops[-1] > 0xFF) - 1 - (op > 0xFF)
-                if delta > 0 and self.size + delta > max_bytes:
-                    self.promote = (index, count)
-                    return j, changed, False
-                ops[k : k + 1] = new_ops
-                runs[k : k + 1] = new_runs
-                firsts[k : k + 1] = list(accumulate(new_runs[:-1], initial=first))
-                self.size += delta
-            self._merge(k - 1 if k > 0 else 0)
-            changed += 1
+            changed += result
             j += 1
         return j, changed, False
+
+    def set(self, index: int, count: int, max_bytes: int) -> int:
+        """hllSparseSet on the lists: 1 changed, 0 not, or _CORRUPT, or _PROMOTE (nothing done:
+        the value must become dense first)."""
+        if count > _VAL_MAX:
+            return _PROMOTE
+        ops, runs, firsts = self.ops, self.runs, self.firsts
+        k = bisect_right(firsts, index) - 1
+        if k >= len(ops):
+            return _CORRUPT
+        op = ops[k]
+        run = runs[k]
+        is_val = op & 0x80 and op <= 0xFF
+        current = ((op >> 2) & 0x1F) + 1
+        if is_val and current >= count:
+            return 0
+        if run == 1 and op <= 0xFF:  # a VAL or ZERO of one register becomes a VAL
+            ops[k] = _val(count, 1)
+        else:
+            first = firsts[k]
+            last = first + run - 1
+            new_ops: list[int] = []
+            new_runs: list[int] = []
+            if index != first:
+                new_ops.append(_val(current, index - first) if is_val else _zero_op(index - first))
+                new_runs.append(index - first)
+            new_ops.append(_val(count, 1))
+            new_runs.append(1)
+            if index != last:
+                new_ops.append(_val(current, last - index) if is_val else _zero_op(last - index))
+                new_runs.append(last - index)
+            delta = len(new_ops) + (new_ops[0] > 0xFF) + (new_ops[-1] > 0xFF) - 1 - (op > 0xFF)
+            if delta > 0 and self.size + delta > max_bytes:
+                return _PROMOTE
+            ops[k : k + 1] = new_ops
+            runs[k : k + 1] = new_runs
+            firsts[k : k + 1] = list(accumulate(new_runs[:-1], initial=first))
+            self.size += delta
+        self._merge(k - 1 if k > 0 else 0)
+        return 1
 
     def _merge(self, i: int) -> None:
         ops, runs = self.ops, self.runs
@@ -650,15 +650,30 @@ def merge_into(dest: bytearray, regs: bytes, dense: bool, max_bytes: int) -> Non
         dest[HEADER:] = pack(regs)
         invalidate(dest)
         return
-    resume = [HEADER, 0]
+    editor = _SparseEditor.decode(dest)
+    if editor is None:  # a truncated last opcode: the byte-wise updates
+        resume = [HEADER, 0]
+        for index, register in enumerate(regs):
+            if register and sparse_set(dest, index, register, max_bytes, resume) < 0:
+                raise CorruptHLL
+            if dest[4] == DENSE:  # promoted: the rest of the registers are plain stores
+                dest[HEADER:] = pack(regs)
+                break
+        invalidate(dest)
+        return
     for index, register in enumerate(regs):
         if not register:
             continue
-        if sparse_set(dest, index, register, max_bytes, resume) < 0:
+        result = editor.set(index, register, max_bytes)
+        if result == _CORRUPT:
             raise CorruptHLL
-        if dest[4] == DENSE:  # promoted: the rest of the registers are plain stores
+        if result == _PROMOTE:  # promoted: every register is then a plain store
+            editor.encode(dest)
+            to_dense(dest)
             dest[HEADER:] = pack(regs)
-            break
+            invalidate(dest)
+            return
+    editor.encode(dest)
     invalidate(dest)
 
 
