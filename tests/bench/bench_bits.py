@@ -17,13 +17,11 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 from collections.abc import Iterable
-from pathlib import Path
 
 from kvserver.protocol import encode_command
 from tests.bench.bench_zset import DEPTH, pipelined
-from tests.support import kvserver_process, redis_server_process
+from tests.bench.common import each_server
 
 BITMAP_BITS = 8 * 1024 * 1024
 
@@ -105,18 +103,7 @@ def main() -> int:
     parser.add_argument("--ops", type=int, default=20_000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="kvbench-bits-"))
-    servers = {
-        "kvserver": kvserver_process(root / "kv", "--appendfsync", "everysec"),
-        "redis": redis_server_process(root / "redis", "--appendonly", "yes", "--appendfsync", "everysec"),
-    }
-    results: dict[str, dict[str, float]] = {}
-    for name, server in servers.items():
-        server.start()
-        try:
-            results[name] = run(server.port, args.ops, seed=7)
-        finally:
-            server.terminate(timeout=600)
+    results = each_server("everysec", lambda server: run(server.port, args.ops, seed=7))
     if args.json:
         print(json.dumps({"ops": args.ops, "results": results}, indent=2))
         return 0
