@@ -458,6 +458,13 @@ PARAMETERS += (
     *_stored(
         "zset-max-listpack-value", "zset_max_listpack_value", _memory_in(0, LONG_MAX), alias="zset-max-ziplist-value"
     ),
+    Parameter(
+        "hll-sparse-max-bytes",
+        "hll_sparse_max_bytes",
+        _memory_in(0, LONG_MAX),
+        mutable=True,
+        help="size above which a sparse HyperLogLog becomes dense (as Redis's)",
+    ),
     *_stored("stream-node-max-bytes", "stream_node_max_bytes", _memory_in(0, LONG_MAX)),
     *_stored("stream-node-max-entries", "stream_node_max_entries", _int_in(0, LLONG_MAX)),
     *_stored("activedefrag", "activedefrag", _yes_no, _DEFRAG),
@@ -526,6 +533,7 @@ class Config:
     set_max_intset_entries: int = 512
     zset_max_listpack_entries: int = 128
     zset_max_listpack_value: int = 64
+    hll_sparse_max_bytes: int = 3000
     stream_node_max_bytes: int = 4096
     stream_node_max_entries: int = 100
     activedefrag: bool = False

@@ -123,7 +123,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("enable-protected-configs", None, "no", 0, PROCESS),
     Redis("hash-max-listpack-entries", "hash-max-ziplist-entries", "512", MUTABLE, KVSERVER),
     Redis("hash-max-listpack-value", "hash-max-ziplist-value", "64", MUTABLE, KVSERVER),
-    Redis("hll-sparse-max-bytes", None, "3000", MUTABLE, TUNING),
+    Redis("hll-sparse-max-bytes", None, "3000", MUTABLE, KVSERVER),
     Redis("hz", None, "10", MUTABLE, KVSERVER),
     Redis("ignore-warnings", None, "", MUTABLE, PROCESS),
     Redis("io-threads", None, "1", 0, TUNING),

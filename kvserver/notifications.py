@@ -91,6 +91,11 @@ _EVENTS: Final[dict[str, tuple[int, str, int]]] = {
     "incrbyfloat": (_STRING, "incrbyfloat", _PLAIN),
     "append": (_STRING, "append", _PLAIN),
     "setrange": (_STRING, "setrange", _PLAIN),
+    "setbit": (_STRING, "setbit", _PLAIN),
+    "bitfield": (_STRING, "setbit", _PLAIN),
+    "bitop": (_STRING, "set", _STORE),
+    "pfadd": (_STRING, "pfadd", _PLAIN),
+    "pfmerge": (_STRING, "pfadd", _PLAIN),
     # lists
     "lpush": (_LIST, "lpush", _PLAIN),
     "lpushx": (_LIST, "lpush", _PLAIN),

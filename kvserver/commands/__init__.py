@@ -1,11 +1,13 @@
 """The command families. Importing this package registers every command in ``TABLE``."""
 
 from kvserver.commands import (
+    bitmaps,
     config,
     connection,
     diagnostics,
     dump,
     hashes,
+    hyperloglog,
     info,
     introspection,
     keys,
@@ -24,11 +26,13 @@ __all__ = [
     "TABLE",
     "CommandError",
     "CommandSpec",
+    "bitmaps",
     "config",
     "connection",
     "diagnostics",
     "dump",
     "hashes",
+    "hyperloglog",
     "info",
     "introspection",
     "keys",

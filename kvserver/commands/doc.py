@@ -15,6 +15,8 @@ _GROUP_TITLES = {
     "list": "Lists",
     "set": "Sets",
     "sorted-set": "Sorted sets",
+    "bitmap": "Bitmaps",
+    "hyperloglog": "HyperLogLog",
 }
 
 

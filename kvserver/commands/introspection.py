@@ -38,6 +38,8 @@ _ACL_GROUPS: Final = {
     "list": "@list",
     "set": "@set",
     "sorted-set": "@sortedset",
+    "bitmap": "@bitmap",
+    "hyperloglog": "@hyperloglog",
 }
 
 

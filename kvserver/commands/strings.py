@@ -416,14 +416,14 @@ def append_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     else:
         if len(current) + len(argv[2]) > MAX_STRING:
             raise CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-        value = _mutable(ctx, key, current)
+        value = mutable_string(ctx, key, current)
         value += argv[2]  # amortised O(len(argv[2])): a bytearray over-allocates as it grows
         size = len(value)
     ctx.propagate(argv)
     return size
 
 
-def _mutable(ctx: Context, key: bytes, current: bytes | bytearray) -> bytearray:
+def mutable_string(ctx: Context, key: bytes, current: bytes | bytearray) -> bytearray:
     """The value of ``key`` as a bytearray to edit in place (converted once, keeping the TTL)."""
     if type(current) is bytearray:
         return current
@@ -507,7 +507,7 @@ def setrange_command(ctx: Context, client: ClientState, argv: list[bytes]) -> ob
         value = bytearray(offset)  # Redis creates a raw string, zero-padded
         ctx.keyspace.set(key, value)
     else:
-        value = _mutable(ctx, key, current)
+        value = mutable_string(ctx, key, current)
     if len(value) < offset:
         value.extend(bytes(offset - len(value)))
     value[offset : offset + len(patch)] = patch  # O(len(patch)) in place, growing at the end
@@ -515,4 +515,4 @@ def setrange_command(ctx: Context, client: ClientState, argv: list[bytes]) -> ob
     return len(value)
 
 
-__all__ = ["NOT_INTEGER", "get_string", "set_generic"]
+__all__ = ["NOT_INTEGER", "get_string", "mutable_string", "set_generic", "string_value"]

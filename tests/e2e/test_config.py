@@ -95,6 +95,7 @@ CASES: dict[str, list[str]] = {
     **{name: [*MEMORY, "64"] for name in ("hash-max-listpack-value", "hash-max-ziplist-value")},
     **{name: [*MEMORY, "64"] for name in ("zset-max-listpack-value", "zset-max-ziplist-value")},
     "stream-node-max-bytes": [*MEMORY, "4096"],
+    "hll-sparse-max-bytes": [*MEMORY, "3000"],
     "active-defrag-ignore-bytes": [*MEMORY, "104857600"],
     **{
         name: [*WORDS, "yes", "no"]
