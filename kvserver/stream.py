@@ -393,4 +393,3 @@ class Stream:
                 if owner is not None:
                     owner.pel[stream_id] = twin_nack
         return clone
-

@@ -67,21 +67,17 @@ XREAD_BLOCKED_DEFAULT_COUNT: Final = 1000
 
 
 def _dump(key: bytes, value: Stream) -> Iterator[list[bytes]]:
-    """As Redis's aof.c rewriteStreamObject: the entries, XSETID, the groups, consumers and PEL."""
-    if value.entries:
-        for stream_id, fields in value.range(0, MAX_ID):
+    """As Redis's aof.c rewriteStreamObject: the entries, the groups, consumers and PEL, XSETID.
+
+    Unlike Redis's, a pending entry whose stream entry was deleted survives the rewrite: a
+    placeholder entry is added for it before the XCLAIMs and deleted after them."""
+    missing = sorted({i for group in value.groups.values() for i in group.pel if i not in value.entries})
+    entries = value.range(0, MAX_ID)
+    if value.entries or missing:
+        for stream_id, fields in _merged(entries, missing):
             yield [b"XADD", key, format_id(stream_id), *fields]
     else:  # an empty stream: XADD MAXLEN 0 makes it, XSETID gives its last id
         yield [b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]
-    yield [
-        b"XSETID",
-        key,
-        format_id(value.last_id),
-        b"ENTRIESADDED",
-        b"%d" % value.entries_added,
-        b"MAXDELETEDID",
-        format_id(value.max_deleted_id),
-    ]
     for name, group in sorted(value.groups.items()):
         yield [
             b"XGROUP",
@@ -95,9 +91,33 @@ def _dump(key: bytes, value: Stream) -> Iterator[list[bytes]]:
         for consumer_name in sorted(group.consumers):
             yield [b"XGROUP", b"CREATECONSUMER", key, name, consumer_name]
         for stream_id, nack in group.pel.items():
-            if nack.consumer is None:
-                continue
-            yield _claim_record(key, name, group, stream_id, nack)
+            if nack.consumer is not None:
+                yield _claim_record(key, name, group, stream_id, nack)
+    if missing:
+        yield [b"XDEL", key, *map(format_id, missing)]
+    yield [
+        b"XSETID",
+        key,
+        format_id(value.last_id),
+        b"ENTRIESADDED",
+        b"%d" % value.entries_added,
+        b"MAXDELETEDID",
+        format_id(value.max_deleted_id),
+    ]
+
+
+def _merged(entries: Iterator[tuple[int, list[bytes]]], missing: list[int]) -> Iterator[tuple[int, list[bytes]]]:
+    """The entries with placeholders for the ``missing`` ids, in id order."""
+    placeholders = iter(missing)
+    pending = next(placeholders, None)
+    for stream_id, fields in entries:
+        while pending is not None and pending < stream_id:
+            yield pending, [b"x", b"y"]
+            pending = next(placeholders, None)
+        yield stream_id, fields
+    while pending is not None:
+        yield pending, [b"x", b"y"]
+        pending = next(placeholders, None)
 
 
 def _encoding(value: Stream) -> bytes:
