@@ -43,7 +43,7 @@ from kvserver.commands.registry import (
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
-from kvserver.protocol import OK, NullArray
+from kvserver.protocol import OK, NullArray, encode_reply
 from kvserver.state import ClientState
 from kvserver.stream import (
     INVALID_ENTRIES_READ,
@@ -595,9 +595,17 @@ _NEW_ONLY: Final = -1  # XREADGROUP's ">"
 
 
 def _wrap(client: ClientState, items: list[tuple[bytes, object]]) -> object:
-    if client.resp3:
-        return dict(items)
-    return [[key, value] for key, value in items]
+    """XREAD's reply: an array of [key, entries] (RESP2) or a map (RESP3), a key given twice twice."""
+    if not client.resp3:
+        return [[key, value] for key, value in items]
+    reply = dict(items)
+    if len(reply) == len(items):
+        return reply
+    parts = [b"%%%d\r\n" % len(items)]  # a map with a repeated key, as Redis writes it
+    for key, value in items:
+        encode_reply(key, True, parts)
+        encode_reply(value, True, parts)
+    return memoryview(b"".join(parts))
 
 
 def _read_group(
@@ -889,7 +897,7 @@ def xgroup_create_command(ctx: Context, client: ClientState, argv: list[bytes]) 
         stream = Stream()
         ctx.keyspace.set(key, stream)
     stream.groups[name] = Group(last_id, entries_read)
-    record = [b"XGROUP", b"CREATE", key, name, format_id(last_id), b"ENTRIESREAD", b"%d" % entries_read]
+    record = [b"XGROUP", b"CREATE", key, name, format_id(last_id), b"MKSTREAM", b"ENTRIESREAD", b"%d" % entries_read]
     _log(ctx, record)
     _event(ctx, "xgroup-create", key)
     return OK

@@ -208,6 +208,8 @@ def test_an_empty_stream_with_a_last_id_survives_the_rewrite() -> None:
     for key in (b"s", b"e"):
         again = replay(dump_key(h.db.keyspace, key, h.db.keyspace.get(key)))
         assert again("XINFO", "STREAM", key) == h("XINFO", "STREAM", key)
+    logged = replay(h.records())  # XGROUP CREATE ... MKSTREAM made the key: its record does too
+    assert logged("XINFO", "GROUPS", "e") == h("XINFO", "GROUPS", "e")
 
 
 def test_blocking_xread_inside_multi_answers_at_once() -> None:

@@ -1,0 +1,216 @@
+"""Streams end to end: blocking reads (kvserver and redis-server side by side), a redis-py
+consumer-group flow, and kill -9 / rewrite / replay keeping the same ids, groups and PEL."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.support import ServerProcess, wait_for
+
+Spawn = Callable[..., ServerProcess]
+
+SERVERS = ["kvserver", "redis"]
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest, kv_server: ServerProcess, real_redis: ServerProcess) -> ServerProcess:
+    return kv_server if request.param == "kvserver" else real_redis
+
+
+def client(server: ServerProcess, protocol: int = 2) -> redis.Redis:
+    r = redis.Redis(port=server.port, protocol=protocol, socket_timeout=10)
+    return r
+
+
+def in_thread(function: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """Run a blocking call in a thread; its result (or exception) lands in the list."""
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(function())
+        except Exception as exc:  # the error reply is the result under test
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def blocked_clients(r: redis.Redis, count: int) -> Callable[[], bool]:
+    return lambda: int(r.info("clients")["blocked_clients"]) == count
+
+
+def test_xadd_star_ids_are_ms_dash_seq_and_increase(server: ServerProcess) -> None:
+    r = client(server)
+    r.delete("s")
+    ids = [r.xadd("s", {"f": "v"}) for _ in range(50)]
+    assert all(re.fullmatch(rb"\d+-\d+", i) for i in ids)
+    parsed = [tuple(map(int, i.split(b"-"))) for i in ids]
+    assert parsed == sorted(set(parsed))
+    r.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_blocked_xread_waiters_are_all_woken_without_consuming(server: ServerProcess, protocol: int) -> None:
+    r = client(server, protocol)
+    r.delete("s")
+    r.xadd("s", {"old": "1"}, id="1-1")
+    readers = [client(server, protocol) for _ in range(3)]
+    started = [in_thread(lambda c=c: c.xread({"s": "$"}, block=0)) for c in readers]
+    wait_for(blocked_clients(r, 3))
+    r.xadd("s", {"new": "2"}, id="2-1")
+    for thread, _ in started:
+        thread.join(10)
+    replies = [out[0] for _, out in started]
+    expected_entry = [(b"2-1", {b"new": b"2"})]
+    for reply in replies:
+        if protocol == 2:
+            assert reply == [[b"s", expected_entry]]
+        else:
+            assert reply == {b"s": [expected_entry]}
+    assert r.xlen("s") == 2
+    for c in readers:
+        c.close()
+    r.close()
+
+
+def test_blocked_xread_times_out_with_a_null_and_other_keys_do_not_wake_it(server: ServerProcess) -> None:
+    r = client(server)
+    r.delete("s", "other")
+    reader = client(server)
+    thread, out = in_thread(lambda: reader.xread({"s": "$"}, block=300))
+    wait_for(blocked_clients(r, 1))
+    r.xadd("other", {"f": "v"}, id="1-1")
+    thread.join(10)
+    assert out == [[]]  # the null array (redis-py turns it into []); served, it would hold "s"
+    reader.close()
+    r.close()
+
+
+def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: ServerProcess) -> None:
+    r = client(server)
+    r.delete("s")
+    r.xgroup_create("s", "g", id="$", mkstream=True)
+    reader = client(server)
+    thread, out = in_thread(lambda: reader.xreadgroup("g", "alice", {"s": ">"}, block=0))
+    wait_for(blocked_clients(r, 1))
+    r.xgroup_destroy("s", "g")
+    thread.join(10)
+    assert isinstance(out[0], redis.ResponseError)
+    assert str(out[0]) == "NOGROUP the consumer group this client was blocked on no longer exists"
+    reader.close()
+    r.close()
+
+
+def test_blocked_xreadgroup_is_unblocked_when_its_key_is_deleted(server: ServerProcess) -> None:
+    r = client(server)
+    r.delete("s")
+    r.xgroup_create("s", "g", id="$", mkstream=True)
+    reader = client(server)
+    thread, out = in_thread(lambda: reader.xreadgroup("g", "alice", {"s": ">"}, block=0))
+    wait_for(blocked_clients(r, 1))
+    r.delete("s")
+    thread.join(10)
+    assert isinstance(out[0], redis.ResponseError)
+    assert "the stream key no longer exists" in str(out[0])
+    reader.close()
+    r.close()
+
+
+def test_blocked_xreadgroup_consumers_share_new_entries(server: ServerProcess) -> None:
+    r = client(server)
+    r.delete("s")
+    r.xgroup_create("s", "g", id="$", mkstream=True)
+    readers = [client(server) for _ in range(2)]
+    started = [
+        in_thread(lambda c=c, n=n: c.xreadgroup("g", f"c{n}", {"s": ">"}, count=1, block=0))
+        for n, c in enumerate(readers)
+    ]
+    wait_for(blocked_clients(r, 2))
+    r.xadd("s", {"f": "1"}, id="1-1")
+    wait_for(blocked_clients(r, 1))
+    r.xadd("s", {"f": "2"}, id="2-1")
+    for thread, _ in started:
+        thread.join(10)
+    got = sorted(out[0][0][1][0][0] for _, out in started)
+    assert got == [b"1-1", b"2-1"]
+    assert r.xpending("s", "g")["pending"] == 2
+    for c in readers:
+        c.close()
+    r.close()
+
+
+def test_a_redis_py_consumer_group_flow(server: ServerProcess) -> None:
+    r = client(server)
+    r.delete("jobs")
+    r.xgroup_create("jobs", "workers", id="0", mkstream=True)
+    for n in range(10):
+        r.xadd("jobs", {"job": n}, maxlen=1000, approximate=True)
+    batch = r.xreadgroup("workers", "w1", {"jobs": ">"}, count=4, block=100)
+    ids = [entry_id for entry_id, _ in batch[0][1]]
+    assert len(ids) == 4
+    assert r.xack("jobs", "workers", *ids[:2]) == 2
+    assert r.xpending("jobs", "workers")["pending"] == 2
+    next_id, claimed, deleted = r.xautoclaim("jobs", "workers", "w2", min_idle_time=0, start_id="0-0")
+    assert [entry_id for entry_id, _ in claimed] == ids[2:]
+    assert deleted == []
+    assert next_id == b"0-0"
+    info = r.xinfo_groups("jobs")[0]
+    assert info["name"] == b"workers"
+    assert info["pending"] == 2
+    assert info["lag"] == 6
+    r.close()
+
+
+@pytest.mark.slow
+def test_streams_survive_kill9_and_a_rewrite_with_the_same_ids_groups_and_pel(spawn: Spawn, tmp_path: Path) -> None:
+    data_dir = tmp_path / "streams"
+    server = spawn("--appendfsync", "always", data_dir=data_dir)
+    r = redis.Redis(port=server.port)
+    ids = [r.xadd("s", {"n": i}, maxlen=150, approximate=True) for i in range(300)]
+    r.xgroup_create("s", "g", id="0")
+    r.xreadgroup("g", "alice", {"s": ">"}, count=20)
+    r.xreadgroup("g", "bob", {"s": ">"}, count=5, noack=True)
+    r.xack("s", "g", ids[-300 + 160], ids[-300 + 161])
+    r.xclaim("s", "g", "carol", 0, [ids[-300 + 165]])
+    r.xdel("s", ids[-300 + 166])
+    r.xtrim("s", maxlen=120, approximate=True)
+    r.xgroup_create("empty", "g", id="$", mkstream=True)
+
+    def state(r: redis.Redis) -> list[Any]:
+        groups = r.xinfo_groups("s")
+        pending = r.xpending_range("s", "g", "-", "+", 100)
+        return [
+            r.xrange("s"),
+            r.xinfo_stream("s")["last-generated-id"],
+            r.xinfo_stream("s")["entries-added"],
+            r.xinfo_stream("s")["max-deleted-entry-id"],
+            groups,
+            [(p["message_id"], p["consumer"], p["times_delivered"]) for p in pending],
+            r.xinfo_groups("empty"),
+        ]
+
+    before = state(r)
+    r.close()
+    server.kill9()
+    replayed = spawn("--appendfsync", "always", data_dir=data_dir)
+    r = redis.Redis(port=replayed.port)
+    assert state(r) == before
+    assert r.bgrewriteaof()
+    wait_for(lambda: r.info("persistence")["aof_rewrites"] == 1)
+    r.close()
+    replayed.kill9()
+    rewritten = spawn("--appendfsync", "always", data_dir=data_dir)
+    r = redis.Redis(port=rewritten.port)
+    assert state(r) == before
+    nxt = r.xadd("s", {"n": "after"})
+    assert nxt > before[1]
+    r.close()
