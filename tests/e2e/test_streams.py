@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def blocked_clients(r: redis.Redis, count: int) -> Callable[[], bool]:
 def test_xadd_star_ids_are_ms_dash_seq_and_increase(server: ServerProcess) -> None:
     r = client(server)
     r.delete("s")
-    ids = [r.xadd("s", {"f": "v"}) for _ in range(50)]
+    ids: list[bytes] = [r.xadd("s", {"f": "v"}) for _ in range(50)]  # type: ignore[misc]
     assert all(re.fullmatch(rb"\d+-\d+", i) for i in ids)
     parsed = [tuple(map(int, i.split(b"-"))) for i in ids]
     assert parsed == sorted(set(parsed))
@@ -64,7 +65,7 @@ def test_blocked_xread_waiters_are_all_woken_without_consuming(server: ServerPro
     r.delete("s")
     r.xadd("s", {"old": "1"}, id="1-1")
     readers = [client(server, protocol) for _ in range(3)]
-    started = [in_thread(lambda c=c: c.xread({"s": "$"}, block=0)) for c in readers]
+    started = [in_thread(partial(c.xread, {"s": "$"}, block=0)) for c in readers]
     wait_for(blocked_clients(r, 3))
     r.xadd("s", {"new": "2"}, id="2-1")
     for thread, _ in started:
@@ -131,8 +132,7 @@ def test_blocked_xreadgroup_consumers_share_new_entries(server: ServerProcess) -
     r.xgroup_create("s", "g", id="$", mkstream=True)
     readers = [client(server) for _ in range(2)]
     started = [
-        in_thread(lambda c=c, n=n: c.xreadgroup("g", f"c{n}", {"s": ">"}, count=1, block=0))
-        for n, c in enumerate(readers)
+        in_thread(partial(c.xreadgroup, "g", f"c{n}", {"s": ">"}, count=1, block=0)) for n, c in enumerate(readers)
     ]
     wait_for(blocked_clients(r, 2))
     r.xadd("s", {"f": "1"}, id="1-1")
@@ -154,12 +154,13 @@ def test_a_redis_py_consumer_group_flow(server: ServerProcess) -> None:
     r.xgroup_create("jobs", "workers", id="0", mkstream=True)
     for n in range(10):
         r.xadd("jobs", {"job": n}, maxlen=1000, approximate=True)
-    batch = r.xreadgroup("workers", "w1", {"jobs": ">"}, count=4, block=100)
+    batch: Any = r.xreadgroup("workers", "w1", {"jobs": ">"}, count=4, block=100)
     ids = [entry_id for entry_id, _ in batch[0][1]]
     assert len(ids) == 4
     assert r.xack("jobs", "workers", *ids[:2]) == 2
     assert r.xpending("jobs", "workers")["pending"] == 2
-    next_id, claimed, deleted = r.xautoclaim("jobs", "workers", "w2", min_idle_time=0, start_id="0-0")
+    autoclaimed: Any = r.xautoclaim("jobs", "workers", "w2", min_idle_time=0, start_id="0-0")
+    next_id, claimed, deleted = autoclaimed
     assert [entry_id for entry_id, _ in claimed] == ids[2:]
     assert deleted == []
     assert next_id == b"0-0"
