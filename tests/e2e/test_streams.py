@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import ServerProcess, wait_for
+from tests.support import ServerProcess, command, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -100,6 +100,7 @@ def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: Ser
     r = client(server)
     r.delete("s")
     r.xgroup_create("s", "g", id="$", mkstream=True)
+    r.config_resetstat()
     reader = client(server)
     thread, out = in_thread(lambda: reader.xreadgroup("g", "alice", {"s": ">"}, block=0))
     wait_for(blocked_clients(r, 1))
@@ -107,18 +108,20 @@ def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: Ser
     thread.join(10)
     assert isinstance(out[0], redis.ResponseError)
     assert str(out[0]) == "NOGROUP the consumer group this client was blocked on no longer exists"
+    assert r.info("errorstats")["errorstat_NOGROUP"] == {"count": 1}  # counted as an error reply
     reader.close()
     r.close()
 
 
-def test_blocked_xreadgroup_is_unblocked_when_its_key_is_deleted(server: ServerProcess) -> None:
+@pytest.mark.parametrize("removal", [("DEL", "s"), ("SET", "s", "string"), ("FLUSHALL",)], ids=lambda c: c[0])
+def test_blocked_xreadgroup_is_unblocked_when_its_key_goes(server: ServerProcess, removal: tuple[str, ...]) -> None:
     r = client(server)
     r.delete("s")
     r.xgroup_create("s", "g", id="$", mkstream=True)
     reader = client(server)
     thread, out = in_thread(lambda: reader.xreadgroup("g", "alice", {"s": ">"}, block=0))
     wait_for(blocked_clients(r, 1))
-    r.delete("s")
+    command(r, *removal)
     thread.join(10)
     assert isinstance(out[0], redis.ResponseError)
     assert "the stream key no longer exists" in str(out[0])
