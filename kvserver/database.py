@@ -640,6 +640,8 @@ class Database:
             error = ErrorReply(exc.text.encode())
             self.stats.total_error_replies += 1
             self.monitoring.error(error)
+            if client.blocked is not None:
+                self.monitoring.failed(client.blocked.argv[0].decode("ascii", "replace").lower())
             return error
         block = client.blocked  # a bug: answer the waiter, keep serving the others
         argv = block.argv if block is not None else [b"?"]
