@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support import ServerProcess, command, wait_for
+from tests.e2e.test_notifications import run_script
+from tests.support import ServerProcess, command, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -218,3 +219,43 @@ def test_streams_survive_kill9_and_a_rewrite_with_the_same_ids_groups_and_pel(sp
     nxt = r.xadd("s", {"n": "after"})
     assert nxt > before[1]
     r.close()
+
+
+STREAM_EVENTS = [
+    "XADD s 1-1 a 1",
+    "XADD s MAXLEN 1 2-1 b 2",
+    "XADD s NOMKSTREAM 3-1 c 3",
+    "XADD nokey NOMKSTREAM 3-1 c 3",
+    "XTRIM s MAXLEN 0",
+    "XTRIM s MAXLEN 0",
+    "XADD s 4-1 d 4",
+    "XDEL s 4-1",
+    "XDEL s 4-1",
+    "XSETID s 9-9",
+    "XGROUP CREATE s g $",
+    "XGROUP CREATE t g $ MKSTREAM",
+    "XGROUP CREATECONSUMER s g alice",
+    "XGROUP CREATECONSUMER s g alice",
+    "XADD s 10-1 e 5",
+    "XREADGROUP GROUP g bob STREAMS s >",
+    "XCLAIM s g carol 0 10-1",
+    "XAUTOCLAIM s g dave 0 0",
+    "XACK s g 10-1",
+    "XGROUP SETID s g 0",
+    "XGROUP DELCONSUMER s g bob",
+    "XGROUP DELCONSUMER s g nobody",
+    "XGROUP DESTROY s g",
+    "DEL s",
+]
+
+
+def test_stream_commands_publish_what_redis_publishes(spawn: Spawn, tmp_path: Path) -> None:
+    reference = redis_server_process(tmp_path / "redis", "--notify-keyspace-events", "KEA").start()
+    try:
+        theirs = run_script(reference.port, STREAM_EVENTS)
+    finally:
+        reference.terminate()
+    server = spawn("--appendonly", "no", "--notify-keyspace-events", "KEA")
+    ours = run_script(server.port, STREAM_EVENTS)
+    assert [(step, mine) for (step, mine), (_, other) in zip(ours, theirs, strict=True) if mine != other] == []
+    assert (b"__keyspace@0__:s", b"xgroup-createconsumer") in dict(ours)["XREADGROUP GROUP g bob STREAMS s >"]
