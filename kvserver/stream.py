@@ -69,10 +69,11 @@ def _u64(raw: bytes) -> int | None:
 class Node:
     """A listpack node's bookkeeping (see the module's docstring)."""
 
-    __slots__ = ("first", "live", "size", "total")
+    __slots__ = ("first", "live", "master", "size", "total")
 
-    def __init__(self, first: int) -> None:
+    def __init__(self, first: int, master: list[bytes]) -> None:
         self.first = first  # the id of its first entry (its radix tree key)
+        self.master = master  # the master entry's field names (its first entry's)
         self.live = 0  # entries not deleted
         self.total = 0  # entries ever appended, deleted ones included
         self.size = 0  # estimated bytes
@@ -208,7 +209,14 @@ class Stream:
     # --- updates -------------------------------------------------------------------------------
 
     def append(self, stream_id: int, fields: list[bytes], node_max_entries: int, node_max_bytes: int) -> None:
-        """Add an entry with an id greater than ``last_id`` (the caller checked it)."""
+        """Add an entry with an id greater than ``last_id`` (the caller checked it).
+
+        The entry goes into the last node unless that one is full, as in streamAppendItem: its
+        listpack bytes plus the entry's raw length reach ``node_max_bytes``, or it holds
+        ``node_max_entries`` entries. The listpack's bytes are counted as Redis lays the node
+        out (a master entry with the first entry's field names; per entry its flags, id deltas,
+        values, field names when they differ from the master's, and its element count), with
+        every element a string (Redis stores integer-looking strings in fewer bytes)."""
         size = sum(map(len, fields))
         node = self.nodes[-1] if self.nodes else None
         if node is not None and (
@@ -216,14 +224,22 @@ class Stream:
             or (node_max_entries and node.total >= node_max_entries)
         ):
             node = None
+        names = fields[0::2]
         if node is None:
-            node = Node(stream_id)
+            node = Node(stream_id, names)
             self.nodes.append(node)
             self.node_firsts.append(stream_id)
-            node.size = 16 + size  # the master entry: the first entry's fields
+            # header and end, count, deleted, field count, the names, the master terminator
+            node.size = 7 + 6 + sum(map(_lp_string, names)) + 2
+        values = fields[1::2]
+        ms_delta = (stream_id >> 64) - (node.first >> 64)
+        seq_delta = (stream_id & MAX64) - (node.first & MAX64)
+        entry = 2 + _lp_int(ms_delta) + _lp_int(seq_delta) + sum(map(_lp_string, values)) + 2
+        if names != node.master:
+            entry += 2 + sum(map(_lp_string, names))
+        node.size += entry
         node.live += 1
         node.total += 1
-        node.size += size // 2 + 4 + 2 * (len(fields) // 2)  # values and per-entry overhead
         self.ids.add(stream_id)
         self.entries[stream_id] = fields
         self.last_id = stream_id
@@ -374,7 +390,7 @@ class Stream:
         clone.ids = SortedList(self.ids)
         clone.entries = dict(self.entries)  # (entries are never changed in place)
         for node in self.nodes:
-            twin = Node(node.first)
+            twin = Node(node.first, node.master)
             twin.live, twin.total, twin.size = node.live, node.total, node.size
             clone.nodes.append(twin)
         clone.node_firsts = list(self.node_firsts)
@@ -393,3 +409,24 @@ class Stream:
                 if owner is not None:
                     owner.pel[stream_id] = twin_nack
         return clone
+
+
+def _lp_string(element: bytes) -> int:
+    """A string's bytes in a listpack: encoding header, the bytes, the back length."""
+    length = len(element)
+    header = 1 if length < 64 else 2 if length < 4096 else 5
+    return header + length + _backlen(header + length)
+
+
+def _lp_int(value: int) -> int:
+    """An integer's bytes in a listpack (7-bit unsigned, 13, 16, 24, 32 or 64-bit signed)."""
+    if 0 <= value < 128:
+        return 2
+    for width, size in ((13, 2), (16, 3), (24, 4), (32, 5)):
+        if -(1 << (width - 1)) <= value < 1 << (width - 1):
+            return size + 1
+    return 10
+
+
+def _backlen(length: int) -> int:
+    return 1 if length < 128 else 2 if length < 16384 else 3 if length < 2097152 else 4 if length < 268435456 else 5

@@ -267,3 +267,23 @@ def test_stream_replies_match_redis(
     kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool, name: str
 ) -> None:
     assert_same_replies(kv_server, real_redis, resp3, SCRIPTS[name])
+
+
+def approximate_trims() -> list[tuple[str, ...]]:
+    """``~`` trims remove whole listpack nodes: the lengths left must be Redis's, for nodes closed
+    by their entry count (100) and by their size in bytes (4096), with small and big values."""
+    steps: list[tuple[str, ...]] = [("FLUSHALL",)]
+    steps += [("XADD", "t", f"{i}-0", "f", f"v{i}") for i in range(1, 251)]
+    steps += [("XTRIM", "t", "MAXLEN", "~", "120"), ("XLEN", "t"), ("XTRIM", "t", "MINID", "~", "200"), ("XLEN", "t")]
+    steps += [("XADD", "t", "MAXLEN", "~", "10", "LIMIT", "50", "300-0", "f", "v"), ("XLEN", "t")]
+    for size in (20, 100, 300, 1000, 5000):
+        key = f"b{size}"
+        steps += [("XADD", key, f"{i}-0", "field", "x" * size) for i in range(1, 121)]
+        steps += [("XTRIM", key, "MAXLEN", "~", "50"), ("XLEN", key), ("XTRIM", key, "MAXLEN", "~", "0"), ("XLEN", key)]
+    steps += [("XADD", "mixed", f"{i}-0", f"f{i % 3}", "y" * (i % 200)) for i in range(1, 301)]
+    steps += [("XTRIM", "mixed", "MAXLEN", "~", "100"), ("XLEN", "mixed")]
+    return steps
+
+
+def test_approximate_trims_leave_redis_lengths(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
+    assert_same_replies(kv_server, real_redis, False, approximate_trims())
