@@ -412,8 +412,15 @@ class Stream:
 
 
 def _lp_string(element: bytes) -> int:
-    """A string's bytes in a listpack: encoding header, the bytes, the back length."""
+    """An element's bytes in a listpack: encoding header, the bytes, the back length (an
+    integer-looking string is stored as the integer, as lpAppend does)."""
     length = len(element)
+    if 0 < length <= 20 and (element.isdigit() or (element[:1] == b"-" and element[1:].isdigit())):
+        digits = element.lstrip(b"-")
+        if digits and (digits[0] != 48 or element == b"0"):
+            value = int(element)
+            if -(1 << 63) <= value < 1 << 63:
+                return _lp_int(value)
     header = 1 if length < 64 else 2 if length < 4096 else 5
     return header + length + _backlen(header + length)
 

@@ -281,6 +281,8 @@ def approximate_trims() -> list[tuple[str, ...]]:
         steps += [("XADD", key, f"{i}-0", "field", "x" * size) for i in range(1, 121)]
         steps += [("XTRIM", key, "MAXLEN", "~", "50"), ("XLEN", key), ("XTRIM", key, "MAXLEN", "~", "0"), ("XLEN", key)]
     steps += [("XADD", "mixed", f"{i}-0", f"f{i % 3}", "y" * (i % 200)) for i in range(1, 301)]
+    steps += [("XADD", "numbers", f"{i}-0", "n", str(i * 7919 - 10**6), "z", "0" + str(i)) for i in range(1, 401)]
+    steps += [("XTRIM", "numbers", "MAXLEN", "~", "100"), ("XLEN", "numbers")]
     steps += [("XTRIM", "mixed", "MAXLEN", "~", "100"), ("XLEN", "mixed")]
     return steps
 
