@@ -97,7 +97,9 @@ def test_blocked_xread_times_out_with_a_null_and_other_keys_do_not_wake_it(serve
     r.close()
 
 
-def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: ServerProcess) -> None:
+def blocked_in_group(server: ServerProcess) -> tuple[redis.Redis, redis.Redis, threading.Thread, list[Any]]:
+    """A group "g" on an empty stream "s" and a reader blocked in XREADGROUP on it: (client,
+    reader, its thread, where its reply lands)."""
     r = client(server)
     r.delete("s")
     r.xgroup_create("s", "g", id="$", mkstream=True)
@@ -105,6 +107,11 @@ def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: Ser
     reader = client(server)
     thread, out = in_thread(lambda: reader.xreadgroup("g", "alice", {"s": ">"}, block=0))
     wait_for(blocked_clients(r, 1))
+    return r, reader, thread, out
+
+
+def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: ServerProcess) -> None:
+    r, reader, thread, out = blocked_in_group(server)
     r.xgroup_destroy("s", "g")
     thread.join(10)
     assert isinstance(out[0], redis.ResponseError)
@@ -116,12 +123,7 @@ def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: Ser
 
 @pytest.mark.parametrize("removal", [("DEL", "s"), ("SET", "s", "string"), ("FLUSHALL",)], ids=lambda c: c[0])
 def test_blocked_xreadgroup_is_unblocked_when_its_key_goes(server: ServerProcess, removal: tuple[str, ...]) -> None:
-    r = client(server)
-    r.delete("s")
-    r.xgroup_create("s", "g", id="$", mkstream=True)
-    reader = client(server)
-    thread, out = in_thread(lambda: reader.xreadgroup("g", "alice", {"s": ">"}, block=0))
-    wait_for(blocked_clients(r, 1))
+    r, reader, thread, out = blocked_in_group(server)
     command(r, *removal)
     thread.join(10)
     assert isinstance(out[0], redis.ResponseError)
