@@ -257,11 +257,11 @@ def _parse_add_or_trim(ctx: Context, argv: list[bytes], xadd: bool) -> TrimArgs:
     limit_given = False
     i = 2
     while i < argc:
-        more = argc - 1 - i
         opt = argv[i]
-        upper = opt.upper()
-        if xadd and opt == b"*":
+        if xadd and opt == b"*":  # (the common XADD: no option to look at)
             break
+        more = argc - 1 - i
+        upper = opt.upper()
         if upper in (b"MAXLEN", b"MINID") and more:
             if args.trims:
                 raise CommandError(_BOTH_STRATEGIES)
