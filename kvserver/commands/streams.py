@@ -226,6 +226,24 @@ def _entries(stream: Stream, start: int, end: int, count: int = 0, reverse: bool
     return [entry_reply(i, f) for i, f in stream.range(start, end, count, reverse)]
 
 
+def encoded_entries(stream: Stream, start: int, end: int, count: int = 0, reverse: bool = False) -> object:
+    """``_entries``'s reply encoded here, in one pass (RESP2 and RESP3 write it alike): the
+    generic encoder's per-value dispatch was three quarters of a big XRANGE's time."""
+    parts: list[bytes] = [b""]
+    append = parts.append
+    n = 0
+    for stream_id, fields in stream.range(start, end, count, reverse):
+        text = b"%d-%d" % (stream_id >> 64, stream_id & MAX64)
+        append(b"*2\r\n$%d\r\n%b\r\n*%d\r\n" % (len(text), text, len(fields)))
+        for item in fields:
+            append(b"$%d\r\n%b\r\n" % (len(item), item))
+        n += 1
+    if not n:
+        return []
+    parts[0] = b"*%d\r\n" % n
+    return memoryview(b"".join(parts))
+
+
 # --- XADD / XTRIM ----------------------------------------------------------------------------------
 
 
@@ -423,7 +441,7 @@ def _xrange(ctx: Context, argv: list[bytes], reverse: bool) -> object:
         return []
     if count == 0:
         return NullArray
-    return _entries(stream, start, end, max(count, 0), reverse)
+    return encoded_entries(stream, start, end, max(count, 0), reverse)
 
 
 _RANGE_COMPLEXITY: Final = (
@@ -730,11 +748,13 @@ def _xread(ctx: Context, client: ClientState, argv: list[bytes], readgroup: bool
             assert group_name is not None
             if gt == _NEW_ONLY and not (stream.entries and stream.last_entry_id() > group.last_id):
                 continue
-            entries = _read_group(ctx, stream, key, group_name, group, args.consumer, gt, args.count, args.noack)
+            entries: object = _read_group(
+                ctx, stream, key, group_name, group, args.consumer, gt, args.count, args.noack
+            )
         else:
             if not (stream.entries and stream.last_entry_id() > gt):
                 continue
-            entries = _entries(stream, gt + 1, MAX_ID, args.count)
+            entries = encoded_entries(stream, gt + 1, MAX_ID, args.count)
         served.append((key, entries))
     if served:
         return _wrap(client, served)
@@ -753,11 +773,13 @@ def _xread(ctx: Context, client: ClientState, argv: list[bytes], readgroup: bool
                 raise CommandError("NOGROUP the consumer group this client was blocked on no longer exists")
             if value.last_id <= group.last_id:
                 return None
-            entries = _read_group(ctx, value, key, group_name, group, args.consumer, _NEW_ONLY, count, args.noack)
+            entries: object = _read_group(
+                ctx, value, key, group_name, group, args.consumer, _NEW_ONLY, count, args.noack
+            )
         else:
             if type(value) is not Stream or value.last_id <= waited[key]:
                 return None
-            entries = _entries(value, waited[key] + 1, MAX_ID, count)
+            entries = encoded_entries(value, waited[key] + 1, MAX_ID, count)
         return _wrap(client, [(key, entries)])
 
     return Block(list(dict.fromkeys(keys)), args.timeout / 1000, serve, NullArray, argv, consume=False)
