@@ -217,8 +217,11 @@ class Stream:
         out (a master entry with the first entry's field names; per entry its flags, id deltas,
         values, field names when they differ from the master's, and its element count), with
         every element a string (Redis stores integer-looking strings in fewer bytes)."""
-        size = sum(map(len, fields))
-        node = self.nodes[-1] if self.nodes else None
+        size = 0
+        for item in fields:
+            size += len(item)
+        nodes = self.nodes
+        node = nodes[-1] if nodes else None
         if node is not None and (
             (node_max_bytes and node.size + size >= node_max_bytes)
             or (node_max_entries and node.total >= node_max_entries)
@@ -227,24 +230,32 @@ class Stream:
         names = fields[0::2]
         if node is None:
             node = Node(stream_id, names)
-            self.nodes.append(node)
+            nodes.append(node)
             self.node_firsts.append(stream_id)
             # header and end, count, deleted, field count, the names, the master terminator
             node.size = 7 + 6 + sum(map(_lp_string, names)) + 2
-        values = fields[1::2]
-        ms_delta = (stream_id >> 64) - (node.first >> 64)
-        seq_delta = (stream_id & MAX64) - (node.first & MAX64)
-        entry = 2 + _lp_int(ms_delta) + _lp_int(seq_delta) + sum(map(_lp_string, values)) + 2
+        delta = stream_id - node.first
+        if delta < 128:  # (the usual case: the same ms as the node's first, a small seq delta)
+            entry = 8
+        else:
+            entry = (
+                4
+                + _lp_int((stream_id >> 64) - (node.first >> 64))
+                + _lp_int((stream_id & MAX64) - (node.first & MAX64))
+            )
+        for value in fields[1::2]:
+            entry += _lp_string(value)
         if names != node.master:
             entry += 2 + sum(map(_lp_string, names))
         node.size += entry
         node.live += 1
         node.total += 1
         self.ids.add(stream_id)
-        self.entries[stream_id] = fields
+        entries = self.entries
+        entries[stream_id] = fields
         self.last_id = stream_id
         self.entries_added += 1
-        if len(self.entries) == 1:
+        if len(entries) == 1:
             self.first_id = stream_id
 
     def delete(self, stream_id: int) -> bool:
@@ -415,7 +426,7 @@ def _lp_string(element: bytes) -> int:
     """An element's bytes in a listpack: encoding header, the bytes, the back length (an
     integer-looking string is stored as the integer, as lpAppend does)."""
     length = len(element)
-    if 0 < length <= 20 and (element.isdigit() or (element[:1] == b"-" and element[1:].isdigit())):
+    if length <= 20 and (element.isdigit() or (element[:1] == b"-" and element[1:].isdigit())):
         digits = element.lstrip(b"-")
         if digits and (digits[0] != 48 or element == b"0"):
             value = int(element)

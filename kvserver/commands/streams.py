@@ -383,15 +383,13 @@ def xadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     if created:
         ctx.keyspace.set(key, stream)
     trimmed = _trim(ctx, stream, args) if args.trims else 0
-    record = [b"XADD", key]
+    text = b"%d-%d" % (stream_id >> 64, stream_id & MAX64)
     if trimmed:
-        record += (b"MAXLEN", b"=", b"%d" % len(stream))
-    record.append(format_id(stream_id))
-    record += argv[field_pos:]
-    ctx.propagate(record)
-    if trimmed:
+        ctx.propagate([b"XADD", key, b"MAXLEN", b"=", b"%d" % len(stream), text, *argv[field_pos:]])
         _event(ctx, "xtrim", key)
-    return format_id(stream_id)
+    else:
+        ctx.propagate([b"XADD", key, text, *argv[field_pos:]])
+    return text
 
 
 @command(
