@@ -121,13 +121,19 @@ def test_blocked_xreadgroup_gets_nogroup_when_its_group_is_destroyed(server: Ser
     r.close()
 
 
-@pytest.mark.parametrize("removal", [("DEL", "s"), ("SET", "s", "string"), ("FLUSHALL",)], ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "removal", [("DEL", "s"), ("SET", "s", "string"), ("FLUSHALL",), ("SWAPDB", "0", "1")], ids=lambda c: c[0]
+)
 def test_blocked_xreadgroup_is_unblocked_when_its_key_goes(server: ServerProcess, removal: tuple[str, ...]) -> None:
     r, reader, thread, out = blocked_in_group(server)
+    command(r, "SELECT", "1")
+    command(r, "FLUSHDB")
+    command(r, "SELECT", "0")
     command(r, *removal)
     thread.join(10)
     assert isinstance(out[0], redis.ResponseError)
     assert "the stream key no longer exists" in str(out[0])
+    command(r, "FLUSHALL")
     reader.close()
     r.close()
 
