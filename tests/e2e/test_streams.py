@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.e2e.test_notifications import run_script
-from tests.support import ServerProcess, command, redis_server_process, wait_for
+from tests.support import ServerProcess, command, export_into_redis, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
 
@@ -184,7 +184,9 @@ def test_a_redis_py_consumer_group_flow(server: ServerProcess) -> None:
 
 
 @pytest.mark.slow
-def test_streams_survive_kill9_and_a_rewrite_with_the_same_ids_groups_and_pel(spawn: Spawn, tmp_path: Path) -> None:
+def test_streams_survive_kill9_and_a_rewrite_with_the_same_ids_groups_and_pel(
+    spawn: Spawn, tmp_path: Path, real_redis: ServerProcess
+) -> None:
     data_dir = tmp_path / "streams"
     server = spawn("--appendfsync", "always", data_dir=data_dir)
     r = redis.Redis(port=server.port)
@@ -224,7 +226,15 @@ def test_streams_survive_kill9_and_a_rewrite_with_the_same_ids_groups_and_pel(sp
     rewritten = spawn("--appendfsync", "always", data_dir=data_dir)
     r = redis.Redis(port=rewritten.port)
     assert state(r) == before
-    nxt = r.xadd("s", {"n": "after"})
+    r.close()
+    rewritten.terminate()
+    exported = export_into_redis(data_dir, real_redis.port)  # the same commands rebuild it in Redis
+    assert state(exported) == before
+    exported.flushall()
+    exported.close()
+    again = spawn("--appendfsync", "always", data_dir=data_dir)
+    r = redis.Redis(port=again.port)
+    nxt: bytes = r.xadd("s", {"n": "after"})  # type: ignore[assignment]
     assert nxt > before[1]
     r.close()
 
