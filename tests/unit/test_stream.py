@@ -121,6 +121,10 @@ def test_the_type_is_registered_once_for_type_copy_and_dump() -> None:
     assert type_name(value) == "stream"
     assert h("OBJECT", "ENCODING", "s") == b"stream"
     assert h("TYPE", "s") == b"stream"
+    h("SET", "str", "v")
+    assert h("SCAN", "0", "TYPE", "stream") == [b"0", [b"s"]]
+    assert h("COPY", "s", "t") == 1
+    assert h("XRANGE", "t", "-", "+") == h("XRANGE", "s", "-", "+")
     clone = copy_value(value)
     assert clone == value
     assert clone is not value
