@@ -59,10 +59,18 @@ def parse_id(raw: bytes, missing_seq: int = 0, strict: bool = False) -> int | No
 
 
 def _u64(raw: bytes) -> int | None:
-    """Redis's string2ull: decimal digits only (no sign, no spaces), at most 2**64 - 1."""
-    if not raw.isdigit() or len(raw) > 20 or (len(raw) > 1 and raw[0] == 48):
+    """Redis's string2ull, i.e. strtoull in the end: leading white space and a '+' are allowed,
+    leading zeros too; nothing may follow the digits; at most 2**64 - 1."""
+    if not raw.isdigit():
+        raw = raw.lstrip(b" \t\n\v\f\r")
+        if raw[:1] == b"+":
+            raw = raw[1:]
+        if not raw.isdigit():
+            return None
+    digits = raw.lstrip(b"0")
+    if len(digits) > 20:  # (before int(): its cost grows with the square of the digits)
         return None
-    value = int(raw)
+    value = int(digits or b"0")
     return value if value <= MAX64 else None
 
 

@@ -37,6 +37,14 @@ XADD s 1-x a 1
 XADD s - a 1
 XADD s + a 1
 XADD s 18446744073709551616-0 a 1
+XADD lenient 01 a 1
+XADD lenient +2 a 1
+XADD lenient " 3" a 1
+XADD lenient "4- 5" a 1
+XADD lenient 0x5 a 1
+XADD lenient "6 " a 1
+XRANGE lenient 02 +03
+XRANGE lenient "(+1" 000004
 XADD s NOMKSTREAM 5-0 g 7
 XADD nokey NOMKSTREAM 5-0 g 7
 EXISTS nokey

@@ -77,8 +77,12 @@ def test_ids_parse_and_format_as_redis_does() -> None:
     assert parse_id(b"-") == 0
     assert parse_id(b"+") == MAX_ID
     assert parse_id(b"-", strict=True) is None
-    for bad in (b"", b"1-", b"-1", b"1-x", b"+1", b" 1", b"1-2-3", b"01"):
+    for bad in (b"", b"1-", b"-1", b"-0", b"1-x", b"1-2-3", b"1 ", b"0x1", b"1.5", b"++1", b"1-18446744073709551616"):
         assert parse_id(bad) is None, bad
+    # strtoull's leniency, as Redis's string2ull falls back to it
+    lenient = {b"01": make_id(1, 0), b"+1": make_id(1, 0), b" 1": make_id(1, 0), b"1- 2": make_id(1, 2), b"00": 0}
+    for raw, stream_id in lenient.items():
+        assert parse_id(raw) == stream_id, raw
     assert format_id(make_id(1, 2)) == b"1-2"
 
 
