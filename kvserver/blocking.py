@@ -90,15 +90,23 @@ class Blocking(KeyListener):
             if self.on_ready is not None:
                 self.on_ready()
 
+    def flushed(self, keyspace: Keyspace) -> None:
+        """FLUSHALL / FLUSHDB: every waited key is ready (served after the flush: a blocked
+        XREADGROUP learns that its stream is gone, as Redis's signalFlushedDb tells it)."""
+        self._all_ready()
+
     def retarget(self, keyspace: Keyspace) -> None:
-        """SWAPDB: the parked clients now wait on ``keyspace``; each waited key it holds is ready."""
+        """SWAPDB: the parked clients now wait on ``keyspace``; each waited key is ready (one it
+        holds may serve them, one it lacks ends a blocked XREADGROUP, as in Redis 7.0)."""
         if self.parked:
             self.keyspace.unsubscribe(self)
             keyspace.subscribe(self)
         self.keyspace = keyspace
+        self._all_ready()
+
+    def _all_ready(self) -> None:
         for key in self.waiting:
-            if key in keyspace.data:
-                self.ready[key] = None
+            self.ready[key] = None
         if self.ready and self.on_ready is not None:
             self.on_ready()
 

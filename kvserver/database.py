@@ -636,8 +636,13 @@ class Database:
             self._writing(written, block.argv)
 
     def _serve_failed(self, client: Waiter, exc: Exception) -> object:
-        if isinstance(exc, CommandError):
-            return ErrorReply(exc.text.encode())
+        if isinstance(exc, CommandError):  # (a blocked XREADGROUP whose group or stream went)
+            error = ErrorReply(exc.text.encode())
+            self.stats.total_error_replies += 1
+            self.monitoring.error(error)
+            if client.blocked is not None:
+                self.monitoring.failed(client.blocked.argv[0].decode("ascii", "replace").lower())
+            return error
         block = client.blocked  # a bug: answer the waiter, keep serving the others
         argv = block.argv if block is not None else [b"?"]
         return internal_error(argv[0].decode("ascii", "replace").lower(), argv, exc)

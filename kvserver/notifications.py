@@ -41,11 +41,12 @@ _LIST: Final = KEYSPACE_EVENT_BITS["l"]
 _SET: Final = KEYSPACE_EVENT_BITS["s"]
 _HASH: Final = KEYSPACE_EVENT_BITS["h"]
 _ZSET: Final = KEYSPACE_EVENT_BITS["z"]
+_STREAM: Final = KEYSPACE_EVENT_BITS["t"]
 _EXPIRED: Final = KEYSPACE_EVENT_BITS["x"]
 _EVICTED: Final = KEYSPACE_EVENT_BITS["e"]
 _NEW: Final = KEYSPACE_EVENT_BITS["n"]
-# classes kvserver has events of (no streams, modules or key misses)
-_PUBLISHED: Final = _GENERIC | _STRING | _LIST | _SET | _HASH | _ZSET | _EXPIRED | _EVICTED | _NEW
+# classes kvserver has events of (no modules or key misses)
+_PUBLISHED: Final = _GENERIC | _STRING | _LIST | _SET | _HASH | _ZSET | _STREAM | _EXPIRED | _EVICTED | _NEW
 
 # how a command's event is published (besides its name and class)
 _PLAIN: Final = 0  # the event; then "del" if the command emptied the key (a pop, HDEL, ...)
@@ -139,6 +140,16 @@ _EVENTS: Final[dict[str, tuple[int, str, int]]] = {
     "zinterstore": (_ZSET, "zinterstore", _STORE),
     "zdiffstore": (_ZSET, "zdiffstore", _STORE),
     "zrangestore": (_ZSET, "zrangestore", _STORE),
+    # streams (kvserver.commands.streams announces the XGROUP and XREADGROUP events by name)
+    "xadd": (_STREAM, "xadd", _PLAIN),
+    "xtrim": (_STREAM, "xtrim", _PLAIN),
+    "xdel": (_STREAM, "xdel", _PLAIN),
+    "xsetid": (_STREAM, "xsetid", _PLAIN),
+    "xgroup-create": (_STREAM, "xgroup-create", _PLAIN),
+    "xgroup-createconsumer": (_STREAM, "xgroup-createconsumer", _PLAIN),
+    "xgroup-setid": (_STREAM, "xgroup-setid", _PLAIN),
+    "xgroup-destroy": (_STREAM, "xgroup-destroy", _PLAIN),
+    "xgroup-delconsumer": (_STREAM, "xgroup-delconsumer", _PLAIN),
 }
 _SET_EXPIRY_OPTIONS: Final = frozenset({b"EX", b"PX", b"EXAT", b"PXAT"})
 _ZADD_OPTIONS: Final = frozenset({b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"})
