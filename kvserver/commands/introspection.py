@@ -10,6 +10,7 @@ from kvserver.commands.registry import (
     BLOCKING,
     DEPENDS_ON_SUBCOMMAND,
     FAST,
+    KEY_FINDERS,
     LOADING,
     READONLY,
     STALE,
@@ -28,6 +29,7 @@ from kvserver.state import ClientState
 SERVER: Final = "server"
 
 _ACL_GROUPS: Final = {
+    "geo": "@geo",
     "string": "@string",
     "generic": "@keyspace",
     "connection": "@connection",
@@ -233,7 +235,8 @@ def command_getkeys_command(ctx: Context, client: ClientState, argv: list[bytes]
     target = argv[2:]
     if not spec.arity_ok(len(target)):
         raise CommandError("ERR Invalid number of arguments specified for command")
-    keys = spec.keys(target)
+    finder = KEY_FINDERS.get(spec.name)
+    keys = finder(target) if finder is not None else spec.keys(target)
     if not keys:
         raise CommandError("ERR The command has no key arguments")
     return keys

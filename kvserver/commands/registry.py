@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
 
-__all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "command"]
+__all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "command", "register_key_finder"]
 
 
 class CommandError(Exception):
@@ -180,6 +180,14 @@ class CommandSpec:
 
 
 TABLE: dict[str, CommandSpec] = {}
+
+# COMMAND GETKEYS for a command whose keys move (MOVABLEKEYS): its name -> argv -> the keys.
+# Read only by COMMAND GETKEYS; the dispatcher's per-command path still uses ``keys``.
+KEY_FINDERS: dict[str, Callable[[list[bytes]], list[bytes]]] = {}
+
+
+def register_key_finder(name: str, finder: Callable[[list[bytes]], list[bytes]]) -> None:
+    KEY_FINDERS[name] = finder
 
 
 class Variant:
