@@ -41,19 +41,23 @@ class Area(NamedTuple):
     lat_max: float
 
 
+def _spread(value: int) -> int:
+    """The bits of a byte moved to the even positions of 16 bits."""
+    out = 0
+    for bit in range(8):
+        out |= ((value >> bit) & 1) << (2 * bit)
+    return out
+
+
+_SPREAD: Final = tuple(_spread(byte) for byte in range(256))
+
+
 def _interleave(lat: int, lon: int) -> int:
-    """The bits of ``lat`` in the even positions, those of ``lon`` in the odd ones (32 bits each)."""
-    x = lat
-    y = lon
-    for shift, mask in (
-        (16, 0x0000FFFF0000FFFF),
-        (8, 0x00FF00FF00FF00FF),
-        (4, 0x0F0F0F0F0F0F0F0F),
-        (2, 0x3333333333333333),
-        (1, _EVEN),
-    ):
-        x = (x | (x << shift)) & mask
-        y = (y | (y << shift)) & mask
+    """interleave64: the bits of ``lat`` in the even positions, those of ``lon`` in the odd ones
+    (32 bits each), a byte at a time."""
+    s = _SPREAD
+    x = s[lat & 255] | s[(lat >> 8) & 255] << 16 | s[(lat >> 16) & 255] << 32 | s[(lat >> 24) & 255] << 48
+    y = s[lon & 255] | s[(lon >> 8) & 255] << 16 | s[(lon >> 16) & 255] << 32 | s[(lon >> 24) & 255] << 48
     return x | (y << 1)
 
 
@@ -93,11 +97,17 @@ def encode(
     return _interleave(int(lat_offset), int(long_offset))
 
 
+_LAT_SCALE: Final = LAT_MAX - LAT_MIN
+_LONG_SCALE: Final = LONG_MAX - LONG_MIN
+_CELLS: Final = float(1 << STEP_MAX)
+
+
 def score_of(longitude: float, latitude: float) -> int:
-    """The sorted-set score GEOADD gives a (validated) point."""
-    bits = encode(longitude, latitude)
-    assert bits is not None
-    return bits
+    """The sorted-set score GEOADD gives a point already checked to be in range: ``encode`` at
+    step 26 over Redis's ranges, the same operations without the checks."""
+    return _interleave(
+        int((latitude - LAT_MIN) / _LAT_SCALE * _CELLS), int((longitude - LONG_MIN) / _LONG_SCALE * _CELLS)
+    )
 
 
 def decode_area(bits: int, step: int) -> Area:

@@ -25,7 +25,7 @@ from kvserver.commands.registry import (
     command,
     register_key_finder,
 )
-from kvserver.commands.zsets import get_zset, zadd_command
+from kvserver.commands.zsets import get_zset
 from kvserver.geohash import (
     LAT_MAX,
     LAT_MIN,
@@ -85,10 +85,18 @@ def _unit(raw: bytes) -> float:
     return unit
 
 
+def _coordinate(raw: bytes) -> float:
+    """A double; plain decimals (GEOADD's usual 2N of them) skip parse_float's checks."""
+    digits = raw[1:] if raw[:1] == b"-" else raw
+    if digits.replace(b".", b"", 1).isdigit():
+        return float(raw)
+    return parse_float(raw)
+
+
 def _lon_lat(raw_lon: bytes, raw_lat: bytes) -> tuple[float, float]:
     """extractLongLatOrReply: two doubles, then the range check with Redis's text."""
-    lon = parse_float(raw_lon)
-    lat = parse_float(raw_lat)
+    lon = _coordinate(raw_lon)
+    lat = _coordinate(raw_lat)
     if lon < LONG_MIN or lon > LONG_MAX or lat < LAT_MIN or lat > LAT_MAX:
         raise CommandError(f"ERR invalid longitude,latitude pair {lon:f},{lat:f}")
     return lon, lat
@@ -130,7 +138,7 @@ def _member_position(zset: ZSet, member: bytes) -> tuple[float, float]:
 )
 def geoadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """GEOADD key [NX|XX] [CH] longitude latitude member [longitude latitude member ...]"""
-    nx = xx = False
+    nx = xx = ch = False
     first = 2
     while first < len(argv):
         option = argv[first].lower()
@@ -138,16 +146,42 @@ def geoadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
             nx = True
         elif option == b"xx":
             xx = True
-        elif option != b"ch":
+        elif option == b"ch":
+            ch = True
+        else:
             break
         first += 1
     if (len(argv) - first) % 3 or (nx and xx):
         raise CommandError(SYNTAX)
-    zadd = [b"ZADD", *argv[1:first]]
+    points: list[tuple[int, bytes]] = []
     for j in range(first, len(argv), 3):
         lon, lat = _lon_lat(argv[j], argv[j + 1])
-        zadd += (b"%d" % score_of(lon, lat), argv[j + 2])
-    return zadd_command(ctx, client, zadd)  # logs that ZADD, as Redis propagates it
+        points.append((score_of(lon, lat), argv[j + 2]))
+    # zaddCommand's work, on scores known to be valid (no second parse of 2N numbers)
+    key = argv[1]
+    zset = get_zset(ctx, key)
+    added = changed = 0
+    for bits, member in points:
+        score = float(bits)
+        current = None if zset is None else zset.score(member)
+        if current is None:
+            if xx:
+                continue
+            if zset is None:
+                zset = ZSet()
+                ctx.keyspace.set(key, zset)
+            zset.add(member, score)
+            added += 1
+        elif not nx and current != score:
+            assert zset is not None
+            zset.add(member, score)
+            changed += 1
+    if added or changed:
+        zadd = [b"ZADD", *argv[1:first]]  # logged as the ZADD it is, as Redis propagates it
+        for bits, member in points:
+            zadd += (b"%d" % bits, member)
+        ctx.propagate(zadd)
+    return added + changed if ch else added
 
 
 @command(
@@ -461,12 +495,14 @@ def _store(ctx: Context, argv: list[bytes], dest: bytes, entries: list[tuple[flo
     """Replace ``dest`` with the result (or delete it for none); logged as sent (see above)."""
     keyspace = ctx.keyspace
     keyspace.writing(dest)  # GEORADIUS's destination is not in its key positions: the rewrite must know
-    existed = keyspace.delete(dest)
     if entries:
         zset = ZSet()
         for score, member in entries:
             zset.add(member, score)
-        keyspace.set(dest, zset)
+        existed = keyspace.get(dest) is not None
+        keyspace.set(dest, zset)  # an overwrite (no "new" event), the deadline dropped: setKey
+    else:
+        existed = keyspace.delete(dest)
     if entries or existed:
         ctx.propagate(argv, [dest])  # the source is read, not changed
     return len(entries)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support import ServerProcess, assert_same_replies, command, wait_for
+from tests.e2e.test_notifications import run_script as run_notification_script
+from tests.support import ServerProcess, assert_same_replies, command, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
 SICILY = ("13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania")
@@ -123,6 +124,10 @@ SCRIPT: list[tuple[str, ...]] = [
     ("GEOSEARCHSTORE", "d2", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "STORE", "x"),
     ("GEOSEARCHSTORE", "d2", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m"),
     ("EXISTS", "d2"),
+    ("SET", "d3", "x", "EX", "100"),
+    ("GEOSEARCHSTORE", "d3", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km"),
+    ("TTL", "d3"),
+    ("TYPE", "d3"),
     ("SET", "d3", "x"),
     ("GEOSEARCHSTORE", "d3", "nokey", "FROMMEMBER", "a", "BYRADIUS", "1", "m"),
     ("EXISTS", "d3"),
@@ -312,3 +317,39 @@ def test_geo_keys_survive_kill_9_and_a_rewrite(spawn: Spawn, tmp_path: Path) -> 
     r = redis.Redis(port=again.port)
     assert _geo_state(r) == after
     r.close()
+
+
+NOTIFIED: list[str] = [
+    "GEOADD g 13.361389 38.115556 Palermo",
+    "GEOADD g 13.361389 38.115556 Palermo",
+    "GEOADD g XX CH 15.087269 37.502669 Catania 13 38 Palermo",
+    "GEORADIUS g 15 37 500 km STORE s1",
+    "GEORADIUS g 15 37 500 km STORE s1",
+    "GEORADIUSBYMEMBER g Palermo 1 m STOREDIST s2",
+    "GEOSEARCHSTORE s3 g FROMMEMBER Palermo BYRADIUS 1 km",
+    "GEOSEARCHSTORE s3 g FROMLONLAT 0 0 BYRADIUS 1 km",
+    "GEOSEARCHSTORE s3 g FROMLONLAT 0 0 BYRADIUS 1 km",
+    "GEORADIUS g 15 37 1 m STORE s1",
+    "GEORADIUS_RO g 15 37 500 km",
+    "GEOSEARCHSTORE s4 nokey FROMLONLAT 0 0 BYRADIUS 1 km",
+]
+
+
+@pytest.mark.external
+def test_keyspace_events_match_redis(spawn: Spawn, tmp_path: Path) -> None:
+    """GEOADD publishes zadd (it is zaddCommand), the STORE forms georadiusstore / geosearchstore,
+    or del when an empty result removes the destination; "new" for a key they create."""
+    ours = spawn("--appendonly", "no", "--notify-keyspace-events", "KEAn")
+    reference = redis_server_process(tmp_path / "redis", "--notify-keyspace-events", "KEAn").start()
+    try:
+        want = run_notification_script(reference.port, NOTIFIED)
+    finally:
+        reference.terminate()
+    got = run_notification_script(ours.port, NOTIFIED)
+    assert got == want
+    assert got[3][1] == [
+        (b"__keyspace@0__:s1", b"new"),
+        (b"__keyevent@0__:new", b"s1"),
+        (b"__keyspace@0__:s1", b"georadiusstore"),
+        (b"__keyevent@0__:georadiusstore", b"s1"),
+    ]
