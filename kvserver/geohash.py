@@ -163,6 +163,20 @@ def standard_geohash(score: float) -> bytes:
 
 # --- distances -----------------------------------------------------------------------------------
 
+# libm's answers where Python's math raises instead (an infinite radius reaches these): NaN
+
+
+def _sin(x: float) -> float:
+    return math.sin(x) if math.isfinite(x) else math.nan
+
+
+def _cos(x: float) -> float:
+    return math.cos(x) if math.isfinite(x) else math.nan
+
+
+def _asin(x: float) -> float:
+    return math.asin(x) if -1.0 <= x <= 1.0 else math.nan
+
 
 def _rad(degrees: float) -> float:
     return degrees * _D_R
@@ -176,14 +190,14 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """The haversine distance in meters (geohashGetDistance)."""
     lon1r = _rad(lon1)
     lon2r = _rad(lon2)
-    v = math.sin((lon2r - lon1r) / 2)
+    v = _sin((lon2r - lon1r) / 2)
     if v == 0.0:
         return lat_distance(lat1, lat2)
     lat1r = _rad(lat1)
     lat2r = _rad(lat2)
-    u = math.sin((lat2r - lat1r) / 2)
-    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
+    u = _sin((lat2r - lat1r) / 2)
+    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
+    return 2.0 * EARTH_RADIUS_IN_METERS * _asin(math.sqrt(a))
 
 
 # --- search shapes -------------------------------------------------------------------------------
@@ -217,8 +231,8 @@ class Shape(NamedTuple):
         height = self.unit * (self.height / 2 if self.box else self.radius)
         width = self.unit * (self.width / 2 if self.box else self.radius)
         lat_delta = height / EARTH_RADIUS_IN_METERS / _D_R
-        long_delta_top = width / EARTH_RADIUS_IN_METERS / math.cos(_rad(lat + lat_delta)) / _D_R
-        long_delta_bottom = width / EARTH_RADIUS_IN_METERS / math.cos(_rad(lat - lat_delta)) / _D_R
+        long_delta_top = width / EARTH_RADIUS_IN_METERS / _cos(_rad(lat + lat_delta)) / _D_R
+        long_delta_bottom = width / EARTH_RADIUS_IN_METERS / _cos(_rad(lat - lat_delta)) / _D_R
         delta = long_delta_bottom if lat < 0 else long_delta_top
         return lon - delta, lat - lat_delta, lon + delta, lat + lat_delta
 

@@ -10,6 +10,7 @@ are logged as sent, as ZRANGESTORE is: the result is a function of the keyspace 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
@@ -76,6 +77,13 @@ def fixed4(value: float) -> bytes:
     scaled = round(value * 10000.0)  # round half to even, as llrint in the default mode
     digits = b"%05d" % abs(scaled)
     return b"%s%b.%b" % (b"-" if scaled < 0 else b"", digits[:-4], digits[-4:])
+
+
+def _long_long(score: float) -> int:
+    """``(long long)score`` as x86-64 converts it (WITHHASH of any score ZADD may have set)."""
+    if math.isfinite(score) and -(2.0**63) <= score < 2.0**63:
+        return int(score)
+    return -(2**63)
 
 
 def _unit(raw: bytes) -> float:
@@ -484,7 +492,7 @@ def _search(ctx: Context, client: ClientState, argv: list[bytes], src: int, flag
         if with_dist:
             item.append(fixed4(p.dist / unit))
         if with_hash:
-            item.append(int(p.score))
+            item.append(_long_long(p.score))
         if with_coord:
             item.append([human_double(p.longitude, resp3), human_double(p.latitude, resp3)])
         reply.append(item)

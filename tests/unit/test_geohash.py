@@ -153,3 +153,17 @@ def test_store_forms_are_logged_as_sent_and_only_when_they_write() -> None:
     assert h("GEORADIUS", "k", "15", "37", "100", "km") == [b"Catania"]  # no STORE: no record
     assert h.records()[1:] == [[a.encode() for a in search], [a.encode() for a in nothing]]
     assert h.db.keyspace.get(b"dst") is None
+
+
+def test_infinite_areas_plan_as_libm_computes_them() -> None:
+    """cos(inf) and asin(1 + ulp) are NaN in C (Python's math raises): an infinite radius or box
+    plans the whole-world boxes Redis reads (NaN bounds exclude nothing)."""
+    for shape in (
+        Shape(15.0, 37.0, 1000.0, radius=math.inf),
+        Shape(15.0, 37.0, 1000.0, width=math.inf, height=math.inf, box=True),
+    ):
+        ranges = geohash.search_boxes(shape)
+        assert ranges[0] == (3 << 50, 4 << 50)  # step 1: the centre's quarter (north east) first
+        assert sorted(ranges) == [(q << 50, (q + 1) << 50) for q in range(4)]  # then the rest of the world
+        assert shape.distance_if_within(-170.0, -80.0) is not None
+    assert geohash.distance(0.0, 0.0, 180.0, 0.0) == pytest.approx(math.pi * geohash.EARTH_RADIUS_IN_METERS)
