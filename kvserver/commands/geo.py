@@ -11,6 +11,7 @@ are logged as sent, as ZRANGESTORE is: the result is a function of the keyspace 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
@@ -18,6 +19,7 @@ from kvserver.commands.args import parse_float, parse_int
 from kvserver.commands.registry import (
     DENYOOM,
     MOVABLEKEYS,
+    NOT_FLOAT,
     READONLY,
     SYNTAX,
     WRITE,
@@ -93,12 +95,34 @@ def _unit(raw: bytes) -> float:
     return unit
 
 
+_HEX: Final = re.compile(rb"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
+
+
+def strtod_double(raw: bytes, error: str = NOT_FLOAT) -> float:
+    """getDoubleFromObject: strtod's whole-string syntax (hexadecimal too) and its ERANGE refusals
+    (an overflow to infinity, an underflow to zero), which ``parse_float`` does not make."""
+    if _HEX.fullmatch(raw):
+        mantissa = raw.lower().partition(b"p")[0].partition(b"x")[2]
+        try:
+            value = float.fromhex(raw.decode())
+        except OverflowError:
+            raise CommandError(error) from None
+    else:
+        value = parse_float(raw, error)
+        if math.isinf(value) and b"inf" not in raw.lower():
+            raise CommandError(error)  # 1e400: HUGE_VAL with ERANGE
+        mantissa = raw.lower().partition(b"e")[0]
+    if value == 0.0 and mantissa.strip(b"+-.0"):
+        raise CommandError(error)  # 1e-400: an underflow to zero, ERANGE
+    return value
+
+
 def _coordinate(raw: bytes) -> float:
-    """A double; plain decimals (GEOADD's usual 2N of them) skip parse_float's checks."""
+    """A double; plain decimals (GEOADD's usual 2N of them) skip the checks."""
     digits = raw[1:] if raw[:1] == b"-" else raw
     if digits.replace(b".", b"", 1).isdigit():
         return float(raw)
-    return parse_float(raw)
+    return strtod_double(raw)
 
 
 def _lon_lat(raw_lon: bytes, raw_lat: bytes) -> tuple[float, float]:
@@ -111,15 +135,15 @@ def _lon_lat(raw_lon: bytes, raw_lat: bytes) -> tuple[float, float]:
 
 
 def _distance_arg(raw: bytes, raw_unit: bytes) -> tuple[float, float]:
-    radius = parse_float(raw, "ERR need numeric radius")
+    radius = strtod_double(raw, "ERR need numeric radius")
     if radius < 0:
         raise CommandError("ERR radius cannot be negative")
     return radius, _unit(raw_unit)
 
 
 def _box_arg(raw_width: bytes, raw_height: bytes, raw_unit: bytes) -> tuple[float, float, float]:
-    width = parse_float(raw_width, "ERR need numeric width")
-    height = parse_float(raw_height, "ERR need numeric height")
+    width = strtod_double(raw_width, "ERR need numeric width")
+    height = strtod_double(raw_height, "ERR need numeric height")
     if height < 0 or width < 0:
         raise CommandError("ERR height or width cannot be negative")
     return width, height, _unit(raw_unit)

@@ -161,6 +161,13 @@ SCRIPT: list[tuple[str, ...]] = [
     ("GEOSEARCH", "anti", "FROMLONLAT", "0", "0", "BYBOX", "40075", "40075", "km", "WITHDIST", "ASC"),
     ("GEOSEARCH", "anti", "FROMLONLAT", "0", "85", "BYRADIUS", "1e10", "km", "WITHDIST", "DESC"),
     ("GEOSEARCH", "anti", "FROMLONLAT", "0", "-85", "BYBOX", "1e7", "1e7", "km", "WITHDIST", "ASC"),
+    # --- numbers as strtod reads them: hexadecimal, and the overflows and underflows it refuses
+    *[
+        step
+        for number in ("0x10", "0x1p3", "+0x.8", "0x", "1e400", "-1e-400", "1e-320", "0x1p-2000", "0x1p2000", "0e-400")
+        for step in (("GEORADIUS", "Sicily", "15", "37", number, "km"), ("GEOADD", "h", number, "1", "m"))
+    ],
+    ("GEOPOS", "h", "m"),
     # --- inside MULTI
     ("MULTI",),
     ("GEOPOS", "Sicily", "Palermo"),
@@ -273,6 +280,65 @@ def test_ties_come_out_in_redis_s_order(kv_server: ServerProcess, real_redis: Se
     assert_same_replies(kv_server, real_redis, False, script)
 
 
+def fuzz_script(seed: int, steps: int) -> list[tuple[str, ...]]:
+    """Seeded commands of every GEO form with random arguments (numbers, units, options, keys of
+    the wrong type), so that the order of the checks and their texts are held to Redis's."""
+    rng = random.Random(seed)
+    numbers = ["0", "1", "-1", "15", "37", "200", "0.5", "1e308", "inf", "-inf", "nan", "abc", "", "180", "-180"]
+    numbers += ["85.05112878", "85.06", "90", "1e-300", " 1", "0x10", "+5", "5.", "-0", "1e400", "99999999999999999999"]
+    units = ["m", "km", "KM", "mi", "ft", "FT", "x", ""]
+    options = ["WITHDIST", "WITHHASH", "WITHCOORD", "ASC", "DESC", "ANY", "COUNT", "STORE", "STOREDIST"]
+    options += ["FROMMEMBER", "FROMLONLAT", "BYRADIUS", "BYBOX", "withdist", "count"]
+    members = ["Palermo", "Catania", "a", "nope"]
+    keys = ["Sicily", "nokey", "str", "dst"]
+
+    def token() -> str:
+        pick = rng.random()
+        pool = (
+            numbers
+            if pick < 0.35
+            else units
+            if pick < 0.5
+            else options
+            if pick < 0.8
+            else members
+            if pick < 0.9
+            else keys
+        )
+        return rng.choice(pool)
+
+    script: list[tuple[str, ...]] = [("FLUSHALL",), ("GEOADD", "Sicily", *SICILY, "15", "37", "a"), ("SET", "str", "x")]
+    for _ in range(steps):
+        name = rng.choice(GEO_COMMANDS).upper()
+        args = [name, rng.choice(keys)]
+        if name == "GEOSEARCHSTORE":
+            args.append(rng.choice(keys[:3]))
+        if name.startswith("GEORADIUSBYMEMBER"):
+            args += [rng.choice(members), rng.choice(numbers), rng.choice(units)]
+        elif name.startswith("GEORADIUS"):
+            args += [rng.choice(numbers[:8]), rng.choice(numbers[:8]), rng.choice(numbers), rng.choice(units)]
+        elif name.startswith("GEOSEARCH"):
+            if rng.random() < 0.5:
+                args += ["FROMMEMBER", rng.choice(members)]
+            else:
+                args += ["FROMLONLAT", rng.choice(numbers[:8]), rng.choice(numbers[:8])]
+            if rng.random() < 0.5:
+                args += ["BYRADIUS", rng.choice(numbers), rng.choice(units)]
+            else:
+                args += ["BYBOX", rng.choice(numbers), rng.choice(numbers), rng.choice(units)]
+        args += [token() for _ in range(rng.randrange(6))]
+        script.append(tuple(args))
+        if rng.random() < 0.05:
+            script.append(("ZRANGE", "dst", "0", "-1", "WITHSCORES"))
+    return script
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_random_arguments_match_redis(kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool) -> None:
+    assert_same_replies(kv_server, real_redis, resp3, fuzz_script(8, 1500))
+
+
 GEO_COMMANDS = (
     "geoadd",
     "geodist",
@@ -306,6 +372,7 @@ def _geo_state(client: redis.Redis) -> dict[bytes, list[bytes]]:
     return {key: command(client, "ZRANGE", key, 0, -1, "WITHSCORES") for key in sorted(command(client, "KEYS", "*"))}
 
 
+@pytest.mark.slow
 def test_geo_keys_survive_kill_9_and_a_rewrite(spawn: Spawn, tmp_path: Path) -> None:
     """GEOADD (logged as ZADD) and the STORE forms (logged as sent) replay to the same sorted sets,
     from the log and from a rewritten log."""
