@@ -25,6 +25,7 @@ from kvserver.commands.registry import (
     WRITE,
     CommandError,
     Context,
+    Variant,
     command,
     register_key_finder,
 )
@@ -216,26 +217,46 @@ def geoadd_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     return added + changed if ch else added
 
 
+def _position(score: float, resp3: bool) -> object:
+    lon, lat = decode(score)
+    return [human_double(lon, resp3), human_double(lat, resp3)]
+
+
+def _standard_hash(score: float, resp3: bool) -> object:
+    return standard_geohash(score)
+
+
 @command(
-    "geopos",
+    [
+        Variant(
+            "geopos",
+            "Returns longitude and latitude of members of a geospatial index",
+            complexity="O(N) where N is the number of members requested.",
+            describe=_position,
+            missing=NullArray,
+        ),
+        Variant(
+            "geohash",
+            "Returns members of a geospatial index as standard geohash strings",
+            complexity="O(log(N)) for each member requested, where N is the number of elements in the sorted set.",
+            describe=_standard_hash,
+            missing=None,
+        ),
+    ],
     -2,
     (READONLY,),
     group=GEO,
     since="3.2.0",
-    complexity="O(N) where N is the number of members requested.",
-    summary="Returns longitude and latitude of members of a geospatial index",
 )
-def geopos_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """GEOPOS key [member ...]"""
+def _each_member(
+    ctx: Context, client: ClientState, argv: list[bytes], *, describe: Callable[[float, bool], object], missing: object
+) -> object:
+    """GEOPOS / GEOHASH key [member ...]: one answer per member, ``missing`` for one not there."""
     zset = get_zset(ctx, argv[1])
     reply: list[object] = []
     for member in argv[2:]:
         score = None if zset is None else zset.score(member)
-        if score is None:
-            reply.append(NullArray)
-            continue
-        lon, lat = decode(score)
-        reply.append([human_double(lon, client.resp3), human_double(lat, client.resp3)])
+        reply.append(missing if score is None else describe(score, client.resp3))
     return reply
 
 
@@ -262,25 +283,6 @@ def geodist_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obj
     if first is None or second is None:
         return None
     return fixed4(geo_distance(*decode(first), *decode(second)) / unit)
-
-
-@command(
-    "geohash",
-    -2,
-    (READONLY,),
-    group=GEO,
-    since="3.2.0",
-    complexity="O(log(N)) for each member requested, where N is the number of elements in the sorted set.",
-    summary="Returns members of a geospatial index as standard geohash strings",
-)
-def geohash_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """GEOHASH key [member ...]"""
-    zset = get_zset(ctx, argv[1])
-    reply: list[bytes | None] = []
-    for member in argv[2:]:
-        score = None if zset is None else zset.score(member)
-        reply.append(None if score is None else standard_geohash(score))
-    return reply
 
 
 # --- searches ------------------------------------------------------------------------------------
