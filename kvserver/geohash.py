@@ -11,6 +11,7 @@ a match left out) is ``search_boxes``: each box is one score range of the sorted
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Final, NamedTuple
 
 STEP_MAX: Final = 26  # 26 * 2 = 52 bits
@@ -61,21 +62,27 @@ def _interleave(lat: int, lon: int) -> int:
     return x | (y << 1)
 
 
+def _compact(value: int) -> int:
+    """The even bits of 16 bits gathered into 8."""
+    out = 0
+    for bit in range(8):
+        out |= ((value >> (2 * bit)) & 1) << bit
+    return out
+
+
+_COMPACT8: Final = tuple(_compact(v) for v in range(256))
+_COMPACT: Final = tuple(_COMPACT8[v & 255] | _COMPACT8[v >> 8] << 4 for v in range(1 << 16))
+
+
 def _deinterleave(bits: int) -> tuple[int, int]:
-    """``_interleave`` undone on 64 bits: (even bits, odd bits)."""
-    x = bits
-    y = bits >> 1
-    for shift, mask in (
-        (0, _EVEN),
-        (1, 0x3333333333333333),
-        (2, 0x0F0F0F0F0F0F0F0F),
-        (4, 0x00FF00FF00FF00FF),
-        (8, 0x0000FFFF0000FFFF),
-        (16, 0x00000000FFFFFFFF),
-    ):
-        x = (x | (x >> shift)) & mask
-        y = (y | (y >> shift)) & mask
-    return x, y
+    """deinterleave64 (64 bits): (the 32 even bits, the 32 odd bits), 16 bits at a time."""
+    c = _COMPACT
+    m = 0xFFFF
+    odd = bits >> 1
+    return (
+        c[bits & m] | c[bits >> 16 & m] << 8 | c[bits >> 32 & m] << 16 | c[bits >> 48 & m] << 24,
+        c[odd & m] | c[odd >> 16 & m] << 8 | c[odd >> 32 & m] << 16 | c[odd >> 48 & m] << 24,
+    )
 
 
 def encode(
@@ -111,18 +118,14 @@ def score_of(longitude: float, latitude: float) -> int:
 
 
 def decode_area(bits: int, step: int) -> Area:
-    """geohashDecode over Redis's coordinate ranges."""
+    """geohashDecode over Redis's coordinate ranges (``ilato + 1`` is uint32_t arithmetic)."""
     lat_bits, long_bits = _deinterleave(bits)
-    lat_bits &= 0xFFFFFFFF  # uint32_t
-    long_bits &= 0xFFFFFFFF
-    lat_scale = LAT_MAX - LAT_MIN
-    long_scale = LONG_MAX - LONG_MIN
     size = float(1 << step)
     return Area(
-        LONG_MIN + (long_bits * 1.0 / size) * long_scale,
-        LONG_MIN + ((long_bits + 1) * 1.0 / size) * long_scale,
-        LAT_MIN + (lat_bits * 1.0 / size) * lat_scale,
-        LAT_MIN + ((lat_bits + 1) * 1.0 / size) * lat_scale,
+        LONG_MIN + (long_bits * 1.0 / size) * _LONG_SCALE,
+        LONG_MIN + (((long_bits + 1) & 0xFFFFFFFF) * 1.0 / size) * _LONG_SCALE,
+        LAT_MIN + (lat_bits * 1.0 / size) * _LAT_SCALE,
+        LAT_MIN + (((lat_bits + 1) & 0xFFFFFFFF) * 1.0 / size) * _LAT_SCALE,
     )
 
 
@@ -140,12 +143,28 @@ def score_bits(score: float) -> int:
 
 
 def decode(score: float) -> tuple[float, float]:
-    """The (longitude, latitude) a score stands for: the centre of its box, clamped."""
-    area = decode_area(score_bits(score), STEP_MAX)
-    lon = (area.long_min + area.long_max) / 2
-    lon = min(max(lon, LONG_MIN), LONG_MAX)
-    lat = (area.lat_min + area.lat_max) / 2
-    lat = min(max(lat, LAT_MIN), LAT_MAX)
+    """The (longitude, latitude) a score stands for: the centre of its box, clamped (decode_area
+    at step 26, inlined: a search decodes every point of its boxes)."""
+    bits = int(score) if 0.0 <= score < _TWO63 else score_bits(score)
+    lat_bits, long_bits = _deinterleave(bits)
+    lon = (
+        LONG_MIN
+        + (long_bits * 1.0 / _CELLS) * _LONG_SCALE
+        + (LONG_MIN + (((long_bits + 1) & 0xFFFFFFFF) * 1.0 / _CELLS) * _LONG_SCALE)
+    ) / 2
+    lat = (
+        LAT_MIN
+        + (lat_bits * 1.0 / _CELLS) * _LAT_SCALE
+        + (LAT_MIN + (((lat_bits + 1) & 0xFFFFFFFF) * 1.0 / _CELLS) * _LAT_SCALE)
+    ) / 2
+    if lon > LONG_MAX:
+        lon = LONG_MAX
+    elif lon < LONG_MIN:
+        lon = LONG_MIN
+    if lat > LAT_MAX:
+        lat = LAT_MAX
+    elif lat < LAT_MIN:
+        lat = LAT_MIN
     return lon, lat
 
 
@@ -163,19 +182,11 @@ def standard_geohash(score: float) -> bytes:
 
 # --- distances -----------------------------------------------------------------------------------
 
-# libm's answers where Python's math raises instead (an infinite radius reaches these): NaN
-
-
-def _sin(x: float) -> float:
-    return math.sin(x) if math.isfinite(x) else math.nan
+# libm's answer where Python's math raises instead (an infinite radius's bounding box): NaN
 
 
 def _cos(x: float) -> float:
     return math.cos(x) if math.isfinite(x) else math.nan
-
-
-def _asin(x: float) -> float:
-    return math.asin(x) if -1.0 <= x <= 1.0 else math.nan
 
 
 def _rad(degrees: float) -> float:
@@ -183,21 +194,22 @@ def _rad(degrees: float) -> float:
 
 
 def lat_distance(lat1: float, lat2: float) -> float:
-    return EARTH_RADIUS_IN_METERS * math.fabs(_rad(lat2) - _rad(lat1))
+    return EARTH_RADIUS_IN_METERS * math.fabs(lat2 * _D_R - lat1 * _D_R)
 
 
 def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """The haversine distance in meters (geohashGetDistance)."""
-    lon1r = _rad(lon1)
-    lon2r = _rad(lon2)
-    v = _sin((lon2r - lon1r) / 2)
+    lon1r = lon1 * _D_R
+    lon2r = lon2 * _D_R
+    v = math.sin((lon2r - lon1r) / 2)  # (coordinates are finite: libm and math agree)
     if v == 0.0:
         return lat_distance(lat1, lat2)
-    lat1r = _rad(lat1)
-    lat2r = _rad(lat2)
-    u = _sin((lat2r - lat1r) / 2)
-    a = u * u + _cos(lat1r) * _cos(lat2r) * v * v
-    return 2.0 * EARTH_RADIUS_IN_METERS * _asin(math.sqrt(a))
+    lat1r = lat1 * _D_R
+    lat2r = lat2 * _D_R
+    u = math.sin((lat2r - lat1r) / 2)
+    a = u * u + math.cos(lat1r) * math.cos(lat2r) * v * v
+    root = math.sqrt(a)
+    return 2.0 * EARTH_RADIUS_IN_METERS * (math.asin(root) if root <= 1.0 else math.nan)
 
 
 # --- search shapes -------------------------------------------------------------------------------
@@ -224,6 +236,31 @@ class Shape(NamedTuple):
         if distance(lon, lat, self.longitude, lat) > self.width * self.unit / 2:
             return None
         return distance(self.longitude, self.latitude, lon, lat)
+
+    def matcher(self) -> Callable[[float, float], float | None]:
+        """``distance_if_within`` as a function of the point; for a circle with the centre's terms
+        (its radians, its cosine) computed once: the same operations on the same values."""
+        if self.box:
+            return self.distance_if_within
+        lon1r = self.longitude * _D_R
+        lat1r = self.latitude * _D_R
+        cos1 = math.cos(lat1r)
+        limit = self.radius * self.unit
+        sin, cos, sqrt, asin, fabs = math.sin, math.cos, math.sqrt, math.asin, math.fabs
+        radius, d_r = EARTH_RADIUS_IN_METERS, _D_R
+
+        def within(lon: float, lat: float) -> float | None:
+            v = sin((lon * d_r - lon1r) / 2)
+            if v == 0.0:
+                dist = radius * fabs(lat * d_r - lat1r)
+            else:
+                lat2r = lat * d_r
+                u = sin((lat2r - lat1r) / 2)
+                root = sqrt(u * u + cos1 * cos(lat2r) * v * v)
+                dist = 2.0 * radius * (asin(root) if root <= 1.0 else math.nan)
+            return None if dist > limit else dist
+
+        return within
 
     def bounding_box(self) -> tuple[float, float, float, float]:
         """geohashBoundingBox: (min long, min lat, max long, max lat)."""

@@ -304,13 +304,14 @@ def points_in(zset: ZSet, shape: Shape, limit: int) -> list[Point]:
     holds; with ``limit`` (ANY) the search stops once it has that many."""
     found: list[Point] = []
     index = zset.index
+    within = shape.matcher()
     for low, high in search_boxes(shape):
         if limit and len(found) >= limit:
             break
         first, end = zset.score_span(float(low), False, float(high), True)
         for score, member in index.islice(first, end):
             lon, lat = decode(score)
-            dist = shape.distance_if_within(lon, lat)
+            dist = within(lon, lat)
             if dist is not None:
                 found.append(Point(dist, score, member, lon, lat))
             if limit and len(found) >= limit:

@@ -167,3 +167,16 @@ def test_infinite_areas_plan_as_libm_computes_them() -> None:
         assert sorted(ranges) == [(q << 50, (q + 1) << 50) for q in range(4)]  # then the rest of the world
         assert shape.distance_if_within(-170.0, -80.0) is not None
     assert geohash.distance(0.0, 0.0, 180.0, 0.0) == pytest.approx(math.pi * geohash.EARTH_RADIUS_IN_METERS)
+
+
+def test_the_circle_matcher_is_distance_if_within() -> None:
+    """The search's per-point test (the centre's terms computed once) gives the same doubles."""
+    rng = random.Random(11)
+    for _ in range(300):
+        shape = Shape(rng.uniform(-180, 180), rng.uniform(-85, 85), 1000.0, radius=rng.choice([0.0, 10.0, 3000.0, 2e4]))
+        within = shape.matcher()
+        for _ in range(20):
+            lon, lat = rng.uniform(-180, 180), rng.uniform(-85, 85)
+            if rng.random() < 0.2:
+                lon = shape.longitude  # the same meridian: the latitude distance alone
+            assert within(lon, lat) == shape.distance_if_within(lon, lat)
