@@ -292,7 +292,7 @@ _SORT_NONE, _SORT_ASC, _SORT_DESC = 0, 1, 2
 
 
 class Point(NamedTuple):
-    dist: float  # meters from the centre (the unit's after the search)
+    dist: float  # meters from the centre
     score: float
     member: bytes
     longitude: float
