@@ -127,6 +127,11 @@ _EVENTS: Final[dict[str, tuple[int, str, int]]] = {
     "hincrby": (_HASH, "hincrby", _PLAIN),
     "hincrbyfloat": (_HASH, "hincrbyfloat", _PLAIN),
     "hdel": (_HASH, "hdel", _PLAIN),
+    # geo (sorted sets: GEOADD is zaddCommand, the STORE forms name their own event)
+    "geoadd": (_ZSET, "zadd", _ZADD),
+    "georadius": (_ZSET, "georadiusstore", _STORE),
+    "georadiusbymember": (_ZSET, "georadiusstore", _STORE),
+    "geosearchstore": (_ZSET, "geosearchstore", _STORE),
     # sorted sets
     "zadd": (_ZSET, "zadd", _ZADD),
     "zincrby": (_ZSET, "zincr", _PLAIN),

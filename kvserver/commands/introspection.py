@@ -29,6 +29,7 @@ from kvserver.state import ClientState
 SERVER: Final = "server"
 
 _ACL_GROUPS: Final = {
+    "geo": "@geo",
     "string": "@string",
     "generic": "@keyspace",
     "connection": "@connection",
