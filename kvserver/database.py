@@ -675,6 +675,13 @@ class Database:
             return "ERR Errors trying to SHUTDOWN. Check logs."
         return self.server.request_shutdown(save)
 
+    def serve_while_busy(self) -> None:
+        """Called from inside a script past busy-reply-threshold: the server answers the other
+        clients (BUSY, or the few commands Redis allows then), and returns."""
+        serve = getattr(self.server, "serve_while_busy", None)  # (a ServerControl may lack it)
+        if serve is not None:
+            serve()
+
     def config_changed(self, name: str) -> None:
         if name.startswith(("slowlog-", "latency-monitor")):
             self.monitoring.reconfigure()

@@ -83,7 +83,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("bind", None, "* -::*", MUTABLE | MULTI, KVSERVER),
     Redis("bind-source-addr", None, "", MUTABLE, TUNING),
     Redis("bio_cpulist", None, "", 0, TUNING),
-    Redis("busy-reply-threshold", "lua-time-limit", "5000", MUTABLE, SCRIPTING),
+    Redis("busy-reply-threshold", "lua-time-limit", "5000", MUTABLE, KVSERVER),
     Redis(
         "client-output-buffer-limit",
         None,

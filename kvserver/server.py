@@ -454,6 +454,9 @@ class Lifecycle:
         self.stopped.set()
         return None
 
+    def serve_while_busy(self) -> None:
+        """A script is past busy-reply-threshold (called from its instruction hook)."""
+
     def config_changed(self, name: str) -> None:
         """CONFIG SET maxclients: raise the descriptor limit to match, or refuse as Redis does."""
         if name != "maxclients":

@@ -112,6 +112,9 @@ class Context(Protocol):
 
     def unblock(self, client: ClientState, reply: object) -> bool: ...
 
+    def serve_while_busy(self) -> None:
+        """A script ran past busy-reply-threshold: answer the other clients meanwhile (BUSY)."""
+
 
 # mypy checks every registered handler against this, and database.py checks that ``Database``
 # is a ``Context``: the command families and the dispatcher meet only here.
