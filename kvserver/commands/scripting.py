@@ -168,6 +168,14 @@ def running_script(ctx: Context) -> Run | None:
     return scripts.running if scripts is not None else None
 
 
+def library_records(ctx: Context) -> list[list[bytes]]:
+    """The libraries as the records that load them (a log rewrite writes them first)."""
+    scripts = _STATES.get(ctx)
+    if scripts is None:
+        return []
+    return [[b"FUNCTION", b"LOAD", b"REPLACE", library.code] for library in scripts.libraries.values()]
+
+
 # --- the host a running script calls --------------------------------------------------------------
 
 

@@ -163,9 +163,10 @@ class LuaState:
         loader = self.runtime.eval("function(code) return loadstring(code, '=kvserver') end")
         chunk = loader(bootstrap.encode())
         callables = (self._call, self._pcall, self._unwrap, self._log, self._tick, self._random, self._seed)
-        (self._compile, self._run, self._field, self._load_library) = chunk(
+        (self._compile, self._run, self._field, self._load_library, self._gc) = chunk(
             *callables, self._sha1, self._acl, self._setresp, self._set_repl
         )
+        self._runs = 0  # a GC step every GC_PERIOD runs, as Redis's LUA_GC_CYCLE_PERIOD
         self.resp = 2  # redis.setresp: how the running script sees replies
         self.repl = 3  # redis.set_repl
         self.lua_type: Callable[[object], str | None] = lupa.lua_type
@@ -177,6 +178,9 @@ class LuaState:
         """The compiled function, or ScriptError with Lua's message."""
         try:
             compiled, function = self._compile(body, chunkname)
+            if not compiled and function == b"not enough memory":
+                self._gc()  # what a failed script left behind, then once more
+                compiled, function = self._compile(body, chunkname)
         except self.lupa.LuaMemoryError:
             raise ScriptError("ERR Error compiling script: the Lua memory limit was reached") from None
         if not compiled:
@@ -225,7 +229,7 @@ class LuaState:
                 (KILLED if eval_mode else FUNCTION_KILLED).encode(),
             )
         except self.lupa.LuaMemoryError:
-            self.runtime.gc() if hasattr(self.runtime, "gc") else None
+            self._gc()
             raise ScriptError(
                 f"ERR Error running script {name}: the Lua memory limit ({LUA_MAX_MEMORY >> 20} MB) was reached"
             ) from None
@@ -233,8 +237,15 @@ class LuaState:
             raise ScriptError(f"ERR Error running script {name}: {exc}") from None
         finally:
             self.host = None
+        self._runs += 1
         if not ok:
-            raise ScriptError(self._failure(result, name))
+            text = self._failure(result, name)
+            if b"not enough memory" in text:
+                self._gc()  # the failed script's garbage goes now, not at some later allocation
+            raise ScriptError(text)
+        if self._runs >= GC_PERIOD:
+            self._runs = 0
+            self._gc(GC_PERIOD)
         return self.to_reply(result, resp3, self.resp == 3)
 
     def _failure(self, error: object, name: str) -> bytes:
@@ -461,3 +472,4 @@ class LuaState:
 
 
 INT32_MAX: Final = 2**31 - 1
+GC_PERIOD: Final = 50

@@ -269,4 +269,9 @@ end
 
 local function field(t, name) return rawget(t, name) end
 
-return compile, run, field, load_library
+local collect = collectgarbage
+local function gc(step)
+  if step then collect('step', step) else collect('collect') end
+end
+
+return compile, run, field, load_library, gc

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 
 from kvserver.scripting import UNAVAILABLE
-from tests.support import ServerProcess, command
+from tests.support import ServerProcess, command, wait_for
 
 # the server with lupa hidden: ``import lupa`` fails as if the extra were not installed
 _WITHOUT_LUPA = (
@@ -44,3 +45,69 @@ def test_without_lupa_scripting_names_the_extra_and_the_rest_works(tmp_path: Pat
         client.close()
     finally:
         server.terminate()
+
+
+TIMED_WRITE = (
+    "local t = redis.call('TIME') local stamp = t[1] .. '.' .. t[2] "
+    "redis.call('set', KEYS[1], stamp) redis.call('incr', KEYS[2]) return stamp"
+)
+COUNTER_LIBRARY = (
+    "#!lua name=counters\n"
+    "redis.register_function('bump', function(keys, args) return redis.call('incrby', keys[1], args[1]) end)"
+)
+
+
+def _rewrite_done(client: redis.Redis) -> bool:
+    info = client.info("persistence")
+    return bool(info["aof_rewrite_in_progress"] == 0 and info["aof_rewrite_scheduled"] == 0)
+
+
+def _check_restored(client: redis.Redis, stamp: bytes, runs: int) -> None:
+    assert client.get("stamp") == stamp  # the logged effect, not a new TIME: nothing was re-run
+    assert client.get("runs") == b"%d" % runs
+    assert client.get("bumped") == b"15"
+    assert [lib[b"library_name"] for lib in command(client, "FUNCTION", "LIST")] == [b"counters"]
+    assert command(client, "FCALL", "bump", "1", "bumped", "0") == 15
+
+
+def test_script_effects_and_functions_survive_kill9_and_a_rewrite(
+    spawn: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    server = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data)
+    client = redis.Redis(port=server.port)
+    stamp = b""
+    for _ in range(5):
+        stamp = command(client, "EVAL", TIMED_WRITE, "2", "stamp", "runs")
+    assert command(client, "FUNCTION", "LOAD", COUNTER_LIBRARY) == b"counters"
+    for _ in range(3):
+        command(client, "FCALL", "bump", "1", "bumped", "5")
+    client.close()
+    server.kill9()
+
+    server = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data)
+    client = redis.Redis(port=server.port)
+    _check_restored(client, stamp, 5)
+    # a rewrite writes the libraries first, then the keys; kill -9 after it
+    client.bgrewriteaof()
+    wait_for(lambda: _rewrite_done(client))
+    client.close()
+    server.kill9()
+
+    server = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data)
+    client = redis.Redis(port=server.port)
+    _check_restored(client, stamp, 5)
+    client.close()
+    server.kill9()
+
+    # the effects replay without lupa too (the FUNCTION LOAD record is refused, counted, logged)
+    plain = server_without_lupa(data, "--appendonly", "yes").start()
+    try:
+        client = redis.Redis(port=plain.port)
+        assert client.get("stamp") == stamp
+        assert client.get("runs") == b"5"
+        assert client.get("bumped") == b"15"
+        client.close()
+    finally:
+        plain.kill9()
+    assert "records of the AOF were rejected on replay" in plain.log()
