@@ -499,6 +499,12 @@ class Database:
         if records and self.logging:
             self.persistence.write(records)
 
+    def abandon_unit(self) -> None:
+        """Drop the open unit unlogged (SHUTDOWN NOSAVE while a script runs: Redis exits before
+        the script's writes are propagated)."""
+        self._unit = None
+        self.logging = False  # and nothing after it either: the server is going down
+
     @property
     def in_transaction(self) -> bool:
         return self._unit is not None

@@ -208,6 +208,8 @@ class _Host:
         if NOSCRIPT in spec.flags:
             return b"This Redis command is not allowed from script", True
         run = self.run
+        if run.killed:  # (SHUTDOWN NOSAVE: nothing more may be written)
+            return b"Script killed by user with SCRIPT KILL...", True
         if spec.is_write or spec.name in _MAY_REPLICATE:
             if run.read_only:
                 return b"Write commands are not allowed from read-only scripts.", True

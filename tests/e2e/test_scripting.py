@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 
+from kvserver.protocol import encode_command
 from kvserver.scripting import UNAVAILABLE
-from tests.support import ServerProcess, command, wait_for
+from tests.support import RawClient, ServerProcess, command, request, wait_for
 
 # the server with lupa hidden: ``import lupa`` fails as if the extra were not installed
 _WITHOUT_LUPA = (
@@ -111,3 +114,79 @@ def test_script_effects_and_functions_survive_kill9_and_a_rewrite(
     finally:
         plain.kill9()
     assert "records of the AOF were rejected on replay" in plain.log()
+
+
+BUSY_EVAL = b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+
+
+def _eval_in_thread(port: int, script: str) -> tuple[threading.Thread, list[object]]:
+    outcome: list[object] = []
+
+    def run() -> None:
+        client = redis.Redis(port=port, socket_timeout=60)
+        try:
+            outcome.append(command(client, "EVAL", script, "0"))
+        except redis.ResponseError as exc:
+            outcome.append(str(exc))
+        client.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def _busy(port: int) -> bool:
+    probe = RawClient(port)
+    try:
+        return request(probe, "PING") == BUSY_EVAL
+    finally:
+        probe.close()
+
+
+def test_a_runaway_script_gets_busy_replies_and_script_kill_ends_it(spawn: Callable[..., ServerProcess]) -> None:
+    server = spawn("--appendonly", "no", "--busy-reply-threshold", "200")
+    watcher = RawClient(server.port)  # connected before the script: served by the busy poll
+    started = time.monotonic()
+    thread, outcome = _eval_in_thread(server.port, "local i = 0 while true do i = i + 1 end")
+    wait_for(lambda: request(watcher, "PING") == BUSY_EVAL)
+    assert time.monotonic() - started >= 0.2  # others wait (atomicity) until the threshold
+    assert request(watcher, "GET", "k") == BUSY_EVAL
+    assert _busy(server.port)  # a client that connects meanwhile is answered too
+    assert request(watcher, "FUNCTION", "KILL").startswith(b"-BUSY")
+    killer = RawClient(server.port)
+    assert request(killer, "SCRIPT", "KILL") == b"+OK\r\n"
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], str)
+    assert outcome[0].startswith("Script killed by user with SCRIPT KILL...")
+    assert request(watcher, "PING") == b"+PONG\r\n"
+    assert request(killer, "SET", "k", "v") == b"+OK\r\n"  # the client accepted while busy is a normal one now
+    assert request(killer, "SCRIPT", "KILL") == b"-NOTBUSY No scripts in execution right now.\r\n"
+    watcher.close()
+    killer.close()
+
+
+@pytest.mark.slow
+def test_a_script_that_wrote_is_unkillable_and_shutdown_nosave_stops_the_server(
+    spawn: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    data = tmp_path / "busy"
+    server = spawn("--appendonly", "yes", "--busy-reply-threshold", "200", data_dir=data)
+    client = redis.Redis(port=server.port)
+    client.set("before", "1")
+    thread, _ = _eval_in_thread(server.port, "redis.call('set', 'written', '1') while true do end")
+    wait_for(lambda: _busy(server.port))
+    killer = RawClient(server.port)
+    assert request(killer, "SCRIPT", "KILL").startswith(b"-UNKILLABLE Sorry the script already executed write")
+    assert request(killer, "SHUTDOWN").startswith(b"-BUSY")
+    killer.send(encode_command("SHUTDOWN", "NOSAVE"))
+    wait_for(lambda: not server.alive(), timeout=20)
+    thread.join(10)
+    killer.close()
+    client.close()
+    server = spawn("--appendonly", "yes", data_dir=data)
+    client = redis.Redis(port=server.port)
+    assert client.get("before") == b"1"
+    assert client.get("written") is None  # the script never ended: none of its writes were logged
+    client.close()
