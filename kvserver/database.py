@@ -406,7 +406,7 @@ class Database:
                 self._writing(spec, argv)
             reply = handler(self, client, argv)
         except CommandError as exc:
-            reply = self._failed(spec, ErrorReply(exc.text.encode("utf-8", "surrogateescape")))
+            reply = self._failed(spec, ErrorReply(exc.text.encode("utf-8", "surrogateescape")), exc.counted)
         except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
             if spec.is_write:
                 self._relog_keys(spec, argv)  # which announces its keys too
@@ -418,10 +418,11 @@ class Database:
             self.pubsub.feed_monitors(client.db, origin, argv)  # after SELECT: the new one, as Redis
         return reply
 
-    def _failed(self, spec: CommandSpec, error: ErrorReply) -> ErrorReply:
-        self.stats.total_error_replies += 1
+    def _failed(self, spec: CommandSpec, error: ErrorReply, counted: bool = False) -> ErrorReply:
         self.monitoring.failed(spec.name)
-        self.monitoring.error(error)
+        if not counted:
+            self.stats.total_error_replies += 1
+            self.monitoring.error(error)
         return error
 
     def _relog_keys(self, spec: CommandSpec, argv: list[bytes]) -> None:

@@ -32,9 +32,12 @@ __all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "comman
 class CommandError(Exception):
     """An error reply. ``text`` is the whole reply line without the leading '-'."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, counted: bool = False) -> None:
         super().__init__(text)
         self.text = text
+        # the error was counted already (a script's error from a command it ran): only the
+        # command's failed_calls counts it again, not the error stats
+        self.counted = counted
 
 
 # Error texts are a contract that clients match on: these are Redis's, byte for byte.

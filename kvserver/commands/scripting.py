@@ -34,7 +34,7 @@ from kvserver.commands.registry import (
     container,
 )
 from kvserver.glob import compile_glob
-from kvserver.protocol import OK, SimpleString
+from kvserver.protocol import OK, ErrorReply, SimpleString
 from kvserver.scripting import UNAVAILABLE, available
 from kvserver.scripting.engine import (
     ALLOW_OOM,
@@ -43,6 +43,7 @@ from kvserver.scripting.engine import (
     NO_WRITES,
     LuaState,
     ScriptError,
+    error_table_text,
     parse_shebang,
     sha1hex,
 )
@@ -176,6 +177,22 @@ def library_records(ctx: Context) -> list[list[bytes]]:
     return [[b"FUNCTION", b"LOAD", b"REPLACE", library.code] for library in scripts.libraries.values()]
 
 
+def script_memory(ctx: Context) -> dict[str, object]:
+    """INFO memory's scripting fields (Redis 7.0's names)."""
+    scripts = _STATES.get(ctx)
+    eval_vm = scripts.lua.memory() if scripts is not None and scripts.lua is not None else 0
+    functions_vm = scripts.functions_lua.memory() if scripts is not None and scripts.functions_lua else 0
+    return {
+        "used_memory_lua": eval_vm,
+        "used_memory_vm_eval": eval_vm,
+        "used_memory_vm_functions": functions_vm,
+        "used_memory_vm_total": eval_vm + functions_vm,
+        "number_of_cached_scripts": len(scripts.scripts) if scripts is not None else 0,
+        "number_of_functions": len(scripts.functions) if scripts is not None else 0,
+        "number_of_libraries": len(scripts.libraries) if scripts is not None else 0,
+    }
+
+
 # --- the host a running script calls --------------------------------------------------------------
 
 
@@ -201,27 +218,38 @@ class _Host:
 
     def call(self, argv: list[bytes], resp3: bool) -> tuple[object, bool]:
         spec = _lookup(argv)
-        if spec is None or (spec.handler is None and not spec.subcommands):
-            return b"Unknown Redis command called from script", True
-        if not spec.arity_ok(len(argv)):
-            return b"Wrong number of args calling Redis command from script", True
-        if NOSCRIPT in spec.flags:
-            return b"This Redis command is not allowed from script", True
-        run = self.run
-        if run.killed:  # (SHUTDOWN NOSAVE: nothing more may be written)
-            return b"Script killed by user with SCRIPT KILL...", True
-        if spec.is_write or spec.name in _MAY_REPLICATE:
-            if run.read_only:
-                return b"Write commands are not allowed from read-only scripts.", True
+        refusal = self._refusal(spec, len(argv))
         ctx = self.ctx
-        if spec.denyoom and not run.allow_oom and not run.dirty and ctx.config.maxmemory:
-            if ctx.memory.over_limit(ctx):
-                return b"-" + _OOM.encode(), True
+        if refusal is not None:  # counted as Redis's scriptCall does: rejected, and an error reply
+            ctx.stats.total_error_replies += 1
+            ctx.monitoring.rejected(spec.name if spec is not None else None)
+            ctx.monitoring.error(error_table_text(refusal))
+            return refusal, True
+        assert spec is not None
         if spec.is_write:
-            run.dirty = True
+            self.run.dirty = True
         client = self.scripts.client
         client.resp3 = resp3
         return ctx.call(client, argv), False
+
+    def _refusal(self, spec: CommandSpec | None, argc: int) -> bytes | None:
+        """script.c's checks before a command from a script, in its order."""
+        if spec is None or (spec.handler is None and not spec.subcommands):
+            return b"Unknown Redis command called from script"
+        if not spec.arity_ok(argc):
+            return b"Wrong number of args calling Redis command from script"
+        if NOSCRIPT in spec.flags:
+            return b"This Redis command is not allowed from script"
+        run = self.run
+        if run.killed:  # (SHUTDOWN NOSAVE: nothing more may be written)
+            return b"Script killed by user with SCRIPT KILL..."
+        if (spec.is_write or spec.name in _MAY_REPLICATE) and run.read_only:
+            return b"Write commands are not allowed from read-only scripts."
+        ctx = self.ctx
+        if spec.denyoom and not run.allow_oom and not run.dirty and ctx.config.maxmemory:
+            if ctx.memory.over_limit(ctx):
+                return b"-" + _OOM.encode()
+        return None
 
     def log(self, level: int, message: bytes) -> None:
         log.log(_LOG_LEVELS[level], "%s", message.decode("utf-8", "replace"))
@@ -300,7 +328,7 @@ def _run(
         ctx.begin_unit()
     scripts.running = run
     try:
-        return lua.run(
+        reply = lua.run(
             function,
             argv[3 : 3 + numkeys],
             argv[3 + numkeys :],
@@ -311,11 +339,14 @@ def _run(
             hook=HOOK_INSTRUCTIONS if ctx.config.busy_reply_threshold > 0 else 0,
         )
     except ScriptError as exc:
-        raise CommandError(exc.text) from None
+        raise CommandError(exc.text, exc.counted) from None
     finally:
         scripts.running = None
         if not nested:
             ctx.end_unit()
+    if type(reply) is ErrorReply:  # an error the script returned: a failed call, as Redis counts it
+        raise CommandError(reply.decode("utf-8", "surrogateescape"), lua.error_counted)
+    return reply
 
 
 # --- EVAL and friends -----------------------------------------------------------------------------
@@ -418,8 +449,17 @@ def script_exists_command(ctx: Context, client: ClientState, argv: list[bytes]) 
     return [int(sha.lower().decode("latin-1") in cache) for sha in argv[2:]]
 
 
+def _subcommand_syntax(argv: list[bytes]) -> CommandError:
+    """addReplySubcommandSyntaxError's text."""
+    return _error(
+        b"ERR unknown subcommand or wrong number of arguments for '%b'. Try %b HELP." % (argv[1][:128], argv[0].upper())
+    )
+
+
 def _flush_mode(argv: list[bytes], error: str) -> None:
-    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b"sync", b"async")):
+    if len(argv) > 3:
+        raise _subcommand_syntax(argv)
+    if len(argv) == 3 and argv[2].lower() not in (b"sync", b"async"):
         raise CommandError(error)
 
 
@@ -543,20 +583,20 @@ def _register(scripts: Scripts, code: bytes, replace: bool) -> bytes:
     for fname, callback, flags, description in registered:
         library.functions[fname] = Function(fname, callback, flags, description, library)
     for fname in library.functions:
-        owner = scripts.functions.get(fname)
+        owner = scripts.functions.get(fname.lower())
         if owner is not None and owner.library is not old:
             raise _error(b"ERR Function %b already exists" % fname)
     if old is not None:
         _unlink(scripts, old)
     scripts.libraries[name] = library
-    scripts.functions.update(library.functions)
+    scripts.functions.update((fname.lower(), f) for fname, f in library.functions.items())
     return name
 
 
 def _unlink(scripts: Scripts, library: Library) -> None:
     del scripts.libraries[library.name]
     for fname in library.functions:
-        scripts.functions.pop(fname, None)
+        scripts.functions.pop(fname.lower(), None)
 
 
 container(
@@ -735,6 +775,187 @@ def _flag_set(flags: int) -> object:
     return SetReply(SimpleString(name) for name, bit in FLAG_NAMES.items() if flags & bit)
 
 
+# FUNCTION DUMP's payload is Redis's (functions.c): per library RDB_OPCODE_FUNCTION2 and the code
+# as an RDB string, then the RDB version (2 bytes) and a CRC64 (8 bytes, little endian): a dump
+# restores into Redis 7.0 and back.
+_FUNCTION2: Final = 245
+_FUNCTION_PRE_GA: Final = 246
+_RDB_VERSION: Final = 10
+_CRC64_POLY: Final = 0x95AC9329AC4BC9B5  # crc64-jones, reflected (Redis's crc64.c)
+
+
+def _crc64_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ _CRC64_POLY if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC64_TABLE: Final = _crc64_table()
+
+
+def crc64(data: bytes, crc: int = 0) -> int:
+    table = _CRC64_TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+def _rdb_length(length: int) -> bytes:
+    if length < 1 << 6:
+        return bytes((length,))
+    if length < 1 << 14:
+        return bytes((0x40 | length >> 8, length & 0xFF))
+    if length <= 0xFFFFFFFF:
+        return b"\x80" + length.to_bytes(4, "big")
+    return b"\x81" + length.to_bytes(8, "big")
+
+
+def _lzf_decompress(data: bytes, size: int) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        ctrl = data[i]
+        i += 1
+        if ctrl < 32:  # a literal run of ctrl + 1 bytes
+            out += data[i : i + ctrl + 1]
+            i += ctrl + 1
+        else:  # a back reference
+            length = ctrl >> 5
+            if length == 7:
+                length += data[i]
+                i += 1
+            start = len(out) - ((ctrl & 0x1F) << 8) - data[i] - 1
+            i += 1
+            if start < 0:
+                raise ValueError("bad LZF back reference")
+            for j in range(length + 2):
+                out.append(out[start + j])
+    if len(out) != size:
+        raise ValueError("bad LZF length")
+    return bytes(out)
+
+
+def _read_rdb_string(payload: bytes, pos: int) -> tuple[bytes, int]:
+    """An RDB string (plain, an encoded integer, or LZF) at ``pos``; the string and the next position."""
+    first = payload[pos]
+    kind = first >> 6
+    if kind == 0:
+        return payload[pos + 1 : pos + 1 + first], pos + 1 + first
+    if kind == 1:
+        length = ((first & 0x3F) << 8) | payload[pos + 1]
+        return payload[pos + 2 : pos + 2 + length], pos + 2 + length
+    if first in (0x80, 0x81):
+        width = 4 if first == 0x80 else 8
+        length = int.from_bytes(payload[pos + 1 : pos + 1 + width], "big")
+        start = pos + 1 + width
+        return payload[start : start + length], start + length
+    encoding = first & 0x3F
+    if encoding in (0, 1, 2):  # an integer stored in 1, 2 or 4 bytes
+        width = 1 << encoding
+        value = int.from_bytes(payload[pos + 1 : pos + 1 + width], "little", signed=True)
+        return b"%d" % value, pos + 1 + width
+    if encoding == 3:
+        compressed, pos = _read_rdb_length(payload, pos + 1)
+        size, pos = _read_rdb_length(payload, pos)
+        return _lzf_decompress(payload[pos : pos + compressed], size), pos + compressed
+    raise ValueError("unknown string encoding")
+
+
+def _read_rdb_length(payload: bytes, pos: int) -> tuple[int, int]:
+    first = payload[pos]
+    if first >> 6 == 0:
+        return first, pos + 1
+    if first >> 6 == 1:
+        return ((first & 0x3F) << 8) | payload[pos + 1], pos + 2
+    width = 4 if first == 0x80 else 8
+    return int.from_bytes(payload[pos + 1 : pos + 1 + width], "big"), pos + 1 + width
+
+
+@command(
+    "dump",
+    2,
+    (NOSCRIPT,),
+    keys=(0, 0, 0),
+    group=SCRIPTING,
+    parent="function",
+    since="7.0.0",
+    complexity="O(N) where N is the number of functions",
+    summary="Dump all functions into a serialized binary payload",
+)
+def function_dump_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    scripts = scripts_of(ctx)
+    parts: list[bytes] = []
+    for library in scripts.libraries.values():
+        parts += (bytes((_FUNCTION2,)), _rdb_length(len(library.code)), library.code)
+    payload = b"".join(parts) + _RDB_VERSION.to_bytes(2, "little")
+    return payload + crc64(payload).to_bytes(8, "little")
+
+
+@command(
+    "restore",
+    -3,
+    (WRITE, DENYOOM, NOSCRIPT),
+    keys=(0, 0, 0),
+    group=SCRIPTING,
+    parent="function",
+    since="7.0.0",
+    complexity="O(N) where N is the number of functions on the payload",
+    summary="Restore all the functions on the given payload",
+)
+def function_restore_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    scripts = scripts_of(ctx)
+    if len(argv) > 4:
+        raise _subcommand_syntax(argv)
+    policy = argv[3].lower() if len(argv) == 4 else b"append"
+    if policy not in (b"flush", b"append", b"replace"):
+        raise CommandError("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+    payload = argv[2]
+    footer = payload[-10:]
+    if (
+        len(payload) < 10
+        or int.from_bytes(footer[:2], "little") > _RDB_VERSION
+        or crc64(payload[:-8]).to_bytes(8, "little") != footer[2:]
+    ):
+        raise CommandError("ERR DUMP payload version or checksum are wrong")
+    codes: list[bytes] = []
+    body, pos = payload[:-10], 0
+    try:
+        while pos < len(body):
+            kind = body[pos]
+            if kind == _FUNCTION_PRE_GA:
+                raise CommandError("ERR Pre-GA function format not supported")
+            if kind != _FUNCTION2:
+                raise CommandError("ERR given type is not a function")
+            code, pos = _read_rdb_string(body, pos + 1)
+            codes.append(code)
+    except (IndexError, ValueError):
+        raise CommandError("ERR failed loading the given functions payload") from None
+    # all or nothing: the libraries are built on a copy, which replaces the live ones at the end
+    trial = Scripts()
+    trial.functions_lua = scripts.function_state()
+    if policy != b"flush":
+        trial.libraries = dict(scripts.libraries)
+        trial.functions = dict(scripts.functions)
+    for code in codes:
+        try:
+            _, name = _library_metadata(code)
+        except CommandError:
+            raise
+        if policy == b"append" and name in trial.libraries:
+            raise _error(b"ERR Library %b already exists" % name)
+        _register(trial, code, replace=policy == b"replace")
+    scripts.libraries, scripts.functions = trial.libraries, trial.functions
+    if policy == b"flush":
+        ctx.propagate([b"FUNCTION", b"FLUSH"], [])
+    for code in codes:
+        ctx.propagate([b"FUNCTION", b"LOAD", b"REPLACE", code], [])
+    return OK
+
+
 @command(
     "stats",
     2,
@@ -792,7 +1013,7 @@ def function_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) 
 )
 def fcall_command(ctx: Context, client: ClientState, argv: list[bytes], *, ro: bool) -> object:
     scripts = scripts_of(ctx)
-    function = scripts.functions.get(argv[1])
+    function = scripts.functions.get(argv[1].lower())
     if function is None:
         raise CommandError("ERR Function not found")
     _numkeys(argv, "ERR Bad number of keys provided")

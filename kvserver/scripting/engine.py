@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
@@ -49,10 +50,12 @@ FUNCTION_KILLED: Final = "ERR Script killed by user with FUNCTION KILL..."
 
 
 class ScriptError(Exception):
-    """An error reply (``text`` without the leading '-')."""
+    """An error reply (``text`` without the leading '-'); ``counted``: the error stats have it
+    already (it came from a command the script ran)."""
 
-    def __init__(self, text: str | bytes) -> None:
+    def __init__(self, text: str | bytes, counted: bool = False) -> None:
         self.text = text.decode("utf-8", "surrogateescape") if isinstance(text, bytes) else text
+        self.counted = counted
         super().__init__(self.text)
 
 
@@ -164,9 +167,11 @@ class LuaState:
         chunk = loader(bootstrap.encode())
         callables = (self._call, self._pcall, self._unwrap, self._log, self._tick, self._random, self._seed)
         (self._compile, self._run, self._field, self._load_library, self._gc) = chunk(
-            *callables, self._sha1, self._acl, self._setresp, self._set_repl
+            *callables, self._sha1, self._acl, self._setresp, self._set_repl, self._load_expired
         )
+        self._load_deadline = 0.0
         self._runs = 0  # a GC step every GC_PERIOD runs, as Redis's LUA_GC_CYCLE_PERIOD
+        self.error_counted = False  # the error reply the last run returned came from a command
         self.resp = 2  # redis.setresp: how the running script sees replies
         self.repl = 3  # redis.set_repl
         self.lua_type: Callable[[object], str | None] = lupa.lua_type
@@ -190,6 +195,7 @@ class LuaState:
     def load_library(self, body: bytes) -> list[tuple[bytes, Any, int, bytes | None]]:
         """Run a library's code (FUNCTION LOAD): the functions it registered, as (name, callback,
         flags, description)."""
+        self._load_deadline = time.monotonic() + LOAD_TIMEOUT
         try:
             ok, result = self._load_library(body)
         except self.lupa.LuaMemoryError:
@@ -242,7 +248,9 @@ class LuaState:
             text = self._failure(result, name)
             if b"not enough memory" in text:
                 self._gc()  # the failed script's garbage goes now, not at some later allocation
-            raise ScriptError(text)
+            counted = self.lua_type(result) == "table" and self._field(result, _COUNTED) is True
+            raise ScriptError(text, counted)
+        self.error_counted = False
         if self._runs >= GC_PERIOD:
             self._runs = 0
             self._gc(GC_PERIOD)
@@ -285,6 +293,8 @@ class LuaState:
         field = self._field
         err = field(value, b"err")
         if isinstance(err, bytes):
+            if depth == 0:
+                self.error_counted = field(value, _COUNTED) is True
             return ErrorReply(err)
         ok = field(value, b"ok")
         if isinstance(ok, bytes):
@@ -403,9 +413,9 @@ class LuaState:
         reply, rejected = host.call(argv, resp3)
         if rejected:
             assert isinstance(reply, bytes)
-            return True, self._error(error_table_text(reply))
+            return True, self.table_from({b"err": error_table_text(reply), _COUNTED: True})
         if type(reply) is ErrorReply:
-            return True, self.table_from({b"err": bytes(reply)})
+            return True, self.table_from({b"err": bytes(reply), _COUNTED: True})
         return False, self.to_lua(reply, resp3)
 
     def _error(self, text: bytes) -> object:
@@ -443,6 +453,9 @@ class LuaState:
             self._raise(b"ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
         self.repl = int(flags)
 
+    def _load_expired(self) -> bool:
+        return time.monotonic() > self._load_deadline
+
     def _tick(self) -> bool:
         return self.host is not None and self.host.tick()
 
@@ -473,3 +486,5 @@ class LuaState:
 
 INT32_MAX: Final = 2**31 - 1
 GC_PERIOD: Final = 50
+LOAD_TIMEOUT: Final = 0.5  # FUNCTION LOAD's limit on running a library's code (LOAD_TIMEOUT_MS)
+_COUNTED: Final = b"ignore_error_stats_update"  # script_lua.c's field of an error table

@@ -1,5 +1,5 @@
 -- Loaded by kvserver/scripting/engine.py into each Lua state: Redis 7.0's sandbox and API.
-local py_call, py_pcall, py_unwrap, py_log, py_tick, py_random, py_seed, py_sha1, py_acl, py_setresp, py_set_repl = ...
+local py_call, py_pcall, py_unwrap, py_log, py_tick, py_random, py_seed, py_sha1, py_acl, py_setresp, py_set_repl, py_load_expired = ...
 local G = _G
 local dbg = debug
 local error, type, tostring, select, unpack, pcall, xpcall = error, type, tostring, select, unpack, pcall, xpcall
@@ -106,15 +106,47 @@ for _, name in ipairs(allowed) do keep[name] = G[name] end
 keep.pcall = redis_pcall
 for name in pairs(G) do rawset(G, name, nil) end
 
--- library tables are read-only: a proxy that reads through to the real one
+-- Redis 7.0's globals and library tables are read-only (its Lua has read-only tables; here each
+-- is an empty proxy reading through to the real table, which nothing can reach)
+local protected = setmetatable({}, {__mode = 'k'})
+local readonly_mt = setmetatable({}, {__newindex = readonly})  -- what getmetatable shows
+protected[readonly_mt] = true
 local function lock(t)
-  return setmetatable({}, {__index = t, __newindex = readonly, __metatable = false})
+  local proxy = setmetatable({}, {__index = t, __newindex = readonly, __metatable = readonly_mt})
+  protected[proxy] = true
+  return proxy
 end
 for _, name in ipairs({'string', 'cjson', 'bit', 'cmsgpack', 'math', 'table', 'struct', 'coroutine'}) do
   if keep[name] ~= nil then keep[name] = lock(keep[name]) end
 end
-for name, value in pairs(keep) do rawset(G, name, value) end
-rawset(G, '_G', G)
+protected[G] = true
+local real_setmetatable, real_rawset, real_loadstring, real_load = setmetatable, rawset, loadstring, keep.load
+keep.setmetatable = function(t, mt)
+  if protected[t] then error('Attempt to modify a readonly table', 2) end
+  return real_setmetatable(t, mt)
+end
+keep.rawset = function(t, k, v)
+  if protected[t] then error('Attempt to modify a readonly table', 2) end
+  return real_rawset(t, k, v)
+end
+-- no binary chunks (Redis 7.0 refuses them: bytecode can break out of the sandbox)
+keep.loadstring = function(code, ...)
+  if type(code) == 'string' and code:byte(1) == 27 then return nil, 'binary chunks are not allowed' end
+  return real_loadstring(code, ...)
+end
+keep.load = function(reader, ...)
+  if type(reader) == 'string' then return keep.loadstring(reader, ...) end
+  local first = true
+  return real_load(function()
+    local piece = reader()
+    if first and type(piece) == 'string' and piece ~= '' then
+      first = false
+      if piece:byte(1) == 27 then return nil end
+    end
+    return piece
+  end, ...)
+end
+keep._G = G
 
 -- FUNCTION LOAD: the library's code sees only this much of `redis` (function_lua.c)
 local registered  -- the functions the library being loaded registered, else nil
@@ -176,7 +208,7 @@ local load_api = {
   LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
   REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
 }
-local load_redis = setmetatable({}, {
+local load_redis = real_setmetatable({}, {
   __index = function(_, name)
     local v = rawget(load_api, name)
     if v == nil then error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2) end
@@ -186,21 +218,24 @@ local load_redis = setmetatable({}, {
   __metatable = false,
 })
 local run_redis = lock(redis)
-local current_redis = run_redis
+keep.redis = run_redis
 
 local visible = {}  -- KEYS and ARGV of the running EVAL
-setmetatable(G, {
-  __index = function(_, name)
-    if name == 'redis' then return current_redis end
-    local v = rawget(visible, name)
-    if v == nil and name ~= 'debug' then  -- (lupa's error handler looks 'debug' up; nil is fine)
-      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-    end
-    return v
-  end,
-  __newindex = readonly,
-  __metatable = false,
-})
+-- a global is looked up in `keep` (in C, no Lua call); only what isn't there reaches `missing`
+local function missing(_, name)
+  local v = rawget(visible, name)
+  if v == nil and name ~= 'debug' then  -- (lupa's error handler looks 'debug' up; nil is fine)
+    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  end
+  return v
+end
+setmetatable(keep, {__index = missing})
+local g_mt = {__index = keep, __newindex = readonly, __metatable = readonly_mt}
+setmetatable(G, g_mt)
+-- while FUNCTION LOAD runs a library's code, the globals are only `redis` (function_lua.c)
+local load_globals = setmetatable({redis = load_redis}, {__index = function(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end})
 
 local function handler(err)
   local level = 2
@@ -260,9 +295,13 @@ local function load_library(body)
   local f, e = loadstring(body, '@user_function')
   if not f then return false, 'Error compiling function: ' .. tostring(e) end
   registered = {}
-  current_redis = load_redis
+  g_mt.__index = load_globals
+  sethook(function()
+    if py_load_expired() then error(err_table('ERR FUNCTION LOAD timeout')) end
+  end, '', 100000)
   local ok, err = xpcall(f, handler)
-  current_redis = run_redis
+  sethook()
+  g_mt.__index = keep
   local result = registered
   registered = nil
   if not ok then
