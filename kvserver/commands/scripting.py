@@ -34,7 +34,7 @@ from kvserver.commands.registry import (
     container,
 )
 from kvserver.glob import compile_glob
-from kvserver.protocol import OK, ErrorReply, SimpleString
+from kvserver.protocol import OK, ErrorReply, SimpleString, split_args
 from kvserver.scripting import UNAVAILABLE, available
 from kvserver.scripting.engine import (
     ALLOW_OOM,
@@ -546,7 +546,7 @@ def _library_metadata(code: bytes) -> tuple[bytes, bytes]:
     end = code.find(b"\n")
     if end < 0:
         raise CommandError("ERR Invalid library metadata")
-    parts = code[:end].split()
+    parts = split_args(code[:end])  # sdssplitargs: `name="foo"` is foo
     if not parts:
         raise CommandError("ERR Invalid library metadata")
     engine, name = parts[0][2:], None

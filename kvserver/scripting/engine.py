@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn, Protocol
 
-from kvserver.protocol import ErrorReply, NullArray, SetReply, SimpleString, Verbatim, format_double
+from kvserver.protocol import ErrorReply, NullArray, SetReply, SimpleString, Verbatim, format_double, split_args
 from kvserver.scripting import lualibs, lupa_lua51
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def parse_shebang(body: bytes) -> tuple[int, int]:
     end = body.find(b"\n")
     if end < 0:
         raise ScriptError("ERR Invalid script shebang")
-    parts = body[:end].split()
+    parts = split_args(body[:end])  # sdssplitargs: quotes allowed
     if not parts:
         raise ScriptError("ERR Invalid engine in script shebang")
     if parts[0] != b"#!lua":
