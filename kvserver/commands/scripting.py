@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -90,20 +89,24 @@ class Library:
     functions: dict[bytes, Function] = field(default_factory=dict)
 
 
-@dataclass(slots=True)
 class Run:
     """The script running now (script.c's scriptRunCtx)."""
 
-    caller: ClientState
-    argv: list[bytes]
-    name: str
-    eval_mode: bool
-    read_only: bool
-    allow_oom: bool
-    start: float = field(default_factory=time.monotonic)
-    dirty: bool = False  # it ran a write command: SCRIPT KILL can't stop it
-    killed: bool = False
-    busy: bool = False  # past busy-reply-threshold: others get BUSY
+    __slots__ = ("allow_oom", "argv", "busy", "caller", "dirty", "eval_mode", "killed", "name", "read_only", "start")
+
+    def __init__(
+        self, caller: ClientState, argv: list[bytes], name: str, eval_mode: bool, read_only: bool, allow_oom: bool
+    ) -> None:
+        self.caller = caller
+        self.argv = argv
+        self.name = name
+        self.eval_mode = eval_mode
+        self.read_only = read_only
+        self.allow_oom = allow_oom
+        self.start = time.monotonic()
+        self.dirty = False  # it ran a write command: SCRIPT KILL can't stop it
+        self.killed = False
+        self.busy = False  # past busy-reply-threshold: others get BUSY
 
 
 class Scripts:
@@ -146,7 +149,9 @@ class Scripts:
         self.lua = None  # a new Lua state on next use, as Redis's scriptingReset
 
 
-_STATES: weakref.WeakKeyDictionary[Context, Scripts] = weakref.WeakKeyDictionary()
+def _state_of(ctx: Context) -> Scripts | None:
+    scripts: Scripts | None = getattr(ctx, "_scripts", None)  # kept on the dispatcher, made on first use
+    return scripts
 
 
 def _error(text: bytes) -> CommandError:
@@ -155,23 +160,24 @@ def _error(text: bytes) -> CommandError:
 
 def scripts_of(ctx: Context) -> Scripts:
     """The server's scripting state; UNAVAILABLE without lupa."""
-    scripts = _STATES.get(ctx)
+    scripts: Scripts | None = getattr(ctx, "_scripts", None)
     if scripts is None:
         if not available():
             raise CommandError(UNAVAILABLE)
-        scripts = _STATES[ctx] = Scripts()
+        scripts = Scripts()
+        setattr(ctx, "_scripts", scripts)  # noqa: B010 - an attribute the Context protocol doesn't declare
     return scripts
 
 
 def running_script(ctx: Context) -> Run | None:
     """The script running now, if any (the server's busy handling asks)."""
-    scripts = _STATES.get(ctx)
+    scripts = _state_of(ctx)
     return scripts.running if scripts is not None else None
 
 
 def library_records(ctx: Context) -> list[list[bytes]]:
     """The libraries as the records that load them (a log rewrite writes them first)."""
-    scripts = _STATES.get(ctx)
+    scripts = _state_of(ctx)
     if scripts is None:
         return []
     return [[b"FUNCTION", b"LOAD", b"REPLACE", library.code] for library in scripts.libraries.values()]
@@ -179,7 +185,7 @@ def library_records(ctx: Context) -> list[list[bytes]]:
 
 def script_memory(ctx: Context) -> dict[str, object]:
     """INFO memory's scripting fields (Redis 7.0's names)."""
-    scripts = _STATES.get(ctx)
+    scripts = _state_of(ctx)
     eval_vm = scripts.lua.memory() if scripts is not None and scripts.lua is not None else 0
     functions_vm = scripts.functions_lua.memory() if scripts is not None and scripts.functions_lua else 0
     return {
@@ -309,9 +315,9 @@ def _run(
     flags: int,
     ro: bool,
     eval_mode: bool,
+    numkeys: int,
 ) -> object:
     _prepare(ctx, flags, ro)
-    numkeys = _numkeys(argv) if eval_mode else int(argv[2])
     compat = bool(flags & EVAL_COMPAT)
     run = Run(
         client,
@@ -370,7 +376,7 @@ def eval_command(ctx: Context, client: ClientState, argv: list[bytes], *, evalsh
     scripts = scripts_of(ctx)
     if evalsha and len(argv[1]) != 40:
         raise CommandError(NOSCRIPT_ERROR)
-    _numkeys(argv)
+    numkeys = _numkeys(argv)
     if evalsha:
         sha = argv[1].lower().decode("latin-1")
         script = scripts.scripts.get(sha)
@@ -389,6 +395,7 @@ def eval_command(ctx: Context, client: ClientState, argv: list[bytes], *, evalsh
         flags=script.flags,
         ro=ro,
         eval_mode=True,
+        numkeys=numkeys,
     )
 
 
@@ -1016,7 +1023,7 @@ def fcall_command(ctx: Context, client: ClientState, argv: list[bytes], *, ro: b
     function = scripts.functions.get(argv[1].lower())
     if function is None:
         raise CommandError("ERR Function not found")
-    _numkeys(argv, "ERR Bad number of keys provided")
+    numkeys = _numkeys(argv, "ERR Bad number of keys provided")
     return _run(
         ctx,
         scripts,
@@ -1028,4 +1035,5 @@ def fcall_command(ctx: Context, client: ClientState, argv: list[bytes], *, ro: b
         flags=function.flags,
         ro=ro,
         eval_mode=False,
+        numkeys=numkeys,
     )

@@ -47,6 +47,8 @@ FLAG_NAMES: Final = {
 }
 KILLED: Final = "ERR Script killed by user with SCRIPT KILL..."
 FUNCTION_KILLED: Final = "ERR Script killed by user with FUNCTION KILL..."
+_KILLED: Final = KILLED.encode()
+_FUNCTION_KILLED: Final = FUNCTION_KILLED.encode()
 
 
 class ScriptError(Exception):
@@ -227,12 +229,7 @@ class LuaState:
         self.repl = 3
         try:
             ok, result = self._run(
-                function,
-                self.table_from(list(keys)),
-                self.table_from(list(args)),
-                eval_mode,
-                hook,
-                (KILLED if eval_mode else FUNCTION_KILLED).encode(),
+                function, eval_mode, hook, _KILLED if eval_mode else _FUNCTION_KILLED, len(keys), *keys, *args
             )
         except self.lupa.LuaMemoryError:
             self._gc()

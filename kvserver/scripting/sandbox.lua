@@ -254,6 +254,7 @@ local function handler(err)
 end
 
 local kill_message
+local hooked = 0  -- the count the hook is installed with (once, not per run: sethook costs)
 local function killed_hook()
   -- every line of the script raises again (pcall can't swallow the kill), not this chunk's own
   local info = dbg.getinfo(2, 'S')
@@ -262,6 +263,7 @@ end
 local function count_hook()
   if py_tick() then
     sethook(killed_hook, 'l')
+    hooked = -1  -- the next run installs the count hook again
     error(err_table(kill_message))
   end
 end
@@ -272,22 +274,33 @@ local function compile(body, chunkname)
   return true, f
 end
 
-local function run(f, keys, args, eval_mode, hook, killmsg)
+-- keys and arguments come as varargs (cheaper than two tables built from Python)
+local function run(f, eval_mode, hook, killmsg, nkeys, ...)
   kill_message = killmsg
+  local all = {...}
+  local keys, args = {unpack(all, 1, nkeys)}, {unpack(all, nkeys + 1, select('#', ...))}
   if eval_mode then
     visible.KEYS = keys
     visible.ARGV = args
   end
-  if hook > 0 then sethook(count_hook, '', hook) end
+  if hook ~= hooked then
+    if hook > 0 then sethook(count_hook, '', hook) else sethook() end
+    hooked = hook
+  end
   local ok, result
   if eval_mode then
     ok, result = xpcall(f, handler)
   else
     ok, result = xpcall(function() return f(keys, args) end, handler)
   end
-  sethook()
-  visible.KEYS = nil
-  visible.ARGV = nil
+  if hooked < 0 then  -- killed: the line hook goes
+    sethook()
+    hooked = 0
+  end
+  if eval_mode then
+    visible.KEYS = nil
+    visible.ARGV = nil
+  end
   return ok, result
 end
 
@@ -301,6 +314,7 @@ local function load_library(body)
   end, '', 100000)
   local ok, err = xpcall(f, handler)
   sethook()
+  hooked = 0
   g_mt.__index = keep
   local result = registered
   registered = nil
