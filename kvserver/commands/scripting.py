@@ -188,14 +188,14 @@ def script_memory(ctx: Context) -> dict[str, object]:
     scripts = _state_of(ctx)
     eval_vm = scripts.lua.memory() if scripts is not None and scripts.lua is not None else 0
     functions_vm = scripts.functions_lua.memory() if scripts is not None and scripts.functions_lua else 0
-    return {
+    return {  # in Redis's order
         "used_memory_lua": eval_vm,
         "used_memory_vm_eval": eval_vm,
-        "used_memory_vm_functions": functions_vm,
-        "used_memory_vm_total": eval_vm + functions_vm,
         "number_of_cached_scripts": len(scripts.scripts) if scripts is not None else 0,
         "number_of_functions": len(scripts.functions) if scripts is not None else 0,
         "number_of_libraries": len(scripts.libraries) if scripts is not None else 0,
+        "used_memory_vm_functions": functions_vm,
+        "used_memory_vm_total": eval_vm + functions_vm,
     }
 
 

@@ -77,8 +77,12 @@ def test_script_effects_and_functions_survive_kill9_and_a_rewrite(
     spawn: Callable[..., ServerProcess], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    server = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data)
-    client = redis.Redis(port=server.port)
+
+    def start() -> tuple[ServerProcess, redis.Redis]:
+        server = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data)
+        return server, redis.Redis(port=server.port)
+
+    server, client = start()
     stamp = b""
     for _ in range(5):
         stamp = command(client, "EVAL", TIMED_WRITE, "2", "stamp", "runs")
@@ -88,8 +92,7 @@ def test_script_effects_and_functions_survive_kill9_and_a_rewrite(
     client.close()
     server.kill9()
 
-    server = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data)
-    client = redis.Redis(port=server.port)
+    server, client = start()
     _check_restored(client, stamp, 5)
     # a rewrite writes the libraries first, then the keys; kill -9 after it
     client.bgrewriteaof()
@@ -97,8 +100,7 @@ def test_script_effects_and_functions_survive_kill9_and_a_rewrite(
     client.close()
     server.kill9()
 
-    server = spawn("--appendonly", "yes", "--appendfsync", "always", data_dir=data)
-    client = redis.Redis(port=server.port)
+    server, client = start()
     _check_restored(client, stamp, 5)
     client.close()
     server.kill9()
