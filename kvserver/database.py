@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from kvserver.blocking import Block, Blocking, Waiter
 from kvserver.commands import TABLE
-from kvserver.commands.registry import NO_AUTH, READONLY, CommandError, CommandSpec, Context, arity_error
+from kvserver.commands.registry import NO_AUTH, READONLY, SKIP_MONITOR, CommandError, CommandSpec, Context, arity_error
 from kvserver.config import Config
 from kvserver.keyspace import KeyListener, Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
@@ -413,7 +413,8 @@ class Database:
             reply = self._failed(spec, internal_error(spec.name, argv, exc))
         # the one timing hook: commandstats, latencystats, SLOWLOG and LATENCY (monitoring.py)
         self.monitoring.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
-        if self.monitors and not spec.admin:  # after the command, as Redis 7.0's call() feeds them
+        # after the command, as Redis 7.0's call() feeds them (EVAL & co. feed their own line first)
+        if self.monitors and not spec.admin and SKIP_MONITOR not in spec.flags:
             origin = f"unix:{self.config.unixsocket}" if client.unix else client.addr
             self.pubsub.feed_monitors(client.db, origin, argv)  # after SELECT: the new one, as Redis
         return reply

@@ -142,6 +142,7 @@ BLOCKING = "blocking"
 MOVABLEKEYS = "movablekeys"
 NO_ASYNC_LOADING = "no_async_loading"
 SKIP_SLOWLOG = "skip_slowlog"
+SKIP_MONITOR = "skip_monitor"
 
 
 @dataclass(slots=True)

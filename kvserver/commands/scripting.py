@@ -22,6 +22,7 @@ from kvserver.commands.registry import (
     ALLOW_BUSY,
     DENYOOM,
     NOSCRIPT,
+    SKIP_MONITOR,
     STALE,
     TABLE,
     WRITE,
@@ -60,7 +61,7 @@ UNKILLABLE: Final = (
 # the instruction count between two checks of the clock (script_lua.c's hook, every 100000)
 HOOK_INSTRUCTIONS: Final = 100_000
 _MAY_REPLICATE: Final = frozenset({"publish", "spublish", "pfcount"})
-_SCRIPT_FLAGS: Final = ("noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys")
+_SCRIPT_FLAGS: Final = (NOSCRIPT, STALE, SKIP_MONITOR, "no_mandatory_keys", "movablekeys")
 _LOG_LEVELS: Final = (logging.DEBUG, logging.DEBUG + 5, logging.INFO, logging.WARNING)
 _OOM: Final = "OOM command not allowed when used memory > 'maxmemory'."
 log = logging.getLogger("kvserver")
@@ -303,6 +304,13 @@ def _prepare(ctx: Context, flags: int, ro: bool) -> None:
         raise CommandError("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'")
 
 
+def _feed_monitors(ctx: Context, client: ClientState, argv: list[bytes]) -> None:
+    """EVAL and FCALL show in MONITOR before the commands they run (as evalCommand feeds them)."""
+    if ctx.pubsub.monitors:
+        origin = f"unix:{ctx.config.unixsocket}" if client.unix else client.addr
+        ctx.pubsub.feed_monitors(client.db, origin, argv)
+
+
 def _run(
     ctx: Context,
     scripts: Scripts,
@@ -374,6 +382,7 @@ def _run(
 )
 def eval_command(ctx: Context, client: ClientState, argv: list[bytes], *, evalsha: bool, ro: bool) -> object:
     scripts = scripts_of(ctx)
+    _feed_monitors(ctx, client, argv)
     if evalsha and len(argv[1]) != 40:
         raise CommandError(NOSCRIPT_ERROR)
     numkeys = _numkeys(argv)
@@ -1020,6 +1029,7 @@ def function_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) 
 )
 def fcall_command(ctx: Context, client: ClientState, argv: list[bytes], *, ro: bool) -> object:
     scripts = scripts_of(ctx)
+    _feed_monitors(ctx, client, argv)
     function = scripts.functions.get(argv[1].lower())
     if function is None:
         raise CommandError("ERR Function not found")

@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from tests.support import ServerProcess, command, wait_for
+from tests.support import RawClient, ServerProcess, command, read_raw_reply, request, wait_for
 
 SERVERS = ["kvserver", "redis"]
 
@@ -94,3 +94,15 @@ def test_limits_rate_limiters(port: int) -> None:
         assert limiter.test(five, "other", strategy.__name__)
     fixed = strategies.FixedWindowRateLimiter(backend)
     assert [fixed.hit(parse("2/second"), "f") for _ in range(3)] == [True, True, False]
+
+
+def test_monitor_shows_eval_before_the_commands_it_runs(port: int) -> None:
+    monitor = RawClient(port)
+    assert request(monitor, "MONITOR") == b"+OK\r\n"
+    client = RawClient(port)
+    assert request(client, "EVAL", "redis.call('set', KEYS[1], ARGV[1])", "1", "foo", "bar") == b"$-1\r\n"
+    first, second = read_raw_reply(monitor, 1), read_raw_reply(monitor, 1)
+    assert b'"eval"' in first.lower()
+    assert second.endswith(b' [0 lua] "set" "foo" "bar"\r\n')
+    monitor.close()
+    client.close()
