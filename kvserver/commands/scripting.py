@@ -965,10 +965,17 @@ def function_restore_command(ctx: Context, client: ClientState, argv: list[bytes
             raise _error(b"ERR Library %b already exists" % name)
         _register(trial, code, replace=policy == b"replace")
     scripts.libraries, scripts.functions = trial.libraries, trial.functions
-    if policy == b"flush":
-        ctx.propagate([b"FUNCTION", b"FLUSH"], [])
-    for code in codes:
-        ctx.propagate([b"FUNCTION", b"LOAD", b"REPLACE", code], [])
+    nested = ctx.in_transaction
+    if not nested:
+        ctx.begin_unit()  # the restore is one unit in the log, as it is all or nothing here
+    try:
+        if policy == b"flush":
+            ctx.propagate([b"FUNCTION", b"FLUSH"], [])
+        for code in codes:
+            ctx.propagate([b"FUNCTION", b"LOAD", b"REPLACE", code], [])
+    finally:
+        if not nested:
+            ctx.end_unit()
     return OK
 
 

@@ -79,3 +79,25 @@ def test_the_lua_memory_cap_fails_the_script_not_the_server() -> None:
     assert isinstance(reply, bytes)
     assert reply.startswith(b"ERR Error running script")
     assert h("EVAL", "return 1", "0") == 1
+
+
+# what redis-server 7.0.15 answers FUNCTION DUMP with this one library loaded
+REDIS_DUMP = (
+    b"\xf5@Q#!lua name=mylib\nredis.register_function('f1', function(keys, args) return 1 end)"
+    b"\n\x00\xcdw\xd9\xf8\x9694h"
+)
+
+
+def test_function_dump_is_redis_payload_and_restores() -> None:
+    h = Harness()
+    code = "#!lua name=mylib\nredis.register_function('f1', function(keys, args) return 1 end)"
+    assert h("FUNCTION", "LOAD", code) == b"mylib"
+    assert h("FUNCTION", "DUMP") == REDIS_DUMP
+    assert h("FUNCTION", "RESTORE", REDIS_DUMP) == b"ERR Library mylib already exists"
+    assert h("FUNCTION", "FLUSH") == b"OK"
+    assert h("FUNCTION", "RESTORE", REDIS_DUMP) == b"OK"
+    assert h("FCALL", "f1", "0") == 1
+    assert h("FUNCTION", "RESTORE", REDIS_DUMP[:-1] + b"x") == b"ERR DUMP payload version or checksum are wrong"
+    assert h("FUNCTION", "RESTORE", REDIS_DUMP, "REPLACE") == b"OK"
+    assert h("FUNCTION", "RESTORE", REDIS_DUMP, "FLUSH") == b"OK"
+    assert h.log.units[-1] == [[b"FUNCTION", b"FLUSH"], [b"FUNCTION", b"LOAD", b"REPLACE", code.encode()]]
