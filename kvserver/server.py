@@ -701,10 +701,16 @@ class Server:
             return db.execute(state, argv)  # (the script ended in between, or the error as usual)
         nosave = spec.name == "shutdown" and any(arg.lower() == b"nosave" for arg in argv[1:])
         if ALLOW_BUSY not in spec.flags or (spec.name == "shutdown" and not nosave):
+            busy = (SLOW_EVAL if run.eval_mode else SLOW_FUNCTION).encode()
+            db.stats.total_error_replies += 1
             if state.multi is not None:
                 state.exec_error = True
-            db.stats.total_error_replies += 1
-            return ErrorReply((SLOW_EVAL if run.eval_mode else SLOW_FUNCTION).encode())
+                if spec.name == "exec":  # as Redis's rejectCommand: the transaction is discarded
+                    state.multi = None
+                    state.exec_error = False
+                    db.unwatch(state)
+                    return ErrorReply(b"EXECABORT Transaction discarded because of: " + busy)
+            return ErrorReply(busy)
         if nosave:
             # the script never ends: its writes are dropped with the process, never logged
             run.killed = True

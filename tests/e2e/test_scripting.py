@@ -150,12 +150,17 @@ def _busy(port: int) -> bool:
 def test_a_runaway_script_gets_busy_replies_and_script_kill_ends_it(spawn: Callable[..., ServerProcess]) -> None:
     server = spawn("--appendonly", "no", "--busy-reply-threshold", "200")
     watcher = RawClient(server.port)  # connected before the script: served by the busy poll
+    in_multi = RawClient(server.port)
+    assert request(in_multi, "MULTI") == b"+OK\r\n"
+    assert request(in_multi, "INCR", "n") == b"+QUEUED\r\n"
     started = time.monotonic()
     runaway = "local i = 0 while true do i = i + 1 end"
     thread, outcome = _eval_in_thread(server.port, runaway)
     wait_for(lambda: request(watcher, "PING") == BUSY_EVAL)
     assert time.monotonic() - started >= 0.2  # others wait (atomicity) until the threshold
     assert request(watcher, "GET", "k") == BUSY_EVAL
+    assert request(in_multi, "INCR", "n") == BUSY_EVAL
+    assert request(in_multi, "EXEC") == b"-EXECABORT Transaction discarded because of: " + BUSY_EVAL[1:]
     assert _busy(server.port)  # a client that connects meanwhile is answered too
     assert request(watcher, "FUNCTION", "KILL") == BUSY_EVAL  # (texts as redis-server's, checked by hand)
     assert request(watcher, "FUNCTION", "STATS") == BUSY_EVAL
@@ -167,6 +172,9 @@ def test_a_runaway_script_gets_busy_replies_and_script_kill_ends_it(spawn: Calla
     sha = hashlib.sha1(runaway.encode()).hexdigest()
     assert outcome == [f"Script killed by user with SCRIPT KILL... script: {sha}, on @user_script:1."]
     assert request(watcher, "PING") == b"+PONG\r\n"
+    assert request(in_multi, "PING") == b"+PONG\r\n"  # out of MULTI: nothing of it ran
+    assert request(in_multi, "GET", "n") == b"$-1\r\n"
+    in_multi.close()
     assert request(killer, "SET", "k", "v") == b"+OK\r\n"  # the client accepted while busy is a normal one now
     assert request(killer, "SCRIPT", "KILL") == b"-NOTBUSY No scripts in execution right now.\r\n"
     watcher.close()
