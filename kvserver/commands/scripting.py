@@ -22,6 +22,7 @@ from kvserver.commands.registry import (
     ALLOW_BUSY,
     DENYOOM,
     NOSCRIPT,
+    READONLY,
     SKIP_MONITOR,
     STALE,
     TABLE,
@@ -370,14 +371,24 @@ def _run(
     [
         Variant("eval", "Execute a Lua script server side", evalsha=False, ro=False),
         Variant("evalsha", "Execute a Lua script server side", evalsha=True, ro=False),
-        Variant("eval_ro", "Execute a read-only Lua script server side", since="7.0.0", evalsha=False, ro=True),
-        Variant("evalsha_ro", "Execute a read-only Lua script server side", since="7.0.0", evalsha=True, ro=True),
     ],
     -3,
     _SCRIPT_FLAGS,
     keys=(0, 0, 0),
     group=SCRIPTING,
     since="2.6.0",
+    complexity="Depends on the script that is executed.",
+)
+@command(
+    [
+        Variant("eval_ro", "Execute a read-only Lua script server side", evalsha=False, ro=True),
+        Variant("evalsha_ro", "Execute a read-only Lua script server side", evalsha=True, ro=True),
+    ],
+    -3,
+    (*_SCRIPT_FLAGS, READONLY),
+    keys=(0, 0, 0),
+    group=SCRIPTING,
+    since="7.0.0",
     complexity="Depends on the script that is executed.",
 )
 def eval_command(ctx: Context, client: ClientState, argv: list[bytes], *, evalsha: bool, ro: bool) -> object:
@@ -1023,12 +1034,18 @@ def function_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) 
 
 
 @command(
-    [
-        Variant("fcall", "Invoke a function", ro=False),
-        Variant("fcall_ro", "Invoke a read-only function", ro=True),
-    ],
+    [Variant("fcall", "Invoke a function", ro=False)],
     -3,
     _SCRIPT_FLAGS,
+    keys=(0, 0, 0),
+    group=SCRIPTING,
+    since="7.0.0",
+    complexity="Depends on the function that is executed.",
+)
+@command(
+    [Variant("fcall_ro", "Invoke a read-only function", ro=True)],
+    -3,
+    (*_SCRIPT_FLAGS, READONLY),
     keys=(0, 0, 0),
     group=SCRIPTING,
     since="7.0.0",
