@@ -353,20 +353,27 @@ class Connection(asyncio.Protocol):
 class _Newcomer:
     """A client accepted while a script was busy, until it becomes a ``Connection``."""
 
-    __slots__ = ("local", "parser", "sock", "state")
+    __slots__ = ("closing", "local", "parser", "sock", "state")
 
     def __init__(self, sock: socket.socket, local: str, state: ClientState, parser: RequestParser) -> None:
         self.sock = sock
         self.local = local
         self.state = state
         self.parser = parser
+        self.closing = False
+        state.close = self.close  # QUIT while still busy
+
+    def close(self) -> None:
+        self.closing = True
 
 
-def _read_now(fd: int) -> bytes:
-    """What a socket has to read now (b"" at its end: the event loop sees that later)."""
+def _read_now(fd: int) -> bytes | None:
+    """What a socket has to read now: b"" at its end or on an error, None if nothing yet."""
     try:
         return os.read(fd, 65536)
-    except (BlockingIOError, InterruptedError, ConnectionError):
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
         return b""
 
 
@@ -684,6 +691,11 @@ class Server:
                     replies = self._busy_replies(newcomer.state, newcomer.parser)
                     with contextlib.suppress(OSError):
                         newcomer.sock.sendall(replies)
+                if data == b"" or newcomer.closing:  # gone, or QUIT: it never becomes a connection
+                    del self._newcomers[fd]
+                    self.unmade -= 1
+                    self.db.client_closed(newcomer.state)
+                    newcomer.sock.close()
 
     def _busy_replies(self, state: ClientState, parser: RequestParser) -> bytes:
         out: list[bytes] = []

@@ -161,7 +161,11 @@ def test_a_runaway_script_gets_busy_replies_and_script_kill_ends_it(spawn: Calla
     assert request(watcher, "GET", "k") == BUSY_EVAL
     assert request(in_multi, "INCR", "n") == BUSY_EVAL
     assert request(in_multi, "EXEC") == b"-EXECABORT Transaction discarded because of: " + BUSY_EVAL[1:]
-    assert _busy(server.port)  # a client that connects meanwhile is answered too
+    assert _busy(server.port)  # a client that connects meanwhile is answered too (and closes)
+    leaving = RawClient(server.port)
+    assert request(leaving, "QUIT") == b"+OK\r\n"
+    assert leaving.recv_until_closed() == b""
+    leaving.close()
     assert request(watcher, "FUNCTION", "KILL") == BUSY_EVAL  # (texts as redis-server's, checked by hand)
     assert request(watcher, "FUNCTION", "STATS") == BUSY_EVAL
     killer = RawClient(server.port)
@@ -177,6 +181,8 @@ def test_a_runaway_script_gets_busy_replies_and_script_kill_ends_it(spawn: Calla
     in_multi.close()
     assert request(killer, "SET", "k", "v") == b"+OK\r\n"  # the client accepted while busy is a normal one now
     assert request(killer, "SCRIPT", "KILL") == b"-NOTBUSY No scripts in execution right now.\r\n"
+    # the clients that left while the script was busy are gone from the registry
+    wait_for(lambda: b"connected_clients:2\r\n" in request(killer, "INFO", "clients"))
     watcher.close()
     killer.close()
 
