@@ -84,6 +84,8 @@ class AppendOnlyLog:
         self.databases: Callable[[], list[tuple[int, Keyspace]]] | None = None
         # called as a rewrite starts: the writer's next unit must say its database (SELECT)
         self.on_rewrite: Callable[[], None] = lambda: None
+        # records the rewrite writes before the keys (the function libraries: FUNCTION LOAD ...)
+        self.preamble: Callable[[], list[list[bytes]]] = list
         self.path = str(config.aof_path)
         self.fd = -1
         self.appended = 0
@@ -497,6 +499,9 @@ class Rewrite:
             self.fd = os.open(self.tmp_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
             self.dir_fd = os.open(os.path.dirname(os.path.abspath(owner.path)), os.O_RDONLY)
             self._emit([HEADER])
+            preamble = owner.preamble()
+            if preamble:
+                self._emit([encode_frame(preamble)])
         except OSError:
             self._release_files()
             raise

@@ -15,12 +15,14 @@ import stat
 import sys
 import time
 from collections.abc import Coroutine, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
 from kvserver import __version__
 from kvserver.aof import AppendOnlyLog
 from kvserver.commands.connection import REDIS_VERSION
+from kvserver.commands.scripting import library_records
 from kvserver.conffile import ConfFileError, command_line_to_text
 from kvserver.config import Config
 from kvserver.database import Database
@@ -353,6 +355,7 @@ def open_log(config: Config, db: Database) -> AppendOnlyLog | None:
     aof = AppendOnlyLog(config, db.keyspace_of(0))
     aof.databases = db.keyspaces
     aof.on_rewrite = db.forget_logged_db
+    aof.preamble = partial(library_records, db)  # functions first, as Redis's RDB preamble
     try:
         aof.open(valid_size)
     except OSError as exc:

@@ -434,6 +434,21 @@ PARAMETERS += (
         help="entries the slow log keeps (the oldest go first)",
     ),
     Parameter(
+        "busy-reply-threshold",
+        "busy_reply_threshold",
+        _int_in(0, LLONG_MAX),
+        mutable=True,
+        help="milliseconds a script runs before other clients get -BUSY and SCRIPT KILL may end it (0: never)",
+    ),
+    Parameter(
+        "lua-time-limit",
+        "busy_reply_threshold",
+        _int_in(0, LLONG_MAX),
+        mutable=True,
+        help="the old name of busy-reply-threshold",
+        alias_of="busy-reply-threshold",
+    ),
+    Parameter(
         "latency-monitor-threshold",
         "latency_monitor_threshold",
         _int_in(0, LLONG_MAX),
@@ -526,6 +541,7 @@ class Config:
     slowlog_log_slower_than: int = 10000
     slowlog_max_len: int = 128
     latency_monitor_threshold: int = 0
+    busy_reply_threshold: int = 5000
     hash_max_listpack_entries: int = 512
     hash_max_listpack_value: int = 64
     list_max_listpack_size: int = -2

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from kvserver.blocking import Block, Blocking, Waiter
 from kvserver.commands import TABLE
-from kvserver.commands.registry import NO_AUTH, READONLY, CommandError, CommandSpec, Context, arity_error
+from kvserver.commands.registry import NO_AUTH, READONLY, SKIP_MONITOR, CommandError, CommandSpec, Context, arity_error
 from kvserver.config import Config
 from kvserver.keyspace import KeyListener, Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
@@ -406,22 +406,24 @@ class Database:
                 self._writing(spec, argv)
             reply = handler(self, client, argv)
         except CommandError as exc:
-            reply = self._failed(spec, ErrorReply(exc.text.encode("utf-8", "surrogateescape")))
+            reply = self._failed(spec, ErrorReply(exc.text.encode("utf-8", "surrogateescape")), exc.counted)
         except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
             if spec.is_write:
                 self._relog_keys(spec, argv)  # which announces its keys too
             reply = self._failed(spec, internal_error(spec.name, argv, exc))
         # the one timing hook: commandstats, latencystats, SLOWLOG and LATENCY (monitoring.py)
         self.monitoring.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
-        if self.monitors and not spec.admin:  # after the command, as Redis 7.0's call() feeds them
+        # after the command, as Redis 7.0's call() feeds them (EVAL & co. feed their own line first)
+        if self.monitors and not spec.admin and SKIP_MONITOR not in spec.flags:
             origin = f"unix:{self.config.unixsocket}" if client.unix else client.addr
             self.pubsub.feed_monitors(client.db, origin, argv)  # after SELECT: the new one, as Redis
         return reply
 
-    def _failed(self, spec: CommandSpec, error: ErrorReply) -> ErrorReply:
-        self.stats.total_error_replies += 1
+    def _failed(self, spec: CommandSpec, error: ErrorReply, counted: bool = False) -> ErrorReply:
         self.monitoring.failed(spec.name)
-        self.monitoring.error(error)
+        if not counted:
+            self.stats.total_error_replies += 1
+            self.monitoring.error(error)
         return error
 
     def _relog_keys(self, spec: CommandSpec, argv: list[bytes]) -> None:
@@ -498,6 +500,12 @@ class Database:
         records, self._unit = self._unit, None
         if records and self.logging:
             self.persistence.write(records)
+
+    def abandon_unit(self) -> None:
+        """Drop the open unit unlogged (SHUTDOWN NOSAVE while a script runs: Redis exits before
+        the script's writes are propagated)."""
+        self._unit = None
+        self.logging = False  # and nothing after it either: the server is going down
 
     @property
     def in_transaction(self) -> bool:
@@ -679,6 +687,13 @@ class Database:
         if self.server is None:
             return "ERR Errors trying to SHUTDOWN. Check logs."
         return self.server.request_shutdown(save)
+
+    def serve_while_busy(self) -> None:
+        """Called from inside a script past busy-reply-threshold: the server answers the other
+        clients (BUSY, or the few commands Redis allows then), and returns."""
+        serve = getattr(self.server, "serve_while_busy", None)  # (a ServerControl may lack it)
+        if serve is not None:
+            serve()
 
     def config_changed(self, name: str) -> None:
         if name.startswith(("slowlog-", "latency-monitor")):

@@ -31,7 +31,6 @@ REPLICATION: Final = "kvserver has no replication"
 CLUSTER: Final = "kvserver has no cluster mode"
 TLS: Final = "kvserver has no TLS (put a TLS proxy such as stunnel in front)"
 TUNING: Final = "tunes Redis's C internals (encodings, allocator, threads, kernel); kvserver has no equivalent"
-SCRIPTING: Final = "kvserver has no scripting"
 ACL: Final = "kvserver has no ACL users; requirepass is its only authentication"
 DEBUG: Final = "kvserver has no DEBUG or MODULE commands"
 LATENCY: Final = "kvserver always tracks per-command latency (INFO latencystats), at the percentiles 50, 99 and 99.9"
@@ -83,7 +82,7 @@ DIRECTIVES: tuple[Redis, ...] = (
     Redis("bind", None, "* -::*", MUTABLE | MULTI, KVSERVER),
     Redis("bind-source-addr", None, "", MUTABLE, TUNING),
     Redis("bio_cpulist", None, "", 0, TUNING),
-    Redis("busy-reply-threshold", "lua-time-limit", "5000", MUTABLE, SCRIPTING),
+    Redis("busy-reply-threshold", "lua-time-limit", "5000", MUTABLE, KVSERVER),
     Redis(
         "client-output-buffer-limit",
         None,

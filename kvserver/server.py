@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import resource
+import select
 import signal
 import socket
 import time
@@ -24,7 +25,8 @@ from itertools import islice
 from typing import Final, cast
 
 from kvserver.blocking import Block
-from kvserver.commands.registry import CommandError
+from kvserver.commands.registry import ALLOW_BUSY, CommandError
+from kvserver.commands.scripting import SLOW_EVAL, SLOW_FUNCTION, running_script
 from kvserver.config import Config
 from kvserver.database import Database
 from kvserver.protocol import ErrorReply, Pushes, RequestParser, encode_reply
@@ -69,6 +71,7 @@ _PAUSED_BY_OUTPUT: Final = 1  # the client doesn't read its replies
 _PAUSED_BY_BLOCK: Final = 2  # the client is blocked with a large buffer
 EXPIRE_SLICE_SECONDS: Final = 0.001  # one slice of active expiry; the loop polls I/O between slices
 EXPIRE_BATCH: Final = 200
+BUSY_POLL_INTERVAL: Final = 0.005  # how often a busy script's hook polls the clients
 
 
 class Connection(asyncio.Protocol):
@@ -92,7 +95,7 @@ class Connection(asyncio.Protocol):
         "transport",
     )
 
-    def __init__(self, server: Server, local: str = "") -> None:
+    def __init__(self, server: Server, local: str = "", adopt: tuple[ClientState, RequestParser] | None = None) -> None:
         self.server = server
         self.local = local  # a Unix socket client: "path:0", its addr and laddr
         self.db = server.db
@@ -110,6 +113,8 @@ class Connection(asyncio.Protocol):
         self.out: list[bytes] | None = None  # the reply batch being built (messages to self join it)
         self.trailer: list[bytes] = []  # MONITOR lines of this client's own command, after its reply
         self.soft_since = 0.0  # when the output went over the soft limit of its class (0: it is under)
+        if adopt is not None:  # accepted while a script was busy: its client and parser go on
+            self.state, self.parser = adopt
 
     # --- asyncio callbacks ---------------------------------------------------------------------
 
@@ -118,6 +123,11 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         self.server.unmade -= 1
         db = self.db
+        state = self.state
+        if state is not None:  # adopted (accepted while a script was busy): checked and counted then
+            state.close, state.on_unblocked, state.push = self.close_after_reply, self.unblocked, self.push
+            self.server.connections.add(self)
+            return
         config = db.config
         peer = transport.get_extra_info("peername")
         refusal = None
@@ -340,6 +350,33 @@ class Connection(asyncio.Protocol):
         asyncio.get_running_loop().call_soon(self.server.send, self, b"")
 
 
+class _Newcomer:
+    """A client accepted while a script was busy, until it becomes a ``Connection``."""
+
+    __slots__ = ("closing", "local", "parser", "sock", "state")
+
+    def __init__(self, sock: socket.socket, local: str, state: ClientState, parser: RequestParser) -> None:
+        self.sock = sock
+        self.local = local
+        self.state = state
+        self.parser = parser
+        self.closing = False
+        state.close = self.close  # QUIT while still busy
+
+    def close(self) -> None:
+        self.closing = True
+
+
+def _read_now(fd: int) -> bytes | None:
+    """What a socket has to read now: b"" at its end or on an error, None if nothing yet."""
+    try:
+        return os.read(fd, 65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
 def _host(address: object) -> str:
     """The peer's IP address as text (what protected mode compares)."""
     if isinstance(address, tuple) and address:
@@ -440,6 +477,7 @@ class Lifecycle:
         self.config = config
         self.stopped: asyncio.Event | None = None  # set up when the server starts
         self.maxclients = config.maxclients  # what a refused CONFIG SET maxclients restores
+        self.busy: Callable[[], None] | None = None  # the server's busy serving (Server.serve_while_busy)
 
     def start(self) -> asyncio.Event:
         adjust_open_files_limit(self.config)
@@ -453,6 +491,11 @@ class Lifecycle:
         log.warning("User requested shutdown...")
         self.stopped.set()
         return None
+
+    def serve_while_busy(self) -> None:
+        """A script is past busy-reply-threshold (called from its instruction hook)."""
+        if self.busy is not None:
+            self.busy()
 
     def config_changed(self, name: str) -> None:
         """CONFIG SET maxclients: raise the descriptor limit to match, or refuse as Redis does."""
@@ -490,6 +533,9 @@ class Server:
         self._cron_failures: dict[str, str] = {}  # step -> the failure last logged for it
         self.port = config.port
         self.pushes: dict[Connection, list[bytes]] = {}  # messages waiting for the end of the batch
+        self.lifecycle.busy = self.serve_while_busy
+        self._busy_next = 0.0  # the next poll while a script is busy
+        self._newcomers: dict[int, _Newcomer] = {}  # accepted while a script was busy, by fd
 
     # --- replies and durability ----------------------------------------------------------------
 
@@ -599,6 +645,126 @@ class Server:
             with contextlib.suppress(OSError):
                 os.unlink(self.config.unixsocket)
 
+    # --- while a script is busy -----------------------------------------------------------------
+    # A script past busy-reply-threshold calls this from its instruction hook, inside the event
+    # loop's callback that runs it, as Redis's processEventsWhileBlocked: the other clients' sockets
+    # and the listeners are polled without waiting, what they sent is read and parsed by their own
+    # parser, and each complete command gets -BUSY, or runs if Redis allows it then (SCRIPT KILL,
+    # FUNCTION KILL/STATS, SHUTDOWN NOSAVE, AUTH, HELLO, MULTI...). A client accepted meanwhile
+    # becomes a normal connection once the script has ended.
+
+    def serve_while_busy(self) -> None:
+        now = time.monotonic()
+        if now < self._busy_next:
+            return
+        self._busy_next = now + BUSY_POLL_INTERVAL
+        conns = {
+            conn.state.fd: conn
+            for conn in self.connections
+            if conn.state is not None
+            and conn.state.fd >= 0
+            and conn.out is None  # (the script's caller is the one executing now)
+            and not conn.closing
+            and not conn.paused
+            and conn.state.blocked is None
+        }
+        listeners = {sock.fileno(): sock for sock in self._listeners if sock.fileno() >= 0}
+        poller = select.poll()
+        for fd in (*conns, *listeners, *self._newcomers):
+            poller.register(fd, select.POLLIN)
+        for fd, _ in poller.poll(0):
+            if fd in listeners:
+                self._accept_while_busy(listeners[fd])
+            elif fd in conns:
+                conn = conns[fd]
+                data = _read_now(fd)
+                if data and conn.state is not None and conn.transport is not None:
+                    conn.parser.feed(data)
+                    replies = self._busy_replies(conn.state, conn.parser)
+                    if replies:
+                        conn.transport.write(replies)
+            elif fd in self._newcomers:
+                newcomer = self._newcomers[fd]
+                data = _read_now(fd)
+                if data:
+                    newcomer.parser.feed(data)
+                    replies = self._busy_replies(newcomer.state, newcomer.parser)
+                    with contextlib.suppress(OSError):
+                        newcomer.sock.sendall(replies)
+                if data == b"" or newcomer.closing:  # gone, or QUIT: it never becomes a connection
+                    del self._newcomers[fd]
+                    self.unmade -= 1
+                    self.db.client_closed(newcomer.state)
+                    newcomer.sock.close()
+
+    def _busy_replies(self, state: ClientState, parser: RequestParser) -> bytes:
+        out: list[bytes] = []
+        for argv in parser.commands():
+            encode_reply(self._busy_reply(state, argv), state.resp3, out)
+        if parser.error is not None:
+            encode_reply(ErrorReply(b"ERR " + str(parser.error).encode()), state.resp3, out)
+        return b"".join(out)
+
+    def _busy_reply(self, state: ClientState, argv: list[bytes]) -> object:
+        db = self.db
+        run = running_script(db)
+        spec = db.resolve(argv)
+        if run is None or isinstance(spec, ErrorReply):
+            return db.execute(state, argv)  # (the script ended in between, or the error as usual)
+        nosave = spec.name == "shutdown" and any(arg.lower() == b"nosave" for arg in argv[1:])
+        if ALLOW_BUSY not in spec.flags or (spec.name == "shutdown" and not nosave):
+            busy = (SLOW_EVAL if run.eval_mode else SLOW_FUNCTION).encode()
+            db.stats.total_error_replies += 1
+            if state.multi is not None:
+                state.exec_error = True
+                if spec.name == "exec":  # as Redis's rejectCommand: the transaction is discarded
+                    state.multi = None
+                    state.exec_error = False
+                    db.unwatch(state)
+                    return ErrorReply(b"EXECABORT Transaction discarded because of: " + busy)
+            return ErrorReply(busy)
+        if nosave:
+            # the script never ends: its writes are dropped with the process, never logged
+            run.killed = True
+            db.abandon_unit()
+        return db.execute(state, argv)
+
+    def _accept_while_busy(self, sock: socket.socket) -> None:
+        db = self.db
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, peer = sock.accept()
+            except OSError:
+                return
+            if len(db.clients) + self.unmade >= self.config.maxclients:
+                db.stats.rejected_connections += 1
+                with contextlib.suppress(OSError):
+                    conn.send(MAX_CLIENTS_REPLY)
+                conn.close()
+                continue
+            local = f"{self.config.unixsocket}:0" if sock is self._unix else ""
+            addr, laddr = (local, local) if local else (_addr(peer), _addr(conn.getsockname()))
+            state = ClientState(db.clients.take_id(), addr, laddr, conn.fileno(), unix=bool(local))
+            state.authenticated = not self.config.requirepass
+            db.clients.add(state)
+            db.stats.total_connections_received += 1
+            parser = RequestParser(self.config.proto_max_bulk_len, not state.authenticated)
+            conn.setblocking(True)  # a BUSY reply is small: sent whole, then non-blocking again
+            conn.settimeout(1.0)
+            if not self._newcomers:
+                asyncio.get_running_loop().call_soon(self._adopt_newcomers)  # after the script
+            self._newcomers[conn.fileno()] = _Newcomer(conn, local, state, parser)
+            self.unmade += 1
+
+    def _adopt_newcomers(self) -> None:
+        loop = asyncio.get_running_loop()
+        newcomers, self._newcomers = self._newcomers, {}
+        for newcomer in newcomers.values():
+            newcomer.sock.setblocking(False)
+            task = loop.create_task(self._connect(newcomer.sock, newcomer.local, (newcomer.state, newcomer.parser)))
+            self._connecting.add(task)
+            task.add_done_callback(self._connecting.discard)
+
     # --- accepting -----------------------------------------------------------------------------
     # Our own accept loop rather than the event loop's: libuv answers EMFILE by accepting and
     # closing every queued connection, silently. Here the clients beyond maxclients get Redis's
@@ -632,14 +798,18 @@ class Server:
             self._connecting.add(task)
             task.add_done_callback(self._connecting.discard)
 
-    async def _connect(self, conn: socket.socket, local: str) -> None:
-        protocol = Connection(self, local)
+    async def _connect(
+        self, conn: socket.socket, local: str, adopt: tuple[ClientState, RequestParser] | None = None
+    ) -> None:
+        protocol = Connection(self, local, adopt)
         try:
             await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, conn)
         except OSError as exc:
             log.debug("Error accepting a client connection: %s", exc.strerror)
             if protocol.transport is None:  # connection_made never ran
                 self.unmade -= 1
+                if adopt is not None:
+                    self.db.client_closed(adopt[0])
 
     def _accept_failed(self, sock: socket.socket, exc: OSError) -> None:
         now = time.monotonic()

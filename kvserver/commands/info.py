@@ -20,6 +20,7 @@ from typing import Final
 from kvserver import __version__
 from kvserver.commands.connection import REDIS_VERSION
 from kvserver.commands.registry import LOADING, STALE, Context, command
+from kvserver.commands.scripting import script_memory
 from kvserver.protocol import Verbatim
 from kvserver.state import ClientState
 
@@ -121,6 +122,7 @@ def _memory(ctx: Context) -> dict[str, object]:
         "used_memory_peak_perc": f"{used * 100 / peak:.2f}%" if peak else "100.00%",
         "total_system_memory": system,
         "total_system_memory_human": _human(system),
+        **script_memory(ctx),
         "maxmemory": maxmemory,
         "maxmemory_human": _human(maxmemory),
         "maxmemory_policy": ctx.config.maxmemory_policy,

@@ -32,9 +32,12 @@ __all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "comman
 class CommandError(Exception):
     """An error reply. ``text`` is the whole reply line without the leading '-'."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, counted: bool = False) -> None:
         super().__init__(text)
         self.text = text
+        # the error was counted already (a script's error from a command it ran): only the
+        # command's failed_calls counts it again, not the error stats
+        self.counted = counted
 
 
 # Error texts are a contract that clients match on: these are Redis's, byte for byte.
@@ -112,6 +115,9 @@ class Context(Protocol):
 
     def unblock(self, client: ClientState, reply: object) -> bool: ...
 
+    def serve_while_busy(self) -> None:
+        """A script ran past busy-reply-threshold: answer the other clients meanwhile (BUSY)."""
+
 
 # mypy checks every registered handler against this, and database.py checks that ``Database``
 # is a ``Context``: the command families and the dispatcher meet only here.
@@ -136,6 +142,7 @@ BLOCKING = "blocking"
 MOVABLEKEYS = "movablekeys"
 NO_ASYNC_LOADING = "no_async_loading"
 SKIP_SLOWLOG = "skip_slowlog"
+SKIP_MONITOR = "skip_monitor"
 
 
 @dataclass(slots=True)

@@ -72,6 +72,8 @@ CASES: dict[str, list[str]] = {
     "slowlog-log-slower-than": [*NOT_NUMBERS, *INTEGERS, "-2", "0", "10000"],
     "slowlog-max-len": [*NOT_NUMBERS, *INTEGERS, "128"],
     "latency-monitor-threshold": [*NOT_NUMBERS, *INTEGERS, "0"],
+    "busy-reply-threshold": [*NOT_NUMBERS, *INTEGERS, "5000"],
+    "lua-time-limit": [*NOT_NUMBERS, *INTEGERS, "5000"],
     # Redis's encoding and tuning parameters: stored and shown, no effect in kvserver
     **{
         name: [*NOT_NUMBERS, *INTEGERS[:4], default]
