@@ -1,0 +1,1 @@
+"""Lua scripting: the engine and the Lua libraries Redis embeds."""
