@@ -336,12 +336,39 @@ ESCAPES["\b"], ESCAPES["\t"], ESCAPES["\n"], ESCAPES["\f"], ESCAPES["\r"] = "\\b
 ESCAPES['"'], ESCAPES["\\"], ESCAPES["/"], ESCAPES["\127"] = '\\"', "\\\\", "\\/", "\\u007f"
 local ESCAPE_PATTERN = '[%z\1-\31"/\\\127]'
 
-local function enc_string(s)
+-- short strings' encodings (as values, and as keys with their colon), kept until 1024 of them
+local STRINGS, KEYS, CACHED = {}, {}, 0
+
+local function escape(s)
   if sfind(s, ESCAPE_PATTERN) then s = sgsub(s, ESCAPE_PATTERN, ESCAPES) end
   return '"' .. s .. '"'
 end
 
+local function enc_string(s)
+  local e = STRINGS[s]
+  if e then return e end
+  e = escape(s)
+  if #s <= 64 then
+    if CACHED >= 1024 then STRINGS, KEYS, CACHED = {}, {}, 0 end
+    STRINGS[s], CACHED = e, CACHED + 1
+  end
+  return e
+end
+
+local function enc_key(s)
+  local e = KEYS[s]
+  if e then return e end
+  e = escape(s) .. ":"
+  if #s <= 64 then
+    if CACHED >= 1024 then STRINGS, KEYS, CACHED = {}, {}, 0 end
+    KEYS[s], CACHED = e, CACHED + 1
+  end
+  return e
+end
+
 local function enc_number(cfg, num)
+  -- %.14g of an integer of up to 14 digits is %d, which is twice as fast (and -0 is not one)
+  if num == floor(num) and num < cfg.intmax and num > -cfg.intmax and num ~= 0 then return sfmt("%d", num) end
   if num ~= num or num == huge or num == -huge then
     local inv = cfg.encode_invalid
     if inv == 0 then throw("Cannot serialise number: must not be NaN or Inf") end
@@ -385,7 +412,15 @@ local function encode_table(cfg, t, depth, slots, buf, n)
     n = n + 1; buf[n] = "["
     for i = 1, len do
       if i > 1 then n = n + 1; buf[n] = "," end
-      n = encode_value(cfg, t[i], depth, slots + 1, buf, n)
+      local v = t[i]
+      local vt = type(v)
+      if vt == "string" then
+        n = n + 1; buf[n] = enc_string(v)
+      elseif vt == "number" then
+        n = n + 1; buf[n] = enc_number(cfg, v)
+      else
+        n = encode_value(cfg, v, depth, slots + 1, buf, n)
+      end
     end
     n = n + 1; buf[n] = "]"
     return n
@@ -396,14 +431,20 @@ local function encode_table(cfg, t, depth, slots, buf, n)
     if comma then n = n + 1; buf[n] = "," else comma = true end
     local kt = type(k)
     if kt == "string" then
-      n = n + 1; buf[n] = enc_string(k)
-      n = n + 1; buf[n] = ":"
+      n = n + 1; buf[n] = enc_key(k)
     elseif kt == "number" then
       n = n + 1; buf[n] = '"' .. enc_number(cfg, k) .. '":'
     else
       throw("Cannot serialise " .. kt .. ": table key must be a number or string")
     end
-    n = encode_value(cfg, v, depth, slots + 2, buf, n)
+    local vt = type(v)
+    if vt == "string" then
+      n = n + 1; buf[n] = enc_string(v)
+    elseif vt == "number" then
+      n = n + 1; buf[n] = enc_number(cfg, v)
+    else
+      n = encode_value(cfg, v, depth, slots + 2, buf, n)
+    end
   end
   n = n + 1; buf[n] = "}"
   return n
@@ -558,11 +599,21 @@ local function number_token()
 end
 
 -- the next token: type, value, 0-based index (json_next_token)
+local WHITESPACE = {[32] = true, [9] = true, [10] = true, [13] = true}
+-- what may follow a number that strtod ends where the pattern ^-?%d+%.?%d* does (unless it
+-- ends with the dot: "1." is a number, and strtod takes it, but a rare one)
+local NUMBER_END = {[44] = true, [93] = true, [125] = true, [32] = true, [9] = true, [10] = true, [13] = true}
+
 local function next_token()
-  local p = sfind(S, "[^ \t\n\r]", P)
-  if p == nil then P = LEN + 1; return T_END, nil, LEN end
-  P = p
+  local p = P
   local c = sbyte(S, p)
+  if c == nil then return T_END, nil, LEN end
+  if WHITESPACE[c] then
+    p = sfind(S, "[^ \t\n\r]", p)
+    if p == nil then P = LEN + 1; return T_END, nil, LEN end
+    P = p
+    c = sbyte(S, p)
+  end
   local t = SINGLE[c]
   if t then P = p + 1; return t, nil, p - 1 end
   if c == 34 then
@@ -571,6 +622,14 @@ local function next_token()
   end
   if c == 45 or (c >= 48 and c <= 57) then
     if CFG.decode_invalid == 0 and is_invalid_number(p) then return T_ERROR, "invalid number", p - 1 end
+    local _, e, num = sfind(S, "^(-?%d+%.?%d*)", p)
+    if e then
+      local nc = sbyte(S, e + 1)
+      if (nc == nil or NUMBER_END[nc]) and sbyte(S, e) ~= 46 then
+        P = e + 1
+        return T_NUMBER, tonumber(num), p - 1
+      end
+    end
     local tt, v, idx = number_token()
     return tt, v, idx or p - 1
   end
@@ -610,6 +669,8 @@ local function enter(held, closer)
   return t, v, idx
 end
 
+-- the single-character tokens between members are read at once when no whitespace precedes
+-- them, else through next_token (which also makes the error when they are not there)
 local function parse_object()
   local obj = {}
   local t, v, idx = enter(2, T_OBJ_END)
@@ -617,13 +678,27 @@ local function parse_object()
   while true do
     if t ~= T_STRING then parse_error("object key string", t, v, idx) end
     local key = v
+    if sbyte(S, P) == 58 then
+      P = P + 1
+    else
+      t, v, idx = next_token()
+      if t ~= T_COLON then parse_error("colon", t, v, idx) end
+    end
     t, v, idx = next_token()
-    if t ~= T_COLON then parse_error("colon", t, v, idx) end
-    t, v, idx = next_token()
-    rawset(obj, key, parse_value(t, v, idx))
-    t, v, idx = next_token()
-    if t == T_OBJ_END then DEPTH, SLOTS = DEPTH - 1, SLOTS - 2; return obj end
-    if t ~= T_COMMA then parse_error("comma or object end", t, v, idx) end
+    if t == T_STRING or t == T_NUMBER or t == T_BOOLEAN then rawset(obj, key, v)
+    else rawset(obj, key, parse_value(t, v, idx)) end
+    local c = sbyte(S, P)
+    if c == 44 then
+      P = P + 1
+    elseif c == 125 then
+      P = P + 1
+      DEPTH, SLOTS = DEPTH - 1, SLOTS - 2
+      return obj
+    else
+      t, v, idx = next_token()
+      if t == T_OBJ_END then DEPTH, SLOTS = DEPTH - 1, SLOTS - 2; return obj end
+      if t ~= T_COMMA then parse_error("comma or object end", t, v, idx) end
+    end
     t, v, idx = next_token()
   end
 end
@@ -634,10 +709,20 @@ local function parse_array()
   if t == nil then return arr end
   local i = 1
   while true do
-    rawset(arr, i, parse_value(t, v, idx))
-    t, v, idx = next_token()
-    if t == T_ARR_END then DEPTH, SLOTS = DEPTH - 1, SLOTS - 1; return arr end
-    if t ~= T_COMMA then parse_error("comma or array end", t, v, idx) end
+    if t == T_STRING or t == T_NUMBER or t == T_BOOLEAN then rawset(arr, i, v)
+    else rawset(arr, i, parse_value(t, v, idx)) end
+    local c = sbyte(S, P)
+    if c == 44 then
+      P = P + 1
+    elseif c == 93 then
+      P = P + 1
+      DEPTH, SLOTS = DEPTH - 1, SLOTS - 1
+      return arr
+    else
+      t, v, idx = next_token()
+      if t == T_ARR_END then DEPTH, SLOTS = DEPTH - 1, SLOTS - 1; return arr end
+      if t ~= T_COMMA then parse_error("comma or array end", t, v, idx) end
+    end
     t, v, idx = next_token()
     i = i + 1
   end
@@ -707,7 +792,7 @@ new_cjson = function()
     sparse_convert = 0, sparse_ratio = 2, sparse_safe = 10,
     encode_max_depth = 1000, decode_max_depth = 1000,
     encode_invalid = 0, decode_invalid = 1, keep_buffer = 1,
-    precision = 14, numfmt = "%.14g",
+    precision = 14, numfmt = "%.14g", intmax = 1e14,
   }
   local cjson = {}
 
@@ -734,7 +819,7 @@ new_cjson = function()
       local nargs = select("#", ...)
       too_many(nargs, 1, fname)
       cfg[key] = int_option((...), 1, nargs, fname, min, max, cfg[key])
-      cfg.numfmt = "%." .. cfg.precision .. "g"
+      cfg.numfmt, cfg.intmax = "%." .. cfg.precision .. "g", 10 ^ cfg.precision
       return cfg[key]
     end
   end
@@ -776,6 +861,8 @@ end
 # tables nested 16 deep encode as nil; pack concatenates its arguments, unpack returns them all.
 _CMSGPACK: Final = r"""
 local mp_encode
+local FIXNUMS = {}
+for i = 0, 127 do FIXNUMS[i] = schar(i) end
 
 local function mp_int(n)
   if n >= 0 then
@@ -815,9 +902,19 @@ local function mp_number(n)
   return "\203" .. be32(hi) .. be32(lo)
 end
 
+-- short strings' encodings, kept until 1024 of them (map keys repeat from one call to the next)
+local MP_STRINGS, MP_CACHED = {}, 0
+
 local function mp_string(s)
   local len = #s
-  if len < 32 then return schar(0xa0 + len) .. s end
+  if len < 32 then
+    local e = MP_STRINGS[s]
+    if e then return e end
+    if MP_CACHED >= 1024 then MP_STRINGS, MP_CACHED = {}, 0 end
+    e = schar(0xa0 + len) .. s
+    MP_STRINGS[s], MP_CACHED = e, MP_CACHED + 1
+    return e
+  end
   if len <= 255 then return schar(0xd9, len) .. s end
   if len <= 65535 then return schar(0xda, floor(len / 256), len % 256) .. s end
   return "\219" .. be32(len) .. s
@@ -857,7 +954,9 @@ end
 
 mp_encode = function(v, level, buf, n)
   local t = type(v)
-  if t == "string" then
+  if t == "number" and v >= 0 and v <= 127 and v == floor(v) then
+    n = n + 1; buf[n] = FIXNUMS[v]
+  elseif t == "string" then
     n = n + 1; buf[n] = mp_string(v)
   elseif t == "number" then
     n = n + 1; buf[n] = mp_number(v)
