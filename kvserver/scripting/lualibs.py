@@ -358,11 +358,8 @@ end
 local function enc_key(s)
   local e = KEYS[s]
   if e then return e end
-  e = escape(s) .. ":"
-  if #s <= 64 then
-    if CACHED >= 1024 then STRINGS, KEYS, CACHED = {}, {}, 0 end
-    KEYS[s], CACHED = e, CACHED + 1
-  end
+  e = enc_string(s) .. ":"
+  if #s <= 64 then KEYS[s] = e end  -- bounded with STRINGS, which has s too
   return e
 end
 
@@ -412,15 +409,7 @@ local function encode_table(cfg, t, depth, slots, buf, n)
     n = n + 1; buf[n] = "["
     for i = 1, len do
       if i > 1 then n = n + 1; buf[n] = "," end
-      local v = t[i]
-      local vt = type(v)
-      if vt == "string" then
-        n = n + 1; buf[n] = enc_string(v)
-      elseif vt == "number" then
-        n = n + 1; buf[n] = enc_number(cfg, v)
-      else
-        n = encode_value(cfg, v, depth, slots + 1, buf, n)
-      end
+      n = encode_value(cfg, t[i], depth, slots + 1, buf, n)
     end
     n = n + 1; buf[n] = "]"
     return n
@@ -437,14 +426,7 @@ local function encode_table(cfg, t, depth, slots, buf, n)
     else
       throw("Cannot serialise " .. kt .. ": table key must be a number or string")
     end
-    local vt = type(v)
-    if vt == "string" then
-      n = n + 1; buf[n] = enc_string(v)
-    elseif vt == "number" then
-      n = n + 1; buf[n] = enc_number(cfg, v)
-    else
-      n = encode_value(cfg, v, depth, slots + 2, buf, n)
-    end
+    n = encode_value(cfg, v, depth, slots + 2, buf, n)
   end
   n = n + 1; buf[n] = "}"
   return n
@@ -669,8 +651,26 @@ local function enter(held, closer)
   return t, v, idx
 end
 
--- the single-character tokens between members are read at once when no whitespace precedes
--- them, else through next_token (which also makes the error when they are not there)
+-- after a member of an object or array (holding `held` slots): true when the container ends
+-- there, false after a comma. The single-character tokens are read at once when no whitespace
+-- precedes them, else through next_token (which also makes the error when they are not there).
+local function after_member(closer, closer_token, held, expected)
+  local c = sbyte(S, P)
+  if c == 44 then P = P + 1; return false end
+  if c == closer then
+    P = P + 1
+    DEPTH, SLOTS = DEPTH - 1, SLOTS - held
+    return true
+  end
+  local t, v, idx = next_token()
+  if t == closer_token then
+    DEPTH, SLOTS = DEPTH - 1, SLOTS - held
+    return true
+  end
+  if t ~= T_COMMA then parse_error(expected, t, v, idx) end
+  return false
+end
+
 local function parse_object()
   local obj = {}
   local t, v, idx = enter(2, T_OBJ_END)
@@ -684,21 +684,8 @@ local function parse_object()
       t, v, idx = next_token()
       if t ~= T_COLON then parse_error("colon", t, v, idx) end
     end
-    t, v, idx = next_token()
-    if t == T_STRING or t == T_NUMBER or t == T_BOOLEAN then rawset(obj, key, v)
-    else rawset(obj, key, parse_value(t, v, idx)) end
-    local c = sbyte(S, P)
-    if c == 44 then
-      P = P + 1
-    elseif c == 125 then
-      P = P + 1
-      DEPTH, SLOTS = DEPTH - 1, SLOTS - 2
-      return obj
-    else
-      t, v, idx = next_token()
-      if t == T_OBJ_END then DEPTH, SLOTS = DEPTH - 1, SLOTS - 2; return obj end
-      if t ~= T_COMMA then parse_error("comma or object end", t, v, idx) end
-    end
+    rawset(obj, key, parse_value(next_token()))
+    if after_member(125, T_OBJ_END, 2, "comma or object end") then return obj end
     t, v, idx = next_token()
   end
 end
@@ -709,20 +696,8 @@ local function parse_array()
   if t == nil then return arr end
   local i = 1
   while true do
-    if t == T_STRING or t == T_NUMBER or t == T_BOOLEAN then rawset(arr, i, v)
-    else rawset(arr, i, parse_value(t, v, idx)) end
-    local c = sbyte(S, P)
-    if c == 44 then
-      P = P + 1
-    elseif c == 93 then
-      P = P + 1
-      DEPTH, SLOTS = DEPTH - 1, SLOTS - 1
-      return arr
-    else
-      t, v, idx = next_token()
-      if t == T_ARR_END then DEPTH, SLOTS = DEPTH - 1, SLOTS - 1; return arr end
-      if t ~= T_COMMA then parse_error("comma or array end", t, v, idx) end
-    end
+    rawset(arr, i, parse_value(t, v, idx))
+    if after_member(93, T_ARR_END, 1, "comma or array end") then return arr end
     t, v, idx = next_token()
     i = i + 1
   end
