@@ -10,10 +10,13 @@ the two's complement integers of struct), and the same error texts. Pure Lua kee
 under the engine's instruction hook, and leaves no Python object reachable from a script.
 
 Errors are raised at the level of the script's call, as ``luaL_error`` in a C function does
-(``user_script:1: bad argument #1 to 'band' ...``). Known differences from the C libraries: a
-library call in a tail position (``return bit.band(nil)``) loses the ``user_script:N:`` prefix,
-since Lua 5.1 drops the caller's frame for a tail call; ``cjson.null`` is a full userdata made by
-``newproxy`` (Lua code cannot make the C library's NULL light userdata); NaN payloads are not kept.
+(``user_script:1: bad argument #1 to 'band' ...``, the function named as the caller called it).
+Known differences from the C libraries: a library call in a tail position (``return
+bit.band(nil)``) loses the ``user_script:N:`` prefix and is named ``'?'``, since Lua 5.1 drops the
+caller's frame for a tail call; ``cjson.null`` is a full userdata made by ``newproxy`` (Lua code
+cannot make the C library's NULL light userdata; ``tostring`` shows an address, not ``(nil)``);
+``cmsgpack.unpack`` returns at most 7997 values (Redis 7998, the C stack's limit, minus the
+arguments of Lua's ``unpack``); NaN payloads are not kept (a NaN read back is Lua's, with its sign).
 
 ``install(lua)`` runs the libraries in a ``lupa.lua51.LuaRuntime`` and sets the four globals;
 call it before the sandbox locks the globals (the libraries keep their own references to the
@@ -59,12 +62,27 @@ local function argtype(v, i, nargs)
   return type(v)
 end
 
+-- luaL_argerror: raised `level` frames up from the caller (the library function's caller), naming
+-- the library function as its caller called it (as Lua does: '?' when pcall called it directly)
+local getinfo = debug and debug.getinfo
+local function argerror(level, narg, fname, msg)
+  local ar = getinfo and getinfo(level, "n")
+  if ar then
+    if ar.namewhat == "method" then
+      narg = narg - 1
+      if narg == 0 then error(sfmt("calling '%s' on bad self (%s)", ar.name, msg), level + 1) end
+    end
+    fname = ar.name or "?"
+  end
+  error(sfmt("bad argument #%d to '%s' (%s)", narg, fname, msg), level + 1)
+end
+
 -- luaL_checknumber: numbers and numeric strings; raised `level` frames up
 local function checknumber(v, i, nargs, fname, level)
   if type(v) == "number" then return v end
   local n = tonumber(v)
   if n == nil or i > nargs then
-    error(sfmt("bad argument #%d to '%s' (number expected, got %s)", i, fname, argtype(v, i, nargs)), level + 1)
+    argerror(level + 1, i, fname, "number expected, got " .. argtype(v, i, nargs))
   end
   return n
 end
@@ -74,7 +92,7 @@ local function checkinteger(v, i, nargs, fname, level)
   local n = v
   if type(n) ~= "number" then n = tonumber(v) end
   if n == nil or i > nargs then
-    error(sfmt("bad argument #%d to '%s' (number expected, got %s)", i, fname, argtype(v, i, nargs)), level + 1)
+    argerror(level + 1, i, fname, "number expected, got " .. argtype(v, i, nargs))
   end
   if n >= 0 then return floor(n) end
   return -floor(-n)
@@ -85,7 +103,7 @@ local function checkstring(v, i, nargs, fname, level)
   local t = type(v)
   if t == "string" then return v end
   if t == "number" then return sfmt("%.14g", v) end
-  error(sfmt("bad argument #%d to '%s' (string expected, got %s)", i, fname, argtype(v, i, nargs)), level + 1)
+  argerror(level + 1, i, fname, "string expected, got " .. argtype(v, i, nargs))
 end
 
 -- ---- 32-bit unsigned operations on doubles in [0, 2^32) ----
@@ -240,7 +258,7 @@ local function barg(v, i, nargs, fname)
   if type(v) == "number" then return tobit_u(v) end
   local n = tonumber(v)
   if n == nil or i > nargs then
-    error(sfmt("bad argument #%d to '%s' (number expected, got %s)", i, fname, argtype(v, i, nargs)), 3)
+    argerror(3, i, fname, "number expected, got " .. argtype(v, i, nargs))
   end
   return tobit_u(n)
 end
@@ -731,7 +749,7 @@ local function int_option(v, i, nargs, fname, min, max, cur)
   if v == nil then return cur end
   local n = toint32(checkinteger(v, i, nargs, fname, 3))
   if n < min or n > max then
-    error(sfmt("bad argument #1 to '%s' (expected integer between %d and %d)", fname, min, max), 3)
+    argerror(3, 1, fname, sfmt("expected integer between %d and %d", min, max))
   end
   return n
 end
@@ -743,7 +761,7 @@ local function enum_option(v, fname, options, cur)
   for i = 1, #options do
     if options[i] == name then return i - 1 end
   end
-  error(sfmt("bad argument #1 to '%s' (invalid option '%s')", fname, name), 3)
+  argerror(3, 1, fname, sfmt("invalid option '%s'", name))
 end
 
 -- what a setting reads back as: a boolean for off/on, else the option's name
@@ -757,7 +775,7 @@ local INVALID_OPTIONS = {"off", "on", "null"}
 
 local function too_many(nargs, max, fname)
   if nargs > max then
-    error(sfmt("bad argument #%d to '%s' (found too many arguments)", max + 1, fname), 3)
+    argerror(3, max + 1, fname, "found too many arguments")
   end
 end
 
@@ -772,7 +790,7 @@ new_cjson = function()
   local cjson = {}
 
   function cjson.encode(...)
-    if select("#", ...) ~= 1 then error("bad argument #1 to 'encode' (expected 1 argument)", 2) end
+    if select("#", ...) ~= 1 then argerror(2, 1, "encode", "expected 1 argument") end
     local ok, r = pcall(do_encode, cfg, (...))
     if ok then return r end
     rethrow(r, 2)
@@ -780,7 +798,7 @@ new_cjson = function()
 
   function cjson.decode(...)
     local nargs = select("#", ...)
-    if nargs ~= 1 then error("bad argument #1 to 'decode' (expected 1 argument)", 2) end
+    if nargs ~= 1 then argerror(2, 1, "decode", "expected 1 argument") end
     local s = checkstring((...), 1, nargs, "decode", 2)
     local ok, r = pcall(do_decode, cfg, s)
     if ok then return r end
@@ -949,7 +967,7 @@ local cmsgpack = {}
 
 function cmsgpack.pack(...)
   local nargs = select("#", ...)
-  if nargs == 0 then error("bad argument #0 to 'pack' (MessagePack pack needs input.)", 2) end
+  if nargs == 0 then argerror(2, 0, "pack", "MessagePack pack needs input.") end
   local buf, n = {}, 0
   for i = 1, nargs do
     n = mp_encode((select(i, ...)), 0, buf, n)
@@ -1238,7 +1256,7 @@ local function controloptions(opt, fmt, i, endian, align, fname)
     if a <= 0 or band2(a, a - 1) ~= 0 then error(sfmt("alignment %d is not a power of 2", a), 3) end
     return endian, a, i
   end
-  error(sfmt("bad argument #1 to '%s' (invalid format option '%s')", fname, schar(opt)), 3)
+  argerror(3, 1, fname, sfmt("invalid format option '%s'", schar(opt)))
 end
 
 local function cstring(s)
@@ -1331,7 +1349,7 @@ function struct.pack(...)
       arg = arg + 1
       local l = #s
       if size == 0 then size = l end
-      if l < size then error(sfmt("bad argument #%d to 'pack' (string too short)", arg), 2) end
+      if l < size then argerror(2, arg, "pack", "string too short") end
       nb = nb + 1; buf[nb] = ssub(s, 1, size)
       if opt == 115 then
         nb = nb + 1; buf[nb] = "\0"
@@ -1353,7 +1371,7 @@ function struct.unpack(...)
   local ld = #data
   local pos = 1
   if p ~= nil then pos = checkinteger(p, 3, nargs, "unpack", 2) end
-  if pos == 0 then error("bad argument #3 to 'unpack' (offset must be 1 or greater)", 2) end
+  if pos == 0 then argerror(2, 3, "unpack", "offset must be 1 or greater") end
   local huge_pos = pos < 0  -- size_t: a negative offset wraps around
   local endian, align = LITTLE, 1
   pos = pos - 1
@@ -1364,7 +1382,7 @@ function struct.unpack(...)
     opt, size, i = next_option(fmt, i)
     if not huge_pos then pos = pos + gettoalign(pos, align, opt, size) end
     if huge_pos or size > ld or pos > ld - size then
-      error("bad argument #2 to 'unpack' (data string too short)", 2)
+      argerror(2, 2, "unpack", "data string too short")
     end
     local c = schar(opt)
     if sfind("bBhHlLTiI", c, 1, true) then
@@ -1390,7 +1408,7 @@ function struct.unpack(...)
         if size < 0 then size = -floor(-size) else size = floor(size) end
         n = n - 1
         if size < 0 or size > ld or pos > ld - size then
-          error("bad argument #2 to 'unpack' (data string too short)", 2)
+          argerror(2, 2, "unpack", "data string too short")
         end
       end
       n = n + 1
@@ -1421,8 +1439,8 @@ function struct.size(...)
     local opt, size
     opt, size, i = next_option(fmt, i)
     pos = pos + gettoalign(pos, align, opt, size)
-    if opt == 115 then error("bad argument #1 to 'size' (option 's' has no fixed size)", 2) end
-    if opt == 99 and size == 0 then error("bad argument #1 to 'size' (option 'c0' has no fixed size)", 2) end
+    if opt == 115 then argerror(2, 1, "size", "option 's' has no fixed size") end
+    if opt == 99 and size == 0 then argerror(2, 1, "size", "option 'c0' has no fixed size") end
     local isalnum = (opt >= 48 and opt <= 57) or (opt >= 65 and opt <= 90) or (opt >= 97 and opt <= 122)
     if not isalnum then endian, align, i = controloptions(opt, fmt, i, endian, align, "size") end
     pos = pos + size

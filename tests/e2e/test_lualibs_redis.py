@@ -70,6 +70,17 @@ EXPRESSIONS: list[str] = [
     "bit.lshift(1)",
     "bit.tohex(1, nil)",
     "bit.tobit('abc')",
+    # --- the function's name in "bad argument": as the caller called it, '?' from pcall
+    "pcall(bit.band, nil)",
+    "pcall(cjson.decode)",
+    "pcall(struct.pack, 'z')",
+    "pcall(cmsgpack.pack)",
+    "pcall(struct.unpack, 'b', 'x', 0)",
+    "pcall(cjson.encode_max_depth, 'x')",
+    "pcall(cjson.encode_keep_buffer, 'x')",
+    "(function() local f = bit.band local ok, e = pcall(function() local x = f(nil) end) return e end)()",
+    "(function() local ok, e = pcall(function() local x = bit:band() end) return e end)()",
+    "(function() local ok, e = pcall(function() local x = struct:unpack('b', 'x', 0) end) return e end)()",
     # --- cjson: encoding
     "cjson.encode({1, 2, 3}), cjson.encode({}), cjson.encode({{}}), cjson.encode({a = {}})",
     "cjson.encode({1, 2, 3, nil, 5}), cjson.encode({[1] = 1, [3] = 3}), cjson.encode({[1] = 1, [12] = 2})",
