@@ -689,22 +689,37 @@ local function after_member(closer, closer_token, held, expected)
   return false
 end
 
+-- a key without escapes and its colon, a string value without escapes: read by one pattern,
+-- the general tokenizer for anything else (so errors are always its own)
+local PLAIN_KEY = '^"([^"\\]*)"[ \t\n\r]*:'
+local PLAIN_STRING = '^"([^"\\]*)"'
+
 local function parse_object()
   local obj = {}
   local t, v, idx = enter(2, T_OBJ_END)
   if t == nil then return obj end
+  local key
   while true do
-    if t ~= T_STRING then parse_error("object key string", t, v, idx) end
-    local key = v
-    if sbyte(S, P) == 58 then
-      P = P + 1
-    else
-      t, v, idx = next_token()
-      if t ~= T_COLON then parse_error("colon", t, v, idx) end
+    if key == nil then
+      if t ~= T_STRING then parse_error("object key string", t, v, idx) end
+      key = v
+      if sbyte(S, P) == 58 then
+        P = P + 1
+      else
+        t, v, idx = next_token()
+        if t ~= T_COLON then parse_error("colon", t, v, idx) end
+      end
     end
-    rawset(obj, key, parse_value(next_token()))
+    local _, e, s = sfind(S, PLAIN_STRING, P)
+    if e then
+      P = e + 1
+      rawset(obj, key, s)
+    else
+      rawset(obj, key, parse_value(next_token()))
+    end
     if after_member(125, T_OBJ_END, 2, "comma or object end") then return obj end
-    t, v, idx = next_token()
+    _, e, key = sfind(S, PLAIN_KEY, P)
+    if e then P = e + 1 else t, v, idx = next_token() end
   end
 end
 
@@ -716,8 +731,16 @@ local function parse_array()
   while true do
     rawset(arr, i, parse_value(t, v, idx))
     if after_member(93, T_ARR_END, 1, "comma or array end") then return arr end
-    t, v, idx = next_token()
     i = i + 1
+    local _, e, s = sfind(S, PLAIN_STRING, P)
+    while e do
+      P = e + 1
+      rawset(arr, i, s)
+      if after_member(93, T_ARR_END, 1, "comma or array end") then return arr end
+      i = i + 1
+      _, e, s = sfind(S, PLAIN_STRING, P)
+    end
+    t, v, idx = next_token()
   end
 end
 
@@ -1239,11 +1262,18 @@ local function next_option(fmt, i)
   return opt, size, j
 end
 
+local POWERS_OF_2 = {[1] = true, [2] = true, [4] = true, [8] = true, [16] = true, [32] = true}
+
 local function gettoalign(len, align, opt, size)
   if size == 0 or opt == 99 then return 0 end
   if size > align then size = align end
+  if size == 1 then return 0 end
+  if POWERS_OF_2[size] then return (size - len % size) % size end  -- x & (size - 1) is x % size
   return band2((size - band2(len % TWO32, size - 1)), size - 1)
 end
+
+local INTEGER_OPTIONS = {}
+for i = 1, 9 do INTEGER_OPTIONS[sbyte("bBhHlLTiI", i)] = true end
 
 -- controloptions: (endian, align, next index); errors 3 frames up
 local function controloptions(opt, fmt, i, endian, align, fname)
@@ -1326,8 +1356,7 @@ function struct.pack(...)
     local toalign = gettoalign(total, align, opt, size)
     total = total + toalign
     if toalign > 0 then nb = nb + 1; buf[nb] = srep("\0", toalign) end
-    local c = schar(opt)
-    if sfind("bBhHlLTiI", c, 1, true) then
+    if INTEGER_OPTIONS[opt] then
       local n = checknumber(args[arg], arg, nargs, "pack", 2)
       arg = arg + 1
       nb = nb + 1; buf[nb] = putinteger(n, size, endian)
@@ -1384,8 +1413,7 @@ function struct.unpack(...)
     if huge_pos or size > ld or pos > ld - size then
       argerror(2, 2, "unpack", "data string too short")
     end
-    local c = schar(opt)
-    if sfind("bBhHlLTiI", c, 1, true) then
+    if INTEGER_OPTIONS[opt] then
       n = n + 1
       res[n] = getinteger(data, pos, endian, opt >= 97, size)
     elseif opt == 120 then  -- 'x': skipped

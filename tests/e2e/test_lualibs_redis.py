@@ -153,6 +153,14 @@ EXPRESSIONS: list[str] = [
     "#cjson.decode(string.rep('[', 1000) .. string.rep(']', 1000))",
     "cjson.decode(string.rep('[', 100000))",
     'cjson.decode(\'{"a":[1,{"b":null}],"c":"d"}\')',
+    # plain keys and strings are read by one pattern; whitespace and escapes take the tokenizer
+    r"""cjson.decode('{"a" : "x", "b\\"c":"y\\n", "d":["p", "q\\t", 1, "r"] , "e" :1}')""",
+    r"""cjson.decode('["a",  "b",\n"c","","d"]'), cjson.decode('{"":""}')""",
+    r"""cjson.decode('{"a":"x","b"}')""",
+    r"""cjson.decode('{"a":"x","b":}')""",
+    r"""cjson.decode('["a","b"')""",
+    r"""cjson.decode('["a","b\\x"]')""",
+    r"""cjson.decode('["a","b" "c"]')""",
     # --- cjson: configuration
     "cjson.encode_max_depth(), cjson.decode_max_depth(), cjson.encode_number_precision()",
     "cjson.encode_keep_buffer(), cjson.encode_invalid_numbers(), cjson.decode_invalid_numbers()",
