@@ -1491,5 +1491,7 @@ _SOURCE: Final = (
 def install(lua: Any) -> None:
     """Set the globals ``bit``, ``cjson``, ``cmsgpack`` and ``struct`` in ``lua`` (a
     ``lupa.lua51.LuaRuntime``), as Redis 7.0 loads them in every scripting state."""
-    setter = lua.execute(_SOURCE, name="=lualibs")
+    # "=kvserver": the chunk name of the engine's own Lua code, whose frames the error handler
+    # steps over (as Redis's steps over C frames) to report the script's line
+    setter = lua.execute(_SOURCE, name="=kvserver")
     setter(lua.globals())

@@ -195,3 +195,10 @@ def test_huge_claimed_lengths_are_not_allocated(lua: Any) -> None:
 def test_large_input_decodes(lua: Any) -> None:
     got = run(lua, "local s = '[' .. string.rep('\"abc\",', 200000) .. '1]' return #cjson.decode(s)")
     assert got == 200001
+
+
+def test_library_frames_carry_the_engines_chunk_name(lua: Any) -> None:
+    # the engine's error handler steps over frames of its own chunk ("=kvserver") to report the
+    # script's line, as Redis's steps over the C frames of its libraries
+    got = run(lua, "return debug.getinfo(cjson.encode, 'S').source, debug.getinfo(struct.pack, 'S').source")
+    assert got == (b"=kvserver", b"=kvserver")
