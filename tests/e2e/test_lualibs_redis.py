@@ -8,10 +8,14 @@ numbers, byte strings, table contents and error texts all have to agree exactly.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support import ServerProcess, lua_with_libraries
 
@@ -469,3 +473,86 @@ def test_same_as_redis(body: str, reference: redis.Redis) -> None:
 
 def test_cases_are_distinct() -> None:
     assert len(set(EXPRESSIONS)) == len(EXPRESSIONS)
+
+
+# --- random values and texts, through both -------------------------------------------------------
+
+
+def lua_string(data: bytes) -> str:
+    """A Lua literal for any bytes (decimal escapes)."""
+    return (
+        '"' + "".join(chr(b) if b < 128 and (chr(b).isalnum() or chr(b) in " _-") else f"\\{b:03d}" for b in data) + '"'
+    )
+
+
+def lua_number(n: float) -> str:
+    if n != n:
+        return "(0/0)"
+    if n in (float("inf"), float("-inf")):
+        return "(1/0)" if n > 0 else "(-1/0)"
+    return f"({n!r})"
+
+
+scalars = (
+    st.binary(max_size=40).map(lua_string)
+    | st.integers(min_value=-(2**64), max_value=2**64).map(lambda i: lua_number(float(i)))
+    | st.floats(allow_nan=False, width=64).map(lua_number)
+    | st.floats(allow_nan=False, width=32).map(lua_number)
+    | st.sampled_from(["true", "false", "cjson.null"])
+)
+keys = st.binary(max_size=12).map(lua_string) | st.integers(min_value=-3, max_value=40).map(str)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=8).map(lambda items: "{" + ", ".join(items) + "}")
+        | st.lists(st.tuples(keys, inner), max_size=8).map(
+            lambda pairs: "{" + ", ".join(f"[{k}] = {v}" for k, v in pairs) + "}"
+        )
+    ),
+    max_leaves=30,
+)
+
+
+def same_as_redis(reference: redis.Redis, lua: Any, body: str) -> None:
+    script = _script(body)
+    reference.script_flush()
+    assert lua.execute(script, name="@user_script") == reference.eval(script, 0), body
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(value=values)
+def test_random_values_encode_the_same(reference: redis.Redis, value: str) -> None:
+    # every encoding, and the decoding of what was encoded: JSON (with NaN and Inf as tokens)
+    # and msgpack
+    body = (
+        f"local v = {value}\n"
+        "cjson.encode_invalid_numbers(true)\n"
+        "local ok1, j = pcall(cjson.encode, v)\n"
+        "local ok2, m = pcall(cmsgpack.pack, v)\n"
+        "return pack(ok1, j, ok1 and {pcall(cjson.decode, j)}, ok2, m, ok2 and {pcall(cmsgpack.unpack, m)})"
+    )
+    same_as_redis(reference, lua_with_libraries(), body)
+
+
+json_texts = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5),
+    max_leaves=20,
+).map(json.dumps)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(text=json_texts, cut=st.integers(min_value=0, max_value=200), junk=st.binary(max_size=3))
+def test_random_json_decodes_the_same(reference: redis.Redis, text: str, cut: int, junk: bytes) -> None:
+    # valid JSON, and the same cut short or with bytes put in: the same values or the same error
+    data = text.encode()
+    broken = data[:cut] + junk + data[cut:]
+    body = (
+        f"local a = {{pcall(cjson.decode, {lua_string(data)})}}\n"
+        f"local b = {{pcall(cjson.decode, {lua_string(broken)})}}\n"
+        f"local c = {{pcall(cmsgpack.unpack, {lua_string(broken)})}}\n"
+        "return pack(a, b, c)"
+    )
+    same_as_redis(reference, lua_with_libraries(), body)
