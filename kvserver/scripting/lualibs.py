@@ -1297,9 +1297,16 @@ end
 
 -- the bytes of an integer (a double truncated toward zero), `size` of them, in `endian` order
 local function putinteger(n, size, endian)
+  local hi, lo
   if n < 0 then n = -floor(-n) else n = floor(n) end
-  local lo = n % TWO32
-  local hi = floor(n / TWO32) % TWO32
+  if n ~= n or n < -9223372036854775808 then
+    hi, lo = TWO31, 0  -- (long) of NaN or below the range: x86's "integer indefinite"
+  elseif n >= 18446744073709551616 then
+    hi, lo = 0, 0  -- (unsigned long) beyond the range, as gcc's conversion ends up on x86-64
+  else
+    lo = n % TWO32
+    hi = floor(n / TWO32) % TWO32
+  end
   local bytes = {}
   for k = 0, size - 1 do
     local b = 0

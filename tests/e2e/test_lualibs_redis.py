@@ -286,6 +286,8 @@ EXPRESSIONS: list[str] = [
     "struct.pack('fd', 1.1, 1.1), struct.pack('>fd', 1/0, -1/0), struct.pack('<d', -0.0)",
     "struct.pack('<f', 1e39), struct.pack('<f', 1e-46), struct.pack('<f', 3e-45), struct.pack('<d', 2^-1074)",
     "struct.pack('<f', 16777217), struct.pack('<f', 0.1), struct.pack('<f', -3.4028235e38)",
+    "struct.pack('>L', 2^64), struct.pack('>L', 2^70), struct.pack('>l', -2^70), struct.pack('>l', 0/0)",
+    "struct.pack('>L', 1/0), struct.pack('>l', -1/0), struct.pack('>L', 2^64 - 2048), struct.pack('>l', -2^63)",
     "struct.pack('c', 'abc'), struct.pack('c2', 'abc'), struct.pack('c0', 'abc'), struct.pack('s', 'abc')",
     "struct.pack('s2', 'xyz'), struct.pack('c', 12), struct.pack('s', 1.5)",
     "struct.pack('c5', 'ab')",
@@ -554,5 +556,43 @@ def test_random_json_decodes_the_same(reference: redis.Redis, text: str, cut: in
         f"local b = {{pcall(cjson.decode, {lua_string(broken)})}}\n"
         f"local c = {{pcall(cmsgpack.unpack, {lua_string(broken)})}}\n"
         "return pack(a, b, c)"
+    )
+    same_as_redis(reference, lua_with_libraries(), body)
+
+
+numbers = (
+    st.integers(min_value=-(2**70), max_value=2**70).map(float)
+    | st.floats(allow_nan=False, min_value=-1e20, max_value=1e20)
+    | st.sampled_from([0.5, 1.5, 2.5, -0.5, 2**31, 2**32, -(2**31), 2**52 + 0.5, 1e300])
+).map(lua_number)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    args=st.lists(numbers, min_size=1, max_size=4),
+    op=st.sampled_from(["tobit", "bnot", "band", "bor", "bxor", "lshift", "rshift", "arshift", "rol", "ror", "bswap"]),
+)
+def test_random_bit_operations(reference: redis.Redis, args: list[str], op: str) -> None:
+    body = f"return pack(pcall(bit.{op}, {', '.join(args)}), bit.tohex({args[0]}, {len(args) * 3 - 6}))"
+    same_as_redis(reference, lua_with_libraries(), body)
+
+
+options = st.sampled_from(["b", "B", "h", "H", "l", "L", "T", "i", "I", "i3", "I7", "i12", "f", "d", "x", "c2", "s"])
+controls = st.sampled_from(["<", ">", "!", "!2", "!4", " "])
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    items=st.lists(st.tuples(controls | options, numbers), min_size=1, max_size=6),
+    text=st.binary(max_size=6),
+)
+def test_random_struct_formats(reference: redis.Redis, items: list[tuple[str, str]], text: bytes) -> None:
+    fmt = "".join(option for option, _ in items)
+    values = [lua_string(text) if option[0] in "cs" else value for option, value in items if option[0] not in "<>! x"]
+    body = (
+        f"local ok, p = pcall(struct.pack, '{fmt}', {', '.join(values) or 'nil'})\n"
+        f"return pack(ok, p, ok and {{pcall(struct.unpack, '{fmt}', p)}}, pcall(struct.size, '{fmt}'))"
     )
     same_as_redis(reference, lua_with_libraries(), body)
