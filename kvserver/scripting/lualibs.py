@@ -36,8 +36,8 @@ LIBRARIES: Final = ("bit", "cjson", "cmsgpack", "struct")
 # unsigned operations of `bit`, and IEEE 754 float/double <-> bytes without string.pack (5.3+).
 _PRELUDE: Final = r"""
 local type, tonumber, tostring, select, error, pcall = type, tonumber, tostring, select, error, pcall
-local next, getmetatable, setmetatable, rawset, unpack = next, getmetatable, setmetatable, rawset, unpack
-local newproxy = newproxy
+local next, getmetatable, setmetatable, unpack = next, getmetatable, setmetatable, unpack
+local rawget, rawset, newproxy = rawget, rawset, newproxy
 local floor, frexp, huge = math.floor, math.frexp, math.huge
 local sbyte, schar, sfmt, ssub, sfind, sgsub, srep, slower =
   string.byte, string.char, string.format, string.sub, string.find, string.gsub, string.rep, string.lower
@@ -427,7 +427,7 @@ local function encode_table(cfg, t, depth, slots, buf, n)
     n = n + 1; buf[n] = "["
     for i = 1, len do
       if i > 1 then n = n + 1; buf[n] = "," end
-      n = encode_value(cfg, t[i], depth, slots + 1, buf, n)
+      n = encode_value(cfg, rawget(t, i), depth, slots + 1, buf, n)
     end
     n = n + 1; buf[n] = "]"
     return n

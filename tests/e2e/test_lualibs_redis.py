@@ -91,6 +91,8 @@ EXPRESSIONS: list[str] = [
     "cjson.encode({[1] = 1, [2] = 2, [100] = 3})",
     "cjson.encode({[0] = 1}), cjson.encode({[-1] = 1}), cjson.encode({[1.5] = 1}), cjson.encode({[2^40] = 1})",
     "cjson.encode({[1] = 'a', x = 'b'}), cjson.encode({one = 'one', [1] = 'one'})",
+    "cjson.encode(setmetatable({1, nil, 3}, {__index = function() return 'x' end}))",
+    "cmsgpack.pack(setmetatable({1, 2}, {__index = function() return 'x' end}))",
     "cjson.encode({[true] = 1})",
     "cjson.encode({[{}] = 1})",
     "cjson.encode(0.1), cjson.encode(1e100), cjson.encode(-0.0), cjson.encode(123456789012345678)",
