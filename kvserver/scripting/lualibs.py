@@ -35,7 +35,7 @@ LIBRARIES: Final = ("bit", "cjson", "cmsgpack", "struct")
 # argument checks of lauxlib (luaL_checknumber, luaL_checklstring, luaL_checkinteger), the 32-bit
 # unsigned operations of `bit`, and IEEE 754 float/double <-> bytes without string.pack (5.3+).
 _PRELUDE: Final = r"""
-local type, tonumber, tostring, select, error, pcall = type, tonumber, tostring, select, error, pcall
+local type, tonumber, select, error, pcall = type, tonumber, select, error, pcall
 local next, getmetatable, setmetatable, unpack = next, getmetatable, setmetatable, unpack
 local rawget, rawset, newproxy = rawget, rawset, newproxy
 local floor, frexp, huge = math.floor, math.frexp, math.huge
