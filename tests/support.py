@@ -619,3 +619,18 @@ def export_into_redis(data_dir: Path, port: int) -> redis.Redis:
     )
     assert b"errors: 0" in loaded.stdout, loaded.stdout
     return target
+
+
+# --- the Lua libraries of scripting, in a bare Lua runtime ---------------------------------------
+
+
+def lua_with_libraries() -> Any:
+    """A bare ``lupa.lua51.LuaRuntime`` (strings as bytes both ways) with kvserver's ``bit``,
+    ``cjson``, ``cmsgpack`` and ``struct`` installed, and nothing of the scripting engine."""
+    import importlib
+
+    from kvserver.scripting.lualibs import install
+
+    runtime = importlib.import_module("lupa.lua51").LuaRuntime(encoding=None)
+    install(runtime)
+    return runtime
