@@ -32,6 +32,7 @@ from kvserver.commands.registry import (
     WRONGTYPE,
     CommandError,
     Context,
+    KeyNum,
     Variant,
     command,
 )
@@ -345,6 +346,7 @@ def _algebra_store(ctx: Context, client: ClientState, argv: list[bytes], *, oper
     -3,
     (READONLY, MOVABLEKEYS),
     keys=(0, 0, 0),
+    find_keys=KeyNum(1),
     group=SET,
     since="7.0.0",
     complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",

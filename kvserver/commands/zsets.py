@@ -19,6 +19,7 @@ from kvserver.commands.containers import (
     blocking_pop,
     drop_if_empty,
     pairs,
+    parse_mpop,
     parse_pop_count,
     random_members,
     rank_span,
@@ -28,18 +29,20 @@ from kvserver.commands.registry import (
     BLOCKING,
     DENYOOM,
     FAST,
+    MOVABLEKEYS,
     NOSCRIPT,
     READONLY,
     SYNTAX,
     WRITE,
     CommandError,
     Context,
+    KeyNum,
     Variant,
     command,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
-from kvserver.protocol import format_double
+from kvserver.protocol import NullArray, format_double
 from kvserver.state import ClientState
 from kvserver.zset import MAX_LEX, MIN_LEX, LexBound, ZSet
 
@@ -476,6 +479,70 @@ def _blocking_pop(
     serve: Callable[[Context, ClientState, bytes], object | None],
 ) -> object:
     return blocking_pop(ctx, client, argv, kind=ZSet, serve=serve)
+
+
+_SIDES: Final = {b"MIN": False, b"MAX": True}
+_MPOP_COMPLEXITY: Final = (
+    "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, "
+    "and M being the number of elements popped."
+)
+
+
+def _pop_count(ctx: Context, key: bytes, highest: bool, count: int) -> object | None:
+    """[key, [[member, score], ...]] for up to ``count`` members popped from one end of the sorted
+    set at ``key``, or None while it is empty; logged as ``ZPOPMIN key n`` / ``ZPOPMAX key n``."""
+    zset = ctx.keyspace.get(key)
+    if type(zset) is not ZSet or not zset:
+        return None
+    length = len(zset)
+    taken = min(count, length)
+    entries = zset.remove_ranks(length - taken, length) if highest else zset.remove_ranks(0, taken)
+    if highest:
+        entries.reverse()
+    drop_if_empty(ctx, key, zset)
+    ctx.propagate([b"ZPOPMAX" if highest else b"ZPOPMIN", key, b"%d" % taken], [key])
+    return [key, [[member, score] for score, member in entries]]
+
+
+@command(
+    "zmpop",
+    -4,
+    (WRITE, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(1),
+    group=ZSET,
+    since="7.0.0",
+    complexity=_MPOP_COMPLEXITY,
+    summary="Remove and return members with scores in a sorted set",
+)
+def zmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]"""
+    keys, highest, count = parse_mpop(argv, 1, _SIDES)
+    for key in keys:
+        if get_zset(ctx, key) is not None:  # the first key that exists decides, as in Redis
+            return _pop_count(ctx, key, highest, count)
+    return NullArray
+
+
+@command(
+    "bzmpop",
+    -5,
+    (WRITE, BLOCKING, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(2),
+    group=ZSET,
+    since="7.0.0",
+    complexity=_MPOP_COMPLEXITY,
+    summary="Remove and return members with scores in a sorted set or block until one is available",
+)
+def bzmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]"""
+    keys, highest, count = parse_mpop(argv, 2, _SIDES)
+
+    def serve(ctx: Context, client: ClientState, key: bytes) -> object | None:
+        return _pop_count(ctx, key, highest, count)
+
+    return blocking_pop(ctx, client, argv, kind=ZSet, serve=serve, keys=keys, timeout_at=1)
 
 
 # --- reads ---------------------------------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""The commands issue 14 adds around the existing types, against kvserver and redis-server, byte for byte.
+
+LMPOP/BLMPOP, ZMPOP/BZMPOP (blocking served by another client too), ZUNION/ZINTER/ZDIFF and
+their STORE forms, ZINTERCARD, SINTERCARD, LCS and OBJECT FREQ/IDLETIME's errors, in RESP2 and RESP3.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from kvserver.protocol import encode_command
+from tests.support import (
+    RawClient,
+    ServerProcess,
+    assert_same_replies,
+    read_raw_reply,
+    request,
+    wait_for,
+)
+
+
+def script(text: str) -> list[tuple[str, ...]]:
+    return [tuple(shlex.split(line)) for line in text.strip().splitlines()]
+
+
+MPOP = script(
+    """
+FLUSHALL
+RPUSH l a b c d e
+SET str x
+LMPOP 1 l LEFT
+LMPOP 1 l RIGHT COUNT 2
+LMPOP 2 nokey l left COUNT 10
+EXISTS l
+LMPOP 2 nokey l LEFT
+RPUSH l a
+LMPOP 2 str l LEFT
+LMPOP 2 nokey str LEFT
+LMPOP 0 l LEFT
+LMPOP -1 l LEFT
+LMPOP x l LEFT
+LMPOP 9223372036854775807 l LEFT
+LMPOP 2 l LEFT
+LMPOP 1 l MIDDLE
+LMPOP 1 l LEFT COUNT 0
+LMPOP 1 l LEFT COUNT -1
+LMPOP 1 l LEFT COUNT x
+LMPOP 1 l LEFT COUNT 1 COUNT 2
+LMPOP 1 l LEFT COUNT
+LMPOP 1 l LEFT FOO
+LMPOP 1 l
+LMPOP 1
+BLMPOP 0 1 l LEFT COUNT 5
+BLMPOP 0.01 1 l LEFT
+BLMPOP x 1 l LEFT
+BLMPOP -1 1 l LEFT
+BLMPOP 0 0 l LEFT
+BLMPOP 0 1 l UP
+BLMPOP x 0 l LEFT
+BLMPOP 0 1 str LEFT
+BLMPOP 0 1 l
+ZADD z 1 a 2 b 3 c 4 d 5 e
+ZMPOP 1 z MIN
+ZMPOP 1 z MAX COUNT 2
+ZMPOP 2 nokey z min COUNT 10
+EXISTS z
+ZMPOP 1 z MIN
+ZADD z 1.5 a -inf b
+ZMPOP 2 str z MIN
+ZMPOP 2 nokey str MAX
+ZMPOP 0 z MIN
+ZMPOP x z MIN
+ZMPOP 1 z LEFT
+ZMPOP 1 z MIN COUNT 0
+ZMPOP 1 z MIN COUNT 1 COUNT 1
+ZMPOP 1 z MIN FOO
+ZMPOP 2 z MIN
+BZMPOP 0 1 z MIN COUNT 5
+BZMPOP 0.01 1 z MAX
+BZMPOP -1 1 z MIN
+BZMPOP 0 0 z MIN
+BZMPOP 0 1 str MIN
+MULTI
+BLMPOP 0 1 l LEFT
+BZMPOP 0 1 z MIN
+EXEC
+COMMAND GETKEYS LMPOP 2 a b LEFT
+COMMAND GETKEYS LMPOP 2 a LEFT
+COMMAND GETKEYS LMPOP 3 a LEFT
+COMMAND GETKEYS LMPOP 0 a LEFT
+COMMAND GETKEYS BLMPOP 0 2 a b LEFT
+COMMAND GETKEYS ZMPOP 1 a MIN
+COMMAND GETKEYS BZMPOP 0 1 a MIN
+COMMAND GETKEYS SINTERCARD 2 a b
+COMMAND GETKEYS SINTERCARD 3 a b
+"""
+)
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_multi_key_pops_match_redis(kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool) -> None:
+    assert_same_replies(kv_server, real_redis, resp3, MPOP)
+
+
+def served(port: int, resp3: bool, blocking: tuple[str, ...], writes: list[tuple[str, ...]]) -> list[bytes]:
+    """``blocking`` sent by one client on an empty database, then ``writes`` by another: the
+    blocked client's reply, then each write's reply and what is left (LRANGE/ZRANGE)."""
+    waiter, writer = RawClient(port), RawClient(port)
+    try:
+        if resp3:
+            request(waiter, "HELLO", "3")
+        request(writer, "FLUSHALL")
+        waiter.send(encode_command(*blocking))
+        wait_for(lambda: b"blocked_clients:1\r\n" in request(writer, "INFO", "clients"))
+        replies = [request(writer, *step) for step in writes]
+        return [read_raw_reply(waiter), *replies]
+    finally:
+        waiter.close()
+        writer.close()
+
+
+BLOCKED: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = [
+    (
+        ("BLMPOP", "0", "2", "a", "b", "RIGHT", "COUNT", "2"),
+        [("RPUSH", "b", "1", "2", "3"), ("LRANGE", "b", "0", "-1")],
+    ),
+    (("BLMPOP", "0", "1", "a", "LEFT", "COUNT", "9"), [("RPUSH", "a", "1", "2"), ("EXISTS", "a")]),
+    (
+        ("BZMPOP", "0", "2", "a", "b", "MAX", "COUNT", "2"),
+        [("ZADD", "b", "1", "x", "2", "y", "3", "z"), ("ZRANGE", "b", "0", "-1")],
+    ),
+    (("BZMPOP", "0", "1", "a", "MIN"), [("ZADD", "a", "1", "x"), ("EXISTS", "a")]),
+]
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+@pytest.mark.parametrize(("blocking", "writes"), BLOCKED, ids=[" ".join(b[:1] + b[5:6]) for b, _ in BLOCKED])
+def test_blocked_multi_key_pops_are_served_as_redis(
+    kv_server: ServerProcess,
+    real_redis: ServerProcess,
+    resp3: bool,
+    blocking: tuple[str, ...],
+    writes: list[tuple[str, ...]],
+) -> None:
+    ours = served(kv_server.port, resp3, blocking, writes)
+    theirs = served(real_redis.port, resp3, blocking, writes)
+    assert ours == theirs
