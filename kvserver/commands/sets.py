@@ -288,12 +288,12 @@ def _difference(sets: list[set[bytes] | None]) -> set[bytes]:
 def _store(ctx: Context, argv: list[bytes], result: set[bytes]) -> int:
     """The *STORE forms: replace the destination (of any type) with the result."""
     dest = argv[1]
-    existed = ctx.keyspace.delete(dest)
     if result:
-        ctx.keyspace.set(dest, result)
+        ctx.keyspace.set(dest, result)  # overwritten, not removed and created: no "new" event
         index_if_large(ctx, dest, result)
-    if result or existed:
         ctx.propagate(argv, [dest])  # the sources are read, not changed
+    elif ctx.keyspace.delete(dest):
+        ctx.propagate(argv, [dest])
     return len(result)
 
 

@@ -8,6 +8,7 @@ import pytest
 from kvserver.commands.registry import TABLE, Block, KeyNum
 from kvserver.keyspace import KeyListener
 from kvserver.protocol import NullArray
+from kvserver.zset import ZSet
 from tests.support import Harness
 
 
@@ -95,3 +96,34 @@ def test_a_key_of_another_type_blocks_no_one_until_it_holds_the_right_type(h: Ha
     h("DEL", "k")
     h("LPUSH", "k", "x")
     assert delivered == [[b"k", [b"x"]]]
+
+
+def test_a_sorted_set_store_is_logged_as_sent_and_replaces_the_destination(h: Harness) -> None:
+    h("ZADD", "a", "1", "x", "2", "y")
+    h("SADD", "s", "x", "z")
+    h("SET", "d", "string")
+    writing = Writing()
+    h.db.keyspace.subscribe(writing)
+    assert h("ZUNIONSTORE", "d", "2", "a", "s", "WEIGHTS", "2", "1") == 3
+    assert writing.seen == [b"d", b"a", b"s"]
+    assert h.records()[-1] == [b"ZUNIONSTORE", b"d", b"2", b"a", b"s", b"WEIGHTS", b"2", b"1"]
+    assert h("ZRANGE", "d", "0", "-1", "WITHSCORES") == [b"z", 1.0, b"x", 3.0, b"y", 4.0]
+    assert h("ZINTERSTORE", "d", "2", "a", "nosuch") == 0
+    assert h("EXISTS", "d") == 0
+    assert h.records()[-1][0] == b"ZINTERSTORE"  # the removal of d is logged
+    count = len(h.records())
+    assert h("ZDIFFSTORE", "d", "2", "a", "a") == 0
+    assert len(h.records()) == count  # no destination, nothing stored: nothing logged
+
+
+def test_a_large_stored_result_is_indexed_for_random_picks_and_scans(h: Harness) -> None:
+    members = [f"m{i}" for i in range(300)]
+    h("SADD", "s", *members)
+    assert h("ZUNIONSTORE", "d", "1", "s") == 300
+    zset = h.db.keyspace.get(b"d")
+    assert isinstance(zset, ZSet)
+    assert zset.members is not None
+    assert sorted(zset.members) == sorted(m.encode() for m in members)
+    h("ZREM", "d", "m0")
+    assert h("ZCARD", "d") == 299
+    assert len(zset.members) == 299
