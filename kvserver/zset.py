@@ -151,15 +151,21 @@ class ZSet:
     def lex_span(self, low: LexBound, high: LexBound) -> tuple[int, int]:
         """The rank range [first, end) of the members between lex bounds.
 
-        Lex ranges are defined for sets whose members all have the same score (as in Redis); the
-        score of the first entry is the one assumed.
+        Lex ranges are defined for sets whose members all have the same score (as in Redis).
+        With mixed scores Redis's skiplist search compares members only, as if they were in
+        member order; so does this (a binary search on the members by rank): where members
+        happen to be in that order too (scores 1 2 3 for a b c), the answer is Redis's.
         """
         index = self.index
         if not index:
             return 0, 0
         score = index[0][0]
-        first = _lex_position(index, score, low, is_low=True)
-        end = _lex_position(index, score, high, is_low=False)
+        if index[-1][0] == score:  # one score: bisect the pairs
+            first = _lex_position(index, score, low, is_low=True)
+            end = _lex_position(index, score, high, is_low=False)
+        else:
+            first = _lex_search(index, low, is_low=True)
+            end = _lex_search(index, high, is_low=False)
         return first, max(first, end)
 
     def encoding(self) -> bytes:
@@ -186,3 +192,23 @@ def _lex_position(index: SortedList, score: float, bound: LexBound, is_low: bool
         # low inclusive / high exclusive: the first entry >= member
         return int(index.bisect_left((score, member)))
     return int(index.bisect_right((score, member)))
+
+
+def _lex_search(index: SortedList, bound: LexBound, is_low: bool) -> int:
+    """As ``_lex_position``, comparing members only (O(log² n): each probe indexes the list)."""
+    if bound == MIN_LEX:
+        return 0
+    if bound == MAX_LEX:
+        return len(index)
+    assert isinstance(bound, tuple)
+    member, inclusive = bound
+    left_of = is_low == inclusive  # bisect_left semantics: the first entry >= member
+    lo, hi = 0, len(index)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = index[mid][1]
+        if probe < member or (not left_of and probe == member):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
