@@ -6,6 +6,7 @@ their STORE forms, ZINTERCARD, SINTERCARD, LCS and OBJECT FREQ/IDLETIME's errors
 
 from __future__ import annotations
 
+import random
 import shlex
 
 import pytest
@@ -206,6 +207,86 @@ ZREMRANGEBYLEX mixed [d +
 ZRANGE mixed 0 -1
 """
 )
+
+LCS = script(
+    """
+FLUSHALL
+MSET a ohmytext b mynewtext
+LCS a b
+LCS a b LEN
+LCS a b IDX
+LCS a b IDX MINMATCHLEN 4
+LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN
+LCS a b IDX WITHMATCHLEN MINMATCHLEN -5
+LCS a b idx withmatchlen
+LCS a b LEN IDX
+LCS a b LEN WITHMATCHLEN
+LCS a b LEN MINMATCHLEN 2
+LCS a b MINMATCHLEN
+LCS a b MINMATCHLEN x
+LCS a b FOO
+LCS a nokey
+LCS nokey nokey IDX
+LCS nokey nokey LEN
+LCS a a IDX WITHMATCHLEN
+SET empty ""
+LCS a empty IDX
+RPUSH list x
+LCS a list
+LCS list nokey LEN
+LCS a
+SET r1 abcabcabcabcxyz
+SET r2 zyxcbacbacbacba
+LCS r1 r2
+LCS r1 r2 IDX WITHMATCHLEN
+SETRANGE raw 0 ohmy
+LCS raw a IDX
+CONFIG SET proto-max-bulk-len 1000000
+SETRANGE big1 700 x
+LCS big1 big1 LEN
+SETRANGE fits 400 x
+LCS fits fits LEN
+SETRANGE big2 600 y
+LCS big2 big2 LEN
+CONFIG SET proto-max-bulk-len 536870912
+"""
+)
+
+
+def random_strings(seed: int, count: int) -> list[tuple[str, ...]]:
+    """Pairs of random strings over small alphabets, and every form of LCS on each."""
+    rng = random.Random(seed)
+    steps: list[tuple[str, ...]] = [("FLUSHALL",)]
+    for _ in range(count):
+        alphabet = rng.choice(["ab", "abc", "acgt", "abcdefgh"])
+        first = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        second = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60)))
+        steps += [("MSET", "x", first, "y", second), ("LCS", "x", "y"), ("LCS", "x", "y", "IDX", "WITHMATCHLEN")]
+        steps.append(("LCS", "x", "y", "IDX", "MINMATCHLEN", str(rng.randint(0, 4))))
+    return steps
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_lcs_matches_redis(kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool) -> None:
+    assert_same_replies(kv_server, real_redis, resp3, LCS)
+    assert_same_replies(kv_server, real_redis, resp3, random_strings(14, 150))
+
+
+@pytest.mark.external
+def test_lcs_of_long_strings_matches_redis(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
+    """5000 x 5000 bytes: 25M cells (Redis's table: 100 MB), and a long string against a short one."""
+    rng = random.Random(7)
+    first = "".join(rng.choice("acgt") for _ in range(5000))
+    second = "".join(rng.choice("acgt") for _ in range(5000))
+    steps = [
+        ("MSET", "x", first, "y", second, "long", "x" + "y" * 1_000_000, "short", "xy"),
+        ("LCS", "x", "y", "IDX", "MINMATCHLEN", "3", "WITHMATCHLEN"),
+        ("LCS", "x", "y", "LEN"),
+        ("LCS", "long", "short", "IDX"),
+        ("LCS", "short", "long", "IDX"),
+    ]
+    assert_same_replies(kv_server, real_redis, False, steps)
 
 
 @pytest.mark.external

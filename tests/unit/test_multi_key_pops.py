@@ -127,3 +127,22 @@ def test_a_large_stored_result_is_indexed_for_random_picks_and_scans(h: Harness)
     h("ZREM", "d", "m0")
     assert h("ZCARD", "d") == 299
     assert len(zset.members) == 299
+
+
+@pytest.mark.parametrize("blocking", [("BZPOPMIN", "z", "0"), ("BZMPOP", "0", "1", "z", "MIN")])
+def test_a_key_created_and_deleted_inside_exec_wakes_no_one(h: Harness, blocking: tuple[str, ...]) -> None:
+    """unit/type/zset's "ZADD + DEL should not awake blocked client": the waiter gets what the
+    first ZADD after the transaction adds, never the member the transaction added and removed."""
+    waiter = h.new_client()
+    delivered: list[object] = []
+    waiter.on_unblocked = delivered.append
+    assert isinstance(h(*blocking, client=waiter), Block)
+    h("MULTI")
+    h("ZADD", "z", "0", "foo")
+    h("DEL", "z")
+    h("SET", "z", "string")
+    h("EXEC")
+    assert delivered == []
+    h("DEL", "z")
+    h("ZADD", "z", "1", "bar")
+    assert delivered in ([[b"z", b"bar", 1.0]], [[b"z", [[b"bar", 1.0]]]])
