@@ -10,6 +10,7 @@ import random
 import shlex
 
 import pytest
+import redis
 
 from kvserver.protocol import encode_command
 from tests.support import (
@@ -252,6 +253,39 @@ CONFIG SET proto-max-bulk-len 536870912
 """
 )
 
+OBJECT = script(
+    """
+FLUSHALL
+SET k v
+OBJECT HELP
+OBJECT IDLETIME k
+OBJECT IDLETIME nosuch
+OBJECT FREQ k
+OBJECT FREQ nosuch
+OBJECT FOO k
+OBJECT IDLETIME
+OBJECT IDLETIME k extra
+CONFIG SET maxmemory-policy allkeys-lfu
+SET f v
+OBJECT FREQ f
+OBJECT IDLETIME f
+OBJECT IDLETIME nosuch
+GET f
+OBJECT FREQ f
+TTL f
+TYPE f
+EXISTS f
+OBJECT FREQ f
+CONFIG SET maxmemory-policy noeviction
+"""
+)
+
+
+@pytest.mark.external
+@pytest.mark.parametrize("resp3", [False, True], ids=["resp2", "resp3"])
+def test_object_freq_and_idletime_match_redis(kv_server: ServerProcess, real_redis: ServerProcess, resp3: bool) -> None:
+    assert_same_replies(kv_server, real_redis, resp3, OBJECT)
+
 
 def random_strings(seed: int, count: int) -> list[tuple[str, ...]]:
     """Pairs of random strings over small alphabets, and every form of LCS on each."""
@@ -345,3 +379,12 @@ def test_blocked_multi_key_pops_are_served_as_redis(
     ours = served(kv_server.port, resp3, blocking, writes)
     theirs = served(real_redis.port, resp3, blocking, writes)
     assert ours == theirs
+
+
+def test_idle_time_follows_the_servers_clock(kv: redis.Redis) -> None:
+    kv.set("k", "v")
+    wait_for(lambda: kv.object("idletime", "k") >= 1, timeout=10)
+    kv.ttl("k")
+    assert kv.object("idletime", "k") >= 1  # TTL is no access
+    kv.get("k")
+    assert kv.object("idletime", "k") == 0
