@@ -220,8 +220,10 @@ def command_docs_command(ctx: Context, client: ClientState, argv: list[bytes]) -
     summary="Get an array of Redis command names",
 )
 def command_list_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]"""
-    names = [spec.name.encode() for spec in TABLE.values()]
+    """COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every command
+    and each subcommand (``object|freq``), as Redis 7.0 lists them."""
+    specs = [s for spec in TABLE.values() for s in (spec, *spec.subcommands.values())]
+    names = [spec.name.encode() for spec in specs]
     if len(argv) == 2:
         return names
     if len(argv) != 5 or argv[2].upper() != b"FILTERBY":
@@ -236,7 +238,7 @@ def command_list_command(ctx: Context, client: ClientState, argv: list[bytes]) -
         category = b"@" + value.lower().lstrip(b"@")
         return [
             spec.name.encode()
-            for spec in TABLE.values()
+            for spec in specs
             if SimpleString(category) in command_info(spec)[6]  # type: ignore[operator]
         ]
     raise CommandError(SYNTAX)

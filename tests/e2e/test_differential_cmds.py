@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import shlex
+from typing import Any
 
 import pytest
 import redis
@@ -17,6 +18,7 @@ from tests.support import (
     RawClient,
     ServerProcess,
     assert_same_replies,
+    read_all,
     read_raw_reply,
     request,
     wait_for,
@@ -388,3 +390,22 @@ def test_idle_time_follows_the_servers_clock(kv: redis.Redis) -> None:
     assert kv.object("idletime", "k") >= 1  # TTL is no access
     kv.get("k")
     assert kv.object("idletime", "k") == 0
+
+
+@pytest.mark.external
+def test_command_list_names_subcommands_as_redis_does(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
+    def ask(server: ServerProcess, *args: str) -> Any:
+        client = RawClient(server.port)
+        try:
+            return read_all(request(client, *args))[0]
+        finally:
+            client.close()
+
+    for pattern in ("object*", "config|*", "z*", "*mpop"):
+        listed = ("COMMAND", "LIST", "FILTERBY", "PATTERN", pattern)
+        assert sorted(ask(kv_server, *listed)) == sorted(ask(real_redis, *listed)), pattern
+    everything = set(ask(kv_server, "COMMAND", "LIST"))
+    newer = {b"client|setinfo", b"client|no-touch"}  # Redis 7.2's, accepted for redis-py (compatibility.md)
+    assert everything - newer <= set(ask(real_redis, "COMMAND", "LIST"))
+    assert b"client|kill" in everything
+    assert ask(kv_server, "COMMAND", "COUNT") == len([name for name in everything if b"|" not in name])
