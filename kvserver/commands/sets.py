@@ -242,6 +242,9 @@ def smove_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
         return 1
     source.discard(member)
     drop_if_empty(ctx, source_key, source)
+    if target is not None and member in target:  # the destination is unchanged: not announced
+        ctx.propagate([b"SREM", source_key, member], [source_key])  # (nor dirtied for WATCH), as Redis
+        return 1
     if target is None:
         target = set()
         ctx.keyspace.set(target_key, target)
