@@ -181,11 +181,15 @@ MIN_LEX = "-"
 MAX_LEX = "+"
 
 
+def _infinite(bound: LexBound, length: int) -> int | None:
+    """Where "-" and "+" are: 0 and the end; None for a member bound."""
+    return 0 if bound == MIN_LEX else length if bound == MAX_LEX else None
+
+
 def _lex_position(index: SortedList, score: float, bound: LexBound, is_low: bool) -> int:
-    if bound == MIN_LEX:
-        return 0
-    if bound == MAX_LEX:
-        return len(index)
+    end = _infinite(bound, len(index))
+    if end is not None:
+        return end
     assert isinstance(bound, tuple)
     member, inclusive = bound
     if is_low == inclusive:
@@ -196,18 +200,17 @@ def _lex_position(index: SortedList, score: float, bound: LexBound, is_low: bool
 
 def _lex_search(index: SortedList, bound: LexBound, is_low: bool) -> int:
     """As ``_lex_position``, comparing members only (O(log² n): each probe indexes the list)."""
-    if bound == MIN_LEX:
-        return 0
-    if bound == MAX_LEX:
-        return len(index)
+    end = _infinite(bound, len(index))
+    if end is not None:
+        return end
     assert isinstance(bound, tuple)
     member, inclusive = bound
-    left_of = is_low == inclusive  # bisect_left semantics: the first entry >= member
+    after_equal = is_low != inclusive  # bisect_right: past the entries equal to member
     lo, hi = 0, len(index)
     while lo < hi:
         mid = (lo + hi) // 2
         probe = index[mid][1]
-        if probe < member or (not left_of and probe == member):
+        if probe < member or (after_equal and probe == member):
             lo = mid + 1
         else:
             hi = mid

@@ -254,6 +254,32 @@ def parse_mpop(argv: list[bytes], numkeys_at: int, sides: Mapping[bytes, bool]) 
 SCAN_COMPLEXITY: Final = "O(1) for every call. O(N) for a complete iteration."
 
 
+def multi_pop(
+    ctx: Context,
+    client: ClientState,
+    argv: list[bytes],
+    *,
+    blocking: bool,
+    sides: Mapping[bytes, bool],
+    kind: type,
+    pop: Callable[[Context, bytes, bool, int], object | None],
+) -> object:
+    """LMPOP / ZMPOP numkeys key [key ...] <side> [COUNT count], and BLMPOP / BZMPOP timeout ...:
+    ``pop(ctx, key, side, count)`` from the first key that holds a ``kind`` (WRONGTYPE for a key
+    of another type before it), else a null array, or (blocking) a wait on every key."""
+    keys, side, count = parse_mpop(argv, 2 if blocking else 1, sides)
+
+    def serve(ctx: Context, client: ClientState, key: bytes) -> object | None:
+        return pop(ctx, key, side, count)
+
+    if blocking:
+        return blocking_pop(ctx, client, argv, kind=kind, serve=serve, keys=keys, timeout_at=1)
+    for key in keys:
+        if typed_value(ctx, key, kind):
+            return serve(ctx, client, key)
+    return NullArray
+
+
 def scan_container(
     ctx: Context,
     argv: list[bytes],

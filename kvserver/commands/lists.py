@@ -18,7 +18,7 @@ from itertools import islice
 from typing import Final
 
 from kvserver.commands.args import INT64_MIN, keyword_options, parse_int, parse_timeout
-from kvserver.commands.containers import blocking_pop, drop_if_empty, parse_mpop, parse_pop_count, rank_span
+from kvserver.commands.containers import blocking_pop, drop_if_empty, multi_pop, parse_pop_count, rank_span
 from kvserver.commands.registry import (
     BLOCKING,
     DENYOOM,
@@ -532,11 +532,7 @@ def _pop_count(ctx: Context, key: bytes, left: bool, count: int) -> object | Non
 )
 def lmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]"""
-    keys, left, count = parse_mpop(argv, 1, _SIDES)
-    for key in keys:
-        if get_list(ctx, key):  # WRONGTYPE for the first key of another type, as Redis
-            return _pop_count(ctx, key, left, count)
-    return NullArray
+    return multi_pop(ctx, client, argv, blocking=False, sides=_SIDES, kind=deque, pop=_pop_count)
 
 
 @command(
@@ -552,9 +548,4 @@ def lmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 )
 def blmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]"""
-    keys, left, count = parse_mpop(argv, 2, _SIDES)
-
-    def serve(ctx: Context, client: ClientState, key: bytes) -> object | None:
-        return _pop_count(ctx, key, left, count)
-
-    return blocking_pop(ctx, client, argv, kind=deque, serve=serve, keys=keys, timeout_at=1)
+    return multi_pop(ctx, client, argv, blocking=True, sides=_SIDES, kind=deque, pop=_pop_count)

@@ -18,8 +18,8 @@ from kvserver.commands.containers import (
     SCAN_COMPLEXITY,
     blocking_pop,
     drop_if_empty,
+    multi_pop,
     pairs,
-    parse_mpop,
     parse_pop_count,
     random_members,
     rank_span,
@@ -43,7 +43,7 @@ from kvserver.commands.registry import (
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
-from kvserver.protocol import NullArray, format_double
+from kvserver.protocol import format_double
 from kvserver.state import ClientState
 from kvserver.zset import MAX_LEX, MIN_LEX, LexBound, ZSet
 
@@ -764,11 +764,7 @@ def _pop_count(ctx: Context, key: bytes, highest: bool, count: int) -> object | 
 )
 def zmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]"""
-    keys, highest, count = parse_mpop(argv, 1, _SIDES)
-    for key in keys:
-        if get_zset(ctx, key) is not None:  # the first key that exists decides, as in Redis
-            return _pop_count(ctx, key, highest, count)
-    return NullArray
+    return multi_pop(ctx, client, argv, blocking=False, sides=_SIDES, kind=ZSet, pop=_pop_count)
 
 
 @command(
@@ -784,12 +780,7 @@ def zmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
 )
 def bzmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]"""
-    keys, highest, count = parse_mpop(argv, 2, _SIDES)
-
-    def serve(ctx: Context, client: ClientState, key: bytes) -> object | None:
-        return _pop_count(ctx, key, highest, count)
-
-    return blocking_pop(ctx, client, argv, kind=ZSet, serve=serve, keys=keys, timeout_at=1)
+    return multi_pop(ctx, client, argv, blocking=True, sides=_SIDES, kind=ZSet, pop=_pop_count)
 
 
 # --- reads ---------------------------------------------------------------------------------------

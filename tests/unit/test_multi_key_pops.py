@@ -6,20 +6,10 @@ from __future__ import annotations
 import pytest
 
 from kvserver.commands.registry import TABLE, Block, KeyNum
-from kvserver.keyspace import KeyListener
 from kvserver.protocol import NullArray
 from kvserver.zset import ZSet
 from tests.support import Harness
-
-
-class Writing(KeyListener):
-    """What the rewrite's copy-on-write hears: the keys about to be written."""
-
-    def __init__(self) -> None:
-        self.seen: list[bytes] = []
-
-    def writing(self, key: bytes) -> None:
-        self.seen.append(key)
+from tests.unit.test_types import Writing
 
 
 @pytest.fixture
