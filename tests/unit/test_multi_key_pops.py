@@ -9,6 +9,7 @@ from kvserver.commands.registry import TABLE, Block, KeyNum
 from kvserver.protocol import NullArray
 from kvserver.zset import ZSet
 from tests.support import Harness
+from tests.unit.test_multidb_log import replayed, snapshot
 from tests.unit.test_types import Writing
 
 
@@ -136,3 +137,26 @@ def test_a_key_created_and_deleted_inside_exec_wakes_no_one(h: Harness, blocking
     h("DEL", "z")
     h("ZADD", "z", "1", "bar")
     assert delivered in ([[b"z", b"bar", 1.0]], [[b"z", [[b"bar", 1.0]]]])
+
+
+def test_the_log_replays_to_the_same_keyspace(h: Harness) -> None:
+    """What the new writes log (LPOP k n, ZPOPMIN k n, ZUNIONSTORE as sent, SREM for SMOVE...)
+    replays, in a fresh server, to what the live one holds: no command is redone differently."""
+    waiter = h.new_client()
+    waiter.on_unblocked = lambda reply: None
+    h("RPUSH", "l", "a", "b", "c", "d")
+    h("LMPOP", "2", "none", "l", "RIGHT", "COUNT", "3")
+    h("BLMPOP", "0", "1", "q", "LEFT", "COUNT", "2", client=waiter)
+    h("RPUSH", "q", "x", "y", "z")
+    h("ZADD", "z", "1", "a", "2", "b", "3", "c", "inf", "i")
+    h("SADD", "s", "a", "x")
+    h("ZMPOP", "1", "z", "MAX")
+    h("BZMPOP", "0", "1", "w", "MIN", client=waiter)
+    h("ZADD", "w", "5", "m", "6", "n")
+    h("ZUNIONSTORE", "u", "2", "z", "s", "WEIGHTS", "0.5", "3", "AGGREGATE", "MAX")
+    h("ZINTERSTORE", "i", "2", "z", "s")
+    h("ZDIFFSTORE", "d", "2", "z", "s")
+    h("SADD", "t", "a")
+    h("SMOVE", "s", "t", "a")
+    h("SMOVE", "s", "t", "x")
+    assert replayed(h) == snapshot(h)
