@@ -544,6 +544,7 @@ class Database:
         if slot is None:
             keyspace = Keyspace(self._clock)
             keyspace.on_expire = partial(self._on_expire, keyspace)
+            keyspace.track_frequency("lfu" in self.config.maxmemory_policy)
             if self.loading:
                 keyspace.start_loading()
             notifications = Notifications(keyspace, self.pubsub, lambda: self._running_argv, db=index)
@@ -701,6 +702,9 @@ class Database:
         elif name == "notify-keyspace-events":
             for slot in self.dbs.values():
                 slot.notifications.configure(self.config.notify_keyspace_events)
+        elif name == "maxmemory-policy":  # OBJECT FREQ / IDLETIME: which access data is kept
+            for slot in self.dbs.values():
+                slot.keyspace.track_frequency("lfu" in self.config.maxmemory_policy)
         if self.server is not None:
             self.server.config_changed(name)
 

@@ -101,18 +101,27 @@ class Remap:
         return self.live[min(-(-end // SAMPLE), len(self.live) - 1)]
 
 
+LFU_INIT_VAL: Final = 5  # a new key's access frequency counter (Redis's)
+LFU_LOG_FACTOR: Final = 10  # Redis's defaults of lfu-log-factor and lfu-decay-time (minutes)
+LFU_DECAY_TIME: Final = 1
+
+
 class Keyspace:
     __slots__ = (
+        "access",
         "clock",
         "compact_slack",
         "data",
         "epoch",
         "expires",
+        "lfu",
         "listeners",
         "loading",
         "on_expire",
         "order",
+        "origin",
         "remaps",
+        "stamp",
         "ttl_index",
     )
 
@@ -135,6 +144,14 @@ class Keyspace:
         # restart) is then almost surely unknown, and restarts its scan
         self.epoch = random.randrange(1 << _EPOCH_BITS)
         self.remaps: dict[int, Remap] = {}  # epoch -> its map into epoch + 1, the last few only
+        # OBJECT IDLETIME / FREQ: each key's last access (``stamp``), or with an LFU policy
+        # (``lfu``) its minute of last access << 8 | its logarithmic access counter, as Redis's
+        # 24 bits of ``robj.lru``; a key without an entry (loaded by the replay, or kept across a
+        # change of policy) was last accessed at ``origin``, with the initial counter
+        self.access: dict[bytes, int] = {}
+        self.lfu = False
+        self.stamp = int(time.monotonic())  # the access clock, in seconds: the server's cron moves it
+        self.origin = self.stamp
 
     def __len__(self) -> int:
         return len(self.data)
@@ -173,11 +190,72 @@ class Keyspace:
         if deadline is not None and deadline <= self.clock() and not self.loading:
             self._expire(key)
             return None
+        self.access[key] = self.stamp  # an LFU policy counts instead: LfuKeyspace.get
+        return value
+
+    def peek(self, key: bytes) -> object | None:
+        """``get`` without counting an access (TTL, TYPE, EXISTS, OBJECT: Redis's LOOKUP_NOTOUCH)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        deadline = self.expires.get(key)
+        if deadline is not None and deadline <= self.clock() and not self.loading:
+            self._expire(key)
+            return None
         return value
 
     def deadline(self, key: bytes) -> int | None:
         """The deadline of a live key, or None if it has none (check existence first)."""
         return self.expires.get(key)
+
+    # --- access times ----------------------------------------------------------------------------
+
+    def _count_access(self, key: bytes) -> None:
+        """LFU: decay the key's counter by the minutes since its last access, then count this one
+        with Redis's probability (1 / ((counter - LFU_INIT_VAL) * lfu-log-factor + 1))."""
+        minutes = self.stamp // 60
+        counter = self._decayed(key, minutes)
+        if counter < 255:
+            base = max(counter - LFU_INIT_VAL, 0)
+            if random.random() < 1.0 / (base * LFU_LOG_FACTOR + 1):
+                counter += 1
+        self.access[key] = ((minutes & 0xFFFF) << 8) | counter
+
+    def _decayed(self, key: bytes, minutes: int) -> int:
+        packed = self.access.get(key)
+        if packed is None:
+            return LFU_INIT_VAL
+        elapsed = ((minutes & 0xFFFF) - (packed >> 8)) & 0xFFFF  # 16-bit minutes wrap, as Redis
+        return max((packed & 0xFF) - elapsed // LFU_DECAY_TIME, 0)
+
+    def idle_time(self, key: bytes) -> int:
+        """Seconds since ``key`` was last accessed (an LRU policy or none: OBJECT IDLETIME)."""
+        return max(self.stamp - self.access.get(key, self.origin), 0)
+
+    def frequency(self, key: bytes) -> int:
+        """The key's access counter, decayed to now (an LFU policy: OBJECT FREQ)."""
+        return self._decayed(key, self.stamp // 60)
+
+    def set_access(self, key: bytes, idle: int | None = None, freq: int | None = None) -> None:
+        """RESTORE ... IDLETIME / FREQ: the key was last accessed ``idle`` seconds ago, or has
+        the access counter ``freq`` (each applies only under the policy that tracks it)."""
+        if self.lfu and freq is not None:
+            self.access[key] = (((self.stamp // 60) & 0xFFFF) << 8) | min(max(freq, 0), 255)
+        elif not self.lfu and idle is not None:
+            self.access[key] = self.stamp - max(idle, 0)
+
+    def track_frequency(self, lfu: bool) -> None:
+        """maxmemory-policy changed to or from an LFU one: the other kind of access data is
+        forgotten (Redis reinterprets it; either way it takes time to mean something again).
+
+        The keyspace becomes an ``LfuKeyspace`` (or back), whose ``get`` counts accesses: the
+        plain ``get``, on every command's path, stays one dict store and no test of the policy.
+        """
+        if lfu != self.lfu:
+            self.lfu = lfu
+            self.access.clear()
+            self.origin = self.stamp
+            self.__class__ = LfuKeyspace if lfu else Keyspace
 
     def live_keys(self) -> Iterator[bytes]:
         """Live keys; keys that turn out to be expired are skipped (the caller may remove them)."""
@@ -283,6 +361,7 @@ class Keyspace:
             new = self._expire_if_due(key)
         if new:
             self.order.append(key)
+            self._created(key)
         data[key] = value
         if deadline is not None or key in self.expires:
             self.set_deadline(key, deadline)
@@ -297,9 +376,17 @@ class Keyspace:
             new = self._expire_if_due(key)
         if new:
             self.order.append(key)
+            self._created(key)
         data[key] = value
         if self.listeners:  # (literals, not the module's names: no global lookup per write)
             self.changed("new" if new else "overwritten", key)
+
+    def _created(self, key: bytes) -> None:
+        """A new key was just accessed (an LFU counter starts at LFU_INIT_VAL)."""
+        if self.lfu:
+            self.access[key] = (((self.stamp // 60) & 0xFFFF) << 8) | LFU_INIT_VAL
+        else:
+            self.access[key] = self.stamp
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Change the deadline of an existing key (None removes it)."""
@@ -339,6 +426,7 @@ class Keyspace:
             listener.flushed(self)
         self.data.clear()
         self.expires.clear()
+        self.access.clear()
         self.ttl_index.clear()
         self.order = []
         self._next_epoch(Remap(None, 0))  # every open scan ends: no key was present throughout
@@ -358,9 +446,11 @@ class Keyspace:
         data = self.data
         expires = self.expires
         hook = self.on_expire
+        access = self.access
         for key in victims:
             del data[key]
             del expires[key]
+            access.pop(key, None)
             if hook is not None:
                 hook(key)
             if self.listeners:
@@ -388,6 +478,7 @@ class Keyspace:
 
     def _remove(self, key: bytes) -> None:
         del self.data[key]
+        self.access.pop(key, None)
         deadline = self.expires.pop(key, None)
         if deadline is not None and not self.loading:
             self.ttl_index.remove((deadline, key))
@@ -412,6 +503,18 @@ class Keyspace:
         self.order = list(self.data)  # replay's fast path stores into ``data`` directly
         self.remaps.clear()
         self.epoch += 1
+
+
+class LfuKeyspace(Keyspace):
+    """A keyspace under an LFU maxmemory policy: each access counts in the key's frequency."""
+
+    __slots__ = ()
+
+    def get(self, key: bytes) -> object | None:
+        value = self.peek(key)
+        if value is not None:
+            self._count_access(key)
+        return value
 
 
 # --- value types ---------------------------------------------------------------------------------

@@ -865,6 +865,9 @@ class Server:
         """
         while True:
             await asyncio.sleep(1 / self.config.hz)
+            stamp = int(time.monotonic())  # the access times' clock (OBJECT IDLETIME), 1 s steps as Redis's
+            for slot in self.db.dbs.values():
+                slot.keyspace.stamp = stamp
             if not self._expiring:
                 self._cron_step("active expiry", self._expire_slice)
             if self.config.timeout:

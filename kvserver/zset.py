@@ -97,6 +97,20 @@ class ZSet:
             self._unslot(member)
         return removed
 
+    @classmethod
+    def from_scores(cls, scores: dict[bytes, float]) -> ZSet:
+        """A sorted set holding ``scores`` (taken, not copied): O(n log n), one sort."""
+        zset = cls()
+        for member, score in scores.items():
+            if score == 0.0:
+                scores[member] = 0.0  # as ``add``: one zero
+        zset.scores = scores
+        zset.index = SortedList((score, member) for member, score in scores.items())
+        if len(scores) > LISTPACK_ENTRIES:
+            zset.members = list(scores)
+            zset.slots = {m: i for i, m in enumerate(zset.members)}
+        return zset
+
     def copy(self) -> ZSet:
         clone = ZSet()
         clone.scores = dict(self.scores)
@@ -137,15 +151,21 @@ class ZSet:
     def lex_span(self, low: LexBound, high: LexBound) -> tuple[int, int]:
         """The rank range [first, end) of the members between lex bounds.
 
-        Lex ranges are defined for sets whose members all have the same score (as in Redis); the
-        score of the first entry is the one assumed.
+        Lex ranges are defined for sets whose members all have the same score (as in Redis).
+        With mixed scores Redis's skiplist search compares members only, as if they were in
+        member order; so does this (a binary search on the members by rank): where members
+        happen to be in that order too (scores 1 2 3 for a b c), the answer is Redis's.
         """
         index = self.index
         if not index:
             return 0, 0
         score = index[0][0]
-        first = _lex_position(index, score, low, is_low=True)
-        end = _lex_position(index, score, high, is_low=False)
+        if index[-1][0] == score:  # one score: bisect the pairs
+            first = _lex_position(index, score, low, is_low=True)
+            end = _lex_position(index, score, high, is_low=False)
+        else:
+            first = _lex_search(index, low, is_low=True)
+            end = _lex_search(index, high, is_low=False)
         return first, max(first, end)
 
     def encoding(self) -> bytes:
@@ -161,14 +181,37 @@ MIN_LEX = "-"
 MAX_LEX = "+"
 
 
+def _infinite(bound: LexBound, length: int) -> int | None:
+    """Where "-" and "+" are: 0 and the end; None for a member bound."""
+    return 0 if bound == MIN_LEX else length if bound == MAX_LEX else None
+
+
 def _lex_position(index: SortedList, score: float, bound: LexBound, is_low: bool) -> int:
-    if bound == MIN_LEX:
-        return 0
-    if bound == MAX_LEX:
-        return len(index)
+    end = _infinite(bound, len(index))
+    if end is not None:
+        return end
     assert isinstance(bound, tuple)
     member, inclusive = bound
     if is_low == inclusive:
         # low inclusive / high exclusive: the first entry >= member
         return int(index.bisect_left((score, member)))
     return int(index.bisect_right((score, member)))
+
+
+def _lex_search(index: SortedList, bound: LexBound, is_low: bool) -> int:
+    """As ``_lex_position``, comparing members only (O(log² n): each probe indexes the list)."""
+    end = _infinite(bound, len(index))
+    if end is not None:
+        return end
+    assert isinstance(bound, tuple)
+    member, inclusive = bound
+    after_equal = is_low != inclusive  # bisect_right: past the entries equal to member
+    lo, hi = 0, len(index)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = index[mid][1]
+        if probe < member or (after_equal and probe == member):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -203,15 +203,18 @@ def blocking_pop(
     *,
     kind: type,
     serve: Callable[[Context, ClientState, bytes], object | None],
+    keys: list[bytes] | None = None,
+    timeout_at: int = -1,
 ) -> object:
-    """BLPOP / BRPOP / BZPOPMIN / BZPOPMAX key [key ...] timeout.
+    """BLPOP / BRPOP / BZPOPMIN / BZPOPMAX key [key ...] timeout (BLMPOP / BZMPOP give their
+    ``keys`` and where the timeout is).
 
     Pop at once from the first key holding a non-empty ``kind`` (WRONGTYPE only for a key
     before it, as in Redis); inside MULTI answer as on timeout; otherwise block on every key.
-    ``serve`` pops one item from a key, or returns None when there is nothing to pop.
+    ``serve`` pops from a key, or returns None when there is nothing to pop.
     """
-    timeout = parse_timeout(argv[-1])
-    keys = list(dict.fromkeys(argv[1:-1]))
+    timeout = parse_timeout(argv[timeout_at])
+    keys = list(dict.fromkeys(argv[1:-1] if keys is None else keys))
     for key in keys:
         if typed_value(ctx, key, kind):
             return serve(ctx, client, key)
@@ -220,7 +223,61 @@ def blocking_pop(
     return Block(keys, timeout, serve, NullArray, argv)
 
 
+NUMKEYS_POSITIVE: Final = "ERR numkeys should be greater than 0"
+COUNT_POSITIVE: Final = "ERR count should be greater than 0"
+
+
+def parse_mpop(argv: list[bytes], numkeys_at: int, sides: Mapping[bytes, bool]) -> tuple[list[bytes], bool, int]:
+    """LMPOP / BLMPOP / ZMPOP / BZMPOP ... numkeys key [key ...] <side> [COUNT count].
+
+    Returns the keys, the side (``sides`` maps LEFT|RIGHT or MIN|MAX to it) and the count (1
+    without COUNT), with Redis's checks in its order: numkeys, the side, then the options.
+    """
+    numkeys = parse_int(argv[numkeys_at], NUMKEYS_POSITIVE, low=1)
+    side_at = numkeys_at + numkeys + 1
+    if side_at >= len(argv):
+        raise CommandError(SYNTAX)
+    side = sides.get(argv[side_at].upper())
+    if side is None:
+        raise CommandError(SYNTAX)
+    count = None
+    j = side_at + 1
+    while j < len(argv):
+        if count is None and j + 1 < len(argv) and argv[j].upper() == b"COUNT":
+            count = parse_int(argv[j + 1], COUNT_POSITIVE, low=1)
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return argv[numkeys_at + 1 : side_at], side, count or 1
+
+
 SCAN_COMPLEXITY: Final = "O(1) for every call. O(N) for a complete iteration."
+
+
+def multi_pop(
+    ctx: Context,
+    client: ClientState,
+    argv: list[bytes],
+    *,
+    blocking: bool,
+    sides: Mapping[bytes, bool],
+    kind: type,
+    pop: Callable[[Context, bytes, bool, int], object | None],
+) -> object:
+    """LMPOP / ZMPOP numkeys key [key ...] <side> [COUNT count], and BLMPOP / BZMPOP timeout ...:
+    ``pop(ctx, key, side, count)`` from the first key that holds a ``kind`` (WRONGTYPE for a key
+    of another type before it), else a null array, or (blocking) a wait on every key."""
+    keys, side, count = parse_mpop(argv, 2 if blocking else 1, sides)
+
+    def serve(ctx: Context, client: ClientState, key: bytes) -> object | None:
+        return pop(ctx, key, side, count)
+
+    if blocking:
+        return blocking_pop(ctx, client, argv, kind=kind, serve=serve, keys=keys, timeout_at=1)
+    for key in keys:
+        if typed_value(ctx, key, kind):
+            return serve(ctx, client, key)
+    return NullArray
 
 
 def scan_container(

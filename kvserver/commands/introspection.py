@@ -59,7 +59,9 @@ def command_info(spec: CommandSpec) -> list[object]:
     if ADMIN in spec.flags:
         categories.append("@dangerous")
     key_specs: list[object] = []
-    if spec.first_key > 0:
+    if spec.find_keys is not None:
+        key_specs = _keynum_specs(spec)
+    elif spec.first_key > 0:
         last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
         key_specs.append(
             {
@@ -83,6 +85,30 @@ def command_info(spec: CommandSpec) -> list[object]:
         key_specs,
         [command_info(sub) for sub in spec.subcommands.values()],
     ]
+
+
+def _keynum_specs(spec: CommandSpec) -> list[object]:
+    """The key specs of a command whose keys are counted by an argument (Redis's ``keynum``)."""
+    assert spec.find_keys is not None
+    flag = SimpleString(b"RW" if WRITE in spec.flags else b"RO")
+    specs: list[object] = []
+    if spec.find_keys.dest:
+        specs.append(
+            {
+                b"flags": SetReply([SimpleString(b"OW")]),
+                b"begin_search": {b"type": b"index", b"spec": {b"index": 1}},
+                b"find_keys": {b"type": b"range", b"spec": {b"lastkey": 0, b"keystep": 1, b"limit": 0}},
+            }
+        )
+        flag = SimpleString(b"RO")
+    specs.append(
+        {
+            b"flags": SetReply([flag]),
+            b"begin_search": {b"type": b"index", b"spec": {b"index": spec.find_keys.index}},
+            b"find_keys": {b"type": b"keynum", b"spec": {b"keynumidx": 0, b"firstkey": 1, b"keystep": 1}},
+        }
+    )
+    return specs
 
 
 def command_docs(spec: CommandSpec) -> dict[bytes, object]:
@@ -198,8 +224,10 @@ def command_docs_command(ctx: Context, client: ClientState, argv: list[bytes]) -
     summary="Get an array of Redis command names",
 )
 def command_list_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    """COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]"""
-    names = [spec.name.encode() for spec in TABLE.values()]
+    """COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: every command
+    and each subcommand (``object|freq``), as Redis 7.0 lists them."""
+    specs = [s for spec in TABLE.values() for s in (spec, *spec.subcommands.values())]
+    names = [spec.name.encode() for spec in specs]
     if len(argv) == 2:
         return names
     if len(argv) != 5 or argv[2].upper() != b"FILTERBY":
@@ -214,7 +242,7 @@ def command_list_command(ctx: Context, client: ClientState, argv: list[bytes]) -
         category = b"@" + value.lower().lstrip(b"@")
         return [
             spec.name.encode()
-            for spec in TABLE.values()
+            for spec in specs
             if SimpleString(category) in command_info(spec)[6]  # type: ignore[operator]
         ]
     raise CommandError(SYNTAX)
@@ -239,6 +267,8 @@ def command_getkeys_command(ctx: Context, client: ClientState, argv: list[bytes]
         raise CommandError("ERR Invalid number of arguments specified for command")
     finder = KEY_FINDERS.get(spec.name)
     keys = finder(target) if finder is not None else spec.keys(target)
+    if not keys and spec.find_keys is not None:
+        raise CommandError("ERR Invalid arguments specified for command")
     if not keys:
         raise CommandError("ERR The command has no key arguments")
     return keys

@@ -70,8 +70,8 @@ def unlink_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     summary="Determine if a key exists",
 )
 def exists_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    get = ctx.keyspace.get
-    return sum(1 for key in argv[1:] if get(key) is not None)
+    peek = ctx.keyspace.peek  # not an access (OBJECT IDLETIME), as in Redis
+    return sum(1 for key in argv[1:] if peek(key) is not None)
 
 
 @command(
@@ -85,14 +85,15 @@ def exists_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
     summary="Alters the last access time of a key(s). Returns the number of existing keys specified.",
 )
 def touch_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return exists_command(ctx, client, argv)
+    get = ctx.keyspace.get  # an access: that is what TOUCH is for
+    return sum(1 for key in argv[1:] if get(key) is not None)
 
 
 @command("type", 2, (READONLY, FAST), group=KEYSPACE, summary="Determine the type stored at key")
 def type_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     from kvserver.protocol import SimpleString
 
-    value = ctx.keyspace.get(argv[1])
+    value = ctx.keyspace.peek(argv[1])
     return SimpleString(b"none" if value is None else type_name(value).encode())
 
 
@@ -403,7 +404,7 @@ def pexpireat_command(ctx: Context, client: ClientState, argv: list[bytes]) -> o
 
 def _ttl_generic(ctx: Context, key: bytes, in_ms: bool, absolute: bool) -> int:
     ks = ctx.keyspace
-    if ks.get(key) is None:
+    if ks.peek(key) is None:
         return -2
     deadline = ks.deadline(key)
     if deadline is None:
@@ -468,9 +469,11 @@ _OBJECT_HELP: Final = [
     "    Return the kind of internal representation used in order to store the value",
     "    associated with a <key>.",
     "FREQ <key>",
-    "    Return the access frequency index of the <key>.",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
     "IDLETIME <key>",
-    "    Return the idle time of the <key>.",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
     "REFCOUNT <key>",
     "    Return the number of references of the value associated with the specified",
     "    <key>.",
@@ -498,7 +501,7 @@ container(
     summary="Inspect the internal encoding of a Redis object",
 )
 def object_encoding_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    value = ctx.keyspace.get(argv[2])
+    value = ctx.keyspace.peek(argv[2])
     if value is None:
         return None
     return VALUE_TYPES[type(value)].encoding(value)
@@ -515,7 +518,7 @@ def object_encoding_command(ctx: Context, client: ClientState, argv: list[bytes]
     summary="Get the number of references to the value of the key",
 )
 def object_refcount_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return None if ctx.keyspace.get(argv[2]) is None else 1
+    return None if ctx.keyspace.peek(argv[2]) is None else 1
 
 
 @command(
@@ -529,7 +532,15 @@ def object_refcount_command(ctx: Context, client: ClientState, argv: list[bytes]
     summary="Get the time since a Redis object was last accessed",
 )
 def object_idletime_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    return None if ctx.keyspace.get(argv[2]) is None else 0
+    ks = ctx.keyspace
+    if ks.peek(argv[2]) is None:
+        return None
+    if ks.lfu:
+        raise CommandError(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching "
+            "between policies at runtime LRU and LFU data will take some time to adjust."
+        )
+    return ks.idle_time(argv[2])
 
 
 @command(
@@ -543,11 +554,16 @@ def object_idletime_command(ctx: Context, client: ClientState, argv: list[bytes]
     summary="Get the logarithmic access frequency counter of a Redis object",
 )
 def object_freq_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
-    raise CommandError(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
-        "Please note that when switching between policies at runtime LRU and LFU data "
-        "will take some time to adjust."
-    )
+    ks = ctx.keyspace
+    if ks.peek(argv[2]) is None:
+        return None
+    if not ks.lfu:
+        raise CommandError(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+            "Please note that when switching between policies at runtime LRU and LFU data "
+            "will take some time to adjust."
+        )
+    return ks.frequency(argv[2])
 
 
 __all__ = ["NOT_INTEGER", "parse_cursor", "parse_scan_options"]

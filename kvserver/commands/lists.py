@@ -18,11 +18,12 @@ from itertools import islice
 from typing import Final
 
 from kvserver.commands.args import INT64_MIN, keyword_options, parse_int, parse_timeout
-from kvserver.commands.containers import blocking_pop, drop_if_empty, parse_pop_count, rank_span
+from kvserver.commands.containers import blocking_pop, drop_if_empty, multi_pop, parse_pop_count, rank_span
 from kvserver.commands.registry import (
     BLOCKING,
     DENYOOM,
     FAST,
+    MOVABLEKEYS,
     NO_SUCH_KEY,
     NOSCRIPT,
     READONLY,
@@ -32,6 +33,7 @@ from kvserver.commands.registry import (
     Block,
     CommandError,
     Context,
+    KeyNum,
     Variant,
     arity_error,
     command,
@@ -496,3 +498,54 @@ def blmove_command(ctx: Context, client: ClientState, argv: list[bytes]) -> obje
 def brpoplpush_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """BRPOPLPUSH source destination timeout"""
     return _blocking_move(ctx, argv, False, True, argv[3])
+
+
+# --- popping from the first of several lists (LMPOP, BLMPOP) --------------------------------------
+
+_SIDES: Final = {b"LEFT": True, b"RIGHT": False}
+_MPOP_COMPLEXITY: Final = "O(N+M) where N is the number of provided keys and M is the number of elements returned."
+
+
+def _pop_count(ctx: Context, key: bytes, left: bool, count: int) -> object | None:
+    """[key, [up to ``count`` elements]] from one end of the list at ``key``, or None while it
+    has none; logged as ``LPOP key n`` / ``RPOP key n`` for the n taken, as Redis does."""
+    value = ctx.keyspace.get(key)
+    if type(value) is not deque or not value:
+        return None
+    pop = value.popleft if left else value.pop
+    items = [pop() for _ in range(min(count, len(value)))]
+    drop_if_empty(ctx, key, value)
+    ctx.propagate([b"LPOP" if left else b"RPOP", key, b"%d" % len(items)], [key])
+    return [key, items]
+
+
+@command(
+    "lmpop",
+    -4,
+    (WRITE, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(1),
+    group=LIST,
+    since="7.0.0",
+    complexity=_MPOP_COMPLEXITY,
+    summary="Pop elements from a list",
+)
+def lmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]"""
+    return multi_pop(ctx, client, argv, blocking=False, sides=_SIDES, kind=deque, pop=_pop_count)
+
+
+@command(
+    "blmpop",
+    -5,
+    (WRITE, BLOCKING, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(2),
+    group=LIST,
+    since="7.0.0",
+    complexity=_MPOP_COMPLEXITY,
+    summary="Pop elements from a list, or block until one is available",
+)
+def blmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]"""
+    return multi_pop(ctx, client, argv, blocking=True, sides=_SIDES, kind=deque, pop=_pop_count)

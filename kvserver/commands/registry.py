@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
 
-__all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "command", "register_key_finder"]
+__all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "KeyNum", "command", "register_key_finder"]
 
 
 class CommandError(Exception):
@@ -159,6 +159,7 @@ class CommandSpec:
     complexity: str
     handler: Handler | None
     subcommands: dict[bytes, CommandSpec] = field(default_factory=dict)
+    find_keys: KeyNum | None = None  # keys counted by an argument (a movablekeys command)
     # plain attributes read for every command executed
     is_write: bool = field(init=False)
     guarded: bool = field(init=False)  # refused while the disk fails or memory is full
@@ -180,6 +181,8 @@ class CommandSpec:
 
     def keys(self, argv: list[bytes]) -> list[bytes]:
         """The keys named in ``argv`` according to the key positions."""
+        if self.find_keys is not None:
+            return self.find_keys(argv)
         if self.first_key <= 0:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
@@ -195,6 +198,27 @@ KEY_FINDERS: dict[str, Callable[[list[bytes]], list[bytes]]] = {}
 
 def register_key_finder(name: str, finder: Callable[[list[bytes]], list[bytes]]) -> None:
     KEY_FINDERS[name] = finder
+
+
+@dataclass(frozen=True, slots=True)
+class KeyNum:
+    """Keys counted by an argument, as Redis's ``keynum`` key spec: ``argv[index]`` is the count,
+    the keys follow it (LMPOP, ZUNION, SINTERCARD...); with ``dest``, ``argv[1]`` is a key too
+    (ZUNIONSTORE). A bad count names no key at all, as in Redis's COMMAND GETKEYS."""
+
+    index: int
+    dest: bool = False
+
+    def __call__(self, argv: list[bytes]) -> list[bytes]:
+        raw = argv[self.index] if self.index < len(argv) else b""
+        if not raw.isdigit():
+            return []
+        count = int(raw)
+        first = self.index + 1
+        if count <= 0 or first + count > len(argv):
+            return []
+        keys = argv[first : first + count]
+        return [argv[1], *keys] if self.dest else keys
 
 
 class Variant:
@@ -232,6 +256,7 @@ def command(
     parent: str | None = None,
     help: Sequence[str] = (),
     help_since: str = "5.0.0",
+    find_keys: KeyNum | None = None,
 ) -> Callable[[Handler], Handler]: ...
 
 
@@ -245,6 +270,7 @@ def command(
     group: str,
     since: str = "1.0.0",
     complexity: str = "O(1)",
+    find_keys: KeyNum | None = None,
 ) -> Callable[[VariantHandler], VariantHandler]: ...
 
 
@@ -261,6 +287,7 @@ def command(
     parent: str | None = None,
     help: Sequence[str] = (),
     help_since: str = "5.0.0",
+    find_keys: KeyNum | None = None,
 ) -> Callable[[Any], Any]:
     """Register a handler: the one way a command is declared.
 
@@ -268,6 +295,8 @@ def command(
     commands with different keyword arguments. ``keys`` is (first, last, step); last -1 means
     the final argument. ``parent`` makes it a subcommand (``CONFIG GET`` is "get" under
     "config"). ``help`` declares the command's HELP subcommand: the lines of its reply.
+    ``find_keys`` finds the keys of a command whose count of keys is an argument (``KeyNum``);
+    ``keys`` then gives only what COMMAND INFO reports as its first, last key and step.
     """
     flag_set = frozenset(flags)
 
@@ -285,10 +314,20 @@ def command(
                     variant.since or since,
                     variant.complexity or complexity,
                     bound,
+                    find_keys=find_keys,
                 )
             return handler
         spec = CommandSpec(
-            f"{parent}|{name}" if parent else name, arity, flag_set, *keys, group, summary, since, complexity, handler
+            f"{parent}|{name}" if parent else name,
+            arity,
+            flag_set,
+            *keys,
+            group,
+            summary,
+            since,
+            complexity,
+            handler,
+            find_keys=find_keys,
         )
         if parent:
             _add_subcommand(TABLE[parent], name, spec)

@@ -32,6 +32,7 @@ from kvserver.commands.registry import (
     WRONGTYPE,
     CommandError,
     Context,
+    KeyNum,
     Variant,
     command,
 )
@@ -241,6 +242,9 @@ def smove_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
         return 1
     source.discard(member)
     drop_if_empty(ctx, source_key, source)
+    if target is not None and member in target:  # the destination is unchanged: not announced
+        ctx.propagate([b"SREM", source_key, member], [source_key])  # (nor dirtied for WATCH), as Redis
+        return 1
     if target is None:
         target = set()
         ctx.keyspace.set(target_key, target)
@@ -287,12 +291,12 @@ def _difference(sets: list[set[bytes] | None]) -> set[bytes]:
 def _store(ctx: Context, argv: list[bytes], result: set[bytes]) -> int:
     """The *STORE forms: replace the destination (of any type) with the result."""
     dest = argv[1]
-    existed = ctx.keyspace.delete(dest)
     if result:
-        ctx.keyspace.set(dest, result)
+        ctx.keyspace.set(dest, result)  # overwritten, not removed and created: no "new" event
         index_if_large(ctx, dest, result)
-    if result or existed:
         ctx.propagate(argv, [dest])  # the sources are read, not changed
+    elif ctx.keyspace.delete(dest):
+        ctx.propagate(argv, [dest])
     return len(result)
 
 
@@ -345,6 +349,7 @@ def _algebra_store(ctx: Context, client: ClientState, argv: list[bytes], *, oper
     -3,
     (READONLY, MOVABLEKEYS),
     keys=(0, 0, 0),
+    find_keys=KeyNum(1),
     group=SET,
     since="7.0.0",
     complexity="O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",

@@ -18,6 +18,7 @@ from kvserver.commands.containers import (
     SCAN_COMPLEXITY,
     blocking_pop,
     drop_if_empty,
+    multi_pop,
     pairs,
     parse_pop_count,
     random_members,
@@ -28,12 +29,15 @@ from kvserver.commands.registry import (
     BLOCKING,
     DENYOOM,
     FAST,
+    MOVABLEKEYS,
     NOSCRIPT,
     READONLY,
     SYNTAX,
     WRITE,
+    WRONGTYPE,
     CommandError,
     Context,
+    KeyNum,
     Variant,
     command,
     typed_value,
@@ -478,6 +482,307 @@ def _blocking_pop(
     return blocking_pop(ctx, client, argv, kind=ZSet, serve=serve)
 
 
+# --- ZUNION, ZINTER, ZDIFF, their STORE forms, ZINTERCARD ------------------------------------------
+# As Redis's zunionInterDiffGenericCommand: a set is an input whose scores are all 1; inputs are
+# visited from the smallest (union and intersection); a weighted score that is NaN (0 * inf) is
+# 0, and so is a sum that is NaN (inf + -inf).
+
+
+class _SetScores:
+    """A set seen as a sorted set whose every score is 1 (no copy)."""
+
+    __slots__ = ("members",)
+
+    def __init__(self, members: set[bytes]) -> None:
+        self.members = members
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def get(self, member: bytes) -> float | None:
+        return 1.0 if member in self.members else None
+
+    def items(self) -> Iterator[tuple[bytes, float]]:
+        return ((member, 1.0) for member in self.members)
+
+
+_Scores = dict[bytes, float] | _SetScores
+_UNION, _INTER, _DIFF = "union", "inter", "diff"
+
+
+def _sum(total: float, value: float) -> float:
+    total += value
+    return 0.0 if total != total else total  # inf + -inf: 0, as Redis
+
+
+def _min(current: float, value: float) -> float:
+    return value if value < current else current
+
+
+def _max(current: float, value: float) -> float:
+    return value if value > current else current
+
+
+_AGGREGATES: Final = {b"SUM": _sum, b"MIN": _min, b"MAX": _max}
+
+
+class _Algebra:
+    """A parsed ZUNION / ZINTER / ZDIFF / ...STORE / ZINTERCARD: inputs, weights, options."""
+
+    __slots__ = ("aggregate", "limit", "sources", "weights", "with_scores")
+
+    def __init__(self) -> None:
+        self.sources: list[_Scores] = []
+        self.weights: list[float] = []
+        self.aggregate: Callable[[float, float], float] = _sum
+        self.with_scores = False
+        self.limit = 0
+
+
+def _parse_algebra(ctx: Context, argv: list[bytes], numkeys_at: int, op: str, store: bool, card: bool) -> _Algebra:
+    """Redis's order: numkeys, the inputs' types, then the options."""
+    numkeys = parse_int(argv[numkeys_at])
+    if numkeys < 1:
+        name = argv[0].decode("utf-8", "replace").lower()
+        raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
+    j = numkeys_at + 1
+    if numkeys > len(argv) - j:
+        raise CommandError(SYNTAX)
+    algebra = _Algebra()
+    for key in argv[j : j + numkeys]:
+        value = ctx.keyspace.get(key)
+        if value is None:
+            algebra.sources.append({})
+        elif type(value) is ZSet:
+            algebra.sources.append(value.scores)
+        elif isinstance(value, set):
+            algebra.sources.append(_SetScores(value))
+        else:
+            raise CommandError(WRONGTYPE)
+    algebra.weights = [1.0] * numkeys
+    j += numkeys
+    while j < len(argv):
+        option, remaining = argv[j].upper(), len(argv) - j
+        if op != _DIFF and not card and remaining >= numkeys + 1 and option == b"WEIGHTS":
+            algebra.weights = [
+                parse_float(raw, "ERR weight value is not a float") for raw in argv[j + 1 : j + 1 + numkeys]
+            ]
+            j += 1 + numkeys
+        elif op != _DIFF and not card and remaining >= 2 and option == b"AGGREGATE":
+            aggregate = _AGGREGATES.get(argv[j + 1].upper())
+            if aggregate is None:
+                raise CommandError(SYNTAX)
+            algebra.aggregate = aggregate
+            j += 2
+        elif not store and not card and option == b"WITHSCORES":
+            algebra.with_scores = True
+            j += 1
+        elif card and remaining >= 2 and option == b"LIMIT":
+            algebra.limit = parse_int(argv[j + 1], "ERR LIMIT can't be negative", low=0)
+            j += 2
+        else:
+            raise CommandError(SYNTAX)
+    return algebra
+
+
+def _union(algebra: _Algebra) -> dict[bytes, float]:
+    result: dict[bytes, float] = {}
+    aggregate = algebra.aggregate
+    pairs_ = sorted(zip(algebra.sources, algebra.weights, strict=True), key=lambda pair: len(pair[0]))
+    for source, weight in pairs_:
+        for member, score in source.items():
+            score *= weight
+            if score != score:
+                score = 0.0
+            current = result.get(member)
+            result[member] = score if current is None else aggregate(current, score)
+    return result
+
+
+def _inter(algebra: _Algebra, limit: int = 0) -> dict[bytes, float]:
+    """The intersection; with ``limit``, stop once that many members are found."""
+    result: dict[bytes, float] = {}
+    aggregate = algebra.aggregate
+    (first, first_weight), *others = sorted(
+        zip(algebra.sources, algebra.weights, strict=True), key=lambda pair: len(pair[0])
+    )
+    if not len(first):
+        return result
+    for member, score in first.items():
+        score *= first_weight
+        if score != score:
+            score = 0.0
+        for source, weight in others:
+            value = source.get(member)
+            if value is None:
+                break
+            score = aggregate(score, value * weight)
+        else:
+            result[member] = score
+            if limit and len(result) >= limit:
+                break
+    return result
+
+
+def _diff(algebra: _Algebra) -> dict[bytes, float]:
+    first, *others = algebra.sources
+    others = [source for source in others if len(source)]
+    return {member: score for member, score in first.items() if all(s.get(member) is None for s in others)}
+
+
+_OPERATIONS: Final = {_UNION: _union, _INTER: _inter, _DIFF: _diff}
+_UNION_COMPLEXITY: Final = (
+    "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of "
+    "elements in the resulting sorted set."
+)
+_INTER_COMPLEXITY: Final = (
+    "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted "
+    "sets and M being the number of elements in the resulting sorted set."
+)
+_DIFF_COMPLEXITY: Final = (
+    "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the "
+    "first set, and K is the size of the result set."
+)
+
+
+@command(
+    [
+        Variant("zunion", "Add multiple sorted sets", complexity=_UNION_COMPLEXITY, op=_UNION),
+        Variant("zinter", "Intersect multiple sorted sets", complexity=_INTER_COMPLEXITY, op=_INTER),
+        Variant("zdiff", "Subtract multiple sorted sets", complexity=_DIFF_COMPLEXITY, op=_DIFF),
+    ],
+    -3,
+    (READONLY, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(1),
+    group=ZSET,
+    since="6.2.0",
+)
+def _algebra(ctx: Context, client: ClientState, argv: list[bytes], *, op: str) -> object:
+    """ZUNION / ZINTER numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES];
+    ZDIFF numkeys key [key ...] [WITHSCORES]"""
+    algebra = _parse_algebra(ctx, argv, 1, op, store=False, card=False)
+    result = _OPERATIONS[op](algebra)
+    entries = sorted((score, member) for member, score in result.items())  # (a -0 stays -0, as Redis)
+    return range_reply(entries, algebra.with_scores, client.resp3)
+
+
+@command(
+    [
+        Variant(
+            "zunionstore",
+            "Add multiple sorted sets and store the resulting sorted set in a new key",
+            since="2.0.0",
+            complexity=_UNION_COMPLEXITY,
+            op=_UNION,
+        ),
+        Variant(
+            "zinterstore",
+            "Intersect multiple sorted sets and store the resulting sorted set in a new key",
+            since="2.0.0",
+            complexity=_INTER_COMPLEXITY,
+            op=_INTER,
+        ),
+        Variant(
+            "zdiffstore",
+            "Subtract multiple sorted sets and store the resulting sorted set in a new key",
+            since="6.2.0",
+            complexity=_DIFF_COMPLEXITY,
+            op=_DIFF,
+        ),
+    ],
+    -4,
+    (WRITE, DENYOOM, MOVABLEKEYS),
+    keys=(1, 1, 1),
+    find_keys=KeyNum(2, dest=True),
+    group=ZSET,
+)
+def _algebra_store(ctx: Context, client: ClientState, argv: list[bytes], *, op: str) -> object:
+    """ZUNIONSTORE / ZINTERSTORE / ZDIFFSTORE destination numkeys key [key ...] [options]: logged as
+    sent (the result is a function of the inputs), announced on the destination only."""
+    algebra = _parse_algebra(ctx, argv, 2, op, store=True, card=False)
+    result = _OPERATIONS[op](algebra)
+    dest = argv[1]
+    if result:
+        ctx.keyspace.set(dest, ZSet.from_scores(result))  # overwritten, not removed: no "del"
+        ctx.propagate(argv, [dest])
+    elif ctx.keyspace.delete(dest):
+        ctx.propagate(argv, [dest])
+    return len(result)
+
+
+@command(
+    "zintercard",
+    -3,
+    (READONLY, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(1),
+    group=ZSET,
+    since="7.0.0",
+    complexity="O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
+    summary="Intersect multiple sorted sets and return the cardinality of the result",
+)
+def zintercard_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZINTERCARD numkeys key [key ...] [LIMIT limit]"""
+    algebra = _parse_algebra(ctx, argv, 1, _INTER, store=False, card=True)
+    return len(_inter(algebra, algebra.limit))
+
+
+_SIDES: Final = {b"MIN": False, b"MAX": True}
+_MPOP_COMPLEXITY: Final = (
+    "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, "
+    "and M being the number of elements popped."
+)
+
+
+def _pop_count(ctx: Context, key: bytes, highest: bool, count: int) -> object | None:
+    """[key, [[member, score], ...]] for up to ``count`` members popped from one end of the sorted
+    set at ``key``, or None while it is empty; logged as ``ZPOPMIN key n`` / ``ZPOPMAX key n``."""
+    zset = ctx.keyspace.get(key)
+    if type(zset) is not ZSet or not zset:
+        return None
+    length = len(zset)
+    taken = min(count, length)
+    entries = zset.remove_ranks(length - taken, length) if highest else zset.remove_ranks(0, taken)
+    if highest:
+        entries.reverse()
+    drop_if_empty(ctx, key, zset)
+    ctx.propagate([b"ZPOPMAX" if highest else b"ZPOPMIN", key, b"%d" % taken], [key])
+    return [key, [[member, score] for score, member in entries]]
+
+
+@command(
+    "zmpop",
+    -4,
+    (WRITE, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(1),
+    group=ZSET,
+    since="7.0.0",
+    complexity=_MPOP_COMPLEXITY,
+    summary="Remove and return members with scores in a sorted set",
+)
+def zmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]"""
+    return multi_pop(ctx, client, argv, blocking=False, sides=_SIDES, kind=ZSet, pop=_pop_count)
+
+
+@command(
+    "bzmpop",
+    -5,
+    (WRITE, BLOCKING, MOVABLEKEYS),
+    keys=(0, 0, 0),
+    find_keys=KeyNum(2),
+    group=ZSET,
+    since="7.0.0",
+    complexity=_MPOP_COMPLEXITY,
+    summary="Remove and return members with scores in a sorted set or block until one is available",
+)
+def bzmpop_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
+    """BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]"""
+    return multi_pop(ctx, client, argv, blocking=True, sides=_SIDES, kind=ZSet, pop=_pop_count)
+
+
 # --- reads ---------------------------------------------------------------------------------------
 
 
@@ -567,14 +872,14 @@ def zrangestore_command(ctx: Context, client: ClientState, argv: list[bytes]) ->
     source = get_zset(ctx, argv[2])
     entries = [] if source is None else query.run(source)
     dest = argv[1]
-    existed = ctx.keyspace.delete(dest)
     if entries:
         zset = ZSet()
         for score, member in entries:
             zset.add(member, score)
-        ctx.keyspace.set(dest, zset)
-    if entries or existed:
+        ctx.keyspace.set(dest, zset)  # overwritten, not removed and created: no "new" event
         ctx.propagate(argv, [dest])  # the source is read, not changed
+    elif ctx.keyspace.delete(dest):
+        ctx.propagate(argv, [dest])
     return len(entries)
 
 

@@ -191,3 +191,17 @@ def test_bzpopmin_is_served_by_zadd(h: Harness) -> None:
     assert delivered == [[b"z", b"a", 1.0], [b"z", b"c", 3.0]]
     assert h("ZRANGE", "z", "0", "-1") == [b"b"]
     assert h.records()[-2:] == [[b"ZPOPMIN", b"z"], [b"ZPOPMAX", b"z"]]
+
+
+def test_smove_of_a_member_the_destination_has_leaves_its_watchers_alone(h: Harness) -> None:
+    """unit/type/set's "SMOVE only notify dstset when the addition is successful"."""
+    h("SADD", "src", "a", "b")
+    h("SADD", "dst", "a")
+    h("WATCH", "dst")
+    h("MULTI")
+    h("SADD", "dst", "c")
+    other = h.new_client()
+    assert h("SMOVE", "src", "dst", "a", client=other) == 1
+    assert h.records()[-1] == [b"SREM", b"src", b"a"]  # what it did: the destination had a
+    assert h("EXEC") == [1]
+    assert h("SCARD", "dst") == 2
