@@ -24,6 +24,7 @@ from typing import Final
 
 from sortedcontainers import SortedDict
 
+import kvserver.rdb_stream  # noqa: F401  (registers the stream's DUMP payload with kvserver.rdb)
 from kvserver.commands.args import INT64_MAX, parse_int
 from kvserver.commands.registry import (
     BLOCKING,
