@@ -41,6 +41,7 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
+    register_key_finder,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
@@ -1448,3 +1449,19 @@ def _first(pel: SortedDict, count: int) -> list[tuple[int, Nack]]:
     """The first ``count`` (0: all) pending entries of a sorted PEL."""
     keys = pel.keys() if not count else pel.keys()[:count]
     return [(stream_id, pel[stream_id]) for stream_id in keys]
+
+
+def _streams_keys(argv: list[bytes], start: int) -> list[bytes]:
+    """COMMAND GETKEYS for XREAD / XREADGROUP, as 7.0's key spec finds them: the first STREAMS
+    from ``argv[start]`` on, then the first half of what follows it (the other half are ids)."""
+    for i in range(start, len(argv)):
+        if argv[i].lower() == b"streams":
+            half = (len(argv) - i - 1) // 2
+            if half:
+                return argv[i + 1 : i + 1 + half]
+            break
+    raise CommandError("ERR Invalid arguments specified for command")
+
+
+register_key_finder("xread", lambda argv: _streams_keys(argv, 1))
+register_key_finder("xreadgroup", lambda argv: _streams_keys(argv, 4))
