@@ -28,6 +28,7 @@ from sortedcontainers import SortedDict, SortedList
 MAX64: Final = (1 << 64) - 1
 MAX_ID: Final = (1 << 128) - 1
 INVALID_ENTRIES_READ: Final = -1  # Redis's SCG_INVALID_ENTRIES_READ
+_NUMERIC_HEAD: Final = b"-0123456789"  # (b"" is in it too: an empty value takes the slow path)
 
 
 def make_id(ms: int, seq: int) -> int:
@@ -40,13 +41,16 @@ def format_id(stream_id: int) -> bytes:
 
 def parse_id(raw: bytes, missing_seq: int = 0, strict: bool = False) -> int | None:
     """``ms-seq`` or ``ms`` (seq ``missing_seq``); ``-`` and ``+`` unless ``strict``; None if invalid."""
+    ms_raw, dash, seq_raw = raw.partition(b"-")
+    # the usual ids (plain digits, up to 19 of them: below 2**64) without the general checks
+    if len(ms_raw) < 20 and len(seq_raw) < 20 and ms_raw.isdigit() and (seq_raw.isdigit() or not dash):
+        return int(ms_raw) << 64 | (int(seq_raw) if dash else missing_seq)
     if len(raw) > 127:
         return None
     if raw == b"-":
         return None if strict else 0
     if raw == b"+":
         return None if strict else MAX_ID
-    ms_raw, dash, seq_raw = raw.partition(b"-")
     ms = _u64(ms_raw)
     if ms is None:
         return None
@@ -225,9 +229,7 @@ class Stream:
         out (a master entry with the first entry's field names; per entry its flags, id deltas,
         values, field names when they differ from the master's, and its element count), with
         every element a string (Redis stores integer-looking strings in fewer bytes)."""
-        size = 0
-        for item in fields:
-            size += len(item)
+        size = sum(map(len, fields))
         nodes = self.nodes
         node = nodes[-1] if nodes else None
         if node is not None and (
@@ -252,7 +254,9 @@ class Stream:
                 + _lp_int((stream_id & MAX64) - (node.first & MAX64))
             )
         for value in fields[1::2]:
-            entry += _lp_string(value)
+            # a short value that can't be an integer: header, bytes, a one-byte back length
+            length = len(value)
+            entry += length + 2 if length < 64 and value[:1] not in _NUMERIC_HEAD else _lp_string(value)
         if names != node.master:
             entry += 2 + sum(map(_lp_string, names))
         node.size += entry
