@@ -19,7 +19,9 @@ was destroyed gets -NOGROUP, one whose key was deleted -UNBLOCKED, as in Redis 7
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from itertools import islice
 from typing import Final
 
 from sortedcontainers import SortedDict
@@ -45,6 +47,7 @@ from kvserver.commands.registry import (
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
+from kvserver.memory import register_size
 from kvserver.protocol import OK, NullArray, encode_reply
 from kvserver.state import ClientState
 from kvserver.stream import (
@@ -127,6 +130,31 @@ def _encoding(value: Stream) -> bytes:
 
 
 register_type(Stream, ValueType(STREAM, copy=Stream.copy, dump=_dump, encoding=_encoding))
+
+# per entry: its id (an int, in the dict and the SortedList) and the dict's slot; per pending
+# entry: the Nack and its id in the group's and the consumer's SortedDicts
+_ENTRY_OVERHEAD: Final = 2 * 36 + 8 + 50
+_NODE_SIZE: Final = 72 + 36 + 8
+_NACK_SIZE: Final = 64 + 2 * (36 + 8 + 50)
+
+
+def _stream_size(value: Stream, samples: int | None) -> int:
+    """The bytes a stream owns past its object: its entries (``samples`` of them looked at and
+    extrapolated, as for the other containers), its nodes' bookkeeping, groups and PELs."""
+    seen = [
+        _ENTRY_OVERHEAD + sys.getsizeof(fields) + sum(map(sys.getsizeof, fields))
+        for fields in islice(value.entries.values(), samples)
+    ]
+    size = sys.getsizeof(value.entries) + len(value.nodes) * _NODE_SIZE
+    if seen:
+        size += sum(seen) * len(value.entries) // len(seen)
+    for name, group in value.groups.items():
+        size += sys.getsizeof(name) + sys.getsizeof(group) + len(group.pel) * _NACK_SIZE
+        size += sum(sys.getsizeof(c.name) + sys.getsizeof(c) + 200 for c in group.consumers.values())
+    return size
+
+
+register_size(Stream, _stream_size)
 
 
 def _s(raw: bytes) -> str:
