@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
@@ -23,6 +23,7 @@ from tests.e2e.test_types_durability import snapshot
 from tests.support import ServerProcess, assert_same_replies, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
+Reader = Callable[[redis.Redis, Any], object]  # a key's value as a client reads it
 
 SORT_SCRIPT: list[tuple[str, ...]] = [
     ("FLUSHALL",),
@@ -207,10 +208,15 @@ def test_dump_restore_round_trips_through_redis(kv_server: ServerProcess, real_r
             assert 0 < rs.pttl(key) <= ttl
     # and Redis's own data, built there, comes over whole
     build_every_encoding(rs, seed=2)
+    assert_restores_from_redis(kv, rs, keys, read_value)
+
+
+def assert_restores_from_redis(kv: redis.Redis, rs: redis.Redis, keys: list[Any], read: Reader) -> None:
+    """Each key DUMPed from Redis RESTOREs into an emptied kvserver with the same value."""
     kv.flushall()
     for key in keys:
         kv.restore(key, 0, cast(bytes, rs.dump(key)))
-        assert read_value(kv, key) == read_value(rs, key), key
+        assert read(kv, key) == read(rs, key), key
 
 
 @pytest.mark.external
@@ -357,10 +363,7 @@ def test_stream_dump_restore_round_trips_through_redis(kv_server: ServerProcess,
         assert stream_state(kv, "back:" + key) == stream_state(rs, key), key
     # Redis's own streams come over whole
     build_streams(rs, seed=5)
-    kv.flushall()
-    for key in keys:
-        kv.restore(key, 0, cast(bytes, rs.dump(key)))
-        assert stream_state(kv, key) == stream_state(rs, key), key
+    assert_restores_from_redis(kv, rs, keys, stream_state)
 
 
 @pytest.mark.external
@@ -407,6 +410,6 @@ def test_restored_streams_survive_kill_9_and_a_rewrite(spawn: Spawn, tmp_path: P
         before["s:groups"] = replayed_stream_state(r, "copy:s:groups")
         if rewrite:
             assert r.bgrewriteaof()
-            wait_for(lambda: r.info("persistence")["aof_rewrites"] == 1)
+            wait_for(lambda r=r: r.info("persistence")["aof_rewrites"] == 1)  # type: ignore[misc]
         r.close()
         server.kill9()
