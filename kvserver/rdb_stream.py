@@ -29,7 +29,7 @@ from typing import Final
 
 from kvserver import rdb
 from kvserver.rdb import BadPayload, Limits, Reader, encode_length, encode_string
-from kvserver.stream import MAX64, Consumer, Group, Nack, Node, Stream, make_id
+from kvserver.stream import MAX64, Consumer, Fields, Group, Nack, Node, Stream, make_id
 
 _FLAG_DELETED: Final = 1
 _FLAG_SAMEFIELDS: Final = 2
@@ -50,10 +50,10 @@ def _encode_id(stream_id: int) -> bytes:
     return encode_length(stream_id >> 64) + encode_length(stream_id & MAX64)
 
 
-def _node_listpack(master: list[bytes], first: int, entries: list[tuple[int, list[bytes]]]) -> bytes:
+def _node_listpack(master: list[bytes], first: int, entries: list[tuple[int, Fields]]) -> bytes:
     items = [b"%d" % len(entries), b"0", b"%d" % len(master), *master, b"0"]
     for stream_id, fields in entries:
-        names = fields[0::2]
+        names = list(fields[0::2])  # (the master's names are a list)
         ms_delta = b"%d" % _signed64((stream_id >> 64) - (first >> 64))
         seq_delta = b"%d" % _signed64((stream_id & MAX64) - (first & MAX64))
         if names == master:
@@ -173,7 +173,7 @@ def _decode_node(key: int, blob: bytes, stream: Stream) -> None:
         if stream_id < key or stream_id <= stream.last_id:
             raise BadPayload("stream entries out of order")
         stream.ids.add(stream_id)
-        stream.entries[stream_id] = fields
+        stream.entries[stream_id] = tuple(fields)
         stream.last_id = stream_id
         live += 1
     if items.pos != len(items.items):

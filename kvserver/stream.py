@@ -25,6 +25,7 @@ from typing import Final
 
 from sortedcontainers import SortedDict, SortedList
 
+Fields = tuple[bytes, ...]  # an entry's fields and values, alternating
 MAX64: Final = (1 << 64) - 1
 MAX_ID: Final = (1 << 128) - 1
 INVALID_ENTRIES_READ: Final = -1  # Redis's SCG_INVALID_ENTRIES_READ
@@ -170,7 +171,9 @@ class Stream:
 
     def __init__(self) -> None:
         self.ids: SortedList = SortedList()
-        self.entries: dict[int, list[bytes]] = {}
+        # (tuples of bytes: the garbage collector untracks them, so a big stream costs its
+        # full collections nothing per entry, where lists would be walked every time)
+        self.entries: dict[int, Fields] = {}
         self.nodes: list[Node] = []
         self.node_firsts: list[int] = []  # nodes[i].first, for bisection
         self.last_id = 0
@@ -264,7 +267,7 @@ class Stream:
         node.total += 1
         self.ids.add(stream_id)
         entries = self.entries
-        entries[stream_id] = fields
+        entries[stream_id] = tuple(fields)
         self.last_id = stream_id
         self.entries_added += 1
         if len(entries) == 1:
@@ -346,7 +349,7 @@ class Stream:
 
     # --- queries -------------------------------------------------------------------------------
 
-    def range(self, start: int, end: int, count: int = 0, reverse: bool = False) -> Iterator[tuple[int, list[bytes]]]:
+    def range(self, start: int, end: int, count: int = 0, reverse: bool = False) -> Iterator[tuple[int, Fields]]:
         """Entries with ids in [start, end], in order (reversed if asked), at most ``count`` (0: all)."""
         if start > end:
             return

@@ -55,6 +55,7 @@ from kvserver.stream import (
     MAX64,
     MAX_ID,
     Consumer,
+    Fields,
     Group,
     Nack,
     Stream,
@@ -111,17 +112,17 @@ def _dump(key: bytes, value: Stream) -> Iterator[list[bytes]]:
     ]
 
 
-def _merged(entries: Iterator[tuple[int, list[bytes]]], missing: list[int]) -> Iterator[tuple[int, list[bytes]]]:
+def _merged(entries: Iterator[tuple[int, Fields]], missing: list[int]) -> Iterator[tuple[int, Fields]]:
     """The entries with placeholders for the ``missing`` ids, in id order."""
     placeholders = iter(missing)
     pending = next(placeholders, None)
     for stream_id, fields in entries:
         while pending is not None and pending < stream_id:
-            yield pending, [b"x", b"y"]
+            yield pending, (b"x", b"y")
             pending = next(placeholders, None)
         yield stream_id, fields
     while pending is not None:
-        yield pending, [b"x", b"y"]
+        yield pending, (b"x", b"y")
         pending = next(placeholders, None)
 
 
@@ -248,7 +249,7 @@ def _range_end(raw: bytes) -> int:
     return stream_id
 
 
-def entry_reply(stream_id: int, fields: list[bytes]) -> list[object]:
+def entry_reply(stream_id: int, fields: Fields) -> list[object]:
     return [format_id(stream_id), list(fields)]
 
 

@@ -116,8 +116,8 @@ def test_redis_payload_decodes_and_encodes_back() -> None:
     decoded = rdb.decode(REDIS_PAYLOAD)
     assert isinstance(decoded, Stream)
     assert list(decoded.range(0, make_id(9, 0))) == [
-        (make_id(5, 1), [b"a", b"1"]),
-        (make_id(5, 2), [b"a", b"hello", b"b", b"300"]),
+        (make_id(5, 1), (b"a", b"1")),
+        (make_id(5, 2), (b"a", b"hello", b"b", b"300")),
     ]
     assert decoded.groups[b"g"].last_id == 0
     assert decoded.groups[b"g"].entries_read == -1
@@ -150,7 +150,7 @@ def _body(value: Stream) -> bytes:
 
 def _node(key: int, entries: list[tuple[int, list[bytes]]]) -> bytes:
     return rdb.encode_string(key.to_bytes(16, "big")) + rdb.encode_string(
-        rdb_stream._node_listpack(entries[0][1][0::2], key, entries)
+        rdb_stream._node_listpack(entries[0][1][0::2], key, [(i, tuple(fields)) for i, fields in entries])
     )
 
 
