@@ -25,9 +25,11 @@ from typing import Final
 
 from sortedcontainers import SortedDict, SortedList
 
+Fields = tuple[bytes, ...]  # an entry's fields and values, alternating
 MAX64: Final = (1 << 64) - 1
 MAX_ID: Final = (1 << 128) - 1
 INVALID_ENTRIES_READ: Final = -1  # Redis's SCG_INVALID_ENTRIES_READ
+_NUMERIC_HEAD: Final = b"-0123456789"  # (b"" is in it too: an empty value takes the slow path)
 
 
 def make_id(ms: int, seq: int) -> int:
@@ -40,13 +42,16 @@ def format_id(stream_id: int) -> bytes:
 
 def parse_id(raw: bytes, missing_seq: int = 0, strict: bool = False) -> int | None:
     """``ms-seq`` or ``ms`` (seq ``missing_seq``); ``-`` and ``+`` unless ``strict``; None if invalid."""
+    ms_raw, dash, seq_raw = raw.partition(b"-")
+    # the usual ids (plain digits, up to 19 of them: below 2**64) without the general checks
+    if len(ms_raw) < 20 and len(seq_raw) < 20 and ms_raw.isdigit() and (seq_raw.isdigit() or not dash):
+        return int(ms_raw) << 64 | (int(seq_raw) if dash else missing_seq)
     if len(raw) > 127:
         return None
     if raw == b"-":
         return None if strict else 0
     if raw == b"+":
         return None if strict else MAX_ID
-    ms_raw, dash, seq_raw = raw.partition(b"-")
     ms = _u64(ms_raw)
     if ms is None:
         return None
@@ -166,7 +171,9 @@ class Stream:
 
     def __init__(self) -> None:
         self.ids: SortedList = SortedList()
-        self.entries: dict[int, list[bytes]] = {}
+        # (tuples of bytes: the garbage collector untracks them, so a big stream costs its
+        # full collections nothing per entry, where lists would be walked every time)
+        self.entries: dict[int, Fields] = {}
         self.nodes: list[Node] = []
         self.node_firsts: list[int] = []  # nodes[i].first, for bisection
         self.last_id = 0
@@ -225,9 +232,7 @@ class Stream:
         out (a master entry with the first entry's field names; per entry its flags, id deltas,
         values, field names when they differ from the master's, and its element count), with
         every element a string (Redis stores integer-looking strings in fewer bytes)."""
-        size = 0
-        for item in fields:
-            size += len(item)
+        size = sum(map(len, fields))
         nodes = self.nodes
         node = nodes[-1] if nodes else None
         if node is not None and (
@@ -252,7 +257,9 @@ class Stream:
                 + _lp_int((stream_id & MAX64) - (node.first & MAX64))
             )
         for value in fields[1::2]:
-            entry += _lp_string(value)
+            # a short value that can't be an integer: header, bytes, a one-byte back length
+            length = len(value)
+            entry += length + 2 if length < 64 and value[:1] not in _NUMERIC_HEAD else _lp_string(value)
         if names != node.master:
             entry += 2 + sum(map(_lp_string, names))
         node.size += entry
@@ -260,7 +267,7 @@ class Stream:
         node.total += 1
         self.ids.add(stream_id)
         entries = self.entries
-        entries[stream_id] = fields
+        entries[stream_id] = tuple(fields)
         self.last_id = stream_id
         self.entries_added += 1
         if len(entries) == 1:
@@ -342,7 +349,7 @@ class Stream:
 
     # --- queries -------------------------------------------------------------------------------
 
-    def range(self, start: int, end: int, count: int = 0, reverse: bool = False) -> Iterator[tuple[int, list[bytes]]]:
+    def range(self, start: int, end: int, count: int = 0, reverse: bool = False) -> Iterator[tuple[int, Fields]]:
         """Entries with ids in [start, end], in order (reversed if asked), at most ``count`` (0: all)."""
         if start > end:
             return

@@ -28,6 +28,7 @@ from kvserver.commands.registry import (
     command,
     container,
 )
+from kvserver.memory import contents_size
 from kvserver.monitoring import cumulative_usec
 from kvserver.protocol import OK, Verbatim
 from kvserver.state import ClientState
@@ -317,8 +318,8 @@ def sampled_size(key: bytes, value: object, samples: int) -> int:
         size += sys.getsizeof(value.scores)
         # the member and its float in the dict, the (score, member) tuple in the SortedList
         seen = [sys.getsizeof(m) + 24 + 56 + 8 for m in islice(value.scores, limit)]
-    else:
-        return size
+    else:  # a type that registered its sizer (kvserver.memory.register_size)
+        return size + contents_size(value, limit)
     if seen:
         size += sum(seen) * len(value) // len(seen)
     return size

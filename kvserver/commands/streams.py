@@ -19,11 +19,14 @@ was destroyed gets -NOGROUP, one whose key was deleted -UNBLOCKED, as in Redis 7
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from itertools import islice
 from typing import Final
 
 from sortedcontainers import SortedDict
 
+import kvserver.rdb_stream  # noqa: F401  (registers the stream's DUMP payload with kvserver.rdb)
 from kvserver.commands.args import INT64_MAX, parse_int
 from kvserver.commands.registry import (
     BLOCKING,
@@ -40,9 +43,11 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
+    register_key_finder,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
+from kvserver.memory import register_size
 from kvserver.protocol import OK, NullArray, encode_reply
 from kvserver.state import ClientState
 from kvserver.stream import (
@@ -50,6 +55,7 @@ from kvserver.stream import (
     MAX64,
     MAX_ID,
     Consumer,
+    Fields,
     Group,
     Nack,
     Stream,
@@ -106,17 +112,17 @@ def _dump(key: bytes, value: Stream) -> Iterator[list[bytes]]:
     ]
 
 
-def _merged(entries: Iterator[tuple[int, list[bytes]]], missing: list[int]) -> Iterator[tuple[int, list[bytes]]]:
+def _merged(entries: Iterator[tuple[int, Fields]], missing: list[int]) -> Iterator[tuple[int, Fields]]:
     """The entries with placeholders for the ``missing`` ids, in id order."""
     placeholders = iter(missing)
     pending = next(placeholders, None)
     for stream_id, fields in entries:
         while pending is not None and pending < stream_id:
-            yield pending, [b"x", b"y"]
+            yield pending, (b"x", b"y")
             pending = next(placeholders, None)
         yield stream_id, fields
     while pending is not None:
-        yield pending, [b"x", b"y"]
+        yield pending, (b"x", b"y")
         pending = next(placeholders, None)
 
 
@@ -125,6 +131,31 @@ def _encoding(value: Stream) -> bytes:
 
 
 register_type(Stream, ValueType(STREAM, copy=Stream.copy, dump=_dump, encoding=_encoding))
+
+# per entry: its id (an int, in the dict and the SortedList) and the dict's slot; per pending
+# entry: the Nack and its id in the group's and the consumer's SortedDicts
+_ENTRY_OVERHEAD: Final = 2 * 36 + 8 + 50
+_NODE_SIZE: Final = 72 + 36 + 8
+_NACK_SIZE: Final = 64 + 2 * (36 + 8 + 50)
+
+
+def _stream_size(value: Stream, samples: int | None) -> int:
+    """The bytes a stream owns past its object: its entries (``samples`` of them looked at and
+    extrapolated, as for the other containers), its nodes' bookkeeping, groups and PELs."""
+    seen = [
+        _ENTRY_OVERHEAD + sys.getsizeof(fields) + sum(map(sys.getsizeof, fields))
+        for fields in islice(value.entries.values(), samples)
+    ]
+    size = sys.getsizeof(value.entries) + len(value.nodes) * _NODE_SIZE
+    if seen:
+        size += sum(seen) * len(value.entries) // len(seen)
+    for name, group in value.groups.items():
+        size += sys.getsizeof(name) + sys.getsizeof(group) + len(group.pel) * _NACK_SIZE
+        size += sum(sys.getsizeof(c.name) + sys.getsizeof(c) + 200 for c in group.consumers.values())
+    return size
+
+
+register_size(Stream, _stream_size)
 
 
 def _s(raw: bytes) -> str:
@@ -218,7 +249,7 @@ def _range_end(raw: bytes) -> int:
     return stream_id
 
 
-def entry_reply(stream_id: int, fields: list[bytes]) -> list[object]:
+def entry_reply(stream_id: int, fields: Fields) -> list[object]:
     return [format_id(stream_id), list(fields)]
 
 
@@ -1447,3 +1478,19 @@ def _first(pel: SortedDict, count: int) -> list[tuple[int, Nack]]:
     """The first ``count`` (0: all) pending entries of a sorted PEL."""
     keys = pel.keys() if not count else pel.keys()[:count]
     return [(stream_id, pel[stream_id]) for stream_id in keys]
+
+
+def _streams_keys(argv: list[bytes], start: int) -> list[bytes]:
+    """COMMAND GETKEYS for XREAD / XREADGROUP, as 7.0's key spec finds them: the first STREAMS
+    from ``argv[start]`` on, then the first half of what follows it (the other half are ids)."""
+    for i in range(start, len(argv)):
+        if argv[i].lower() == b"streams":
+            half = (len(argv) - i - 1) // 2
+            if half:
+                return argv[i + 1 : i + 1 + half]
+            break
+    raise CommandError("ERR Invalid arguments specified for command")
+
+
+register_key_finder("xread", lambda argv: _streams_keys(argv, 1))
+register_key_finder("xreadgroup", lambda argv: _streams_keys(argv, 4))

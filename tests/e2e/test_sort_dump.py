@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
@@ -23,6 +23,7 @@ from tests.e2e.test_types_durability import snapshot
 from tests.support import ServerProcess, assert_same_replies, redis_server_process, wait_for
 
 Spawn = Callable[..., ServerProcess]
+Reader = Callable[[redis.Redis, Any], object]  # a key's value as a client reads it
 
 SORT_SCRIPT: list[tuple[str, ...]] = [
     ("FLUSHALL",),
@@ -207,10 +208,15 @@ def test_dump_restore_round_trips_through_redis(kv_server: ServerProcess, real_r
             assert 0 < rs.pttl(key) <= ttl
     # and Redis's own data, built there, comes over whole
     build_every_encoding(rs, seed=2)
+    assert_restores_from_redis(kv, rs, keys, read_value)
+
+
+def assert_restores_from_redis(kv: redis.Redis, rs: redis.Redis, keys: list[Any], read: Reader) -> None:
+    """Each key DUMPed from Redis RESTOREs into an emptied kvserver with the same value."""
     kv.flushall()
     for key in keys:
         kv.restore(key, 0, cast(bytes, rs.dump(key)))
-        assert read_value(kv, key) == read_value(rs, key), key
+        assert read(kv, key) == read(rs, key), key
 
 
 @pytest.mark.external
@@ -308,3 +314,102 @@ def test_sort_store_and_restore_notify_as_redis(spawn: Spawn, tmp_path: Path) ->
         assert (b"__keyspace@0__:t", b"restore") in restore_events(server.port)
     finally:
         reference.terminate()
+
+
+def build_streams(r: redis.Redis, seed: int) -> list[str]:
+    """Streams with several nodes, other-field entries, groups, PEL, consumers, deletions and trims."""
+    rng = random.Random(seed)
+    r.flushall()
+    for i in range(1, 400):
+        fields: dict[
+            bytes | bytearray | memoryview | str | int | float, bytes | bytearray | memoryview | str | int | float
+        ] = {"f": i, "g": "v" * rng.randrange(60)} if i % 9 else {"other": "x" * rng.randrange(200)}
+        r.xadd("s:plain", fields, id=f"{1000 + i // 4}-{i}")
+        r.xadd("s:groups", fields, id=f"{1000 + i // 4}-{i}")
+        r.xadd("s:cut", fields, id=f"{1000 + i // 4}-{i}")
+    r.xadd("s:one", {"a": "1"}, id="5-1")
+    r.xgroup_create("s:groups", "g1", id="0")
+    r.xgroup_create("s:groups", "g2", id="$")
+    r.xreadgroup("g1", "alice", {"s:groups": ">"}, count=5)
+    r.xreadgroup("g1", "bob", {"s:groups": ">"}, count=3)
+    r.xreadgroup("g1", "carol", {"s:groups": ">"}, count=1, noack=True)
+    r.xack("s:groups", "g1", "1001-4")
+    r.xdel("s:groups", "1000-2")  # a pending entry deleted
+    r.xgroup_createconsumer("s:groups", "g2", "idle")
+    r.xdel("s:cut", "1000-1", "1010-40", "1099-399")
+    r.xtrim("s:cut", maxlen=300, approximate=False)
+    r.xtrim("s:cut", maxlen=150, approximate=True)
+    r.xgroup_create("s:empty", "g", id="$", mkstream=True)
+    return ["s:cut", "s:empty", "s:groups", "s:one", "s:plain"]
+
+
+def stream_state(r: redis.Redis, key: str) -> object:
+    info = cast(dict[str, object], r.xinfo_stream(key, full=True))
+    info.pop("radix-tree-nodes")  # the radix tree's inner nodes: kvserver keeps none
+    return info
+
+
+@pytest.mark.external
+def test_stream_dump_restore_round_trips_through_redis(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
+    kv, rs = redis.Redis(port=kv_server.port), redis.Redis(port=real_redis.port)
+    keys = build_streams(kv, seed=4)
+    rs.flushall()
+    for key in keys:
+        rs.restore(key, 0, cast(bytes, kv.dump(key)))  # kvserver -> Redis
+        kv.restore("back:" + key, 0, cast(bytes, rs.dump(key)))  # Redis (LZF) -> kvserver
+        assert stream_state(kv, key) == stream_state(rs, key) == stream_state(kv, "back:" + key), key
+        kv.xadd("back:" + key, {"n": "1"}, id="2000-*", maxlen=100, approximate=True)  # the nodes go on as Redis's
+        rs.xadd(key, {"n": "1"}, id="2000-*", maxlen=100, approximate=True)
+        assert stream_state(kv, "back:" + key) == stream_state(rs, key), key
+    # Redis's own streams come over whole
+    build_streams(rs, seed=5)
+    assert_restores_from_redis(kv, rs, keys, stream_state)
+
+
+@pytest.mark.external
+def test_stream_payloads_are_redis_bytes(kv_server: ServerProcess, uncompressed_redis: ServerProcess) -> None:
+    """Where nothing was deleted and nothing holds a time, the nodes split as Redis's and the
+    payload is Redis's byte for byte."""
+    kv, rs = redis.Redis(port=kv_server.port), redis.Redis(port=uncompressed_redis.port)
+    for r in (kv, rs):
+        build_streams(r, seed=6)
+    assert kv.dump("s:plain") == rs.dump("s:plain")
+    assert kv.dump("s:one") == rs.dump("s:one")
+    assert kv.dump("s:empty") == rs.dump("s:empty")
+
+
+def replayed_stream_state(r: redis.Redis, key: str) -> object:
+    """stream_state without what replay rebuilds its own way: the node count (the log's XADDs
+    fill nodes afresh) and the consumers' seen times (XGROUP CREATECONSUMER sets them)."""
+    info = cast(dict[str, object], stream_state(r, key))
+    info.pop("radix-tree-keys")
+    for group in cast(list[dict[str, object]], info["groups"]):
+        for consumer in cast(list[dict[bytes, object]], group["consumers"]):
+            consumer.pop(b"seen-time")
+    return info
+
+
+@pytest.mark.slow
+def test_restored_streams_survive_kill_9_and_a_rewrite(spawn: Spawn, tmp_path: Path) -> None:
+    data_dir = tmp_path / "streams"
+    server = spawn(data_dir=data_dir)
+    r = redis.Redis(port=server.port)
+    keys = build_streams(r, seed=7)
+    for key in keys:
+        r.restore("copy:" + key, 0, cast(bytes, r.dump(key)))
+    before = {key: replayed_stream_state(r, "copy:" + key) for key in keys}
+    assert before == {key: replayed_stream_state(r, key) for key in keys}
+    r.close()
+    server.kill9()
+    for ms, rewrite in ((2000, True), (2001, False)):
+        server = spawn(data_dir=data_dir)
+        r = redis.Redis(port=server.port)
+        assert {key: replayed_stream_state(r, "copy:" + key) for key in keys} == before
+        assert r.xadd("copy:s:groups", {"n": "1"}, id=f"{ms}-*") == b"%d-0" % ms  # the ids go on
+        r.xdel("copy:s:groups", f"{ms}-0")
+        before["s:groups"] = replayed_stream_state(r, "copy:s:groups")
+        if rewrite:
+            assert r.bgrewriteaof()
+            wait_for(lambda r=r: r.info("persistence")["aof_rewrites"] == 1)  # type: ignore[misc]
+        r.close()
+        server.kill9()

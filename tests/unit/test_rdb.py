@@ -201,7 +201,7 @@ def test_lzf_strings_decode() -> None:
         (b"\x10" + rdb.encode_string(b"\x09\x00\x00\x00\x01\x00\x85\x01\xff"), "a listpack entry past its end"),
         (b"\x12\x01\x03" + rdb.encode_string(b"x"), "an unknown quicklist container"),
         (b"\x63", "an unknown RDB type"),
-        (b"\x0f\x00", "a stream (no decoder registered)"),
+        (b"\x0f\x00", "a truncated stream"),
         (b"", "nothing at all"),
     ],
     ids=lambda x: x if isinstance(x, str) else "",
