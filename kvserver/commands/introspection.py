@@ -267,6 +267,8 @@ def command_getkeys_command(ctx: Context, client: ClientState, argv: list[bytes]
         raise CommandError("ERR Invalid number of arguments specified for command")
     finder = KEY_FINDERS.get(spec.name)
     keys = finder(target) if finder is not None else spec.keys(target)
+    if not keys and "no_mandatory_keys" in spec.flags:
+        return []  # EVAL "..." 0: a command whose keys may be none (Redis's CMD_NO_MANDATORY_KEYS)
     if not keys and spec.find_keys is not None:
         raise CommandError("ERR Invalid arguments specified for command")
     if not keys:

@@ -30,6 +30,7 @@ from kvserver.commands.registry import (
     CommandError,
     CommandSpec,
     Context,
+    KeyNum,
     Variant,
     command,
     container,
@@ -375,6 +376,7 @@ def _run(
     -3,
     _SCRIPT_FLAGS,
     keys=(0, 0, 0),
+    find_keys=KeyNum(2),  # numkeys, then the keys (COMMAND GETKEYS)
     group=SCRIPTING,
     since="2.6.0",
     complexity="Depends on the script that is executed.",
@@ -387,6 +389,7 @@ def _run(
     -3,
     (*_SCRIPT_FLAGS, READONLY),
     keys=(0, 0, 0),
+    find_keys=KeyNum(2),  # numkeys, then the keys (COMMAND GETKEYS)
     group=SCRIPTING,
     since="7.0.0",
     complexity="Depends on the script that is executed.",
@@ -1038,6 +1041,7 @@ def function_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) 
     -3,
     _SCRIPT_FLAGS,
     keys=(0, 0, 0),
+    find_keys=KeyNum(2),  # numkeys, then the keys (COMMAND GETKEYS)
     group=SCRIPTING,
     since="7.0.0",
     complexity="Depends on the function that is executed.",
@@ -1047,6 +1051,7 @@ def function_kill_command(ctx: Context, client: ClientState, argv: list[bytes]) 
     -3,
     (*_SCRIPT_FLAGS, READONLY),
     keys=(0, 0, 0),
+    find_keys=KeyNum(2),  # numkeys, then the keys (COMMAND GETKEYS)
     group=SCRIPTING,
     since="7.0.0",
     complexity="Depends on the function that is executed.",

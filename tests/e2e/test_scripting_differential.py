@@ -27,6 +27,13 @@ SCRIPT: list[tuple[str, ...]] = [
     ("FUNCTION", "FLUSH"),
     # --- Lua values → replies
     ("EVAL", "return 1", "0"),
+    # COMMAND GETKEYS through numkeys (movablekeys); none is an empty list, not an error
+    ("COMMAND", "GETKEYS", "EVAL", "return 1", "2", "a", "b", "x"),
+    ("COMMAND", "GETKEYS", "EVAL", "return 1", "0"),
+    ("COMMAND", "GETKEYS", "EVAL", "return 1", "5", "a"),
+    ("COMMAND", "GETKEYS", "EVALSHA_RO", "abc", "1", "k"),
+    ("COMMAND", "GETKEYS", "FCALL", "f", "1", "k", "arg"),
+    ("COMMAND", "GETKEYS", "FCALL_RO", "f", "0"),
     ("EVAL", "return 3.99", "0"),
     ("EVAL", "return -3.99", "0"),
     ("EVAL", "return 'hello'", "0"),
