@@ -46,6 +46,7 @@ class ClientState:
         "qbuf",
         "reply_mode",
         "resp3",
+        "script",
         "subs",
         "unix",
         "watch_dirty",
@@ -73,6 +74,7 @@ class ClientState:
         self.lib_name = b""
         self.lib_ver = b""
         self.resp3 = False
+        self.script = False  # the client scripts' redis.call runs as (Redis's CLIENT_SCRIPT)
         self.authenticated = True
         self.multi: list[list[bytes]] | None = None  # queued commands while in MULTI
         self.exec_error = False  # a command queued in MULTI was rejected: EXEC will abort

@@ -123,6 +123,7 @@ class Scripts:
         self.functions: dict[bytes, Function] = {}
         self.running: Run | None = None
         self.client = ClientState(0, "lua")
+        self.client.script = True
 
     def state(self) -> LuaState:
         if self.lua is None:

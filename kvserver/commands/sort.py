@@ -240,14 +240,14 @@ def _sorted(ctx: Context, elements: list[bytes], options: _Options) -> list[byte
     return [elements[i] for i in order]
 
 
-def sort_generic(ctx: Context, argv: list[bytes], readonly: bool) -> object:
+def sort_generic(ctx: Context, argv: list[bytes], readonly: bool, script: bool = False) -> object:
     options = _parse(argv, readonly)
     value = ctx.keyspace.get(argv[1])
     if value is not None and not isinstance(value, deque | set | ZSet):
         raise CommandError(WRONGTYPE)
     if value is None:
         value = deque()
-    if options.dontsort and isinstance(value, set) and options.store is not None:
+    if options.dontsort and isinstance(value, set) and (options.store is not None or script):
         options.dontsort, options.alpha, options.by = False, True, None  # replicas must agree
     length = len(value)
     start, end = _window(options, length)
@@ -290,7 +290,7 @@ def _store(ctx: Context, dest: bytes, result: list[bytes]) -> int:
 )
 def sort_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA] [STORE dst]"""
-    return sort_generic(ctx, argv, readonly=False)
+    return sort_generic(ctx, argv, readonly=False, script=client.script)
 
 
 @command(
@@ -304,7 +304,7 @@ def sort_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
 )
 def sort_ro_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]"""
-    return sort_generic(ctx, argv, readonly=True)
+    return sort_generic(ctx, argv, readonly=True, script=client.script)
 
 
 register_key_finder("sort", sort_keys)

@@ -592,8 +592,9 @@ class ReadArgs:
         self.keys: list[bytes] = []
 
 
-def _parse_read(argv: list[bytes], readgroup: bool) -> tuple[ReadArgs, list[bytes]]:
-    """XREAD / XREADGROUP options, in xreadCommand's order: the args and the raw ids."""
+def _parse_read(argv: list[bytes], readgroup: bool, script: bool = False) -> tuple[ReadArgs, list[bytes]]:
+    """XREAD / XREADGROUP options, in xreadCommand's order: the args and the raw ids. BLOCK is
+    refused from a script (``script``), as Redis refuses it for backward compatibility."""
     args = ReadArgs()
     argc = len(argv)
     streams_at = 0
@@ -602,6 +603,9 @@ def _parse_read(argv: list[bytes], readgroup: bool) -> tuple[ReadArgs, list[byte
         more = argc - i - 1
         opt = argv[i].upper()
         if opt == b"BLOCK" and more:
+            if script:
+                name = argv[0].decode("ascii", "replace").lower()
+                raise CommandError(f"ERR {name} command is not allowed with BLOCK option from scripts")
             i += 1
             timeout = parse_int(argv[i], "ERR timeout is not an integer or out of range")
             if timeout < 0:
@@ -736,7 +740,7 @@ def _no_group(key: bytes, group: bytes) -> CommandError:
 
 
 def _xread(ctx: Context, client: ClientState, argv: list[bytes], readgroup: bool) -> object:
-    args, raw_ids = _parse_read(argv, readgroup)
+    args, raw_ids = _parse_read(argv, readgroup, client.script)
     keys = args.keys
     group_name = args.group
     after: list[int] = []
