@@ -474,10 +474,7 @@ def raise_registers(value: bytearray, pairs: list[tuple[int, int]], max_bytes: i
             j, updated, status = runs.apply(pairs, max_bytes)
             if status == _PROMOTE:  # Redis converts, then raises the register in the dense value
                 regs = runs.regs
-                for index, count in pairs[j:]:
-                    if count > regs[index]:
-                        regs[index] = count
-                        updated += 1
+                updated += _raise_all(regs, pairs, j)
                 value[4] = DENSE
                 value[HEADER:] = pack(bytes(regs))
                 invalidate(value)
@@ -508,9 +505,27 @@ def raise_registers(value: bytearray, pairs: list[tuple[int, int]], max_bytes: i
                 return updated, j
             updated += 1
             j += 1
+    if total - j > _DENSE_BULK:  # unpacked, raised in a plain bytearray, packed again
+        regs = bytearray(unpack(memoryview(value)[HEADER:]))
+        updated += _raise_all(regs, pairs, j)
+        value[HEADER:] = pack(bytes(regs))
+        return updated, -1
     for index, count in pairs[j:]:
         updated += dense_set(value, index, count)
     return updated, -1
+
+
+_DENSE_BULK: Final = 1000  # updates past which unpacking the dense registers is cheaper
+
+
+def _raise_all(regs: bytearray, pairs: list[tuple[int, int]], j: int) -> int:
+    """Raise ``regs`` (one byte each) to the updates of ``pairs`` from ``j`` on: how many changed."""
+    updated = 0
+    for index, count in pairs[j:]:
+        if count > regs[index]:
+            regs[index] = count
+            updated += 1
+    return updated
 
 
 def _add_each(value: bytearray, elements: list[bytes], max_bytes: int) -> tuple[int, int]:

@@ -206,3 +206,14 @@ def test_pfadd_of_many_elements_promotes_at_the_same_element(h: Harness) -> None
     value = h("GET", "h")
     assert isinstance(value, bytes)
     assert value[16:] == expected[16:]
+
+
+def test_many_updates_of_a_dense_value_as_one_by_one() -> None:
+    rng = random.Random(5)
+    value = bytearray(hll.MAGIC + b"\x00" + bytes(11)) + hll.pack(
+        bytes(rng.randrange(20) for _ in range(hll.REGISTERS))
+    )
+    pairs = [(rng.randrange(hll.REGISTERS), rng.randrange(1, 52)) for _ in range(3000)]
+    expected = bytearray(value)
+    assert hll.raise_registers(value, pairs, 3000) == _one_by_one(expected, pairs, 3000)
+    assert value == expected
