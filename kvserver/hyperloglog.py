@@ -11,7 +11,11 @@ the same point), so GET returns the same value on both servers and each can read
 Elements are hashed with MurmurHash64A (seed 0xadc83b19); the estimator is 7.0's (Ertl's
 "new" one, with hllSigma and hllTau), in IEEE doubles like Redis's, so counts agree exactly.
 
-Speed: a dense update edits one or two bytes of the bytearray in place; reading all registers
+Speed: PFADD of many elements hashes them together (each step of MurmurHash64A one big-integer
+operation over all the elements of one length) and updates a sparse value as registers plus the
+opcodes of its runs of adjacent non-zero registers (``_Runs``), byte-identical to hllSparseSet's
+one update after the other, promoting at the same element. A dense update edits one or two
+bytes of the bytearray in place; reading all registers
 (PFCOUNT, PFMERGE) splits and recombines byte strings with ``bytes.translate`` and big-integer
 operations (no Python loop over the 16384 registers); the element-wise maximum of two register
 arrays is a SIMD-within-a-register expression on two big integers.
@@ -20,10 +24,12 @@ arrays is a SIMD-within-a-register expression on two big integers.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from bisect import bisect_right
-from collections.abc import Callable
-from itertools import accumulate
+from collections.abc import Callable, Sequence
+from itertools import accumulate, pairwise
+from operator import itemgetter
 from typing import Final
 
 HEADER: Final = 16
@@ -70,7 +76,7 @@ def murmur64a(data: bytes) -> int:
             unpack = _BLOCKS[blocks] = struct.Struct(f"<{blocks}Q").unpack_from
         for k in unpack(data):
             k = (k * m) & mask
-            k = ((k ^ (k >> 47)) * m) & mask
+            k = ((k ^ ((k >> 47) & mask)) * m) & mask
             h = ((h ^ k) * m) & mask
     if length & 7:
         h = ((h ^ int.from_bytes(data[blocks * 8 :], "little")) * m) & mask
@@ -83,6 +89,83 @@ def pattern(element: bytes) -> tuple[int, int]:
     h = murmur64a(element)
     rest = (h >> 14) | (1 << _Q)
     return h & (REGISTERS - 1), (rest & -rest).bit_length()
+
+
+_LANE: Final = 16  # bytes per hash in the batch's big integers: 8 of value, 8 of headroom
+_BATCH: Final = 8  # fewer elements of one length than this are hashed one by one
+_PLUS_ONE: Final = bytes((b + 1) & 0xFF for b in range(256))
+
+
+def _patterns_of_length(elements: Sequence[bytes], length: int) -> tuple[Sequence[int], bytes]:
+    """The registers and runs (``pattern``) of elements that all have ``length`` bytes, hashed all
+    at once: hash i is lane i (bits 128*i up) of big integers, so each step of MurmurHash64A is
+    one big-integer operation for the whole batch. A lane's 64 bits of headroom take the product
+    of two 64-bit numbers without a carry into the next lane; masking after each product and
+    each right shift (which brings the next lane's low bits into the headroom) keeps the lanes
+    apart."""
+    n = len(elements)
+    m = _M
+    ones = int.from_bytes((b"\x01" + bytes(_LANE - 1)) * n, "little")
+    mask = ones * _MASK64
+    h = ((_SEED ^ (length * m)) & _MASK64) * ones
+    joined = b"".join(elements)
+    lanes = bytearray(_LANE * n)
+    blocks = length >> 3
+    for block in range(blocks):
+        for j in range(8):
+            lanes[j::_LANE] = joined[block * 8 + j :: length]
+        k = (int.from_bytes(lanes, "little") * m) & mask
+        k = ((k ^ ((k >> 47) & mask)) * m) & mask
+        h = ((h ^ k) * m) & mask
+    if length & 7:
+        lanes = bytearray(_LANE * n)
+        for j in range(length & 7):
+            lanes[j::_LANE] = joined[blocks * 8 + j :: length]
+        h = ((h ^ int.from_bytes(lanes, "little")) * m) & mask
+    h = ((h ^ ((h >> 47) & mask)) * m) & mask
+    h ^= (h >> 47) & mask
+    # the register: the low 14 bits, the first byte and 6 bits of the second of each lane
+    hashes = h.to_bytes(_LANE * n, "little")
+    low14 = bytearray(2 * n)
+    low14[0::2] = hashes[0::_LANE]
+    low14[1::2] = hashes[1::_LANE].translate(_LOW6)
+    indices = struct.unpack(f"<{n}H", low14)
+    # the run "00..1": one more than the trailing zeros of the other 50 bits (and hllPatLen's
+    # guard bit), the bits set in (x & -x) - 1 counted lane by lane (the SWAR popcount)
+    rest = ((h >> 14) & mask) | ones << _Q
+    v = (rest & (((ones << 64) - rest) & mask)) - ones
+    v -= (v >> 1) & ones * 0x5555555555555555
+    v = (v & ones * 0x3333333333333333) + ((v >> 2) & ones * 0x3333333333333333)
+    v = ((v + (v >> 4)) & ones * 0x0F0F0F0F0F0F0F0F) * 0x0101010101010101  # the sum in byte 7
+    runs = v.to_bytes(_LANE * n, "little")[7::_LANE].translate(_PLUS_ONE)
+    return indices, runs
+
+
+def patterns(elements: list[bytes]) -> list[tuple[int, int]]:
+    """``pattern`` of each element, in order. The elements are hashed together by length (put
+    in order of length, hashed, put back: ``itemgetter`` and ``sorted``, no Python loop)."""
+    n = len(elements)
+    if n < _BATCH:
+        return [pattern(element) for element in elements]
+    lengths = list(map(len, elements))
+    shortest, longest = min(lengths), max(lengths)
+    if shortest == longest:
+        return list(zip(*_patterns_of_length(elements, shortest), strict=True))
+    order = sorted(range(n), key=lengths.__getitem__)
+    ordered: tuple[bytes, ...] = itemgetter(*order)(elements)
+    ordered_lengths: tuple[int, ...] = itemgetter(*order)(lengths)
+    pairs: list[tuple[int, int]] = []
+    start = 0
+    while start < n:
+        length = ordered_lengths[start]
+        end = bisect_right(ordered_lengths, length, start)
+        if end - start >= _BATCH:
+            pairs += zip(*_patterns_of_length(ordered[start:end], length), strict=True)
+        else:
+            pairs += map(pattern, ordered[start:end])
+        start = end
+    back: list[tuple[int, int]] = list(itemgetter(*sorted(range(n), key=order.__getitem__))(pairs))
+    return back
 
 
 # --- validation and creation --------------------------------------------------------------------
@@ -370,24 +453,46 @@ def add_many(value: bytearray, elements: list[bytes], max_bytes: int) -> tuple[i
     """hllAdd for each element in turn: (how many changed a register, how many were added
     before a corrupt value stopped it, or -1 if none did).
 
-    A sparse value is edited as two lists (opcodes and their runs) for the whole call, then
-    written back once: each update is then a running sum and a bisection over the runs, and
-    list splices, instead of a scan and splice of the bytes; the opcodes are the same bytes
-    as one hllSparseSet after the other makes."""
+    More than a few elements are hashed together first (``patterns``). A sparse value Redis
+    made is then updated as ``_Runs`` (its registers, and the opcodes of its runs of adjacent
+    non-zero registers), written back once; any other sparse value as ``_SparseEditor`` (its
+    opcodes as lists). Both make the bytes one hllSparseSet after the other makes, and promote
+    the value to dense at the same element."""
+    if len(elements) <= _FEW:
+        return _add_each(value, elements, max_bytes)
+    return raise_registers(value, patterns(elements), max_bytes)
+
+
+def raise_registers(value: bytearray, pairs: list[tuple[int, int]], max_bytes: int) -> tuple[int, int]:
+    """``add_many`` of the elements whose patterns are ``pairs`` (register, count)."""
+    total = len(pairs)
     updated = 0
     j = 0
-    total = len(elements)
+    if value[4] == SPARSE:
+        runs = _Runs.decode(value)
+        if runs is not None:
+            j, updated, status = runs.apply(pairs, max_bytes)
+            if status == _PROMOTE:  # Redis converts, then raises the register in the dense value
+                regs = runs.regs
+                updated += _raise_all(regs, pairs, j)
+                value[4] = DENSE
+                value[HEADER:] = pack(bytes(regs))
+                invalidate(value)
+                return updated, -1
+            runs.encode(value)
+            if updated:
+                invalidate(value)
     while j < total and value[4] == SPARSE:
-        # a few elements, or a truncated last opcode: the byte-wise path, one element at a time
-        editor = _SparseEditor.decode(value) if total - j > _FEW else None
-        if editor is None:
-            result = add(value, elements[j], max_bytes)
+        editor = _SparseEditor.decode(value)
+        if editor is None:  # a truncated last opcode: the byte-wise path, one element at a time
+            index, count = pairs[j]
+            result = sparse_set(value, index, count, max_bytes)
             if result < 0:
                 return updated, j
             updated += result
             j += 1
             continue
-        j, changed, failed = editor.apply(elements, j, max_bytes)
+        j, changed, failed = editor.apply(pairs, j, max_bytes)
         updated += changed
         editor.encode(value)
         if changed:
@@ -400,10 +505,299 @@ def add_many(value: bytearray, elements: list[bytes], max_bytes: int) -> tuple[i
                 return updated, j
             updated += 1
             j += 1
-    for k in range(j, total):
-        index, count = pattern(elements[k])
+    if total - j > _DENSE_BULK:  # unpacked, raised in a plain bytearray, packed again
+        regs = bytearray(unpack(memoryview(value)[HEADER:]))
+        updated += _raise_all(regs, pairs, j)
+        value[HEADER:] = pack(bytes(regs))
+        return updated, -1
+    for index, count in pairs[j:]:
         updated += dense_set(value, index, count)
     return updated, -1
+
+
+_DENSE_BULK: Final = 1000  # updates past which unpacking the dense registers is cheaper
+
+
+def _raise_all(regs: bytearray, pairs: list[tuple[int, int]], j: int) -> int:
+    """Raise ``regs`` (one byte each) to the updates of ``pairs`` from ``j`` on: how many changed."""
+    updated = 0
+    for index, count in pairs[j:]:
+        if count > regs[index]:
+            regs[index] = count
+            updated += 1
+    return updated
+
+
+def _add_each(value: bytearray, elements: list[bytes], max_bytes: int) -> tuple[int, int]:
+    """``add_many`` for a few elements: ``add`` of each, in place."""
+    updated = 0
+    for j, element in enumerate(elements):
+        result = add(value, element, max_bytes)
+        if result < 0:
+            return updated, j
+        updated += result
+    return updated, -1
+
+
+_IRREGULAR: Final = 3
+_NONZERO: Final = re.compile(rb"[^\x00]+")
+
+
+_WINDOW: Final = _ZERO_RUN + 1  # zeros counted on either side of an update, at most
+
+
+def _zero_bytes(run: int) -> int:
+    """The length of the opcode of ``run`` zero registers (none, a ZERO, an XZERO)."""
+    return 0 if not run else 1 if run <= _ZERO_RUN else 2
+
+
+# how many bytes longer the split of a zero run makes the value, by the zeros before and after
+# the register set (each up to _WINDOW, standing for _WINDOW or more): a lone zero becomes a VAL
+_SPLIT_DELTA: Final = bytes(
+    _zero_bytes(before) + 1 + _zero_bytes(after) - _zero_bytes(before + after + 1) if before or after else 0
+    for before in range(_WINDOW + 1)
+    for after in range(_WINDOW + 1)
+)
+_NONZERO_MARKS: Final = bytes([0] + [1] * 255)
+
+
+def _mergeable(a: int, b: int) -> bool:
+    """Two adjacent VAL opcodes hllSparseSet would merge: the same value, four registers at most."""
+    return not (a ^ b) & 0x7C and (a & 3) + (b & 3) + 2 <= _VAL_RUN
+
+
+def _merge_scan(ops: list[int], p: int, scan: int) -> int:
+    """hllSparseSet's step 4 on the VAL opcodes of one run of non-zero registers, from ``p`` with
+    ``scan`` opcodes left to look at (Redis looks at 5 from the one before the update, zero
+    opcodes included: a zero opcode ends the run, and past it no two VALs are mergeable).
+    Returns the number of merges (each one byte less)."""
+    merges = 0
+    while p < len(ops) and scan > 0:
+        scan -= 1
+        if p + 1 < len(ops):
+            a, b = ops[p], ops[p + 1]
+            if not (a ^ b) & 0x7C and (a & 3) + (b & 3) + 2 <= _VAL_RUN:
+                ops[p + 1] = (b & ~3) | ((a & 3) + (b & 3) + 1)
+                del ops[p]
+                merges += 1
+                continue
+        p += 1
+    return merges
+
+
+class _Runs:
+    """A sparse value in the form Redis's updates keep it in, and hllSparseSet's rules on it.
+
+    From a new value on, Redis's updates keep a sparse value *regular*: each run of zero
+    registers is one opcode (ZERO up to 64 registers, XZERO above), and no two adjacent VALs are
+    mergeable (an update's merge scan reaches every pair it made so). Its bytes are then the
+    zero runs, which the registers alone give, and the VAL opcodes of each run of adjacent
+    non-zero registers, which depend on the order of the updates. So this holds the registers
+    (one byte each) and, for each run of two or more non-zero registers, its VAL opcodes
+    (keyed by its first register; a lone register is one VAL). An update of a lone register
+    (the common case) is then a few byte operations: the zero runs on either side of it are
+    measured with ``rstrip`` and ``lstrip`` of 65-byte windows (the opcode's length only
+    depends on whether a run is empty, up to 64, or longer); an update next to a run, or in
+    one, splits and merges that run's opcodes as hllSparseSet does. The value's size is kept
+    as hllSparseSet computes it, for the promotion to dense at the same element."""
+
+    __slots__ = ("groups", "marks", "regs", "size")
+
+    def __init__(self, regs: bytearray, groups: dict[int, list[int]], size: int) -> None:
+        self.regs = regs
+        self.marks = regs.translate(_NONZERO_MARKS)  # 1 for a non-zero register: found by find
+        self.groups = groups
+        self.size = size  # the value's length in bytes, as Redis checks it against max_bytes
+
+    @classmethod
+    def decode(cls, value: bytearray) -> _Runs | None:
+        """None unless the value is regular and its runs cover exactly the 16384 registers."""
+        regs = bytearray(REGISTERS)
+        groups: dict[int, list[int]] = {}
+        ops: list[int] = []  # the VALs of the run of non-zero registers being read
+        first = 0  # its first register
+        previous_zero = False
+        index = 0
+        p = HEADER
+        end = len(value)
+        while p < end:
+            b = value[p]
+            if b & 0x80:
+                run = (b & 3) + 1
+                if index + run > REGISTERS or (ops and _mergeable(ops[-1], b)):
+                    return None
+                if not ops:
+                    first = index
+                ops.append(b)
+                regs[index : index + run] = bytes((((b >> 2) & 0x1F) + 1,)) * run
+                previous_zero = False
+                p += 1
+            else:
+                if previous_zero:
+                    return None
+                if b & 0x40:
+                    if p + 1 == end:
+                        return None
+                    run = (((b & 0x3F) << 8) | value[p + 1]) + 1
+                    if run <= _ZERO_RUN:
+                        return None
+                    p += 2
+                else:
+                    run = b + 1
+                    p += 1
+                if index + run > REGISTERS:
+                    return None
+                if ops:
+                    if index - first > 1:
+                        groups[first] = ops
+                    ops = []
+                previous_zero = True
+            index += run
+        if index != REGISTERS:
+            return None
+        if ops and index - first > 1:
+            groups[first] = ops
+        return cls(regs, groups, end)
+
+    def encode(self, value: bytearray) -> None:
+        regs = self.regs
+        groups = self.groups
+        out = bytearray()
+        end = 0
+        for run in _NONZERO.finditer(regs):
+            first, last = run.span()
+            if first > end:
+                out += _zeros(first - end)
+            if last - first == 1:
+                out.append(_val(regs[first], 1))
+            else:
+                out += bytes(groups[first])
+            end = last
+        if end < REGISTERS:
+            out += _zeros(REGISTERS - end)
+        value[HEADER:] = out
+
+    def apply(self, pairs: list[tuple[int, int]], max_bytes: int) -> tuple[int, int, int]:
+        """Raise the registers in turn: (where it stopped, registers changed, 0 at the end /
+        _PROMOTE before an update that promotes the value / _IRREGULAR after an update that
+        left the value irregular, which ``_SparseEditor`` must then go on with)."""
+        regs = self.regs
+        marks = self.marks
+        find = marks.find
+        find_back = marks.rfind
+        split_delta = _SPLIT_DELTA
+        size = self.size
+        changed = 0
+        total = len(pairs)
+        top = REGISTERS - 1
+        j = 0
+        while j < total:
+            index, count = pairs[j]
+            current = regs[index]
+            if current >= count:
+                j += 1
+                continue
+            if count > _VAL_MAX:
+                self.size = size
+                return j, changed, _PROMOTE
+            if not current:  # in a run of zeros: ZERO / XZERO split around a new VAL
+                # the zeros on either side, 65 standing for 65 or more
+                found = find_back(1, index - _WINDOW if index > _WINDOW else 0, index)
+                before = index - 1 - found if found >= 0 else min(index, _WINDOW)
+                found = find(1, index + 1, index + 1 + _WINDOW)
+                after = found - 1 - index if found >= 0 else min(top - index, _WINDOW)
+                delta = split_delta[before * (_WINDOW + 1) + after]
+                if delta and size + delta > max_bytes:
+                    self.size = size
+                    return j, changed, _PROMOTE
+                size += delta
+                regs[index] = count
+                marks[index] = 1
+                if (not before and index) or (not after and index < top):  # next to a run
+                    merges, regular = self._join(index, count, before)
+                    size -= merges
+                    if not regular:
+                        self.size = size
+                        return j + 1, changed + 1, _IRREGULAR
+            elif (index and marks[index - 1]) or (index < top and marks[index + 1]):
+                # in a run of non-zero registers: its VALs split and merged
+                grown = self._split(index, current, count, size, max_bytes)
+                if grown is None:
+                    self.size = size
+                    return j, changed, _PROMOTE
+                size += grown
+                if not self._regular(index):
+                    self.size = size
+                    return j + 1, changed + 1, _IRREGULAR
+            else:  # a lone VAL of one register
+                regs[index] = count
+            changed += 1
+            j += 1
+        self.size = size
+        return j, changed, 0
+
+    def _join(self, index: int, count: int, before: int) -> tuple[int, bool]:
+        """The new VAL at ``index`` is next to a run of non-zero registers (or two): the runs
+        become one, merged from the opcode before the split one. (The number of merges, whether
+        the run is still regular.)"""
+        regs = self.regs
+        groups = self.groups
+        ops: list[int] = []
+        left = regs[index - 1] if index else 0
+        right = regs[index + 1] if index < REGISTERS - 1 else 0
+        if left:
+            first = regs.rfind(0, 0, index) + 1
+            ops = groups.pop(first) if first < index - 1 else [_val(left, 1)]
+            start, scan = len(ops) - 1, 5  # from the last VAL of the run on the left
+        else:
+            first = index
+            # the split opcode is the first of the value (5 to scan from it), or there is a VAL
+            # before it (that one, then the zeros before the new VAL: 2 of the 5 spent)
+            start, scan = 0, 5 if not before else 4 if index == before else 3
+        ops.append(_val(count, 1))
+        if right:
+            last = regs.find(0, index + 1)
+            if last < 0:
+                last = REGISTERS
+            ops += groups.pop(index + 1) if last - index > 2 else [_val(right, 1)]
+        merges = _merge_scan(ops, start, scan)
+        groups[first] = ops
+        return merges, not any(_mergeable(a, b) for a, b in pairwise(ops))
+
+    def _split(self, index: int, current: int, count: int, size: int, max_bytes: int) -> int | None:
+        """Raise a register of a run of two or more non-zero registers: the change in size, or
+        None (nothing done) if the split would grow the value past ``max_bytes``."""
+        regs = self.regs
+        first = regs.rfind(0, 0, index) + 1
+        ops = self.groups[first]
+        k = 0
+        start = first
+        run = (ops[0] & 3) + 1
+        while index >= start + run:
+            start += run
+            k += 1
+            run = (ops[k] & 3) + 1
+        if run == 1:
+            ops[k] = _val(count, 1)
+            delta = 0
+        else:
+            seq = [_val(current, index - start)] if index != start else []
+            seq.append(_val(count, 1))
+            if index != start + run - 1:
+                seq.append(_val(current, start + run - 1 - index))
+            delta = len(seq) - 1
+            if delta > 0 and size + delta > max_bytes:
+                return None
+            ops[k : k + 1] = seq
+        regs[index] = count
+        # from the VAL before; else the opcode before is a zero one (one of the 5 spent), or none
+        merges = _merge_scan(ops, k - 1, 5) if k else _merge_scan(ops, 0, 4 if first else 5)
+        return delta - merges
+
+    def _regular(self, index: int) -> bool:
+        """No two adjacent VALs of the run holding ``index`` are mergeable."""
+        ops = self.groups[self.regs.rfind(0, 0, index) + 1]
+        return not any(_mergeable(a, b) for a, b in pairwise(ops))
 
 
 class _SparseEditor:
@@ -454,13 +848,14 @@ class _SparseEditor:
             out.append(op & 0xFF)
         value[HEADER:] = out
 
-    def apply(self, elements: list[bytes], j: int, max_bytes: int) -> tuple[int, int, bool]:
-        """Add elements from ``j`` on: (where it stopped, registers changed, corrupt?). It stops
-        before an element that promotes the value (``self.promote`` is then set)."""
+    def apply(self, pairs: list[tuple[int, int]], j: int, max_bytes: int) -> tuple[int, int, bool]:
+        """Raise the registers of ``pairs`` from ``j`` on: (where it stopped, registers changed,
+        corrupt?). It stops before an update that promotes the value (``self.promote`` is then
+        set)."""
         changed = 0
-        total = len(elements)
+        total = len(pairs)
         while j < total:
-            index, count = pattern(elements[j])
+            index, count = pairs[j]
             result = self.set(index, count, max_bytes)
             if result == _CORRUPT:
                 return j, changed, True
@@ -707,6 +1102,8 @@ __all__ = [
     "maximum",
     "new_hll",
     "pattern",
+    "patterns",
+    "raise_registers",
     "registers",
     "store_count",
     "to_dense",

@@ -185,3 +185,36 @@ def test_corrupted_hyperloglogs_get_the_same_replies(kv_server: ServerProcess, r
     assert ours.ping()
     ours.close()
     theirs.close()
+
+
+def test_large_pfadds_to_new_and_corrupted_keys_are_byte_identical(
+    kv_server: ServerProcess, real_redis: ServerProcess
+) -> None:
+    # Redis's fuzz test: PFADD of up to 3000 elements like TCL's rand() to a new key, at several
+    # hll-sparse-max-bytes (promoted at different elements); then more elements after a byte of
+    # the value changed (the batched path on a value Redis's updates never make)
+    ours = redis.Redis(port=kv_server.port)
+    theirs = redis.Redis(port=real_redis.port)
+    rng = random.Random(15)
+    for trial in range(40):
+        max_bytes = rng.choice([100, 1000, 3000, 6000, 16000])
+        elements = [repr(rng.random()) for _ in range(rng.randrange(5, 3000))]
+        more = [repr(rng.random()) for _ in range(rng.choice([5, 50, 500]))]
+        where, bit = rng.random(), 1 << rng.randrange(8)
+        replies = []
+        for client in (ours, theirs):
+            client.config_set("hll-sparse-max-bytes", max_bytes)
+            client.delete("h")
+            client.pfadd("h", *elements)
+            value = bytearray(cast(bytes, client.get("h")))
+            value[16 + int(where * (len(value) - 16))] ^= bit
+            client.set("h2", bytes(value))
+            try:
+                added: object = client.pfadd("h2", *more)
+            except redis.ResponseError as exc:
+                added = str(exc)
+            replies.append([bytes(value), added, client.get("h2"), client.pfadd("h", *more), client.get("h")])
+        assert replies[0] == replies[1], f"trial {trial}"
+    for client in (ours, theirs):
+        client.config_set("hll-sparse-max-bytes", 3000)
+        client.close()

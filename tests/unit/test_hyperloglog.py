@@ -126,3 +126,94 @@ def test_errors(h: Harness) -> None:
 
 def test_pfselftest(h: Harness) -> None:
     assert h("PFSELFTEST") == OK
+
+
+def test_batched_hashes_match_one_by_one() -> None:
+    rng = random.Random(7)
+    for n in (8, 9, 100, 3000):
+        elements = [rng.randbytes(rng.choice([0, 1, 7, 8, 9, 17, 18, 19, 64])) for _ in range(n)]
+        assert hll.patterns(elements) == [hll.pattern(element) for element in elements]
+    same_length = [b"%09d" % rng.randrange(10**9) for _ in range(500)]
+    assert hll.patterns(same_length) == [hll.pattern(element) for element in same_length]
+
+
+def _one_by_one(value: bytearray, pairs: list[tuple[int, int]], max_bytes: int) -> tuple[int, int]:
+    """The byte-wise hllSparseSet / hllDenseSet of each update in turn (as ``add`` does)."""
+    updated = 0
+    for j, (index, count) in enumerate(pairs):
+        result = (
+            hll.dense_set(value, index, count)
+            if value[4] == hll.DENSE
+            else hll.sparse_set(value, index, count, max_bytes)
+        )
+        if result < 0:
+            return updated, j
+        updated += result
+    return updated, -1
+
+
+def test_batched_sparse_updates_make_the_bytes_of_one_by_one() -> None:
+    # updates crowded into a few windows of registers, so runs of adjacent non-zero registers
+    # form, split and merge (the order of the updates matters there), up to the promotion
+    rng = random.Random(3)
+    for trial in range(150):
+        max_bytes = rng.choice([0, 30, 60, 300, 1000, 3000, 100_000])
+        windows = [(rng.randrange(16384), rng.choice([3, 8, 70, 2000])) for _ in range(3)] + [(0, 4), (16380, 4)]
+        value = hll.new_hll()
+        for _ in range(3):
+            pairs = []
+            for _ in range(rng.choice([5, 30, 300])):
+                first, width = rng.choice(windows)
+                count = rng.choice([1, 1, 2, 2, 3, 5, 32]) if rng.random() < 0.995 else 33
+                pairs.append((min(first + rng.randrange(width), 16383), count))
+            expected = bytearray(value)
+            want = _one_by_one(expected, pairs, max_bytes)
+            got = hll.raise_registers(value, pairs, max_bytes)
+            assert (got[0] > 0, got[1]) == (want[0] > 0, want[1])
+            assert value[4:5] + value[16:] == expected[4:5] + expected[16:], f"trial {trial}"
+
+
+def test_batched_updates_keep_the_order_of_the_updates() -> None:
+    # six registers of the same value: ascending updates make v:3,4 v:3,2, descending v:3,2 v:3,4
+    up = hll.new_hll()
+    hll.raise_registers(up, [(i, 3) for i in range(100, 106)], 3000)
+    assert hll.decode(up) == b"Z:100 v:3,4 v:3,2 Z:16278"
+    down = hll.new_hll()
+    hll.raise_registers(down, [(i, 3) for i in range(105, 99, -1)], 3000)
+    assert hll.decode(down) == b"Z:100 v:3,2 v:3,4 Z:16278"
+
+
+def test_batched_updates_of_irregular_values_as_one_by_one() -> None:
+    # values Redis's own updates never make (split zero runs, a small XZERO, mergeable VALs):
+    # updated opcode by opcode as hllSparseSet does
+    header = hll.MAGIC + b"\x01" + bytes(11)
+    for opcodes in (b"\x09" + b"\x7f\xf5", b"\x40\x09" + b"\x7f\xf5", b"\x80\x80" + b"\x7f\xfd", b"\x7f\xff\x00"):
+        value = bytearray(header + opcodes)
+        expected = bytearray(value)
+        pairs = [(1, 2), (0, 1), (12, 4), (11, 4), (2, 1), (16383, 1)]
+        assert hll.raise_registers(value, pairs, 3000) == _one_by_one(expected, pairs, 3000)
+        assert value == expected
+
+
+def test_pfadd_of_many_elements_promotes_at_the_same_element(h: Harness) -> None:
+    h("CONFIG", "SET", "hll-sparse-max-bytes", "200")
+    elements = [b"%d" % i for i in range(300)]
+    expected = hll.new_hll()
+    for element in elements:
+        hll.add(expected, element, 200)
+    assert expected[4] == hll.DENSE
+    assert h("PFADD", "h", *elements) == 1
+    value = h("GET", "h")
+    assert isinstance(value, bytes)
+    assert value[16:] == expected[16:]
+
+
+def test_many_updates_of_a_dense_value_as_one_by_one() -> None:
+    rng = random.Random(5)
+    value = bytearray(hll.MAGIC + b"\x00" + bytes(11)) + hll.pack(
+        bytes(rng.randrange(20) for _ in range(hll.REGISTERS))
+    )
+    pairs = [(rng.randrange(hll.REGISTERS), rng.randrange(1, 52)) for _ in range(3000)]
+    expected = bytearray(value)
+    assert hll.raise_registers(value, pairs, 3000) == _one_by_one(expected, pairs, 3000)
+    assert value == expected
