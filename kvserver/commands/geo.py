@@ -302,12 +302,11 @@ class Point(NamedTuple):
     latitude: float
 
 
-_SCAN_MAX: Final = 16  # a box holding no more points than this is read whole, not split
+_SCAN_MAX: Final = 32  # a box holding no more points than this is read whole, not split
+_NEAREST_SCAN_MAX: Final = 16  # the same for a nearest-first search (it splits only near the centre)
 
 
-def leaves_of(
-    zset: ZSet, shape: Shape, plan: tuple[int, list[tuple[int, int]]] | None = None
-) -> list[tuple[int, int, float]]:
+def leaves_of(zset: ZSet, shape: Shape) -> list[tuple[int, int, float]]:
     """The rank ranges [first, end) to read for a search, in Redis's order (membersOfAll-
     Neighbors: its boxes, each in score order), each with a lower bound of its points' distance
     (``Shape.area_bound``; 0.0 for a plan of step < 4, which is read unsplit).
@@ -318,7 +317,7 @@ def leaves_of(
     shape are decoded and measured, and they come in the order a walk of the boxes gives."""
     leaves: list[tuple[int, int, float]] = []
     bisect = zset.index.bisect_left
-    step, ranges = plan or search_plan(shape)
+    step, ranges = search_plan(shape)
     bound = shape.area_bound() if step >= 4 else None
 
     def visit(bits: int, at: int, first: int, end: int, lowest: float) -> None:
@@ -360,36 +359,56 @@ def points_in(zset: ZSet, shape: Shape, limit: int) -> list[Point]:
 
 
 def nearest_points(zset: ZSet, shape: Shape, count: int) -> list[Point] | None:
-    """ASC COUNT ``count`` (no ANY) without measuring every match: the leaves are read nearest
-    first (by their lower bound) until ``count`` matches are found and the next leaf can only
-    hold farther points. When the ``count`` nearest have distinct distances and the next one is
-    farther, every correct sort (Redis's pqsort too) puts exactly them, in that order, first:
-    that answer is returned. When every leaf was read, the matches are put back in Redis's order
-    and sorted as ``sort_points`` does. None when neither holds (ties, a plan of step < 4): the
+    """ASC COUNT ``count`` (no ANY) without measuring every match: the boxes are taken nearest
+    first (by their lower bound, from a heap), a large one split into its quarters, a small one
+    read, until ``count`` matches are found and the next box can only hold farther points. When
+    the ``count`` nearest have distinct distances and the next one is farther, every correct
+    sort (Redis's pqsort too) puts exactly them, in that order, first: that answer is returned.
+    When every box was read, the matches are put back in Redis's order (box, then rank) and
+    sorted as ``sort_points`` does. None when neither holds (ties, a plan of step < 4): the
     caller takes the full path."""
-    plan = search_plan(shape)
-    if plan[0] < 4:
+    step, ranges = search_plan(shape)
+    if step < 4:
         return None
-    leaves = leaves_of(zset, shape, plan)
+    bound = shape.area_bound()
+    bisect = zset.index.bisect_left
     islice = zset.index.islice
     match = shape.score_matcher()
+    # (lower bound, box of the plan, first rank, end rank, bits, step)
+    boxes: list[tuple[float, int, int, int, int, int]] = []
+    shift = 52 - 2 * step
+    for box, (low, high) in enumerate(ranges):
+        first, end = zset.score_span(float(low), False, float(high), True)
+        if first < end:
+            boxes.append((0.0, box, first, end, low >> shift, step))
     found: list[Point] = []
-    order: list[tuple[int, int]] = []  # (leaf, offset) of each match: Redis's order
+    order: list[tuple[int, int]] = []  # (box of the plan, rank) of each match: Redis's order
     heap: list[float] = []  # the negated distances of the ``count`` nearest so far
-    for leaf in sorted(range(len(leaves)), key=lambda i: leaves[i][2]):
-        first, end, lowest = leaves[leaf]
+    while boxes:
+        lowest, box, first, end, bits, at = heapq.heappop(boxes)
         if len(heap) == count and lowest > widened(-heap[0]):
-            break  # this leaf and the ones after it hold only points farther than the count-th
-        for offset, (score, member) in enumerate(islice(first, end)):
+            break  # this box and the ones after it hold only points farther than the count-th
+        if end - first > _NEAREST_SCAN_MAX and at < STEP_MAX:
+            child_shift = 50 - 2 * at
+            for quarter in range(4):
+                child = bits << 2 | quarter
+                child_lowest = bound(child, at + 1)
+                if child_lowest is not None:
+                    child_first = bisect((float(child << child_shift), b""))
+                    child_end = bisect((float((child + 1) << child_shift), b""))
+                    if child_first < child_end:
+                        heapq.heappush(boxes, (child_lowest, box, child_first, child_end, child, at + 1))
+            continue
+        for rank, (score, member) in enumerate(islice(first, end), first):
             hit = match(score)
             if hit is not None:
                 found.append(Point(hit[0], score, member, hit[1], hit[2]))
-                order.append((leaf, offset))
+                order.append((box, rank))
                 if len(heap) < count:
                     heapq.heappush(heap, -hit[0])
                 elif hit[0] < -heap[0]:
                     heapq.heapreplace(heap, -hit[0])
-    else:  # every leaf was read: all the matches
+    else:  # every box was read: all the matches
         in_order = [found[i] for i in sorted(range(len(found)), key=order.__getitem__)]
         return sort_points(in_order, _SORT_ASC, min(count, len(in_order)))
     found.sort(key=lambda p: p.dist)
