@@ -239,35 +239,11 @@ class Shape(NamedTuple):
             return None
         return distance(self.longitude, self.latitude, lon, lat)
 
-    def matcher(self) -> Callable[[float, float], float | None]:
-        """``distance_if_within`` as a function of the point; for a circle with the centre's terms
-        (its radians, its cosine) computed once: the same operations on the same values."""
-        if self.box:
-            return self.distance_if_within
-        lon1r = self.longitude * _D_R
-        lat1r = self.latitude * _D_R
-        cos1 = math.cos(lat1r)
-        limit = self.radius * self.unit
-        sin, cos, sqrt, asin, fabs = math.sin, math.cos, math.sqrt, math.asin, math.fabs
-        radius, d_r = EARTH_RADIUS_IN_METERS, _D_R
-
-        def within(lon: float, lat: float) -> float | None:
-            v = sin((lon * d_r - lon1r) / 2)
-            if v == 0.0:
-                dist = radius * fabs(lat * d_r - lat1r)
-            else:
-                lat2r = lat * d_r
-                u = sin((lat2r - lat1r) / 2)
-                root = sqrt(u * u + cos1 * cos(lat2r) * v * v)
-                dist = 2.0 * radius * (asin(root) if root <= 1.0 else math.nan)
-            return None if dist > limit else dist
-
-        return within
-
     def score_matcher(self) -> Callable[[float], tuple[float, float, float] | None]:
-        """``matcher`` on a score of [0, 2^52): (distance, longitude, latitude) for a point in the
-        shape, None outside; ``decode`` and (for a circle) ``matcher`` inlined, the same
-        operations on the same values (a search calls it for every point it reads)."""
+        """``distance_if_within`` of a score of [0, 2^52)'s point: (distance, longitude, latitude)
+        for a point in the shape, None outside. ``decode`` and (for a circle) ``distance`` are
+        inlined with the centre's terms (its radians, its cosine) computed once: the same
+        operations on the same values (a search calls this for every point it reads)."""
         c = _COMPACT
         long_min, long_max, lat_min, lat_max = LONG_MIN, LONG_MAX, LAT_MIN, LAT_MAX
         long_scale, lat_scale, cells = _LONG_SCALE, _LAT_SCALE, _CELLS

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final, NamedTuple
 
 from kvserver.commands.args import parse_float, parse_int
@@ -306,6 +306,22 @@ _SCAN_MAX: Final = 32  # a box holding no more points than this is read whole, n
 _NEAREST_SCAN_MAX: Final = 16  # the same for a nearest-first search (it splits only near the centre)
 
 
+def _quarters(
+    bits: int, at: int, bound: Callable[[int, int], float | None], bisect: Callable[[tuple[float, bytes]], int]
+) -> Iterator[tuple[float, int, int, int]]:
+    """The quarters of the box ``bits`` of step ``at`` that may hold a match and hold points, in
+    score order: (lower bound, bits, first rank, end rank)."""
+    shift = 50 - 2 * at
+    for quarter in range(4):
+        child = bits << 2 | quarter
+        lowest = bound(child, at + 1)
+        if lowest is not None:
+            first = bisect((float(child << shift), b""))
+            end = bisect((float((child + 1) << shift), b""))
+            if first < end:
+                yield lowest, child, first, end
+
+
 def leaves_of(zset: ZSet, shape: Shape) -> list[tuple[int, int, float]]:
     """The rank ranges [first, end) to read for a search, in Redis's order (membersOfAll-
     Neighbors: its boxes, each in score order), each with a lower bound of its points' distance
@@ -324,15 +340,8 @@ def leaves_of(zset: ZSet, shape: Shape) -> list[tuple[int, int, float]]:
         if bound is None or end - first <= _SCAN_MAX or at >= STEP_MAX:
             leaves.append((first, end, lowest))
             return
-        shift = 50 - 2 * at
-        for quarter in range(4):
-            child = bits << 2 | quarter
-            child_lowest = bound(child, at + 1)
-            if child_lowest is not None:
-                child_first = bisect((float(child << shift), b""))
-                child_end = bisect((float((child + 1) << shift), b""))
-                if child_first < child_end:
-                    visit(child, at + 1, child_first, child_end, child_lowest)
+        for child_lowest, child, child_first, child_end in _quarters(bits, at, bound, bisect):
+            visit(child, at + 1, child_first, child_end, child_lowest)
 
     shift = 52 - 2 * step
     for low, high in ranges:
@@ -389,15 +398,8 @@ def nearest_points(zset: ZSet, shape: Shape, count: int) -> list[Point] | None:
         if len(heap) == count and lowest > widened(-heap[0]):
             break  # this box and the ones after it hold only points farther than the count-th
         if end - first > _NEAREST_SCAN_MAX and at < STEP_MAX:
-            child_shift = 50 - 2 * at
-            for quarter in range(4):
-                child = bits << 2 | quarter
-                child_lowest = bound(child, at + 1)
-                if child_lowest is not None:
-                    child_first = bisect((float(child << child_shift), b""))
-                    child_end = bisect((float((child + 1) << child_shift), b""))
-                    if child_first < child_end:
-                        heapq.heappush(boxes, (child_lowest, box, child_first, child_end, child, at + 1))
+            for child_lowest, child, child_first, child_end in _quarters(bits, at, bound, bisect):
+                heapq.heappush(boxes, (child_lowest, box, child_first, child_end, child, at + 1))
             continue
         for rank, (score, member) in enumerate(islice(first, end), first):
             hit = match(score)

@@ -178,17 +178,23 @@ def test_infinite_areas_plan_as_libm_computes_them() -> None:
     assert geohash.distance(0.0, 0.0, 180.0, 0.0) == pytest.approx(math.pi * geohash.EARTH_RADIUS_IN_METERS)
 
 
-def test_the_circle_matcher_is_distance_if_within() -> None:
-    """The search's per-point test (the centre's terms computed once) gives the same doubles."""
+def test_the_score_matcher_is_decode_then_distance_if_within() -> None:
+    """The search's per-point test (decode and the haversine inlined) gives the same doubles."""
     rng = random.Random(11)
     for _ in range(300):
-        shape = Shape(rng.uniform(-180, 180), rng.uniform(-85, 85), 1000.0, radius=rng.choice([0.0, 10.0, 3000.0, 2e4]))
-        within = shape.matcher()
+        radius = rng.choice([0.0, 10.0, 3000.0, 2e4])
+        shape = Shape(rng.uniform(-180, 180), rng.uniform(-85, 85), 1000.0, radius=radius)
+        if rng.random() < 0.3:
+            shape = shape._replace(width=rng.choice([0.0, 50.0, 4e4]), height=rng.choice([1.0, 900.0]), box=True)
+        match = shape.score_matcher()
         for _ in range(20):
             lon, lat = rng.uniform(-180, 180), rng.uniform(-85, 85)
             if rng.random() < 0.2:
                 lon = shape.longitude  # the same meridian: the latitude distance alone
-            assert within(lon, lat) == shape.distance_if_within(lon, lat)
+            score = float(geohash.score_of(lon, lat))
+            decoded = geohash.decode(score)
+            dist = shape.distance_if_within(*decoded)
+            assert match(score) == (None if dist is None else (dist, *decoded))
 
 
 # --- the split search (issue 14/15: GEOSEARCH speed) ---------------------------------------------
