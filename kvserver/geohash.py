@@ -5,7 +5,9 @@ latitude, interleaved (latitude in the even bits). The arithmetic below is Redis
 for operation in IEEE doubles, with the same libm (Python's ``math`` calls the platform's), so
 scores, decoded coordinates and distances are bit-identical to Redis's. The search plan (the
 step estimated from the radius, the centre box and its 8 neighbours, the boxes that can't hold
-a match left out) is ``search_boxes``: each box is one score range of the sorted set.
+a match left out) is ``search_boxes``: each box is one score range of the sorted set. A search
+splits each box into its quarters (each one a sub-range of scores) and drops those that
+``Shape.area_filter`` proves hold no match, so that only the points near the shape are decoded.
 """
 
 from __future__ import annotations
@@ -237,30 +239,101 @@ class Shape(NamedTuple):
             return None
         return distance(self.longitude, self.latitude, lon, lat)
 
-    def matcher(self) -> Callable[[float, float], float | None]:
-        """``distance_if_within`` as a function of the point; for a circle with the centre's terms
-        (its radians, its cosine) computed once: the same operations on the same values."""
-        if self.box:
-            return self.distance_if_within
+    def score_matcher(self) -> Callable[[float], tuple[float, float, float] | None]:
+        """``distance_if_within`` of a score of [0, 2^52)'s point: (distance, longitude, latitude)
+        for a point in the shape, None outside. ``decode`` and (for a circle) ``distance`` are
+        inlined with the centre's terms (its radians, its cosine) computed once: the same
+        operations on the same values (a search calls this for every point it reads)."""
+        c = _COMPACT
+        long_min, long_max, lat_min, lat_max = LONG_MIN, LONG_MAX, LAT_MIN, LAT_MAX
+        long_scale, lat_scale, cells = _LONG_SCALE, _LAT_SCALE, _CELLS
+        within = self.distance_if_within
+        circle = not self.box
         lon1r = self.longitude * _D_R
         lat1r = self.latitude * _D_R
         cos1 = math.cos(lat1r)
         limit = self.radius * self.unit
-        sin, cos, sqrt, asin, fabs = math.sin, math.cos, math.sqrt, math.asin, math.fabs
+        sin, cos, sqrt, asin, fabs, nan = math.sin, math.cos, math.sqrt, math.asin, math.fabs, math.nan
         radius, d_r = EARTH_RADIUS_IN_METERS, _D_R
 
-        def within(lon: float, lat: float) -> float | None:
-            v = sin((lon * d_r - lon1r) / 2)
-            if v == 0.0:
-                dist = radius * fabs(lat * d_r - lat1r)
-            else:
-                lat2r = lat * d_r
-                u = sin((lat2r - lat1r) / 2)
-                root = sqrt(u * u + cos1 * cos(lat2r) * v * v)
-                dist = 2.0 * radius * (asin(root) if root <= 1.0 else math.nan)
-            return None if dist > limit else dist
+        def match(score: float) -> tuple[float, float, float] | None:
+            bits = int(score)
+            odd = bits >> 1
+            lat_bits = (
+                c[bits & 0xFFFF] | c[bits >> 16 & 0xFFFF] << 8 | c[bits >> 32 & 0xFFFF] << 16 | c[bits >> 48] << 24
+            )
+            long_bits = c[odd & 0xFFFF] | c[odd >> 16 & 0xFFFF] << 8 | c[odd >> 32 & 0xFFFF] << 16 | c[odd >> 48] << 24
+            lon = (
+                long_min
+                + (long_bits * 1.0 / cells) * long_scale
+                + (long_min + ((long_bits + 1) * 1.0 / cells) * long_scale)
+            ) / 2
+            lat = (
+                lat_min + (lat_bits * 1.0 / cells) * lat_scale + (lat_min + ((lat_bits + 1) * 1.0 / cells) * lat_scale)
+            ) / 2
+            if lon > long_max:
+                lon = long_max
+            if lat > lat_max:
+                lat = lat_max
+            if circle:
+                v = sin((lon * d_r - lon1r) / 2)
+                if v == 0.0:
+                    dist = radius * fabs(lat * d_r - lat1r)
+                else:
+                    lat2r = lat * d_r
+                    u = sin((lat2r - lat1r) / 2)
+                    root = sqrt(u * u + cos1 * cos(lat2r) * v * v)
+                    dist = 2.0 * radius * (asin(root) if root <= 1.0 else nan)
+                return None if dist > limit else (dist, lon, lat)
+            found = within(lon, lat)
+            return None if found is None else (found, lon, lat)
 
-        return within
+        return match
+
+    def area_bound(self) -> Callable[[int, int], float | None]:
+        """A conservative test of a box (its ``2 * step`` bits): None where no point of the box
+        can be in the shape, else a lower bound of the haversine value (sin^2 of half the angle)
+        of the distance from the centre to any point of the box (compare with ``widened``).
+
+        It bounds the haversine's terms from below over the box (the latitude gap, the longitude
+        gap and the smallest cosine of the box's latitudes) and widens the shape by far more than
+        the rounding of either computation; it is meant for the boxes of a plan of step 4 or
+        more, whose points are all within 90 degrees of the centre (no distance near half the
+        globe, where ``asin`` loses precision or gives NaN)."""
+        clon, clat = self.longitude, self.latitude
+        cos1 = math.cos(clat * _D_R)
+        if self.box:
+            reach_lat, reach_lon = self.height * self.unit / 2, self.width * self.unit / 2
+        else:
+            reach_lat = reach_lon = self.radius * self.unit
+        hav_lat, hav_lon = widened(reach_lat), widened(reach_lon)
+        lat_gap_max = (reach_lat * (1 + 1e-9) + 1e-3) / EARTH_RADIUS_IN_METERS  # radians (box: R * |dlat|)
+        box = self.box
+        sin, cos, half = math.sin, math.cos, _D_R / 2
+
+        def bound(bits: int, step: int) -> float | None:
+            area = decode_area(bits, step)
+            if area.lat_min > clat:
+                dlat = area.lat_min - clat
+            elif area.lat_max < clat:
+                dlat = clat - area.lat_max
+            else:
+                dlat = 0.0
+            if area.long_min <= clon <= area.long_max:
+                dlon = 0.0
+            else:
+                dlon = min((area.long_min - clon) % 360.0, (clon - area.long_max) % 360.0)
+            cos2 = min(cos(area.lat_min * _D_R), cos(area.lat_max * _D_R))
+            h_lon = sin(dlon * half) ** 2
+            lowest = sin(dlat * half) ** 2 + cos1 * cos2 * h_lon
+            if box:
+                if dlat * _D_R > lat_gap_max or cos2 * cos2 * h_lon > hav_lon:
+                    return None
+            elif lowest > hav_lat:
+                return None
+            return lowest
+
+        return bound
 
     def bounding_box(self) -> tuple[float, float, float, float]:
         """geohashBoundingBox: (min long, min lat, max long, max lat)."""
@@ -272,6 +345,13 @@ class Shape(NamedTuple):
         long_delta_bottom = width / EARTH_RADIUS_IN_METERS / _cos(_rad(lat - lat_delta)) / _D_R
         delta = long_delta_bottom if lat < 0 else long_delta_top
         return lon - delta, lat - lat_delta, lon + delta, lat + lat_delta
+
+
+def widened(meters: float) -> float:
+    """The haversine value (sin^2 of half the angle) of a distance plus a margin far above the
+    rounding of a distance or of ``Shape.area_bound``; 2.0 (above any) from a quarter of the globe."""
+    angle = (meters * (1 + 1e-9) + 1e-3) / EARTH_RADIUS_IN_METERS
+    return math.sin(angle / 2) ** 2 if angle < math.pi / 2 else 2.0
 
 
 def estimate_step(range_meters: float, lat: float) -> int:
@@ -322,6 +402,11 @@ def search_boxes(shape: Shape) -> list[tuple[int, int]]:
     """The score ranges [min, max) to read for a search, in Redis's order (geohashCalculateAreas-
     ByShapeWGS84, then membersOfAllNeighbors: the boxes left out, and a box equal to the one read
     just before it, are skipped)."""
+    return search_plan(shape)[1]
+
+
+def search_plan(shape: Shape) -> tuple[int, list[tuple[int, int]]]:
+    """``search_boxes`` with the step of its boxes."""
     min_lon, min_lat, max_lon, max_lat = shape.bounding_box()
     lon, lat = shape.longitude, shape.latitude
     if shape.box:
@@ -364,4 +449,4 @@ def search_boxes(shape: Shape) -> list[tuple[int, int]]:
             continue
         ranges.append((bits << shift, (bits + 1) << shift))
         last = i
-    return ranges
+    return step, ranges

@@ -10,9 +10,10 @@ are logged as sent, as ZRANGESTORE is: the result is a function of the keyspace 
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final, NamedTuple
 
 from kvserver.commands.args import parse_float, parse_int
@@ -35,12 +36,14 @@ from kvserver.geohash import (
     LAT_MIN,
     LONG_MAX,
     LONG_MIN,
+    STEP_MAX,
     UNITS,
     Shape,
     decode,
     score_of,
-    search_boxes,
+    search_plan,
     standard_geohash,
+    widened,
 )
 from kvserver.geohash import distance as geo_distance
 from kvserver.protocol import NullArray
@@ -299,24 +302,122 @@ class Point(NamedTuple):
     latitude: float
 
 
+_SCAN_MAX: Final = 32  # a box holding no more points than this is read whole, not split
+_NEAREST_SCAN_MAX: Final = 16  # the same for a nearest-first search (it splits only near the centre)
+
+
+def _quarters(
+    bits: int, at: int, bound: Callable[[int, int], float | None], bisect: Callable[[tuple[float, bytes]], int]
+) -> Iterator[tuple[float, int, int, int]]:
+    """The quarters of the box ``bits`` of step ``at`` that may hold a match and hold points, in
+    score order: (lower bound, bits, first rank, end rank)."""
+    shift = 50 - 2 * at
+    for quarter in range(4):
+        child = bits << 2 | quarter
+        lowest = bound(child, at + 1)
+        if lowest is not None:
+            first = bisect((float(child << shift), b""))
+            end = bisect((float((child + 1) << shift), b""))
+            if first < end:
+                yield lowest, child, first, end
+
+
+def leaves_of(zset: ZSet, shape: Shape) -> list[tuple[int, int, float]]:
+    """The rank ranges [first, end) to read for a search, in Redis's order (membersOfAll-
+    Neighbors: its boxes, each in score order), each with a lower bound of its points' distance
+    (``Shape.area_bound``; 0.0 for a plan of step < 4, which is read unsplit).
+
+    A box with more than a few points is split into its four quarters, recursively, in score
+    order, and a quarter that ``Shape.area_bound`` proves holds no match is left out: each
+    quarter is one sub-range of scores, two bisections of the index. So only the points near the
+    shape are decoded and measured, and they come in the order a walk of the boxes gives."""
+    leaves: list[tuple[int, int, float]] = []
+    bisect = zset.index.bisect_left
+    step, ranges = search_plan(shape)
+    bound = shape.area_bound() if step >= 4 else None
+
+    def visit(bits: int, at: int, first: int, end: int, lowest: float) -> None:
+        if bound is None or end - first <= _SCAN_MAX or at >= STEP_MAX:
+            leaves.append((first, end, lowest))
+            return
+        for child_lowest, child, child_first, child_end in _quarters(bits, at, bound, bisect):
+            visit(child, at + 1, child_first, child_end, child_lowest)
+
+    shift = 52 - 2 * step
+    for low, high in ranges:
+        first, end = zset.score_span(float(low), False, float(high), True)
+        if first < end:
+            visit(low >> shift, step, first, end, 0.0)
+    return leaves
+
+
 def points_in(zset: ZSet, shape: Shape, limit: int) -> list[Point]:
     """membersOfAllNeighbors: the points of each planned box, in Redis's order, that the shape
     holds; with ``limit`` (ANY) the search stops once it has that many."""
     found: list[Point] = []
-    index = zset.index
-    within = shape.matcher()
-    for low, high in search_boxes(shape):
-        if limit and len(found) >= limit:
-            break
-        first, end = zset.score_span(float(low), False, float(high), True)
-        for score, member in index.islice(first, end):
-            lon, lat = decode(score)
-            dist = within(lon, lat)
-            if dist is not None:
-                found.append(Point(dist, score, member, lon, lat))
-            if limit and len(found) >= limit:
-                break
+    islice = zset.index.islice
+    match = shape.score_matcher()
+    for first, end, _ in leaves_of(zset, shape):
+        for score, member in islice(first, end):
+            hit = match(score)
+            if hit is not None:
+                found.append(Point(hit[0], score, member, hit[1], hit[2]))
+                if limit and len(found) >= limit:
+                    return found
     return found
+
+
+def nearest_points(zset: ZSet, shape: Shape, count: int) -> list[Point] | None:
+    """ASC COUNT ``count`` (no ANY) without measuring every match: the boxes are taken nearest
+    first (by their lower bound, from a heap), a large one split into its quarters, a small one
+    read, until ``count`` matches are found and the next box can only hold farther points. When
+    the ``count`` nearest have distinct distances and the next one is farther, every correct
+    sort (Redis's pqsort too) puts exactly them, in that order, first: that answer is returned.
+    When every box was read, the matches are put back in Redis's order (box, then rank) and
+    sorted as ``sort_points`` does. None when neither holds (ties, a plan of step < 4): the
+    caller takes the full path."""
+    step, ranges = search_plan(shape)
+    if step < 4:
+        return None
+    bound = shape.area_bound()
+    bisect = zset.index.bisect_left
+    islice = zset.index.islice
+    match = shape.score_matcher()
+    # (lower bound, box of the plan, first rank, end rank, bits, step)
+    boxes: list[tuple[float, int, int, int, int, int]] = []
+    shift = 52 - 2 * step
+    for box, (low, high) in enumerate(ranges):
+        first, end = zset.score_span(float(low), False, float(high), True)
+        if first < end:
+            boxes.append((0.0, box, first, end, low >> shift, step))
+    found: list[Point] = []
+    order: list[tuple[int, int]] = []  # (box of the plan, rank) of each match: Redis's order
+    heap: list[float] = []  # the negated distances of the ``count`` nearest so far
+    while boxes:
+        lowest, box, first, end, bits, at = heapq.heappop(boxes)
+        if len(heap) == count and lowest > widened(-heap[0]):
+            break  # this box and the ones after it hold only points farther than the count-th
+        if end - first > _NEAREST_SCAN_MAX and at < STEP_MAX:
+            for child_lowest, child, child_first, child_end in _quarters(bits, at, bound, bisect):
+                heapq.heappush(boxes, (child_lowest, box, child_first, child_end, child, at + 1))
+            continue
+        for rank, (score, member) in enumerate(islice(first, end), first):
+            hit = match(score)
+            if hit is not None:
+                found.append(Point(hit[0], score, member, hit[1], hit[2]))
+                order.append((box, rank))
+                if len(heap) < count:
+                    heapq.heappush(heap, -hit[0])
+                elif hit[0] < -heap[0]:
+                    heapq.heapreplace(heap, -hit[0])
+    else:  # every box was read: all the matches
+        in_order = [found[i] for i in sorted(range(len(found)), key=order.__getitem__)]
+        return sort_points(in_order, _SORT_ASC, min(count, len(in_order)))
+    found.sort(key=lambda p: p.dist)
+    dists = [p.dist for p in found[: count + 1]]
+    if len(set(dists[:count])) < count or (len(dists) > count and dists[count] <= dists[count - 1]):
+        return None
+    return found[:count]
 
 
 def _compare(a: Point, b: Point) -> int:
@@ -503,11 +604,15 @@ def _search(ctx: Context, client: ClientState, argv: list[bytes], src: int, flag
     if count and order == _SORT_NONE and not any_:
         order = _SORT_ASC
     shape = Shape(lon, lat, unit, radius, width, height, box)
-    points = points_in(zset, shape, count if any_ else 0)
-    if not points and store is None:
-        return []
-    returned = len(points) if count == 0 or len(points) < count else count
-    points = sort_points(points, order, returned) if order != _SORT_NONE else points[:returned]
+    nearest = nearest_points(zset, shape, count) if count and order == _SORT_ASC and not any_ else None
+    if nearest is not None:
+        points = nearest
+    else:
+        points = points_in(zset, shape, count if any_ else 0)
+        if not points and store is None:
+            return []
+        returned = len(points) if count == 0 or len(points) < count else count
+        points = sort_points(points, order, returned) if order != _SORT_NONE else points[:returned]
     if store is not None:
         return _store(ctx, argv, store, [(p.dist / unit if store_dist else p.score, p.member) for p in points])
     if not (with_dist or with_hash or with_coord):

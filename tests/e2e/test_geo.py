@@ -266,6 +266,39 @@ def test_random_searches_match_redis(kv_server: ServerProcess, real_redis: Serve
     assert_same_replies(kv_server, real_redis, resp3, random_script(14, 500, 400))
 
 
+def dense_script(seed: int, points: int, queries: int) -> list[tuple[str, ...]]:
+    """A set dense enough around (11, 41) that searches split boxes into quarters, skip some and
+    stop early (ASC COUNT), with a fifth of the points on another's place (equal distances)."""
+    rng = random.Random(seed)
+    placed: list[tuple[str, str]] = []
+    args: list[str] = []
+    for n in range(points):
+        if n % 5 == 4:
+            lon, lat = rng.choice(placed)
+        elif n % 2:
+            lon, lat = repr(rng.gauss(11.0, 0.4)), repr(rng.gauss(41.0, 0.3))
+        else:
+            lon, lat = repr(rng.uniform(9.0, 13.0)), repr(rng.uniform(39.5, 42.5))
+        placed.append((lon, lat))
+        args += [lon, lat, f"m{n}"]
+    script: list[tuple[str, ...]] = [("FLUSHALL",), ("GEOADD", "pts", *args)]
+    for q in range(queries):
+        lon, lat = rng.choice(placed) if q % 2 else (repr(rng.gauss(11.0, 0.8)), repr(rng.gauss(41.0, 0.6)))
+        options = ["ASC", "COUNT", str(rng.choice([1, 2, 5, 10, 30, 200]))] if q % 4 else []
+        options += rng.choice([[], ["WITHDIST"], ["WITHDIST", "WITHCOORD", "WITHHASH"]])
+        if q % 3:
+            shape = ["BYRADIUS", rng.choice(["0.3", "2", "9", "40", "100", "250"]), "km"]
+        else:
+            shape = ["BYBOX", rng.choice(["1", "30", "200"]), rng.choice(["2", "60", "150"]), "km"]
+        script.append(("GEOSEARCH", "pts", "FROMLONLAT", lon, lat, *shape, *options))
+    return script
+
+
+@pytest.mark.external
+def test_dense_searches_match_redis(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
+    assert_same_replies(kv_server, real_redis, False, dense_script(15, 3000, 200))
+
+
 @pytest.mark.external
 def test_ties_come_out_in_redis_s_order(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
     """Many members at four places: COUNT cuts through runs of equal distances (Redis's pqsort)."""

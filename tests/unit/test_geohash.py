@@ -9,7 +9,16 @@ import random
 import pytest
 
 from kvserver import geohash
-from kvserver.commands.geo import Point, fixed4, human_double, partial_sort, sort_points
+from kvserver.commands.geo import (
+    Point,
+    fixed4,
+    human_double,
+    leaves_of,
+    nearest_points,
+    partial_sort,
+    points_in,
+    sort_points,
+)
 from kvserver.geohash import Shape
 from kvserver.zset import ZSet
 from tests.support import Harness
@@ -169,14 +178,115 @@ def test_infinite_areas_plan_as_libm_computes_them() -> None:
     assert geohash.distance(0.0, 0.0, 180.0, 0.0) == pytest.approx(math.pi * geohash.EARTH_RADIUS_IN_METERS)
 
 
-def test_the_circle_matcher_is_distance_if_within() -> None:
-    """The search's per-point test (the centre's terms computed once) gives the same doubles."""
+def test_the_score_matcher_is_decode_then_distance_if_within() -> None:
+    """The search's per-point test (decode and the haversine inlined) gives the same doubles."""
     rng = random.Random(11)
     for _ in range(300):
-        shape = Shape(rng.uniform(-180, 180), rng.uniform(-85, 85), 1000.0, radius=rng.choice([0.0, 10.0, 3000.0, 2e4]))
-        within = shape.matcher()
+        radius = rng.choice([0.0, 10.0, 3000.0, 2e4])
+        shape = Shape(rng.uniform(-180, 180), rng.uniform(-85, 85), 1000.0, radius=radius)
+        if rng.random() < 0.3:
+            shape = shape._replace(width=rng.choice([0.0, 50.0, 4e4]), height=rng.choice([1.0, 900.0]), box=True)
+        match = shape.score_matcher()
         for _ in range(20):
             lon, lat = rng.uniform(-180, 180), rng.uniform(-85, 85)
             if rng.random() < 0.2:
                 lon = shape.longitude  # the same meridian: the latitude distance alone
-            assert within(lon, lat) == shape.distance_if_within(lon, lat)
+            score = float(geohash.score_of(lon, lat))
+            decoded = geohash.decode(score)
+            dist = shape.distance_if_within(*decoded)
+            assert match(score) == (None if dist is None else (dist, *decoded))
+
+
+# --- the split search (issue 14/15: GEOSEARCH speed) ---------------------------------------------
+
+
+def _dense_zset(rng: random.Random, size: int) -> ZSet:
+    """Points clustered around (11, 41) (a fifth of them on another's place: equal distances)."""
+    zset = ZSet()
+    placed: list[tuple[float, float]] = []
+    for n in range(size):
+        if n % 5 == 4:
+            lon, lat = rng.choice(placed)
+        elif n % 2:
+            lon, lat = rng.gauss(11.0, 0.7), rng.gauss(41.0, 0.5)
+        else:
+            lon, lat = rng.uniform(9.0, 13.0), rng.uniform(39.5, 42.5)
+        placed.append((lon, lat))
+        zset.add(b"m%d" % n, float(geohash.score_of(lon, lat)))
+    return zset
+
+
+def _walk_of_the_boxes(zset: ZSet, shape: Shape) -> list[Point]:
+    """The search as Redis makes it: every point of every planned box decoded and measured."""
+    found: list[Point] = []
+    for low, high in geohash.search_boxes(shape):
+        first, end = zset.score_span(float(low), False, float(high), True)
+        for score, member in zset.slice(first, end):
+            lon, lat = geohash.decode(score)
+            dist = shape.distance_if_within(lon, lat)
+            if dist is not None:
+                found.append(Point(dist, score, member, lon, lat))
+    return found
+
+
+def _random_shape(rng: random.Random) -> Shape:
+    lon, lat = rng.gauss(11.0, 1.0), rng.gauss(41.0, 1.0)
+    if rng.random() < 0.5:
+        return Shape(lon, lat, 1000.0, radius=rng.choice([0.5, 3.0, 10.0, 40.0, 100.0, 250.0]))
+    return Shape(
+        lon, lat, 1000.0, width=rng.choice([1.0, 20.0, 150.0, 400.0]), height=rng.choice([2.0, 90.0]), box=True
+    )
+
+
+def test_area_bound_never_leaves_out_a_match() -> None:
+    """For every box holding a point the shape takes, the bound is there and below the point's."""
+    rng = random.Random(21)
+    for _ in range(300):
+        shape = _random_shape(rng)
+        bound = shape.area_bound()
+        for _ in range(30):
+            lon, lat = shape.longitude + rng.uniform(-3, 3), shape.latitude + rng.uniform(-3, 3)
+            bits = geohash.score_of(lon, lat)
+            dist = shape.distance_if_within(*geohash.decode(float(bits)))
+            if dist is None:
+                continue
+            for step in range(4, 27):
+                lowest = bound(bits >> (52 - 2 * step), step)
+                assert lowest is not None, (shape, lon, lat, step)
+                assert lowest <= geohash.widened(dist), (shape, lon, lat, step)
+
+
+def test_split_searches_are_the_walk_of_the_boxes() -> None:
+    """Same points in the same order (ANY cuts included), and ASC COUNT's answer is the full
+    sort's, ties included, over a set dense enough that boxes are split and quarters skipped."""
+    rng = random.Random(22)
+    zset = _dense_zset(rng, 4000)
+    for _ in range(100):
+        shape = _random_shape(rng)
+        want = _walk_of_the_boxes(zset, shape)
+        assert points_in(zset, shape, 0) == want
+        assert points_in(zset, shape, 5) == want[:5]
+        for count in (1, 3, 10, 50):
+            nearest = nearest_points(zset, shape, count)
+            if nearest is not None:
+                assert nearest == sort_points(want, 1, min(count, len(want))), (shape, count)
+
+
+def test_a_dense_search_reads_only_the_points_near_its_circle() -> None:
+    """GEOSEARCH BYRADIUS 100 km ASC COUNT 10 among 60 000 points in 40 x 30 degrees around its
+    centre (the issue's set, scaled down): the quarters read hold a fraction of the planned
+    boxes' points, and the answer is the full sort's."""
+    rng = random.Random(23)
+    zset = ZSet.from_scores(
+        {b"m%d" % n: float(geohash.score_of(rng.uniform(-9.0, 31.0), rng.uniform(26.0, 56.0))) for n in range(60_000)}
+    )
+    shape = Shape(11.0, 41.0, 1000.0, radius=100.0)
+    spans = [zset.score_span(float(low), False, float(high), True) for low, high in geohash.search_boxes(shape)]
+    in_boxes = sum(end - first for first, end in spans)
+    read = sum(end - first for first, end, _ in leaves_of(zset, shape))
+    want = _walk_of_the_boxes(zset, shape)
+    assert len(want) <= read < in_boxes / 2
+    h = Harness()
+    h.db.keyspace.set(b"k", zset)
+    reply = h("GEOSEARCH", "k", "FROMLONLAT", "11", "41", "BYRADIUS", "100", "km", "ASC", "COUNT", "10", "WITHDIST")
+    assert reply == [[p.member, fixed4(p.dist / 1000.0)] for p in sort_points(want, 1, 10)]
