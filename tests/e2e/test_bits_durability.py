@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
+import pytest
 import redis
 
 from tests.support import ServerProcess, command, wait_for
@@ -48,6 +49,7 @@ def restarted_values(spawn: Spawn, data_dir: Path) -> dict[bytes, bytes]:
         r.close()
 
 
+@pytest.mark.slow
 def test_bit_and_hll_values_survive_kill_9(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "bits"
     server = spawn("--appendfsync", "everysec", data_dir=data_dir)  # written before the reply
@@ -61,6 +63,7 @@ def test_bit_and_hll_values_survive_kill_9(spawn: Spawn, tmp_path: Path) -> None
     assert restarted_values(spawn, data_dir) == before
 
 
+@pytest.mark.slow
 def test_bit_and_hll_values_survive_a_rewrite(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "rewrite"
     server = spawn("--appendfsync", "everysec", data_dir=data_dir)  # written before the reply

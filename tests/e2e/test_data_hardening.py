@@ -106,6 +106,7 @@ def test_long_numbers_are_checked_by_length(client: redis.Redis) -> None:
         command(client, "SRANDMEMBER", "s", b"-" + huge)
 
 
+@pytest.mark.slow
 def test_append_and_setrange_cost_the_change_not_the_value(spawn: Callable[..., ServerProcess]) -> None:
     """16 MB from 1 KB APPENDs, then the log replayed: each step linear (was quadratic)."""
     server = spawn("--appendfsync", "no")

@@ -208,6 +208,7 @@ def contents(client: redis.Redis) -> dict[bytes, object]:
     return out
 
 
+@pytest.mark.slow
 def test_a_multi_database_keyspace_survives_a_rewrite_and_kill_9(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "rewrite"
     server = spawn("--appendfsync", "always", data_dir=data_dir)
@@ -233,6 +234,7 @@ def test_a_multi_database_keyspace_survives_a_rewrite_and_kill_9(spawn: Spawn, t
 
 
 @pytest.mark.external
+@pytest.mark.slow
 def test_export_and_check_aof_handle_every_database(spawn: Spawn, tmp_path: Path, real_redis: ServerProcess) -> None:
     data_dir = tmp_path / "export"
     server = spawn(data_dir=data_dir)

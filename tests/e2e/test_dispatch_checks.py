@@ -57,6 +57,7 @@ def misconf_script(port: int, data_dir: Path) -> list[bytes]:
 
 
 @pytest.mark.external
+@pytest.mark.slow
 def test_misconf_refuses_queued_writes_and_exec_like_redis(spawn: Spawn, tmpfs: Callable[[str], Path]) -> None:
     kv_dir = tmpfs("512k")
     kv = spawn("--appendfsync", "always", data_dir=kv_dir)

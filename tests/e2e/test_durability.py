@@ -147,6 +147,7 @@ def test_a_torn_tail_is_cut_off_at_startup_with_the_servers_warning(spawn: Spawn
     assert log_path.stat().st_size == last_offset
 
 
+@pytest.mark.slow
 def test_corruption_in_the_middle_refuses_to_start_and_check_aof_fixes_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "corrupt"
     server = kvserver_process(data_dir).start()
@@ -285,6 +286,7 @@ def test_sigterm_flushes_everything(spawn: Spawn, tmp_path: Path) -> None:
     r.close()
 
 
+@pytest.mark.slow
 def test_expired_keys_are_dropped_at_load_and_deadlines_kept(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "deadlines"
     server = spawn(data_dir=data_dir)
@@ -303,6 +305,7 @@ def test_expired_keys_are_dropped_at_load_and_deadlines_kept(spawn: Spawn, tmp_p
     r.close()
 
 
+@pytest.mark.slow
 def test_disk_full_refuses_writes_serves_reads_and_recovers(spawn: Spawn, small_disk: Path) -> None:
     server = spawn(data_dir=small_disk)
     r = redis.Redis(port=server.port, socket_timeout=20)

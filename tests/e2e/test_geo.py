@@ -295,6 +295,7 @@ def dense_script(seed: int, points: int, queries: int) -> list[tuple[str, ...]]:
 
 
 @pytest.mark.external
+@pytest.mark.slow
 def test_dense_searches_match_redis(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
     assert_same_replies(kv_server, real_redis, False, dense_script(15, 3000, 200))
 

@@ -164,6 +164,7 @@ def _replies(client: redis.Redis, value: bytes) -> list[object]:
     return out
 
 
+@pytest.mark.slow
 def test_corrupted_hyperloglogs_get_the_same_replies(kv_server: ServerProcess, real_redis: ServerProcess) -> None:
     ours = redis.Redis(port=kv_server.port)
     theirs = redis.Redis(port=real_redis.port)

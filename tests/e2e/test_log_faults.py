@@ -89,6 +89,7 @@ def test_rewrite_with_no_descriptor_left_keeps_every_later_write(
     r.close()
 
 
+@pytest.mark.slow
 def test_cron_survives_an_automatic_rewrite_that_cannot_open_its_file(
     tmp_path: Path, servers: list[ServerProcess]
 ) -> None:
@@ -112,6 +113,7 @@ def test_cron_survives_an_automatic_rewrite_that_cannot_open_its_file(
     r.close()
 
 
+@pytest.mark.slow
 def test_bgrewriteaof_on_a_full_disk_replies_logs_and_cleans_up(
     tmpfs: Callable[[str], Path], servers: list[ServerProcess]
 ) -> None:
@@ -146,6 +148,7 @@ def test_bgrewriteaof_on_a_full_disk_replies_logs_and_cleans_up(
     r.close()
 
 
+@pytest.mark.slow
 def test_rewrite_that_runs_out_of_disk_midway_is_logged_and_leaves_the_log(
     tmpfs: Callable[[str], Path], servers: list[ServerProcess]
 ) -> None:

@@ -92,6 +92,7 @@ def test_startup_banner_looks_like_redis(spawn: Callable[..., ServerProcess]) ->
     assert " * Ready to accept connections tcp" in log
 
 
+@pytest.mark.slow
 def test_port_in_use_fails_cleanly(spawn: Callable[..., ServerProcess], tmp_path: Path) -> None:
     first = spawn("--appendonly", "no")
     second = kvserver_process(tmp_path / "second", "--appendonly", "no", "--port", str(first.port))

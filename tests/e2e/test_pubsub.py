@@ -172,6 +172,7 @@ def test_redis_py_pubsub(server: ServerProcess, protocol: int) -> None:
 
 
 @pytest.mark.parametrize("protocol", [2, 3], ids=["resp2", "resp3"])
+@pytest.mark.slow
 def test_redis_py_health_check_in_subscribed_mode(server: ServerProcess, protocol: int) -> None:
     """redis-py pings a subscribed connection and expects ``pong`` and its argument back (RESP2) or PONG."""
     r = redis.Redis(port=server.port, protocol=protocol, health_check_interval=1)

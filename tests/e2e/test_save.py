@@ -18,6 +18,7 @@ def info(r: redis.Redis, field: str) -> int:
     return int(r.info("persistence")[field])
 
 
+@pytest.mark.slow
 def test_save_and_bgsave_compact_the_log_and_move_lastsave(spawn: Spawn, tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = spawn("--appendfsync", "everysec", data_dir=data)

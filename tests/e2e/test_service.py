@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.support import ServerProcess, kvserver_process, process_gone, wait_for
@@ -22,6 +23,7 @@ def test_pidfile_is_written_at_startup_and_removed_at_shutdown(tmp_path: Path) -
     assert not pidfile.exists()
 
 
+@pytest.mark.slow
 def test_daemonize_detaches_then_writes_the_pidfile(tmp_path: Path) -> None:
     pidfile, logfile = tmp_path / "kv.pid", tmp_path / "kv.log"
     argv = [sys.executable, "-m", "kvserver", "--daemonize", "yes", "--pidfile", str(pidfile)]

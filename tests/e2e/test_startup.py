@@ -23,6 +23,7 @@ def run_to_exit(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]
     return subprocess.run(server.argv, capture_output=True, text=True, timeout=30, check=False)
 
 
+@pytest.mark.slow
 def test_second_server_on_the_same_directory_stops_before_reading_the_log(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "shared"
     first = spawn(data_dir=data_dir)
@@ -110,6 +111,7 @@ def test_replay_streams_the_log_instead_of_reading_it_whole(spawn: Spawn, tmp_pa
     assert peak_mb < 96  # reading the file whole took more than the file's 128 MB
 
 
+@pytest.mark.slow
 def test_check_aof_fix_refuses_a_log_a_running_server_appends_to(spawn: Spawn, tmp_path: Path) -> None:
     import sys
 

@@ -83,6 +83,7 @@ def snapshot_after_restart(spawn: Spawn, data_dir: Path, pattern: str = "*") -> 
         r.close()
 
 
+@pytest.mark.slow
 def test_every_type_survives_kill_9(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "types"
     server = spawn(data_dir=data_dir)
@@ -104,6 +105,7 @@ def test_every_type_survives_kill_9(spawn: Spawn, tmp_path: Path) -> None:
     assert snapshot_after_restart(spawn, data_dir) == before
 
 
+@pytest.mark.slow
 def test_rewrite_writes_each_container_compactly(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "compact"
     server = spawn(data_dir=data_dir)

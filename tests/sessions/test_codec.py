@@ -72,6 +72,7 @@ records = st.builds(
 
 
 @given(records)
+@pytest.mark.slow
 def test_records_round_trip_through_hset_and_hmget(record: Record) -> None:
     fields = record.fields()
     stored = dict(zip(fields[::2], fields[1::2], strict=True))

@@ -19,6 +19,7 @@ def examples(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/sessions.md"])
+@pytest.mark.slow
 def test_examples_run(document: str, server: ServerProcess) -> None:
     blocks = examples(ROOT / document)
     assert blocks, f"{document} has no session example"

@@ -274,6 +274,7 @@ def check_every_session_is_indexed(world: World) -> None:
     st.lists(st.integers(min_value=0, max_value=7), max_size=200),
     st.integers(min_value=1, max_value=3),
 )
+@pytest.mark.slow
 def test_any_interleaving_keeps_the_invariants(plan: list[tuple[str, str]], schedule: list[int], existing: int) -> None:
     world = World()
     initial = {

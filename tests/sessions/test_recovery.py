@@ -86,6 +86,7 @@ BACKENDS = ["builtin", "redis-py", "valkey-py"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_no_request_fails_after_a_kill_9_and_restart(own_server: ServerProcess, backend: str) -> None:
     """Defect 1: pooled connections to the dead server are noticed, not handed out; a read (or
     create's idempotent write) that meets a closed connection is retried once."""
@@ -140,6 +141,7 @@ def test_async_store_survives_a_kill_9_and_restart(own_server: ServerProcess, ba
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.slow
 def test_a_stalled_store_times_out(own_server: ServerProcess, backend: str) -> None:
     """Defect 2: with the server stopped (SIGSTOP) every call raises StoreTimeout within the
     configured timeout, on a pooled connection and on a new one, sync and async."""

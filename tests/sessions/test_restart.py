@@ -26,6 +26,7 @@ def deadlines(port: int) -> dict[bytes, int]:
         return {key: r.pexpiretime(key) for key in r.scan_iter("session:*")}
 
 
+@pytest.mark.slow
 def test_sessions_survive_kill_9_with_their_deadlines(spawn: Spawn, tmp_path: Path) -> None:
     data_dir = tmp_path / "sessions"
     server = spawn(data_dir=data_dir)  # the defaults: appendonly yes, appendfsync always

@@ -169,6 +169,7 @@ def test_a_revoked_session_is_never_resurrected(store: SessionStore, inspect: re
     assert inspect.dbsize() == 0
 
 
+@pytest.mark.slow
 def test_logins_racing_revoke_all_are_always_indexed(make_store: MakeStore, inspect: redis.Redis) -> None:
     store = make_store()
     stop = threading.Event()

@@ -11,6 +11,7 @@ from kvsession.testing import KvServer, kvserver, running_kvserver
 __all__ = ["kvserver"]  # the fixture, imported as a user's conftest.py would
 
 
+@pytest.mark.slow
 def test_the_fixture_restarts_on_the_same_port_and_data(kvserver: KvServer) -> None:
     with SessionStore.from_url(kvserver.url, timeout=0.5) as store:
         session = store.create("alice", {"cart": ["book"]})

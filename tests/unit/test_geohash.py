@@ -256,6 +256,7 @@ def test_area_bound_never_leaves_out_a_match() -> None:
                 assert lowest <= geohash.widened(dist), (shape, lon, lat, step)
 
 
+@pytest.mark.slow
 def test_split_searches_are_the_walk_of_the_boxes() -> None:
     """Same points in the same order (ANY cuts included), and ASC COUNT's answer is the full
     sort's, ties included, over a set dense enough that boxes are split and quarters skipped."""

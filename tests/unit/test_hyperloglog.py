@@ -124,6 +124,7 @@ def test_errors(h: Harness) -> None:
     assert h("PFCOUNT", "l") == err("WRONGTYPE Operation against a key holding the wrong kind of value")
 
 
+@pytest.mark.slow
 def test_pfselftest(h: Harness) -> None:
     assert h("PFSELFTEST") == OK
 

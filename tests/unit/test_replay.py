@@ -101,6 +101,7 @@ def test_the_log_replays_whole_to_the_state_that_made_it() -> None:
     assert states[-1][5, b"l"] == [(b"RPUSH", b"l", b"z")]
 
 
+@pytest.mark.slow
 def test_a_cut_at_any_offset_loads_exactly_the_complete_frames(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -169,6 +169,7 @@ def _check_positions(value: object) -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(sorted(KINDS)), st.lists(container_step, max_size=40))
+@pytest.mark.slow
 def test_container_scans_return_every_member_present_throughout(kind: str, steps: list[tuple[object, ...]]) -> None:
     h = Harness()
     add, rem, scan, indexed_type = KINDS[kind]
