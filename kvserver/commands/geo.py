@@ -26,9 +26,9 @@ from kvserver.commands.registry import (
     WRITE,
     CommandError,
     Context,
+    KeyFinder,
     Variant,
     command,
-    register_key_finder,
 )
 from kvserver.commands.zsets import get_zset
 from kvserver.geohash import (
@@ -665,9 +665,7 @@ def georadiusbymember_keys(argv: list[bytes]) -> list[bytes]:
     return georadius_keys(argv, 5)
 
 
-def _radius_command(
-    name: str, arity: int, flags: int, summary: str, find_keys: Callable[[list[bytes]], list[bytes]] | None = None
-) -> None:
+def _radius_command(name: str, arity: int, flags: int, summary: str, find_keys: KeyFinder | None = None) -> None:
     """Register one of the four GEORADIUS forms (the _RO ones take no STORE)."""
     readonly = bool(flags & _NOSTORE)
 
@@ -679,12 +677,10 @@ def _radius_command(
         since="3.2.10" if readonly else "3.2.0",
         complexity=_SEARCH_COMPLEXITY,
         summary=summary,
+        find_keys=find_keys,
     )
     def handler(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
         return _search(ctx, client, argv, 1, flags)
-
-    if find_keys is not None:
-        register_key_finder(name, find_keys)
 
 
 # GEORADIUS key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH]

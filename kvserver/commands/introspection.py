@@ -10,7 +10,6 @@ from kvserver.commands.registry import (
     BLOCKING,
     DEPENDS_ON_SUBCOMMAND,
     FAST,
-    KEY_FINDERS,
     LOADING,
     READONLY,
     STALE,
@@ -20,6 +19,7 @@ from kvserver.commands.registry import (
     CommandError,
     CommandSpec,
     Context,
+    KeyNum,
     command,
 )
 from kvserver.glob import compile_glob
@@ -59,8 +59,8 @@ def command_info(spec: CommandSpec) -> list[object]:
     if ADMIN in spec.flags:
         categories.append("@dangerous")
     key_specs: list[object] = []
-    if spec.find_keys is not None:
-        key_specs = _keynum_specs(spec)
+    if isinstance(spec.find_keys, KeyNum):
+        key_specs = _keynum_specs(spec.find_keys, spec.flags)
     elif spec.first_key > 0:
         last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
         key_specs.append(
@@ -87,12 +87,11 @@ def command_info(spec: CommandSpec) -> list[object]:
     ]
 
 
-def _keynum_specs(spec: CommandSpec) -> list[object]:
+def _keynum_specs(keynum: KeyNum, flags: frozenset[str]) -> list[object]:
     """The key specs of a command whose keys are counted by an argument (Redis's ``keynum``)."""
-    assert spec.find_keys is not None
-    flag = SimpleString(b"RW" if WRITE in spec.flags else b"RO")
+    flag = SimpleString(b"RW" if WRITE in flags else b"RO")
     specs: list[object] = []
-    if spec.find_keys.dest:
+    if keynum.dest:
         specs.append(
             {
                 b"flags": SetReply([SimpleString(b"OW")]),
@@ -104,7 +103,7 @@ def _keynum_specs(spec: CommandSpec) -> list[object]:
     specs.append(
         {
             b"flags": SetReply([flag]),
-            b"begin_search": {b"type": b"index", b"spec": {b"index": spec.find_keys.index}},
+            b"begin_search": {b"type": b"index", b"spec": {b"index": keynum.index}},
             b"find_keys": {b"type": b"keynum", b"spec": {b"keynumidx": 0, b"firstkey": 1, b"keystep": 1}},
         }
     )
@@ -265,8 +264,7 @@ def command_getkeys_command(ctx: Context, client: ClientState, argv: list[bytes]
     target = argv[2:]
     if not spec.arity_ok(len(target)):
         raise CommandError("ERR Invalid number of arguments specified for command")
-    finder = KEY_FINDERS.get(spec.name)
-    keys = finder(target) if finder is not None else spec.keys(target)
+    keys = spec.keys(target)
     if not keys and "no_mandatory_keys" in spec.flags:
         return []  # EVAL "..." 0: a command whose keys may be none (Redis's CMD_NO_MANDATORY_KEYS)
     if not keys and spec.find_keys is not None:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from kvserver.pubsub import PubSub
     from kvserver.state import ClientRegistry, ClientState, Stats
 
-__all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "KeyNum", "command", "register_key_finder"]
+__all__ = ["Block", "CommandError", "CommandSpec", "Context", "Handler", "KeyFinder", "KeyNum", "command"]
 
 
 class CommandError(Exception):
@@ -124,6 +124,8 @@ class Context(Protocol):
 Handler = Callable[[Context, "ClientState", list[bytes]], object]
 # a handler serving several commands (``Variant``) takes their keyword arguments after these three
 VariantHandler = TypeVar("VariantHandler", bound=Callable[..., object])
+# the keys in argv of a movablekeys command with an irregular grammar (SORT, GEORADIUS, XREAD)
+KeyFinder = Callable[[list[bytes]], list[bytes]]
 
 
 # flag names as COMMAND INFO reports them
@@ -159,7 +161,7 @@ class CommandSpec:
     complexity: str
     handler: Handler | None
     subcommands: dict[bytes, CommandSpec] = field(default_factory=dict)
-    find_keys: KeyNum | None = None  # keys counted by an argument (a movablekeys command)
+    find_keys: KeyNum | KeyFinder | None = None  # the keys of a movablekeys command
     # plain attributes read for every command executed
     is_write: bool = field(init=False)
     guarded: bool = field(init=False)  # refused while the disk fails or memory is full
@@ -190,14 +192,6 @@ class CommandSpec:
 
 
 TABLE: dict[str, CommandSpec] = {}
-
-# COMMAND GETKEYS for a command whose keys move (MOVABLEKEYS): its name -> argv -> the keys.
-# Read only by COMMAND GETKEYS; the dispatcher's per-command path still uses ``keys``.
-KEY_FINDERS: dict[str, Callable[[list[bytes]], list[bytes]]] = {}
-
-
-def register_key_finder(name: str, finder: Callable[[list[bytes]], list[bytes]]) -> None:
-    KEY_FINDERS[name] = finder
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +250,7 @@ def command(
     parent: str | None = None,
     help: Sequence[str] = (),
     help_since: str = "5.0.0",
-    find_keys: KeyNum | None = None,
+    find_keys: KeyNum | KeyFinder | None = None,
 ) -> Callable[[Handler], Handler]: ...
 
 
@@ -270,7 +264,7 @@ def command(
     group: str,
     since: str = "1.0.0",
     complexity: str = "O(1)",
-    find_keys: KeyNum | None = None,
+    find_keys: KeyNum | KeyFinder | None = None,
 ) -> Callable[[VariantHandler], VariantHandler]: ...
 
 
@@ -287,7 +281,7 @@ def command(
     parent: str | None = None,
     help: Sequence[str] = (),
     help_since: str = "5.0.0",
-    find_keys: KeyNum | None = None,
+    find_keys: KeyNum | KeyFinder | None = None,
 ) -> Callable[[Any], Any]:
     """Register a handler: the one way a command is declared.
 
@@ -295,7 +289,8 @@ def command(
     commands with different keyword arguments. ``keys`` is (first, last, step); last -1 means
     the final argument. ``parent`` makes it a subcommand (``CONFIG GET`` is "get" under
     "config"). ``help`` declares the command's HELP subcommand: the lines of its reply.
-    ``find_keys`` finds the keys of a command whose count of keys is an argument (``KeyNum``);
+    ``find_keys`` finds the keys of a command whose keys move: ``KeyNum`` when their count is an
+    argument, or a function of argv for an irregular grammar (SORT's STORE, XREAD's STREAMS);
     ``keys`` then gives only what COMMAND INFO reports as its first, last key and step.
     """
     flag_set = frozenset(flags)

@@ -32,7 +32,6 @@ from kvserver.commands.registry import (
     CommandError,
     Context,
     command,
-    register_key_finder,
 )
 from kvserver.commands.sets import is_compact as is_intset
 from kvserver.state import ClientState
@@ -284,6 +283,7 @@ def _store(ctx: Context, dest: bytes, result: list[bytes]) -> int:
     "sort",
     -2,
     (WRITE, DENYOOM, MOVABLEKEYS),
+    find_keys=sort_keys,
     group=GENERIC,
     complexity=_COMPLEXITY,
     summary="Sort the elements in a list, set or sorted set",
@@ -297,6 +297,7 @@ def sort_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
     "sort_ro",
     -2,
     (READONLY, MOVABLEKEYS),
+    find_keys=sort_keys,
     group=GENERIC,
     since="7.0.0",
     complexity=_COMPLEXITY,
@@ -305,7 +306,3 @@ def sort_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object
 def sort_ro_command(ctx: Context, client: ClientState, argv: list[bytes]) -> object:
     """SORT_RO key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC|DESC] [ALPHA]"""
     return sort_generic(ctx, argv, readonly=True, script=client.script)
-
-
-register_key_finder("sort", sort_keys)
-register_key_finder("sort_ro", sort_keys)

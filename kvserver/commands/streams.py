@@ -43,7 +43,6 @@ from kvserver.commands.registry import (
     arity_error,
     command,
     container,
-    register_key_finder,
     typed_value,
 )
 from kvserver.keyspace import ValueType, register_type
@@ -823,6 +822,7 @@ def _xread(ctx: Context, client: ClientState, argv: list[bytes], readgroup: bool
     -4,
     (READONLY, BLOCKING, MOVABLEKEYS),
     keys=(0, 0, 0),
+    find_keys=lambda argv: _streams_keys(argv, 1),
     group=STREAM,
     since="5.0.0",
     complexity="For each stream mentioned: O(N) with N being the number of elements being returned, it means "
@@ -841,6 +841,7 @@ def xread_command(ctx: Context, client: ClientState, argv: list[bytes]) -> objec
     -7,
     (WRITE, BLOCKING, MOVABLEKEYS),
     keys=(0, 0, 0),
+    find_keys=lambda argv: _streams_keys(argv, 4),
     group=STREAM,
     since="5.0.0",
     complexity="For each stream mentioned: O(M) with M being the number of elements returned. If M is constant "
@@ -1494,7 +1495,3 @@ def _streams_keys(argv: list[bytes], start: int) -> list[bytes]:
                 return argv[i + 1 : i + 1 + half]
             break
     raise CommandError("ERR Invalid arguments specified for command")
-
-
-register_key_finder("xread", lambda argv: _streams_keys(argv, 1))
-register_key_finder("xreadgroup", lambda argv: _streams_keys(argv, 4))
