@@ -29,7 +29,7 @@ from kvserver.commands.registry import ALLOW_BUSY, CommandError
 from kvserver.commands.scripting import SLOW_EVAL, SLOW_FUNCTION, running_script
 from kvserver.config import Config
 from kvserver.database import Database
-from kvserver.protocol import ErrorReply, Pushes, RequestParser, encode_reply
+from kvserver.protocol import ErrorReply, Pushes, RequestParser, encode_into, encode_reply
 from kvserver.pubsub import output_limit_exceeded
 from kvserver.state import ClientState, quote_bytes
 
@@ -228,6 +228,7 @@ class Connection(asyncio.Protocol):
         """
         parser = self.parser
         execute = self.db.execute
+        trailer = self.trailer
         while True:
             start = self.pending_at
             if start:
@@ -238,22 +239,25 @@ class Connection(asyncio.Protocol):
                 commands = parser.commands()
                 if not commands:
                     break
-            for i, argv in enumerate(islice(commands, start, None), start) if start else enumerate(commands):
+            i = start
+            for argv in islice(commands, start, None) if start else commands:
+                i += 1
                 reply = execute(state, argv)
                 if type(reply) is Block:
-                    if i + 1 < len(commands):
+                    if i < len(commands):
                         self.pending = commands
-                        self.pending_at = i + 1
+                        self.pending_at = i
                     self._blocked(state)
                     return
                 # CLIENT REPLY OFF|SKIP drop a reply, not pub/sub's confirmations (as Redis)
                 if not state.reply_mode or not state.reply_suppressed() or type(reply) is Pushes:
-                    encode_reply(reply, state.resp3, out)
-                if self.trailer:  # this client is a monitor: its own command's line follows the reply
-                    out += self.trailer
-                    self.trailer.clear()
-                if self.closing:
-                    return
+                    encode_into(reply, out, state.resp3)
+                if trailer or self.closing:
+                    if trailer:  # this client is a monitor: its own command's line follows the reply
+                        out += trailer
+                        trailer.clear()
+                    if self.closing:
+                        return
             if start:
                 continue  # then the commands that arrived while blocked
             if not parser.auth_required:
