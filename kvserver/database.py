@@ -291,7 +291,7 @@ class Database:
         marks the transaction, so EXEC answers EXECABORT.
         """
         spec = self._lookup.get(argv[0])  # resolve's common case inline: a plain command, as sent
-        if spec is None or spec.subcommands or not spec.arity_ok(len(argv)):
+        if spec is None or spec.subcommands or not (len(argv) == spec.arity or 0 > spec.arity >= -len(argv)):
             resolved = self.resolve(argv)
             if isinstance(resolved, ErrorReply):
                 return self._reject(client, resolved, self._rejected_name(argv))

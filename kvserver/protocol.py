@@ -360,7 +360,9 @@ class RequestParser(InputBuffer):
             # once we know whether it succeeded
             while pos < size and not (one and out and out[-1][0].lower() in _MAY_AUTHENTICATE):
                 if self._args is None and buf[pos] == 42 and pos >= split_to:  # "*"
-                    split_to = min(size, pos + _WHOLE_FRAMES_MAX)
+                    split_to = pos + _WHOLE_FRAMES_MAX
+                    if split_to > size:  # (not min(): a builtin call costs more than this)
+                        split_to = size
                     end = self._whole_frames(buf, pos, split_to, out)
                     if end > pos:
                         pos = end
@@ -413,10 +415,12 @@ class RequestParser(InputBuffer):
             end = first + 2 * count
             if end > last:
                 break
-            for k in range(first, end, 2):
+            k = first
+            while k < end:  # (a while loop: range() would cost more than the check)
                 size = len(lines[k + 1])
                 if lines[k] != (headers[size] if size < _SHORT else b"$%d" % size) or size > max_bulk:
                     break
+                k += 2
             else:
                 args = lines[first + 1 : end : 2]
                 out.append(args)
