@@ -22,6 +22,8 @@ import contextlib
 import itertools
 import logging
 import os
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -66,6 +68,53 @@ def snapshot(value: object) -> object:
     return copy_value(value)
 
 
+class SyncThread:
+    """A long-lived thread that runs the log's fdatasync while the loop goes on serving.
+
+    One queue hand-off and one ``call_soon_threadsafe`` per fsync, no executor: the thread
+    waits on its queue (without the GIL) and settles the loop's future when the sync is done.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[int, asyncio.Future[float], asyncio.AbstractEventLoop] | None]
+        self._jobs = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def sync(self, loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.Future[float]:
+        """fdatasync ``fd`` in the thread; the future gets the seconds it took (or its OSError)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kvserver-aof-sync", daemon=True)
+            self._thread.start()
+        future = loop.create_future()
+        self._jobs.put((fd, future, loop))
+        return future
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fd, future, loop = job
+            started = time.perf_counter()
+            try:
+                os.fdatasync(fd)
+            except OSError as exc:
+                loop.call_soon_threadsafe(_settle, future, 0.0, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, time.perf_counter() - started, None)
+
+
+def _settle(future: asyncio.Future[float], seconds: float, error: OSError | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(seconds)
+
+
 def fsync_dir(path: str) -> None:
     fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:
@@ -93,6 +142,10 @@ class AppendOnlyLog:
         self.file_size = 0
         self.base_size = 0
         self.refusal: ErrorReply | None = None
+        # what ``barrier()`` returns, kept current (by ``write`` and as units are released) so the
+        # server reads one attribute per reply batch; recomputed on each release, so a change of
+        # appendfsync takes effect from the next write or flush
+        self.hold = 0
         self.rewrite: Rewrite | None = None
         self.rewrites = 0
         self.last_rewrite_status = "ok"
@@ -105,7 +158,8 @@ class AppendOnlyLog:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_durable: Callable[[int], None] = lambda offset: None
         self._flush_scheduled = False
-        self._io: asyncio.Future[Any] | None = None  # the write/fsync thread job in flight (always)
+        self._io: asyncio.Future[Any] | None = None  # the fsync in the log's thread, in flight (always)
+        self._sync_thread = SyncThread()
         self._bg_fsync: asyncio.Future[Any] | None = None  # everysec's fdatasync in a thread
         self._released = 0  # replies tagged up to here may go out (written; with always: fsynced)
         self._generation = 0  # bumped when a rewrite swaps files: late callbacks are ignored
@@ -150,6 +204,8 @@ class AppendOnlyLog:
         else:
             os.fsync(self.fd)
         self.durable = self.appended
+        self.hold = 0
+        self._sync_thread.stop()
         os.close(self.fd)
         self.fd = -1
 
@@ -158,6 +214,8 @@ class AppendOnlyLog:
     def write(self, records: list[list[bytes]]) -> None:
         self._records += records
         self.appended += 1
+        if self.refusal is None:
+            self.hold = self.appended
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -202,7 +260,12 @@ class AppendOnlyLog:
         sync = self.config.appendfsync == "always"
         if sync and self._fsync_seconds >= SLOW_FSYNC_SECONDS:
             assert self._loop is not None
-            future = self._loop.run_in_executor(None, self._write_and_sync, self.fd, data, True)
+            try:
+                self._write(self.fd, data)  # on the loop: a write is cheap, and fails at once
+            except OSError as exc:
+                self._failed(data, exc)
+                return
+            future = self._sync_thread.sync(self._loop, self.fd)
             self._io = future
             generation = self._generation
             future.add_done_callback(lambda done: self._io_done(done, data, target, generation))
@@ -229,7 +292,12 @@ class AppendOnlyLog:
         if not sync:
             return 0.0
         started = time.perf_counter()
-        os.fdatasync(fd)
+        try:
+            os.fdatasync(fd)
+        except OSError:  # written but not known to be on disk: cut, it is written again on retry
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self.file_size)
+            raise
         return time.perf_counter() - started
 
     def _io_done(self, future: asyncio.Future[float], data: bytes, target: int, generation: int) -> None:
@@ -238,6 +306,8 @@ class AppendOnlyLog:
         self._io = None
         exc = future.exception()
         if exc is not None:
+            with contextlib.suppress(OSError):  # written but not synced: cut, to be written again
+                os.ftruncate(self.fd, self.file_size)
             self._failed(data, exc)
             return
         self._written_out(data, target, future.result())
@@ -263,10 +333,12 @@ class AppendOnlyLog:
         if offset > self.durable:
             self.durable = offset
         self._release(offset)
+        self.hold = self.barrier()
 
     def _release(self, offset: int) -> None:
         if offset > self._released:
             self._released = offset
+            self.hold = self.barrier()
             self._on_durable(offset)
 
     def _failed(self, data: bytes, exc: BaseException) -> None:
@@ -278,11 +350,13 @@ class AppendOnlyLog:
         if self.refusal is None:
             log.warning("Error writing to the AOF file: %s; refusing writes until it succeeds", reason)
         self.refusal = ErrorReply(f"MISCONF Errors writing to the AOF file: {reason}".encode())
+        self.hold = 0  # reads are served meanwhile (the replies already held stay held)
 
     def _recovered(self) -> None:
         if self.refusal is not None and not self._dir_unsynced:
             log.warning("AOF write error is over: the log is being written again")
             self.refusal = None
+            self.hold = self.barrier()
 
     def _sync_dir(self) -> None:
         """Retry the directory fsync a rewrite's rename needs (writes are refused until then)."""

@@ -541,7 +541,7 @@ class Server:
 
     def send(self, conn: Connection, data: bytes) -> None:
         """Write a batch now, or hold it until the log bytes it may depend on are durable."""
-        barrier = self.db.persistence.barrier()
+        barrier = self.db.persistence.hold
         if barrier or conn.held:
             conn.held += 1
             self._held.append((barrier, conn, data))
