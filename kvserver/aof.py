@@ -8,8 +8,9 @@ process crash loses nothing acknowledged, as with Redis, which writes its AOF bu
 sending replies). Units are buffered as plain records and sealed into one frame per flush
 (once per event loop iteration), so the per-command cost is a list append; a frame is atomic on
 replay, so the units in it are too. One write+fdatasync covers a whole flush (group commit), so one fsync
-acknowledges every client that wrote in between. It runs inline while fsyncs are fast and in a
-thread when they are slow; units appended while a thread's fsync runs go out in the next one.
+acknowledges every client that wrote in between. It runs inline, as Redis's does, unless fsyncs
+take a tenth of a second; then in the log's thread, and units appended while it runs go out in
+the next one.
 
 A failed write or fsync keeps the unwritten frames in memory, cuts any partial frame off the
 file, refuses new writes with MISCONF, and is retried from the cron until the disk accepts it.
@@ -44,7 +45,11 @@ REWRITE_SLICE_SECONDS: Final = 0.002
 REWRITE_FLUSH_BYTES: Final = 1 << 20
 BIG_KEY_ELEMENTS: Final = 4096  # a bigger container is dumped in slices (copied if written meanwhile)
 BIG_KEY_FRAME_RECORDS: Final = 8  # records (of up to 512 elements) per frame of a big key's dump
-SLOW_FSYNC_SECONDS: Final = 0.002  # above this (moving average), fsyncs leave the event loop
+# Above this (moving average), fsyncs leave the event loop. Inline won on every disk measured
+# (fsyncs of 0.5 to 50 ms: docs/benchmarks.md): every client waiting on an fsync sends nothing
+# until it ends, so overlapping the next one gains nothing and splits the clients into smaller
+# groups per fsync. Only a disk this slow makes a frozen loop worth avoiding (timers, the cron).
+SLOW_FSYNC_SECONDS: Final = 0.1
 AUTO_REWRITE_MAX_DELAY: Final = 60.0  # failed automatic rewrites back off up to this
 REWRITE_REFUSED: Final = (
     "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
@@ -243,10 +248,9 @@ class AppendOnlyLog:
     def _flush(self) -> None:
         """Send the sealed frames to disk: written (everysec, no) or written and fsynced (always).
 
-        With ``always`` the fsync runs inline, as Redis does, while the disk is fast (recent
-        fsyncs under SLOW_FSYNC_SECONDS): handing it to a thread costs more than it takes. When
-        the disk slows down it moves to a thread, so reads and other clients are not stalled
-        behind it; either way, the units that arrive meanwhile share the next fsync.
+        With ``always`` the fsync runs inline, as Redis does, unless recent fsyncs took
+        SLOW_FSYNC_SECONDS or more: then it moves to the log's thread, so the loop's timers and
+        cron keep running; either way, the units that arrive meanwhile share the next fsync.
         """
         self._flush_scheduled = False
         if self._io is not None or self.fd < 0:

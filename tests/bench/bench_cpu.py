@@ -8,6 +8,8 @@ Runs alternate kvserver, redis-server, kvserver, ... and the median and spread a
     python -m tests.bench.bench_cpu --runs 5 [--pipeline 16] [--tests set] [--appendfsync always]
 
 P3 is ``--tests set --appendfsync always`` (the fsync policy is set on both servers).
+``--slow-fsync-ms N`` makes every fdatasync of both servers N ms slower (tests/bench/slowsync.c,
+LD_PRELOADed into both: the slow-disk case, since this machine has no device-mapper delay target).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import shutil
 import statistics
 import subprocess
+import tempfile
 from pathlib import Path
 
 from tests.bench.common import SERVERS, running
@@ -44,6 +47,18 @@ def load(port: int, requests: int, pipeline: int, tests: str = "set,get") -> flo
     return statistics.mean(rates)
 
 
+def slow_fsync(ms: float) -> None:
+    """Build the fdatasync-delaying shim and preload it into every process started from now on."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise SystemExit("--slow-fsync-ms needs a C compiler (cc) to build tests/bench/slowsync.c")
+    library = Path(tempfile.mkdtemp(prefix="kvbench-shim-")) / "slowsync.so"
+    source = Path(__file__).with_name("slowsync.c")
+    subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", str(library), str(source), "-ldl"], check=True)
+    os.environ["LD_PRELOAD"] = str(library)
+    os.environ["SLOWSYNC_US"] = str(int(ms * 1000))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
@@ -51,7 +66,10 @@ def main() -> None:
     parser.add_argument("--pipeline", type=int, default=1)
     parser.add_argument("--tests", default="set,get", help="redis-benchmark -t (set,get or set or get)")
     parser.add_argument("--appendfsync", choices=("always", "everysec"), default="everysec")
+    parser.add_argument("--slow-fsync-ms", type=float, default=0.0, help="every fdatasync this much slower")
     args = parser.parse_args()
+    if args.slow_fsync_ms:
+        slow_fsync(args.slow_fsync_ms)
     tests = len(args.tests.split(","))
     rate: dict[str, list[float]] = {name: [] for name in SERVERS}
     cpu: dict[str, list[float]] = {name: [] for name in SERVERS}

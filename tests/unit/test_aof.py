@@ -82,6 +82,27 @@ def test_everysec_writes_at_once_and_syncs_later(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_fsyncs_of_a_slow_disk_still_run_inline(tmp_path: Path) -> None:
+    """With fsyncs of 5 ms the flush syncs on the loop (no job left in flight) and releases at
+    once: a thread there lost to inline fsyncs (clients waiting on an fsync send nothing)."""
+    config = Config(dir=str(tmp_path), appendfsync="always")
+    log = AppendOnlyLog(config)
+    log.open(0)
+    durable: list[int] = []
+
+    async def scenario() -> None:
+        log.attach(asyncio.get_running_loop(), durable.append)
+        log._fsync_seconds = 0.005  # as if recent fsyncs took 5 ms
+        log.write([[b"SET", b"a", b"1"]])
+        log._flush()
+        assert log._io is None
+        assert durable == [1]
+        await log.close()
+
+    asyncio.run(scenario())
+    assert read_records(config.aof_path) == [[[b"SET", b"a", b"1"]]]
+
+
 @pytest.mark.parametrize("policy", ["always", "everysec"])
 def test_the_reply_barrier_is_an_attribute_kept_current_through_a_write_failure(tmp_path: Path, policy: str) -> None:
     """``hold`` (what the server reads per reply batch) is ``barrier()`` at every step: set by a
