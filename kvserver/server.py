@@ -551,6 +551,12 @@ class Server:
     def release(self, durable_offset: int) -> None:
         """Called by the log when everything up to ``durable_offset`` is on disk."""
         held = self._held
+        if held and held[-1][0] <= durable_offset:  # all of them (every flush, with everysec)
+            self._held = deque()  # a batch sent meanwhile queues behind these
+            for _, conn, data in held:
+                conn.held -= 1
+                conn.write_now(data)
+            return
         while held and held[0][0] <= durable_offset:
             _, conn, data = held.popleft()
             conn.held -= 1
