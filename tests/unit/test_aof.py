@@ -17,6 +17,13 @@ from kvserver.replay import replay
 from tests.support import Harness
 
 
+def opened_log(tmp_path: Path, policy: str) -> AppendOnlyLog:
+    """A new log in ``tmp_path``, open for appending, with ``appendfsync policy``."""
+    log = AppendOnlyLog(Config(dir=str(tmp_path), appendfsync=policy))
+    log.open(0)
+    return log
+
+
 def read_records(path: Path) -> list[list[list[bytes]]]:
     """The log's frames, each as its list of records."""
     return [decode_payload(payload) for _, payload in FrameScanner(path.read_bytes())]
@@ -85,9 +92,7 @@ def test_everysec_writes_at_once_and_syncs_later(tmp_path: Path) -> None:
 def test_fsyncs_of_a_slow_disk_still_run_inline(tmp_path: Path) -> None:
     """With fsyncs of 5 ms the flush syncs on the loop (no job left in flight) and releases at
     once: a thread there lost to inline fsyncs (clients waiting on an fsync send nothing)."""
-    config = Config(dir=str(tmp_path), appendfsync="always")
-    log = AppendOnlyLog(config)
-    log.open(0)
+    log = opened_log(tmp_path, "always")
     durable: list[int] = []
 
     async def scenario() -> None:
@@ -100,7 +105,7 @@ def test_fsyncs_of_a_slow_disk_still_run_inline(tmp_path: Path) -> None:
         await log.close()
 
     asyncio.run(scenario())
-    assert read_records(config.aof_path) == [[[b"SET", b"a", b"1"]]]
+    assert read_records(log.config.aof_path) == [[[b"SET", b"a", b"1"]]]
 
 
 @pytest.mark.parametrize("policy", ["always", "everysec"])
@@ -108,9 +113,7 @@ def test_the_reply_barrier_is_an_attribute_kept_current_through_a_write_failure(
     """``hold`` (what the server reads per reply batch) is ``barrier()`` at every step: set by a
     write, cleared when the write is released, cleared while writes are refused (reads are
     served), and set again when the retried write succeeds, until it is released."""
-    config = Config(dir=str(tmp_path), appendfsync=policy)
-    log = AppendOnlyLog(config)
-    log.open(0)
+    log = opened_log(tmp_path, policy)
     released: list[int] = []
     steps: list[tuple[int, int]] = []
 
@@ -139,7 +142,7 @@ def test_the_reply_barrier_is_an_attribute_kept_current_through_a_write_failure(
     asyncio.run(scenario())
     assert steps == [(1, 1), (0, 0), (2, 2), (0, 0), (0, 0)]
     assert released == [1, 2]
-    assert read_records(config.aof_path) == [[[b"SET", b"a", b"1"]], [[b"SET", b"b", b"2"]]]
+    assert read_records(log.config.aof_path) == [[[b"SET", b"a", b"1"]], [[b"SET", b"b", b"2"]]]
 
 
 @pytest.mark.parametrize(
