@@ -87,6 +87,7 @@ class LogWriter(Protocol):
 
     last_save: float
     rewrite_scheduled: bool
+    hold: int  # what ``barrier()`` returns now, as an attribute (read once per reply batch)
 
     @property
     def rewrite(self) -> object:
@@ -127,6 +128,7 @@ class NoPersistence:
     refusal: ErrorReply | None = None
     rewrite: object = None
     rewrite_scheduled = False
+    hold = 0
 
     def __init__(self) -> None:
         self.last_save = time.time()

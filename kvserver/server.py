@@ -545,7 +545,7 @@ class Server:
 
     def send(self, conn: Connection, data: bytes) -> None:
         """Write a batch now, or hold it until the log bytes it may depend on are durable."""
-        barrier = self.db.persistence.barrier()
+        barrier = self.db.persistence.hold
         if barrier or conn.held:
             conn.held += 1
             self._held.append((barrier, conn, data))
@@ -555,6 +555,12 @@ class Server:
     def release(self, durable_offset: int) -> None:
         """Called by the log when everything up to ``durable_offset`` is on disk."""
         held = self._held
+        if held and held[-1][0] <= durable_offset:  # all of them (every flush, with everysec)
+            self._held = deque()  # a batch sent meanwhile queues behind these
+            for _, conn, data in held:
+                conn.held -= 1
+                conn.write_now(data)
+            return
         while held and held[0][0] <= durable_offset:
             _, conn, data = held.popleft()
             conn.held -= 1
