@@ -116,6 +116,8 @@ QUEUED: Final = SimpleString(b"QUEUED")
 PONG: Final = SimpleString(b"PONG")
 
 _BIG: Final = 16 * 1024  # above this a bulk payload is appended, not formatted (saves a copy)
+_SHORT: Final = 1024  # below this a bulk's header comes from _REPLY_HEADERS (and requests' from _BULK_HEADERS)
+_REPLY_HEADERS: Final = [b"$%d\r\n" % n for n in range(_SHORT)]
 
 
 def encode_into(value: Any, out: list[bytes], resp3: bool) -> None:
@@ -125,7 +127,9 @@ def encode_into(value: Any, out: list[bytes], resp3: bool) -> None:
     kind = type(value)
     if kind is bytes:
         size = len(value)
-        if size < _BIG:
+        if size < _SHORT:  # the header from a table: formatting costs more than the join's copy
+            out += (_REPLY_HEADERS[size], value, b"\r\n")
+        elif size < _BIG:
             out.append(b"$%d\r\n%b\r\n" % (size, value))
         else:
             out += (b"$%d\r\n" % size, value, b"\r\n")
@@ -236,7 +240,6 @@ _MAY_AUTHENTICATE: Final = frozenset((b"auth", b"hello"))
 # length lines of payloads shorter than _SHORT as a table (longer ones are formatted)
 _WHOLE_FRAMES_MAX: Final = 64 * 1024
 _COUNTS: Final = {b"*%d" % n: n for n in range(1, 1025)}
-_SHORT: Final = 1024
 _BULK_HEADERS: Final = [b"$%d" % n for n in range(_SHORT)]
 _LLONG_MIN: Final = -(2**63)
 
