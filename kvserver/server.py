@@ -1,10 +1,10 @@
 """The asyncio side: one Protocol per connection, reply batching, the durability barrier, the cron.
 
 Per read: feed the bytes to the sans-IO parser, execute every complete command, encode all the
-replies into one list and write it once. With ``appendfsync always`` a batch that follows
-unsynced log bytes is held until the fsync covering them completes (group commit): while one
-fsync runs in a thread, the loop keeps reading and executing, and the next fsync covers every
-client that wrote meanwhile. Held replies are released in order, per connection and overall.
+replies into one list and write it once. A batch that follows log bytes not yet durable (with
+``everysec``, not yet written; with ``always``, not yet fsynced) is held until they are: the log
+writes once per loop iteration, so one write and one fsync cover every client that wrote in it
+(group commit). Held replies are released in order, per connection and overall.
 """
 
 from __future__ import annotations
