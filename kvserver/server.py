@@ -25,6 +25,7 @@ from itertools import islice
 from typing import Final, cast
 
 from kvserver.blocking import Block
+from kvserver.collector import Collector
 from kvserver.commands.registry import ALLOW_BUSY, CommandError
 from kvserver.commands.scripting import SLOW_EVAL, SLOW_FUNCTION, running_script
 from kvserver.config import Config
@@ -537,6 +538,7 @@ class Server:
         self.lifecycle.busy = self.serve_while_busy
         self._busy_next = 0.0  # the next poll while a script is busy
         self._newcomers: dict[int, _Newcomer] = {}  # accepted while a script was busy, by fd
+        self.collector = Collector(lambda: db.stats.total_net_input_bytes)  # full GCs when idle
 
     # --- replies and durability ----------------------------------------------------------------
 
@@ -632,6 +634,7 @@ class Server:
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
 
     def start_cron(self) -> None:
+        self.collector.start()
         self._cron_task = asyncio.get_running_loop().create_task(self._cron())
 
     def stop_listening(self) -> None:
@@ -874,6 +877,7 @@ class Server:
             if self.config.timeout:
                 self._cron_step("client timeouts", self._close_idle_clients)
             self._cron_step("AOF periodic work", self.db.persistence.cron)
+            self._cron_step("garbage collection", self.collector.tick)
 
     def _cron_step(self, name: str, step: Callable[[], None]) -> None:
         try:
