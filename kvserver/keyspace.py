@@ -64,7 +64,8 @@ _EPOCH_BITS: Final = 10
 _MAX_SLOTS: Final = 1 << _POS_BITS
 SCAN_WALK: Final = 10  # a SCAN call looks at no more than COUNT * SCAN_WALK slots
 COMPACT_AT_ONCE: Final = 1 << 12  # a list up to this many slots is compacted in one go (< 1 ms)
-COMPACT_STEP: Final = 8 * 64  # slots a compaction step looks at (per removal, per cron step)
+COMPACT_STEP: Final = 8 * 64  # slots a compaction step of the cron looks at
+REMOVAL_CREDIT: Final = 4  # slots of compaction (and freeing) a removal pays for
 
 
 # events of the change signal (Redis's keyspace-notification names where it has one)
@@ -160,10 +161,10 @@ class Compaction:
         return Remap(self.counts, 0)
 
 
-def _many_dups(kept: list[bytes], live: dict[bytes, Any]) -> int:
-    """1 if a compaction kept more than a quarter more slots than live keys (recreated keys'
-    second slots, or keys removed meanwhile): the next one dedupes."""
-    return int(len(kept) > len(live) + len(live) // 4 + SAMPLE)
+def _many_dups(kept: list[bytes], live: dict[bytes, Any]) -> bool:
+    """A compaction kept more than a quarter more slots than live keys (recreated keys' second
+    slots, or keys removed meanwhile): the next one dedupes."""
+    return len(kept) > len(live) + len(live) // 4 + SAMPLE
 
 
 LFU_INIT_VAL: Final = 5  # a new key's access frequency counter (Redis's)
@@ -175,6 +176,7 @@ class Keyspace:
     __slots__ = (
         "_compacting",
         "_compacting_volatile",
+        "_credit",
         "_cursor",
         "_dedupe",
         "_graveyard",
@@ -220,6 +222,7 @@ class Keyspace:
         self._compacting: Compaction | None = None  # of ``order``, in steps (a long list)
         self._compacting_volatile: Compaction | None = None
         self._graveyard: list[list[bytes] | set[bytes]] = []  # old lists, freed a step at a time
+        self._credit = 0  # slots of compaction the removals paid for, not yet done
         self._dedupe = 0  # bit 0: the next compaction of ``order`` dedupes, bit 1: of ``volatile``
         # OBJECT IDLETIME / FREQ: each key's last access (``stamp``), or with an LFU policy
         # (``lfu``) its minute of last access << 8 | its logarithmic access counter, as Redis's
@@ -411,37 +414,36 @@ class Keyspace:
             pos, end = remap.lower(pos), remap.upper(end)
         return pos, end
 
-    def _compact(self) -> None:
-        """Drop the stale slots of ``order``: at once for a short list, else start the steps."""
-        at_once = len(self.order) <= COMPACT_AT_ONCE or len(self.order) >= _MAX_SLOTS
-        compaction = Compaction(self.order, self.data, at_once or bool(self._dedupe & 1))
-        if not at_once:
+    # ``order`` is list 1, ``volatile`` list 2 (the bits of ``_dedupe``)
+
+    def _compact(self, which: int) -> None:
+        """Drop the stale slots of a list: at once for a short one, else start the steps."""
+        old, live = (self.order, self.data) if which == 1 else (self.volatile, self.expires)
+        at_once = len(old) <= COMPACT_AT_ONCE or len(old) >= _MAX_SLOTS
+        compaction = Compaction(old, live, at_once or bool(self._dedupe & which))
+        if at_once:
+            compaction.step(len(old))
+            self._swap(compaction, which)
+        elif which == 1:
             self._compacting = compaction
-            return
-        compaction.step(len(self.order))
-        self._swap_order(compaction)
-
-    def _swap_order(self, compaction: Compaction) -> None:
-        self._compacting = None
-        self._next_epoch(compaction.remap())  # the cursors of the old list map into the new one
-        self.order = compaction.kept
-        self._bury(compaction)
-        self._dedupe = self._dedupe & 2 | _many_dups(compaction.kept, self.data)
-
-    def _compact_volatile(self) -> None:
-        at_once = len(self.volatile) <= COMPACT_AT_ONCE
-        compaction = Compaction(self.volatile, self.expires, at_once or bool(self._dedupe & 2))
-        if not at_once:
+        else:
             self._compacting_volatile = compaction
-            return
-        compaction.step(len(self.volatile))
-        self._swap_volatile(compaction)
 
-    def _swap_volatile(self, compaction: Compaction) -> None:
-        self._compacting_volatile = None
-        self._cursor = compaction.remap().lower(self._cursor)
-        self.volatile = compaction.kept
-        self._dedupe = self._dedupe & 1 | _many_dups(compaction.kept, self.expires) << 1
+    def _step(self, compaction: Compaction, which: int, slots: int) -> None:
+        if compaction.step(slots):
+            self._swap(compaction, which)
+
+    def _swap(self, compaction: Compaction, which: int) -> None:
+        """A compaction is done: its list replaces the old one."""
+        if which == 1:
+            self._compacting = None
+            self._next_epoch(compaction.remap())  # the cursors of the old list map into the new one
+            self.order = compaction.kept
+        else:
+            self._compacting_volatile = None
+            self._cursor = compaction.remap().lower(self._cursor)
+            self.volatile = compaction.kept
+        self._dedupe = self._dedupe & ~which | (which if _many_dups(compaction.kept, compaction.live) else 0)
         self._bury(compaction)
 
     def _bury(self, compaction: Compaction) -> None:
@@ -466,14 +468,14 @@ class Keyspace:
             if not old:
                 graveyard.pop()
 
-    def maintain(self, slots: int = 2 * COMPACT_STEP) -> None:
+    def maintain(self, slots: int = COMPACT_STEP) -> None:
         """A step of the compactions in progress (the server's cron calls it, so a compaction
         finishes even when nothing is removed)."""
         self._release(slots)
-        if self._compacting is not None and self._compacting.step(slots):
-            self._swap_order(self._compacting)
-        if self._compacting_volatile is not None and self._compacting_volatile.step(slots):
-            self._swap_volatile(self._compacting_volatile)
+        if self._compacting is not None:
+            self._step(self._compacting, 1, slots)
+        if self._compacting_volatile is not None:
+            self._step(self._compacting_volatile, 2, slots)
 
     def _next_epoch(self, remap: Remap) -> None:
         self.remaps[self.epoch] = remap
@@ -592,9 +594,7 @@ class Keyspace:
             if self.listeners:
                 self.changed(EXPIRED, key)
         if removed:
-            self._maybe_compact()
-            for _ in range(removed // (COMPACT_STEP // 2)):  # two slots of compaction a removal
-                self._maybe_compact()
+            self._maybe_compact(removed)
         return removed
 
     def volatile_sample(self, count: int) -> list[bytes]:
@@ -634,25 +634,21 @@ class Keyspace:
         self.expires.pop(key, None)
         self._maybe_compact()
 
-    def _maybe_compact(self) -> None:
-        """After a removal: a compaction step if one is in progress, or start one when stale
-        slots outnumber the live ones (a removal pays for about two slots of the next one)."""
+    def _maybe_compact(self, removed: int = 1) -> None:
+        """After removals: start a compaction when stale slots outnumber the live ones, and pay
+        ``REMOVAL_CREDIT`` slots a removal of the steps in progress (a whole step at a time)."""
         if self.loading:  # finish_loading rebuilds the lists once
             return
-        if self._graveyard:
-            self._release(COMPACT_STEP)
-        compacting = self._compacting
-        if compacting is not None:
-            if compacting.step(COMPACT_STEP):
-                self._swap_order(compacting)
-        elif len(self.order) > 2 * len(self.data) + self.compact_slack or len(self.order) >= _MAX_SLOTS:
-            self._compact()
-        compacting = self._compacting_volatile
-        if compacting is not None:
-            if compacting.step(COMPACT_STEP):
-                self._swap_volatile(compacting)
-        elif len(self.volatile) > 2 * len(self.expires) + self.compact_slack:
-            self._compact_volatile()
+        if self._compacting is None and self._compacting_volatile is None and not self._graveyard:
+            if len(self.order) > 2 * len(self.data) + self.compact_slack or len(self.order) >= _MAX_SLOTS:
+                self._compact(1)
+            if len(self.volatile) > 2 * len(self.expires) + self.compact_slack:
+                self._compact(2)
+            return
+        self._credit += REMOVAL_CREDIT * removed
+        if self._credit >= SAMPLE:
+            slots, self._credit = self._credit, 0
+            self.maintain(slots)
 
     # --- loading -------------------------------------------------------------------------------
 
