@@ -522,16 +522,22 @@ class Keyspace:
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Change the deadline of an existing key (None removes it)."""
         expires = self.expires
-        if deadline is None:
-            if expires.pop(key, None) is not None:
-                self._maybe_compact()  # its slot in ``volatile`` is stale now
+        old = expires.get(key)
+        if old is None:
+            if deadline is None:
+                return
+            if not self.loading:  # (``volatile`` is built when loading ends)
+                self.volatile.append(key)
+        elif deadline is None:
+            del expires[key]
+            self._maybe_compact()  # its slot in ``volatile`` is stale now
+            return
+        elif old == deadline:
             return
         if deadline == self._last_deadline:  # one int object for a run of equal deadlines
             deadline = self._last_deadline
         else:
             self._last_deadline = deadline
-        if key not in expires and not self.loading:  # (``volatile`` is built when loading ends)
-            self.volatile.append(key)
         expires[key] = deadline
 
     def delete(self, key: bytes) -> bool:
