@@ -1,15 +1,21 @@
-"""The data: a dict from key to value, plus expiry deadlines and a sorted TTL index.
+"""The data: a dict from key to value, plus expiry deadlines and the keys that have one.
 
-Deadlines are absolute wall-clock milliseconds (they are persisted). Each one lives twice: in
-``expires`` (key -> deadline, for O(1) checks on access) and in ``ttl_index``, a sorted list of
-``(deadline, key)`` pairs that the active expiry walks from the front. The key is the tie-break, so
-removing one entry is O(log n) even when a million keys share a deadline.
+Deadlines are absolute wall-clock milliseconds (they are persisted), in ``expires`` (key ->
+deadline, for O(1) checks on access). ``volatile`` lists the keys in the order they gained a
+deadline, with stale slots as ``order`` below (8 bytes a key: no sorted index, whose
+``(deadline, key)`` tuples cost about 80 bytes a key). A run of equal deadlines (a bulk load, or
+many writes in one millisecond) shares one int object.
 
 An expired key is never returned: every access checks the deadline and removes the key (lazy
 expiry; a write over it too: it is expired, then created anew), and ``purge_expired`` removes
-keys nobody reads (active expiry). While ``loading`` is set (log replay) nothing expires,
-because the log already records every deletion in its place, and only ``expires`` is kept: the
-sorted index is built in one pass when loading ends.
+keys nobody reads (active expiry). The active expiry is Redis's: it walks ``volatile`` from a
+cursor that goes round, a batch of slots at a time, and removes the due keys it meets; the
+server keeps walking while a batch finds more than a tenth of it due, so a mass expiry is
+removed at full speed while a keyspace of live deadlines costs a bounded walk per cron tick. An
+expired key that nobody reads is removed when the walk reaches it: memory held by expired keys
+is bounded as Redis's is (a tenth of the walked keys, roughly), not by an exact deadline order.
+While ``loading`` is set (log replay) nothing expires, because the log already records every
+deletion in its place; ``volatile`` is built in one pass when loading ends.
 
 SCAN and RANDOMKEY walk ``order``, an append-only list of keys in creation order: a key is
 appended when it becomes present (a new key; a deleted then recreated key gets a second slot).
@@ -19,6 +25,12 @@ creation) and the epoch advances; for the last ``EPOCHS_KEPT`` compactions the k
 live-slot counts sampled every ``SAMPLE`` slots, so a cursor from before a compaction maps to a
 position that can only be at or before where it was: duplicates, never a miss. No state per
 cursor is kept on the server; the list costs one pointer per slot.
+
+Compaction never pauses the server for a big list: a list of up to ``COMPACT_AT_ONCE`` slots is
+compacted in one go (well under a millisecond); a longer one in steps of ``COMPACT_STEP`` slots,
+driven by the removals that make slots stale and by ``maintain`` (the server's cron), while the
+old list is still used and appended to. A step keeps a slot if its key is present and was not
+kept already (a recreated key keeps its first live slot, a cursor past it returned it already).
 
 The change signal: every ``KeyListener`` subscribed to a keyspace hears about each key it stores
 (``NEW``, ``OVERWRITTEN``), removes (``DEL``, ``EXPIRED``) or clears (``flushed``, before the keys
@@ -39,8 +51,6 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Final
 
-from sortedcontainers import SortedList
-
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -53,6 +63,9 @@ _END_BITS: Final = 24
 _EPOCH_BITS: Final = 10
 _MAX_SLOTS: Final = 1 << _POS_BITS
 SCAN_WALK: Final = 10  # a SCAN call looks at no more than COUNT * SCAN_WALK slots
+COMPACT_AT_ONCE: Final = 1 << 12  # a list up to this many slots is compacted in one go (< 1 ms)
+COMPACT_STEP: Final = 8 * 64  # slots a compaction step of the cron looks at
+REMOVAL_CREDIT: Final = 4  # slots of compaction (and freeing) a removal pays for
 
 
 # events of the change signal (Redis's keyspace-notification names where it has one)
@@ -101,6 +114,59 @@ class Remap:
         return self.live[min(-(-end // SAMPLE), len(self.live) - 1)]
 
 
+class Compaction:
+    """One compaction of a list of keys in progress: the slots of ``old`` whose key is in
+    ``live`` are copied to ``kept``, ``SAMPLE`` slots at a time; ``counts[i]`` is how many were
+    kept before slot ``i * SAMPLE`` (a ``Remap``'s ``live``, with no dups).
+
+    A recreated key can have two live-looking slots; with ``dedupe`` only its first is kept (a
+    set of the keys kept: its growth costs pauses of its own on a big list, so it is used only
+    when the previous compaction of the list left many such slots, or on a short list)."""
+
+    __slots__ = ("counts", "kept", "live", "old", "pos", "seen")
+
+    def __init__(self, old: list[bytes], live: dict[bytes, Any], dedupe: bool) -> None:
+        self.old = old
+        self.live = live
+        self.pos = 0
+        self.kept: list[bytes] = []
+        self.seen: set[bytes] | None = set() if dedupe else None
+        self.counts = array("q", [0])
+
+    def step(self, slots: int) -> bool:
+        """Copy the next ``slots`` slots or more (whole samples); True once ``old`` is done."""
+        old, live, kept, seen, counts = self.old, self.live, self.kept, self.seen, self.counts
+        pos = self.pos
+        stop = pos + slots
+        while pos < stop:
+            chunk = old[pos : pos + SAMPLE]
+            if seen is None:
+                kept += filter(live.__contains__, chunk)
+            else:
+                for key in chunk:
+                    if key in live and key not in seen:
+                        seen.add(key)
+                        kept.append(key)
+            pos += len(chunk)
+            if len(chunk) < SAMPLE:  # the end of the list (keys appended meanwhile included)
+                self.pos = pos
+                if chunk:
+                    counts.append(len(kept))
+                return True
+            counts.append(len(kept))
+        self.pos = pos
+        return pos >= len(old)
+
+    def remap(self) -> Remap:
+        return Remap(self.counts, 0)
+
+
+def _many_dups(kept: list[bytes], live: dict[bytes, Any]) -> bool:
+    """A compaction kept more than a quarter more slots than live keys (recreated keys' second
+    slots, or keys removed meanwhile): the next one dedupes."""
+    return len(kept) > len(live) + len(live) // 4 + SAMPLE
+
+
 LFU_INIT_VAL: Final = 5  # a new key's access frequency counter (Redis's)
 LFU_LOG_FACTOR: Final = 10  # Redis's defaults of lfu-log-factor and lfu-decay-time (minutes)
 LFU_DECAY_TIME: Final = 1
@@ -108,6 +174,13 @@ LFU_DECAY_TIME: Final = 1
 
 class Keyspace:
     __slots__ = (
+        "_compacting",
+        "_compacting_volatile",
+        "_credit",
+        "_cursor",
+        "_dedupe",
+        "_graveyard",
+        "_last_deadline",
         "access",
         "clock",
         "compact_slack",
@@ -122,7 +195,7 @@ class Keyspace:
         "origin",
         "remaps",
         "stamp",
-        "ttl_index",
+        "volatile",
     )
 
     def __init__(
@@ -133,7 +206,9 @@ class Keyspace:
     ) -> None:
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
-        self.ttl_index: SortedList = SortedList()
+        self.volatile: list[bytes] = []  # keys in the order they gained a deadline, stale slots too
+        self._cursor = 0  # the active expiry's position in ``volatile``
+        self._last_deadline = -1  # the int object a run of equal deadlines shares
         self.clock = clock
         self.loading = False
         self.on_expire = on_expire  # the owner logs a DEL for an expired key (before listeners hear)
@@ -144,6 +219,11 @@ class Keyspace:
         # restart) is then almost surely unknown, and restarts its scan
         self.epoch = random.randrange(1 << _EPOCH_BITS)
         self.remaps: dict[int, Remap] = {}  # epoch -> its map into epoch + 1, the last few only
+        self._compacting: Compaction | None = None  # of ``order``, in steps (a long list)
+        self._compacting_volatile: Compaction | None = None
+        self._graveyard: list[list[bytes] | set[bytes]] = []  # old lists, freed a step at a time
+        self._credit = 0  # slots of compaction the removals paid for, not yet done
+        self._dedupe = 0  # bit 0: the next compaction of ``order`` dedupes, bit 1: of ``volatile``
         # OBJECT IDLETIME / FREQ: each key's last access (``stamp``), or with an LFU policy
         # (``lfu``) its minute of last access << 8 | its logarithmic access counter, as Redis's
         # 24 bits of ``robj.lru``; a key without an entry (loaded by the replay, or kept across a
@@ -334,17 +414,68 @@ class Keyspace:
             pos, end = remap.lower(pos), remap.upper(end)
         return pos, end
 
-    def _compact(self) -> None:
-        """Drop the stale slots: ``order`` becomes ``list(data)``; old cursors remap (see Remap)."""
-        data = self.data
-        live = bytes(map(data.__contains__, self.order))
-        counts = array("q", [0])
-        total = 0
-        for start in range(0, len(live), SAMPLE):
-            total += live.count(1, start, start + SAMPLE)
-            counts.append(total)
-        self._next_epoch(Remap(counts, total - len(data)))
-        self.order = list(data)
+    # ``order`` is list 1, ``volatile`` list 2 (the bits of ``_dedupe``)
+
+    def _compact(self, which: int) -> None:
+        """Drop the stale slots of a list: at once for a short one, else start the steps."""
+        old, live = (self.order, self.data) if which == 1 else (self.volatile, self.expires)
+        at_once = len(old) <= COMPACT_AT_ONCE or len(old) >= _MAX_SLOTS
+        compaction = Compaction(old, live, at_once or bool(self._dedupe & which))
+        if at_once:
+            compaction.step(len(old))
+            self._swap(compaction, which)
+        elif which == 1:
+            self._compacting = compaction
+        else:
+            self._compacting_volatile = compaction
+
+    def _step(self, compaction: Compaction, which: int, slots: int) -> None:
+        if compaction.step(slots):
+            self._swap(compaction, which)
+
+    def _swap(self, compaction: Compaction, which: int) -> None:
+        """A compaction is done: its list replaces the old one."""
+        if which == 1:
+            self._compacting = None
+            self._next_epoch(compaction.remap())  # the cursors of the old list map into the new one
+            self.order = compaction.kept
+        else:
+            self._compacting_volatile = None
+            self._cursor = compaction.remap().lower(self._cursor)
+            self.volatile = compaction.kept
+        self._dedupe = self._dedupe & ~which | (which if _many_dups(compaction.kept, compaction.live) else 0)
+        self._bury(compaction)
+
+    def _bury(self, compaction: Compaction) -> None:
+        """Freeing a list of a million slots at once is itself a pause (a reference count
+        touched per slot): a long old list is emptied a step at a time (``_release``)."""
+        if len(compaction.old) > COMPACT_AT_ONCE:
+            self._graveyard.append(compaction.old)
+        if compaction.seen is not None and len(compaction.seen) > COMPACT_AT_ONCE:
+            self._graveyard.append(compaction.seen)
+
+    def _release(self, slots: int) -> None:
+        graveyard = self._graveyard
+        while graveyard and slots > 0:
+            old = graveyard[-1]
+            n = min(slots, len(old))
+            if isinstance(old, list):
+                del old[len(old) - n :]
+            else:
+                for _ in range(n):
+                    old.pop()
+            slots -= n
+            if not old:
+                graveyard.pop()
+
+    def maintain(self, slots: int = COMPACT_STEP) -> None:
+        """A step of the compactions in progress (the server's cron calls it, so a compaction
+        finishes even when nothing is removed)."""
+        self._release(slots)
+        if self._compacting is not None:
+            self._step(self._compacting, 1, slots)
+        if self._compacting_volatile is not None:
+            self._step(self._compacting_volatile, 2, slots)
 
     def _next_epoch(self, remap: Remap) -> None:
         self.remaps[self.epoch] = remap
@@ -390,22 +521,24 @@ class Keyspace:
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Change the deadline of an existing key (None removes it)."""
-        old = self.expires.get(key)
-        if old == deadline:
-            return
-        if self.loading:  # the TTL index is built once, when loading ends
+        expires = self.expires
+        old = expires.get(key)
+        if old is None:
             if deadline is None:
-                del self.expires[key]
-            else:
-                self.expires[key] = deadline
+                return
+            if not self.loading:  # (``volatile`` is built when loading ends)
+                self.volatile.append(key)
+        elif deadline is None:
+            del expires[key]
+            self._maybe_compact()  # its slot in ``volatile`` is stale now
             return
-        if old is not None:
-            # remove before insert: the index must never hold two entries for one key
-            self.ttl_index.remove((old, key))
-            del self.expires[key]
-        if deadline is not None:
-            self.expires[key] = deadline
-            self.ttl_index.add((deadline, key))
+        elif old == deadline:
+            return
+        if deadline == self._last_deadline:  # one int object for a run of equal deadlines
+            deadline = self._last_deadline
+        else:
+            self._last_deadline = deadline
+        expires[key] = deadline
 
     def delete(self, key: bytes) -> bool:
         """Remove a key; True if a live key was removed."""
@@ -427,39 +560,64 @@ class Keyspace:
         self.data.clear()
         self.expires.clear()
         self.access.clear()
-        self.ttl_index.clear()
+        self.volatile = []
+        self._cursor = 0
+        self._compacting = self._compacting_volatile = None
         self.order = []
         self._next_epoch(Remap(None, 0))  # every open scan ends: no key was present throughout
 
     # --- expiry --------------------------------------------------------------------------------
 
     def purge_expired(self, now: int, limit: int) -> int:
-        """Remove up to ``limit`` keys whose deadline is at or before ``now``; return the count."""
-        if self.loading:
+        """Look at the next ``limit`` slots of ``volatile`` (from the cursor, round to the start,
+        each slot at most once) and remove the keys whose deadline is at or before ``now``;
+        return how many were removed. ``limit`` >= ``len(volatile)`` removes every due key."""
+        volatile = self.volatile
+        size = len(volatile)
+        if self.loading or not size:
             return 0
-        index = self.ttl_index
-        due = min(int(index.bisect_left((now + 1,))), limit)
-        if not due:
-            return 0
-        victims = [key for _, key in islice(index, due)]
-        del index[:due]
+        pos = self._cursor if self._cursor < size else 0
+        end = pos + min(limit, size)
+        slots = volatile[pos:end]
+        if end > size:
+            slots += volatile[: end - size]
+        self._cursor = end if end < size else end - size
         data = self.data
         expires = self.expires
         hook = self.on_expire
         access = self.access
-        for key in victims:
+        removed = 0
+        for key in slots:
+            deadline = expires.get(key)
+            if deadline is None or deadline > now:
+                continue
             del data[key]
             del expires[key]
             access.pop(key, None)
+            removed += 1
             if hook is not None:
                 hook(key)
             if self.listeners:
                 self.changed(EXPIRED, key)
-        self._maybe_compact()
-        return due
+        if removed:
+            self._maybe_compact(removed)
+        return removed
 
-    def next_deadline(self) -> int | None:
-        return self.ttl_index[0][0] if self.ttl_index else None
+    def volatile_sample(self, count: int) -> list[bytes]:
+        """Up to ``count`` random keys that have a deadline (all of them if they are few), for
+        the volatile-* eviction policies; live keys only, possibly repeated."""
+        volatile = self.volatile
+        expires = self.expires
+        if len(volatile) <= count:
+            return [key for key in dict.fromkeys(volatile) if key in expires]
+        found: list[bytes] = []
+        for _ in range(count * 8):  # at least half the slots are live
+            key = volatile[random.randrange(len(volatile))]
+            if key in expires:
+                found.append(key)
+                if len(found) >= count:
+                    break
+        return found
 
     def _expire_if_due(self, key: bytes) -> bool:
         """A write over a key whose deadline passed expires it first (as Redis's lookup does):
@@ -479,28 +637,39 @@ class Keyspace:
     def _remove(self, key: bytes) -> None:
         del self.data[key]
         self.access.pop(key, None)
-        deadline = self.expires.pop(key, None)
-        if deadline is not None and not self.loading:
-            self.ttl_index.remove((deadline, key))
+        self.expires.pop(key, None)
         self._maybe_compact()
 
-    def _maybe_compact(self) -> None:
-        if self.loading:  # finish_loading rebuilds the list once
+    def _maybe_compact(self, removed: int = 1) -> None:
+        """After removals: start a compaction when stale slots outnumber the live ones, and pay
+        ``REMOVAL_CREDIT`` slots a removal of the steps in progress (a whole step at a time)."""
+        if self.loading:  # finish_loading rebuilds the lists once
             return
-        if len(self.order) > 2 * len(self.data) + self.compact_slack or len(self.order) >= _MAX_SLOTS:
-            self._compact()
+        if self._compacting is None and self._compacting_volatile is None and not self._graveyard:
+            if len(self.order) > 2 * len(self.data) + self.compact_slack or len(self.order) >= _MAX_SLOTS:
+                self._compact(1)
+            if len(self.volatile) > 2 * len(self.expires) + self.compact_slack:
+                self._compact(2)
+            return
+        self._credit += REMOVAL_CREDIT * removed
+        if self._credit >= SAMPLE:
+            slots, self._credit = self._credit, 0
+            self.maintain(slots)
 
     # --- loading -------------------------------------------------------------------------------
 
     def start_loading(self) -> None:
-        """Log replay: nothing expires, and the TTL index is left alone until ``finish_loading``."""
+        """Log replay: nothing expires, and ``volatile`` is left alone until ``finish_loading``."""
         self.loading = True
 
     def finish_loading(self) -> None:
-        """Build the TTL index from the deadlines in one sort (much cheaper than n inserts)."""
+        """Build ``volatile`` and ``order`` in one pass each (replay's fast path stores into
+        ``data`` and ``expires`` directly)."""
         self.loading = False
-        self.ttl_index = SortedList((deadline, key) for key, deadline in self.expires.items())
-        self.order = list(self.data)  # replay's fast path stores into ``data`` directly
+        self.volatile = list(self.expires)
+        self._cursor = 0
+        self._compacting = self._compacting_volatile = None
+        self.order = list(self.data)
         self.remaps.clear()
         self.epoch += 1
 

@@ -15,7 +15,8 @@ would cascade into evicting every key. A write is refused only when the policy f
 to evict; the estimate is trusted until the next sample.
 
 Policies: ``noeviction`` (the default) refuses denyoom commands with OOM. ``volatile-ttl`` evicts
-the key with the nearest deadline (exactly, from the TTL index). ``allkeys-random`` and
+the key with the nearest deadline among ``TTL_SAMPLES`` random keys that have one (all of them
+when they are fewer), as Redis samples. ``allkeys-random`` and
 ``volatile-random`` pick at random. kvserver keeps no per-key access times, so the ``lru`` and
 ``lfu`` policies are accepted and evict at random among the same keys.
 """
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 SAMPLE_SECONDS: Final = 0.005
 TRIM_SECONDS: Final = 0.05  # malloc_trim walks the heap: at most this often
+TTL_SAMPLES: Final = 16  # volatile-ttl evicts the nearest deadline among this many keys (Redis: 5, and a pool)
 
 
 def _malloc_trim() -> Callable[[], object]:
@@ -169,12 +171,13 @@ class MemoryMeter:
 
     def _victim(self, ks: Keyspace, policy: str) -> bytes | None:
         if policy.startswith("volatile"):
-            index = ks.ttl_index
-            if not index:
+            if not ks.expires:
                 return None
-            if policy == "volatile-ttl":
-                return bytes(index[0][1])
-            return bytes(index[random.randrange(len(index))][1])
+            if policy == "volatile-ttl":  # as Redis: the nearest deadline of a sample
+                sample = ks.volatile_sample(TTL_SAMPLES)
+                return min(sample, key=ks.expires.__getitem__) if sample else next(iter(ks.expires))
+            sample = ks.volatile_sample(1)
+            return sample[0] if sample else next(iter(ks.expires))
         candidates = self._candidates
         data = ks.data
         for _ in range(2):

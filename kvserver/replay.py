@@ -58,6 +58,7 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
     keyspace = db.keyspace
     values, deadlines = keyspace.data, keyspace.expires
     scanner = FrameScanner(data)
+    last_raw, last_deadline = b"", 0
     records = 0
     errors = 0
     try:
@@ -72,7 +73,9 @@ def replay(db: Database, data: bytes | BinaryIO, progress: bool = True) -> LoadR
                 # what the general path does for it, minus dispatch and option parsing
                 if len(argv) == 5 and argv[0] == b"SET" and argv[3] == b"PXAT" and argv[4].isdigit():
                     values[argv[1]] = argv[2]
-                    deadlines[argv[1]] = int(argv[4])
+                    if argv[4] != last_raw:  # a run of equal deadlines shares one int (and one parse)
+                        last_raw, last_deadline = argv[4], int(argv[4])
+                    deadlines[argv[1]] = last_deadline
                 elif type(reply := call(client, argv)) is ErrorReply:
                     if argv[0] == b"SELECT":  # into db 0 instead would mix two databases' keys
                         problem = f"it selects database {argv[1].decode('ascii', 'replace')}: {reply.decode()}"

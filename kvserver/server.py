@@ -25,6 +25,7 @@ from itertools import islice
 from typing import Final, cast
 
 from kvserver.blocking import Block
+from kvserver.collector import Collector
 from kvserver.commands.registry import ALLOW_BUSY, CommandError
 from kvserver.commands.scripting import SLOW_EVAL, SLOW_FUNCTION, running_script
 from kvserver.config import Config
@@ -70,7 +71,8 @@ ACCEPT_ERROR_LOG_INTERVAL: Final = 1.0
 _PAUSED_BY_OUTPUT: Final = 1  # the client doesn't read its replies
 _PAUSED_BY_BLOCK: Final = 2  # the client is blocked with a large buffer
 EXPIRE_SLICE_SECONDS: Final = 0.001  # one slice of active expiry; the loop polls I/O between slices
-EXPIRE_BATCH: Final = 200
+EXPIRE_BATCH: Final = 200  # slots of the keys with a deadline looked at per batch
+EXPIRE_WALK: Final = 2000  # slots walked per cron tick at least (about 0.2 ms): a round of 1M in 50 s
 BUSY_POLL_INTERVAL: Final = 0.005  # how often a busy script's hook polls the clients
 
 
@@ -540,6 +542,7 @@ class Server:
         self.lifecycle.busy = self.serve_while_busy
         self._busy_next = 0.0  # the next poll while a script is busy
         self._newcomers: dict[int, _Newcomer] = {}  # accepted while a script was busy, by fd
+        self.collector = Collector(lambda: db.stats.total_net_input_bytes)  # full GCs when idle
 
     # --- replies and durability ----------------------------------------------------------------
 
@@ -641,6 +644,7 @@ class Server:
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
 
     def start_cron(self) -> None:
+        self.collector.start()
         self._cron_task = asyncio.get_running_loop().create_task(self._cron())
 
     def stop_listening(self) -> None:
@@ -883,6 +887,7 @@ class Server:
             if self.config.timeout:
                 self._cron_step("client timeouts", self._close_idle_clients)
             self._cron_step("AOF periodic work", self.db.persistence.cron)
+            self._cron_step("garbage collection", self.collector.tick)
 
     def _cron_step(self, name: str, step: Callable[[], None]) -> None:
         try:
@@ -906,10 +911,16 @@ class Server:
         try:
             for index, slot in list(db.dbs.items()):
                 keyspace = slot.keyspace
+                keyspace.maintain()  # a long compaction finishes even without removals
                 if not keyspace.expires:
                     continue
                 db.use(index)
-                while keyspace.purge_expired(keyspace.clock(), EXPIRE_BATCH) == EXPIRE_BATCH:
+                walked = 0
+                while True:
+                    removed = keyspace.purge_expired(keyspace.clock(), EXPIRE_BATCH)
+                    walked += EXPIRE_BATCH
+                    if removed <= EXPIRE_BATCH // 10 and walked >= min(EXPIRE_WALK, len(keyspace.volatile)):
+                        break  # Redis's cycle: a tenth or less was due (and the minimum walk is done)
                     if time.perf_counter() >= stop:
                         self._expiring = True
                         asyncio.get_running_loop().call_soon(self._cron_step, "active expiry", self._expire_slice)

@@ -46,12 +46,14 @@ def run(keys: int = 1_000_000, lead_seconds: float = 40.0) -> list[Row]:
         kv["p99_ms"],
         rd["p99_ms"],
         "",
-        met=kv["p99_ms"] <= 5.0,
+        met=kv["p99_ms"] <= 2.0,
     )
-    p99.target = "<= 5 ms (absolute)"
+    p99.target = "<= 2 ms (absolute)"
+    worst = Row("", "  PING max", "ms", kv["max_ms"], rd["max_ms"], "", met=kv["max_ms"] <= 10.0)
+    worst.target = "<= 10 ms (absolute)"
     return [
         p99,
-        Row("", "  PING max", "ms", kv["max_ms"], rd["max_ms"]),
+        worst,
         Row("", "  all keys gone after the deadline", "ms", kv["emptied_ms"], rd["emptied_ms"]),
     ]
 
