@@ -5,7 +5,10 @@ process's own CPU time (utime+stime from /proc/<pid>/stat) per request is much s
 starts a fresh server, reads its CPU ticks, runs one redis-benchmark load, reads them again.
 Runs alternate kvserver, redis-server, kvserver, ... and the median and spread are reported.
 
-    python -m tests.bench.bench_cpu --runs 5 [--pipeline 16]
+    python -m tests.bench.bench_cpu --runs 5 [--pipeline 16] [--pure]
+
+kvserver runs the build found beside its sources (the mypyc-compiled modules after
+``pip install -e .``); ``--pure`` runs it from source (KVSERVER_PURE_PYTHON=1, issue 15).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
+import kvserver
 from tests.bench.common import SERVERS, running
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -47,7 +51,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--pipeline", type=int, default=1)
+    parser.add_argument("--pure", action="store_true", help="run kvserver from source, not its compiled build")
     args = parser.parse_args()
+    if args.pure:
+        os.environ["KVSERVER_PURE_PYTHON"] = "1"  # the server processes inherit it
+    modules, stale = kvserver.build_state(os.path.dirname(kvserver.__file__))
+    build = "compiled (mypyc)" if modules and stale is None else f"pure Python ({stale or 'no compiled build'})"
+    print(f"kvserver build: {build}", flush=True)
     rate: dict[str, list[float]] = {name: [] for name in SERVERS}
     cpu: dict[str, list[float]] = {name: [] for name in SERVERS}
     for run in range(args.runs):
