@@ -239,6 +239,8 @@ class Database:
         self.clients = ClientRegistry()
         self.stats = Stats()
         self.pubsub = PubSub()
+        # commands/scripting.py's script cache, made on first use (declared: a compiled Database has no __dict__)
+        self._scripts: object = None
         self.monitors = self.pubsub.monitors  # read for every command: empty costs one truth test
         self.monitoring = Monitoring(self._monitor_settings)
         self.monitoring.startup_memory = self.memory.used()
