@@ -55,9 +55,9 @@ def why_not_compile() -> str | None:
         return f"mypyc needs CPython, not {sys.implementation.name}"
     if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
         return "no Python.h (install the python3-dev package)"
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(os.environ.get("CC", cc).split()[0]) is None:
-        return f"no C compiler ({cc})"
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return f"no C compiler ({compiler})"
     try:
         import mypyc.build  # noqa: F401
     except ImportError as exc:

@@ -5,10 +5,11 @@ process's own CPU time (utime+stime from /proc/<pid>/stat) per request is much s
 starts a fresh server, reads its CPU ticks, runs one redis-benchmark load, reads them again.
 Runs alternate kvserver, redis-server, kvserver, ... and the median and spread are reported.
 
-    python -m tests.bench.bench_cpu --runs 5 [--pipeline 16] [--pure]
+    python -m tests.bench.bench_cpu --runs 5 [--pipeline 16] [--builds compiled,pure]
 
 kvserver runs the build found beside its sources (the mypyc-compiled modules after
-``pip install -e .``); ``--pure`` runs it from source (KVSERVER_PURE_PYTHON=1, issue 15).
+``pip install -e .``); ``--builds`` names the kvserver builds each run starts before redis-server:
+``pure`` runs kvserver from source (KVSERVER_PURE_PYTHON=1), ``compiled`` the build (issue 15).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import subprocess
 from pathlib import Path
 
 import kvserver
-from tests.bench.common import SERVERS, running
+from tests.bench.common import running
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -51,34 +52,40 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--pipeline", type=int, default=1)
-    parser.add_argument("--pure", action="store_true", help="run kvserver from source, not its compiled build")
+    parser.add_argument("--builds", default="", help="kvserver builds to interleave: compiled,pure")
     args = parser.parse_args()
-    if args.pure:
-        os.environ["KVSERVER_PURE_PYTHON"] = "1"  # the server processes inherit it
     modules, stale = kvserver.build_state(os.path.dirname(kvserver.__file__))
-    build = "compiled (mypyc)" if modules and stale is None else f"pure Python ({stale or 'no compiled build'})"
-    print(f"kvserver build: {build}", flush=True)
-    rate: dict[str, list[float]] = {name: [] for name in SERVERS}
-    cpu: dict[str, list[float]] = {name: [] for name in SERVERS}
+    installed = "compiled" if modules and stale is None else "pure"
+    builds = args.builds.split(",") if args.builds else [installed]
+    if "compiled" in builds and installed != "compiled":
+        raise SystemExit(f"no usable compiled build ({stale or 'pip install -e . makes one'})")
+    # (label, server, KVSERVER_PURE_PYTHON) in the order each run starts them
+    variants = [(f"kvserver-{build}", "kvserver", build == "pure") for build in builds] + [("redis", "redis", False)]
+    rate: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    cpu: dict[str, list[float]] = {label: [] for label, _, _ in variants}
     for run in range(args.runs):
-        for name in SERVERS:
+        for label, name, pure in variants:
+            os.environ.pop("KVSERVER_PURE_PYTHON", None)
+            if pure:
+                os.environ["KVSERVER_PURE_PYTHON"] = "1"  # the server process inherits it
             with running(name, "everysec") as process:
                 assert process.proc is not None
                 before = cpu_seconds(process.proc.pid)
-                rate[name].append(load(process.port, args.requests, args.pipeline))
+                rate[label].append(load(process.port, args.requests, args.pipeline))
                 used = cpu_seconds(process.proc.pid) - before
             # SET and GET: two tests of --requests each
-            cpu[name].append(used / (2 * args.requests) * 1e6)
-            print(f"run {run + 1} {name}: {rate[name][-1]:,.0f} req/s, {cpu[name][-1]:.2f} us/req", flush=True)
-    for name in SERVERS:
-        r, c = rate[name], cpu[name]
+            cpu[label].append(used / (2 * args.requests) * 1e6)
+            print(f"run {run + 1} {label}: {rate[label][-1]:,.0f} req/s, {cpu[label][-1]:.2f} us/req", flush=True)
+    for label, _, _ in variants:
+        r, c = rate[label], cpu[label]
         print(
-            f"{name}: median {statistics.median(r):,.0f} req/s ({min(r):,.0f}-{max(r):,.0f}),"
+            f"{label}: median {statistics.median(r):,.0f} req/s ({min(r):,.0f}-{max(r):,.0f}),"
             f" median {statistics.median(c):.2f} us/req ({min(c):.2f}-{max(c):.2f})"
         )
-    ratio = statistics.median(rate["kvserver"]) / statistics.median(rate["redis"])
-    cpu_ratio = statistics.median(cpu["kvserver"]) / statistics.median(cpu["redis"])
-    print(f"throughput ratio {ratio:.2f}, CPU per request ratio {cpu_ratio:.2f}")
+    for label, _, _ in variants[:-1]:
+        ratio = statistics.median(rate[label]) / statistics.median(rate["redis"])
+        cpu_ratio = statistics.median(cpu[label]) / statistics.median(cpu["redis"])
+        print(f"{label}: throughput ratio {ratio:.2f}, CPU per request ratio {cpu_ratio:.2f}")
 
 
 if __name__ == "__main__":
