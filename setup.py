@@ -43,6 +43,10 @@ COMPILED = [
 GROUP = "kvserver._native"
 
 
+# the commands that build the extensions (any other, such as egg_info, needs no mypyc run)
+BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
+
+
 def say(message: str) -> None:
     # pip shows a build backend's stderr with -v, and on failure; one line either way
     print(f"kvserver: {message}", file=sys.stderr, flush=True)
@@ -80,6 +84,9 @@ class LenientBuildExt(build_ext):
 
 
 def extensions() -> list[Any]:
+    commands = set(sys.argv[1:])
+    if commands & {"egg_info", "dist_info", "sdist"} and not commands & BUILDS:
+        return []  # pip asking for the metadata first: no C to generate yet (it takes seconds)
     reason = why_not_compile()
     if reason is not None:
         say(f"not compiled: {reason}; installing pure Python")
