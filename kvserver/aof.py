@@ -8,8 +8,9 @@ process crash loses nothing acknowledged, as with Redis, which writes its AOF bu
 sending replies). Units are buffered as plain records and sealed into one frame per flush
 (once per event loop iteration), so the per-command cost is a list append; a frame is atomic on
 replay, so the units in it are too. One write+fdatasync covers a whole flush (group commit), so one fsync
-acknowledges every client that wrote in between. It runs inline while fsyncs are fast and in a
-thread when they are slow; units appended while a thread's fsync runs go out in the next one.
+acknowledges every client that wrote in between. It runs inline, as Redis's does, unless fsyncs
+take a tenth of a second; then in the log's thread, and units appended while it runs go out in
+the next one.
 
 A failed write or fsync keeps the unwritten frames in memory, cuts any partial frame off the
 file, refuses new writes with MISCONF, and is retried from the cron until the disk accepts it.
@@ -22,6 +23,8 @@ import contextlib
 import itertools
 import logging
 import os
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -42,7 +45,11 @@ REWRITE_SLICE_SECONDS: Final = 0.002
 REWRITE_FLUSH_BYTES: Final = 1 << 20
 BIG_KEY_ELEMENTS: Final = 4096  # a bigger container is dumped in slices (copied if written meanwhile)
 BIG_KEY_FRAME_RECORDS: Final = 8  # records (of up to 512 elements) per frame of a big key's dump
-SLOW_FSYNC_SECONDS: Final = 0.002  # above this (moving average), fsyncs leave the event loop
+# Above this (moving average), fsyncs leave the event loop. Inline won on every disk measured
+# (fsyncs of 0.5 to 50 ms: docs/benchmarks.md): every client waiting on an fsync sends nothing
+# until it ends, so overlapping the next one gains nothing and splits the clients into smaller
+# groups per fsync. Only a disk this slow makes a frozen loop worth avoiding (timers, the cron).
+SLOW_FSYNC_SECONDS: Final = 0.1
 AUTO_REWRITE_MAX_DELAY: Final = 60.0  # failed automatic rewrites back off up to this
 REWRITE_REFUSED: Final = (
     "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
@@ -64,6 +71,53 @@ def snapshot(value: object) -> object:
     if isinstance(value, set):
         return set.copy(value)
     return copy_value(value)
+
+
+class SyncThread:
+    """A long-lived thread that runs the log's fdatasync while the loop goes on serving.
+
+    One queue hand-off and one ``call_soon_threadsafe`` per fsync, no executor: the thread
+    waits on its queue (without the GIL) and settles the loop's future when the sync is done.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[int, asyncio.Future[float], asyncio.AbstractEventLoop] | None]
+        self._jobs = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def sync(self, loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.Future[float]:
+        """fdatasync ``fd`` in the thread; the future gets the seconds it took (or its OSError)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="kvserver-aof-sync", daemon=True)
+            self._thread.start()
+        future = loop.create_future()
+        self._jobs.put((fd, future, loop))
+        return future
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fd, future, loop = job
+            started = time.perf_counter()
+            try:
+                os.fdatasync(fd)
+            except OSError as exc:
+                loop.call_soon_threadsafe(_settle, future, 0.0, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, future, time.perf_counter() - started, None)
+
+
+def _settle(future: asyncio.Future[float], seconds: float, error: OSError | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(seconds)
 
 
 def fsync_dir(path: str) -> None:
@@ -93,6 +147,10 @@ class AppendOnlyLog:
         self.file_size = 0
         self.base_size = 0
         self.refusal: ErrorReply | None = None
+        # what ``barrier()`` returns, kept current (by ``write`` and as units are released) so the
+        # server reads one attribute per reply batch; recomputed on each release, so a change of
+        # appendfsync takes effect from the next write or flush
+        self.hold = 0
         self.rewrite: Rewrite | None = None
         self.rewrites = 0
         self.last_rewrite_status = "ok"
@@ -105,7 +163,8 @@ class AppendOnlyLog:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_durable: Callable[[int], None] = lambda offset: None
         self._flush_scheduled = False
-        self._io: asyncio.Future[Any] | None = None  # the write/fsync thread job in flight (always)
+        self._io: asyncio.Future[Any] | None = None  # the fsync in the log's thread, in flight (always)
+        self._sync_thread = SyncThread()
         self._bg_fsync: asyncio.Future[Any] | None = None  # everysec's fdatasync in a thread
         self._released = 0  # replies tagged up to here may go out (written; with always: fsynced)
         self._generation = 0  # bumped when a rewrite swaps files: late callbacks are ignored
@@ -150,6 +209,8 @@ class AppendOnlyLog:
         else:
             os.fsync(self.fd)
         self.durable = self.appended
+        self.hold = 0
+        self._sync_thread.stop()
         os.close(self.fd)
         self.fd = -1
 
@@ -158,6 +219,8 @@ class AppendOnlyLog:
     def write(self, records: list[list[bytes]]) -> None:
         self._records += records
         self.appended += 1
+        if self.refusal is None:
+            self.hold = self.appended
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -185,10 +248,9 @@ class AppendOnlyLog:
     def _flush(self) -> None:
         """Send the sealed frames to disk: written (everysec, no) or written and fsynced (always).
 
-        With ``always`` the fsync runs inline, as Redis does, while the disk is fast (recent
-        fsyncs under SLOW_FSYNC_SECONDS): handing it to a thread costs more than it takes. When
-        the disk slows down it moves to a thread, so reads and other clients are not stalled
-        behind it; either way, the units that arrive meanwhile share the next fsync.
+        With ``always`` the fsync runs inline, as Redis does, unless recent fsyncs took
+        SLOW_FSYNC_SECONDS or more: then it moves to the log's thread, so the loop's timers and
+        cron keep running; either way, the units that arrive meanwhile share the next fsync.
         """
         self._flush_scheduled = False
         if self._io is not None or self.fd < 0:
@@ -202,7 +264,12 @@ class AppendOnlyLog:
         sync = self.config.appendfsync == "always"
         if sync and self._fsync_seconds >= SLOW_FSYNC_SECONDS:
             assert self._loop is not None
-            future = self._loop.run_in_executor(None, self._write_and_sync, self.fd, data, True)
+            try:
+                self._write(self.fd, data)  # on the loop: a write is cheap, and fails at once
+            except OSError as exc:
+                self._failed(data, exc)
+                return
+            future = self._sync_thread.sync(self._loop, self.fd)
             self._io = future
             generation = self._generation
             future.add_done_callback(lambda done: self._io_done(done, data, target, generation))
@@ -229,7 +296,12 @@ class AppendOnlyLog:
         if not sync:
             return 0.0
         started = time.perf_counter()
-        os.fdatasync(fd)
+        try:
+            os.fdatasync(fd)
+        except OSError:  # written but not known to be on disk: cut, it is written again on retry
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self.file_size)
+            raise
         return time.perf_counter() - started
 
     def _io_done(self, future: asyncio.Future[float], data: bytes, target: int, generation: int) -> None:
@@ -238,6 +310,8 @@ class AppendOnlyLog:
         self._io = None
         exc = future.exception()
         if exc is not None:
+            with contextlib.suppress(OSError):  # written but not synced: cut, to be written again
+                os.ftruncate(self.fd, self.file_size)
             self._failed(data, exc)
             return
         self._written_out(data, target, future.result())
@@ -263,10 +337,12 @@ class AppendOnlyLog:
         if offset > self.durable:
             self.durable = offset
         self._release(offset)
+        self.hold = self.barrier()
 
     def _release(self, offset: int) -> None:
         if offset > self._released:
             self._released = offset
+            self.hold = self.barrier()
             self._on_durable(offset)
 
     def _failed(self, data: bytes, exc: BaseException) -> None:
@@ -278,11 +354,13 @@ class AppendOnlyLog:
         if self.refusal is None:
             log.warning("Error writing to the AOF file: %s; refusing writes until it succeeds", reason)
         self.refusal = ErrorReply(f"MISCONF Errors writing to the AOF file: {reason}".encode())
+        self.hold = 0  # reads are served meanwhile (the replies already held stay held)
 
     def _recovered(self) -> None:
         if self.refusal is not None and not self._dir_unsynced:
             log.warning("AOF write error is over: the log is being written again")
             self.refusal = None
+            self.hold = self.barrier()
 
     def _sync_dir(self) -> None:
         """Retry the directory fsync a rewrite's rename needs (writes are refused until then)."""

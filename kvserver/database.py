@@ -88,6 +88,7 @@ class LogWriter(Protocol):
 
     last_save: float
     rewrite_scheduled: bool
+    hold: int  # what ``barrier()`` returns now, as an attribute (read once per reply batch)
 
     @property
     def rewrite(self) -> object:
@@ -129,6 +130,7 @@ class NoPersistence:
     refusal: ErrorReply | None = None
     rewrite: object = None
     rewrite_scheduled = False
+    hold = 0
 
     def __init__(self) -> None:
         self.last_save = time.time()
@@ -294,9 +296,12 @@ class Database:
         no-multi inside MULTI, memory (OOM), disk (MISCONF). A refused command inside MULTI
         marks the transaction, so EXEC answers EXECABORT.
         """
-        spec = self.resolve(argv)
-        if isinstance(spec, ErrorReply):
-            return self._reject(client, spec, self._rejected_name(argv))
+        spec = self._lookup.get(argv[0])  # resolve's common case inline: a plain command, as sent
+        if spec is None or spec.subcommands or not (len(argv) == spec.arity or 0 > spec.arity >= -len(argv)):
+            resolved = self.resolve(argv)
+            if isinstance(resolved, ErrorReply):
+                return self._reject(client, resolved, self._rejected_name(argv))
+            spec = resolved
         if not client.authenticated and self.config.requirepass and NO_AUTH not in spec.flags:
             # as Redis's authRequired: with no password set, nobody needs to authenticate
             return self._reject(client, NOAUTH, spec.name)

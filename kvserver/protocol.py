@@ -30,6 +30,7 @@ __all__ = [
     "SimpleString",
     "Verbatim",
     "encode_command",
+    "encode_into",
     "encode_reply",
 ]
 
@@ -123,14 +124,20 @@ QUEUED: Final = SimpleString(b"QUEUED")
 PONG: Final = SimpleString(b"PONG")
 
 _BIG: Final = 16 * 1024  # above this a bulk payload is appended, not formatted (saves a copy)
+_SHORT: Final = 1024  # below this a bulk's header comes from _REPLY_HEADERS (and requests' from _BULK_HEADERS)
+_REPLY_HEADERS: Final = [b"$%d\r\n" % n for n in range(_SHORT)]
 
 
-def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
+def encode_into(value: Any, out: list[bytes], resp3: bool) -> None:
+    """Append the RESP of ``value`` to ``out`` (``encode_reply`` without the wrapper: the
+    connection's per-command path calls it directly)."""
     # dispatch on the exact type, most common first: bulk, nil, status, integer, array
     kind = type(value)
     if kind is bytes:
         size = len(value)
-        if size < _BIG:
+        if size < _SHORT:  # the header from a table: formatting costs more than the join's copy
+            out += (_REPLY_HEADERS[size], value, b"\r\n")
+        elif size < _BIG:
             out.append(b"$%d\r\n%b\r\n" % (size, value))
         else:
             out += (b"$%d\r\n" % size, value, b"\r\n")
@@ -154,7 +161,7 @@ def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
         else:
             out.append(b"%b%d\r\n" % (b"~" if kind is SetReply else b">", len(value)))
         for item in value:
-            _encode(item, out, resp3)
+            encode_into(item, out, resp3)
     elif kind is ErrorReply:
         if 13 in value or 10 in value:  # CR, LF
             value = _one_line(value)
@@ -162,13 +169,13 @@ def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
     elif kind is dict:
         out.append(b"%%%d\r\n" % len(value) if resp3 else b"*%d\r\n" % (2 * len(value)))
         for key, item in value.items():
-            _encode(key, out, resp3)
-            _encode(item, out, resp3)
+            encode_into(key, out, resp3)
+            encode_into(item, out, resp3)
     elif kind is float:
         if resp3:
             out.append(b",%b\r\n" % format_double(value))
         else:
-            _encode(format_double(value), out, resp3)
+            encode_into(format_double(value), out, resp3)
     elif kind is bool:
         if resp3:
             out.append(b"#t\r\n" if value else b"#f\r\n")
@@ -180,9 +187,9 @@ def _encode(value: Any, out: list[bytes], resp3: bool) -> None:
         if resp3:
             out.append(b"=%d\r\ntxt:%b\r\n" % (len(value) + 4, value))
         else:
-            _encode(bytes(value), out, resp3)
+            encode_into(bytes(value), out, resp3)
     elif kind is str:
-        _encode(value.encode(), out, resp3)
+        encode_into(value.encode(), out, resp3)
     elif value is NO_REPLY:
         pass
     elif kind is memoryview or kind is Pushes:  # a reply the handler encoded itself
@@ -200,10 +207,10 @@ def _one_line(text: bytes) -> bytes:
 def encode_reply(value: object, resp3: bool = False, out: list[bytes] | None = None) -> bytes:
     """Encode one reply; with ``out`` the pieces are appended there and b"" is returned."""
     if out is not None:
-        _encode(value, out, resp3)
+        encode_into(value, out, resp3)
         return b""
     parts: list[bytes] = []
-    _encode(value, parts, resp3)
+    encode_into(value, parts, resp3)
     return b"".join(parts)
 
 
@@ -237,6 +244,11 @@ def encode_command(*args: bytes | str | int | float) -> bytes:
 
 _INT_MAX: Final = 2**31 - 1
 _MAY_AUTHENTICATE: Final = frozenset((b"auth", b"hello"))
+# the whole-frame fast path: the input it splits at a time, the count lines it knows, and the
+# length lines of payloads shorter than _SHORT as a table (longer ones are formatted)
+_WHOLE_FRAMES_MAX: Final = 64 * 1024
+_COUNTS: Final = {b"*%d" % n: n for n in range(1, 1025)}
+_BULK_HEADERS: Final = [b"$%d" % n for n in range(_SHORT)]
 _LLONG_MIN: Final = -(2**63)
 
 
@@ -354,9 +366,20 @@ class RequestParser(InputBuffer):
         pos = self._pos
         size = len(buf)
         one = self.auth_required
+        split_to = pos  # the input up to here went through the fast path (each byte at most once)
         try:
-            while pos < size:
-                if self._args is not None or buf[pos] == 42:  # "*"
+            # while unauthenticated, stop after an AUTH or HELLO: the frames after it are judged
+            # once we know whether it succeeded
+            while pos < size and not (one and out and out[-1][0].lower() in _MAY_AUTHENTICATE):
+                if self._args is None and buf[pos] == 42 and pos >= split_to:  # "*"
+                    split_to = pos + _WHOLE_FRAMES_MAX
+                    if split_to > size:  # (not min(): a builtin call costs more than this)
+                        split_to = size
+                    end = self._whole_frames(buf, pos, split_to, out)
+                    if end > pos:
+                        pos = end
+                        continue
+                if self._args is not None or buf[pos] == 42:
                     end = self._multibulk(buf, pos, size, out)
                 else:
                     end = self._inline(buf, pos, out)
@@ -364,8 +387,6 @@ class RequestParser(InputBuffer):
                     pos = self._keep
                     break
                 pos = end
-                if one and out and out[-1][0].lower() in _MAY_AUTHENTICATE:
-                    break  # the frames after it are judged once we know whether it succeeded
         except ProtocolError as exc:
             self.error = exc
             self._buf = b""
@@ -380,6 +401,49 @@ class RequestParser(InputBuffer):
         else:
             self._pos = pos
         return out
+
+    def _whole_frames(self, buf: bytes, pos: int, stop: int, out: list[list[bytes]]) -> int:
+        """The fast path: the run of whole, canonical multibulks in ``buf[pos:stop]``, found by
+        splitting that input at every CRLF once; returns where the run ends (``pos``: none).
+
+        A frame is taken only if it is exactly ``*N`` CRLF, then N times ``$L`` CRLF, L bytes, CRLF,
+        with canonical numbers within the limits: a payload that holds a CRLF, a count or length
+        with a sign or a leading zero, a cut frame, an inline command, anything else ends the run
+        there, and the careful path parses on from that frame (with Redis's errors). Such a frame
+        is parsed alike by both, so which path took it never shows."""
+        lines = (buf[pos:stop] if pos or stop < len(buf) else buf).split(b"\r\n")
+        last = len(lines) - 1  # the piece after the last CRLF is not a line
+        one = self.auth_required
+        max_count = UNAUTH_MAX_MULTIBULK_LEN if one else PROTO_MAX_MULTIBULK_LEN
+        max_bulk = UNAUTH_MAX_BULK_LEN if one else self.max_bulk_len
+        counts = _COUNTS
+        headers = _BULK_HEADERS
+        i = 0
+        while i < last:
+            count = counts.get(lines[i])
+            if count is None or count > max_count:
+                break
+            first = i + 1
+            end = first + 2 * count
+            if end > last:
+                break
+            k = first
+            while k < end:  # (a while loop: range() would cost more than the check)
+                size = len(lines[k + 1])
+                if lines[k] != (headers[size] if size < _SHORT else b"$%d" % size) or size > max_bulk:
+                    break
+                k += 2
+            else:
+                args = lines[first + 1 : end : 2]
+                out.append(args)
+                i = end
+                if one and args[0].lower() in _MAY_AUTHENTICATE:
+                    break  # commands() stops here
+                continue
+            break
+        if i == last:
+            return stop - len(lines[last])
+        return pos + sum(map(len, lines[:i])) + 2 * i
 
     def _wait_for_line(self) -> None:
         self._need = 0

@@ -1,10 +1,10 @@
 """The asyncio side: one Protocol per connection, reply batching, the durability barrier, the cron.
 
 Per read: feed the bytes to the sans-IO parser, execute every complete command, encode all the
-replies into one list and write it once. With ``appendfsync always`` a batch that follows
-unsynced log bytes is held until the fsync covering them completes (group commit): while one
-fsync runs in a thread, the loop keeps reading and executing, and the next fsync covers every
-client that wrote meanwhile. Held replies are released in order, per connection and overall.
+replies into one list and write it once. A batch that follows log bytes not yet durable (with
+``everysec``, not yet written; with ``always``, not yet fsynced) is held until they are: the log
+writes once per loop iteration, so one write and one fsync cover every client that wrote in it
+(group commit). Held replies are released in order, per connection and overall.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from kvserver.commands.registry import ALLOW_BUSY, CommandError
 from kvserver.commands.scripting import SLOW_EVAL, SLOW_FUNCTION, running_script
 from kvserver.config import Config
 from kvserver.database import Database
-from kvserver.protocol import ErrorReply, Pushes, RequestParser, encode_reply
+from kvserver.protocol import ErrorReply, Pushes, RequestParser, encode_into, encode_reply
 from kvserver.pubsub import output_limit_exceeded
 from kvserver.state import ClientState, quote_bytes
 
@@ -228,6 +228,7 @@ class Connection(asyncio.Protocol):
         """
         parser = self.parser
         execute = self.db.execute
+        trailer = self.trailer
         while True:
             start = self.pending_at
             if start:
@@ -238,22 +239,25 @@ class Connection(asyncio.Protocol):
                 commands = parser.commands()
                 if not commands:
                     break
-            for i, argv in enumerate(islice(commands, start, None), start) if start else enumerate(commands):
+            i = start
+            for argv in islice(commands, start, None) if start else commands:
+                i += 1
                 reply = execute(state, argv)
                 if type(reply) is Block:
-                    if i + 1 < len(commands):
+                    if i < len(commands):
                         self.pending = commands
-                        self.pending_at = i + 1
+                        self.pending_at = i
                     self._blocked(state)
                     return
                 # CLIENT REPLY OFF|SKIP drop a reply, not pub/sub's confirmations (as Redis)
                 if not state.reply_mode or not state.reply_suppressed() or type(reply) is Pushes:
-                    encode_reply(reply, state.resp3, out)
-                if self.trailer:  # this client is a monitor: its own command's line follows the reply
-                    out += self.trailer
-                    self.trailer.clear()
-                if self.closing:
-                    return
+                    encode_into(reply, out, state.resp3)
+                if trailer or self.closing:
+                    if trailer:  # this client is a monitor: its own command's line follows the reply
+                        out += trailer
+                        trailer.clear()
+                    if self.closing:
+                        return
             if start:
                 continue  # then the commands that arrived while blocked
             if not parser.auth_required:
@@ -541,7 +545,7 @@ class Server:
 
     def send(self, conn: Connection, data: bytes) -> None:
         """Write a batch now, or hold it until the log bytes it may depend on are durable."""
-        barrier = self.db.persistence.barrier()
+        barrier = self.db.persistence.hold
         if barrier or conn.held:
             conn.held += 1
             self._held.append((barrier, conn, data))
@@ -551,6 +555,12 @@ class Server:
     def release(self, durable_offset: int) -> None:
         """Called by the log when everything up to ``durable_offset`` is on disk."""
         held = self._held
+        if held and held[-1][0] <= durable_offset:  # all of them (every flush, with everysec)
+            self._held = deque()  # a batch sent meanwhile queues behind these
+            for _, conn, data in held:
+                conn.held -= 1
+                conn.write_now(data)
+            return
         while held and held[0][0] <= durable_offset:
             _, conn, data = held.popleft()
             conn.held -= 1

@@ -4,6 +4,7 @@ frames, group commit, and both fsync paths (inline while the disk is fast, a thr
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,13 @@ from kvserver.aof_format import FRAME_HEADER, HEADER, FrameScanner, decode_paylo
 from kvserver.config import Config
 from kvserver.replay import replay
 from tests.support import Harness
+
+
+def opened_log(tmp_path: Path, policy: str) -> AppendOnlyLog:
+    """A new log in ``tmp_path``, open for appending, with ``appendfsync policy``."""
+    log = AppendOnlyLog(Config(dir=str(tmp_path), appendfsync=policy))
+    log.open(0)
+    return log
 
 
 def read_records(path: Path) -> list[list[list[bytes]]]:
@@ -79,6 +87,62 @@ def test_everysec_writes_at_once_and_syncs_later(tmp_path: Path) -> None:
         assert log.durable == 1
 
     asyncio.run(scenario())
+
+
+def test_fsyncs_of_a_slow_disk_still_run_inline(tmp_path: Path) -> None:
+    """With fsyncs of 5 ms the flush syncs on the loop (no job left in flight) and releases at
+    once: a thread there lost to inline fsyncs (clients waiting on an fsync send nothing)."""
+    log = opened_log(tmp_path, "always")
+    durable: list[int] = []
+
+    async def scenario() -> None:
+        log.attach(asyncio.get_running_loop(), durable.append)
+        log._fsync_seconds = 0.005  # as if recent fsyncs took 5 ms
+        log.write([[b"SET", b"a", b"1"]])
+        log._flush()
+        assert log._io is None
+        assert durable == [1]
+        await log.close()
+
+    asyncio.run(scenario())
+    assert read_records(log.config.aof_path) == [[[b"SET", b"a", b"1"]]]
+
+
+@pytest.mark.parametrize("policy", ["always", "everysec"])
+def test_the_reply_barrier_is_an_attribute_kept_current_through_a_write_failure(tmp_path: Path, policy: str) -> None:
+    """``hold`` (what the server reads per reply batch) is ``barrier()`` at every step: set by a
+    write, cleared when the write is released, cleared while writes are refused (reads are
+    served), and set again when the retried write succeeds, until it is released."""
+    log = opened_log(tmp_path, policy)
+    released: list[int] = []
+    steps: list[tuple[int, int]] = []
+
+    def step() -> None:
+        steps.append((log.hold, log.barrier()))
+
+    async def scenario() -> None:
+        log.attach(asyncio.get_running_loop(), released.append)
+        good_fd = log.fd
+        log.write([[b"SET", b"a", b"1"]])
+        step()
+        await asyncio.sleep(0)
+        step()
+        log.fd = os.open(tmp_path / "read-only", os.O_RDONLY | os.O_CREAT)  # a real EBADF on write
+        log.write([[b"SET", b"b", b"2"]])
+        step()
+        await asyncio.sleep(0)
+        assert log.refusal is not None
+        step()
+        os.close(log.fd)
+        log.fd = good_fd
+        log.cron()  # the retry succeeds: the held unit is released
+        step()
+        await log.close()
+
+    asyncio.run(scenario())
+    assert steps == [(1, 1), (0, 0), (2, 2), (0, 0), (0, 0)]
+    assert released == [1, 2]
+    assert read_records(log.config.aof_path) == [[[b"SET", b"a", b"1"]], [[b"SET", b"b", b"2"]]]
 
 
 @pytest.mark.parametrize(

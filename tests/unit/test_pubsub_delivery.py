@@ -24,6 +24,7 @@ class ManualLog(NoPersistence):
 
     def write(self, records: list[list[bytes]]) -> None:
         self.appended += 1
+        self.hold = self.appended
 
     def barrier(self) -> int:
         return self.appended

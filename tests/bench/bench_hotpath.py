@@ -1,0 +1,182 @@
+"""The Python cost of one read through the connection layer, in-process (run by hand).
+
+A real ``Connection`` and ``Server`` on a real loop, with a transport that only counts bytes: what
+this times is everything kvserver's own code does for a read (parse, dispatch, the command, the
+reply, the bookkeeping), without the socket syscalls, which every server pays alike. It is the
+figure to steer the per-request work by on a shared machine: the best of many repeats is steady
+to a few percent where a redis-benchmark run moves by tens.
+
+    python -m tests.bench.bench_hotpath                  # GET and SET, 1 and 16 commands per read
+    python -m tests.bench.bench_hotpath --repeats 50 --json
+
+On a loaded machine, count instructions instead of time (valgrind's callgrind counts the same
+whatever else runs): ``--instructions`` runs each case under callgrind at two numbers of reads and
+prints the difference per request, so the interpreter's start-up cancels out.
+
+    python -m tests.bench.bench_hotpath --instructions
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kvserver.config import Config
+from kvserver.database import Database
+from kvserver.protocol import encode_command
+from kvserver.server import Connection, Server
+
+VALUE = b"x" * 200
+
+
+class CountingTransport(asyncio.Transport):
+    """Takes the replies and keeps only their size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 6379)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.bytes += len(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def read_of(command: str, pipeline: int) -> bytes:
+    parts = [
+        encode_command(b"SET", b"key:%06d" % i, VALUE) if command == "set" else encode_command(b"GET", b"key:%06d" % i)
+        for i in range(pipeline)
+    ]
+    return b"".join(parts)
+
+
+def per_request_ns(feed: Callable[[], None], requests_per_call: int, calls: int, repeats: int) -> float:
+    """The best of ``repeats`` timings of ``calls`` reads, per request."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        for _ in range(calls):
+            feed()
+        best = min(best, (time.perf_counter_ns() - start) / calls)
+    return best / requests_per_call
+
+
+CASES = [(command, pipeline) for command in ("get", "set") for pipeline in (1, 16)]
+
+
+async def measure(calls: int, repeats: int, cases: list[tuple[str, int]] = CASES) -> dict[str, float]:
+    db = Database(Config())
+    server = Server(db.config, db)
+    conn = Connection(server)
+    conn.connection_made(CountingTransport())
+    for i in range(16):
+        db.execute(conn.state, [b"SET", b"key:%06d" % i, VALUE])  # type: ignore[arg-type]
+    results: dict[str, float] = {}
+    for command, pipeline in cases:
+        data = read_of(command, pipeline)
+
+        def feed(data: bytes = data) -> None:
+            conn.data_received(data)
+
+        results[f"{command} x{pipeline}"] = per_request_ns(feed, pipeline, calls // pipeline, repeats)
+        await asyncio.sleep(0)  # let what the reads scheduled run
+    return results
+
+
+def instructions_per_request(requests: int) -> dict[str, float]:
+    """Each case's instructions per request, counted by callgrind in one process: the process
+    calls ``getppid`` (which nothing else here calls) before and after each case's reads, and
+    callgrind dumps its counters there (``--dump-before``), so each case's count is one dump."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cg.out"
+        subprocess.run(
+            [
+                *("valgrind", "--tool=callgrind", "--dump-before=getppid", f"--callgrind-out-file={out}"),
+                *(sys.executable, "-m", "tests.bench.bench_hotpath", "--marked", str(requests)),
+            ],
+            capture_output=True,
+            check=True,
+        )
+        totals = []
+        for dump in sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.suffix[1:])):
+            found = re.search(r"^summary: (\d+)", dump.read_text(), re.MULTILINE)
+            assert found is not None, dump
+            totals.append(int(found.group(1)))
+    # dump k covers what ran between marker k-1 and marker k: the cases are the even-numbered gaps
+    measured = totals[1::2]
+    return {
+        f"{command} x{pipeline}": count / requests for (command, pipeline), count in zip(CASES, measured, strict=True)
+    }
+
+
+async def marked(requests: int) -> None:
+    """What ``--instructions`` counts: each case's reads between two ``getppid`` markers."""
+    db = Database(Config())
+    conn = Connection(Server(db.config, db))
+    conn.connection_made(CountingTransport())
+    for i in range(16):
+        db.execute(conn.state, [b"SET", b"key:%06d" % i, VALUE])  # type: ignore[arg-type]
+    for command, pipeline in CASES:
+        data = read_of(command, pipeline)
+        for _ in range(200 // pipeline):  # warm up
+            conn.data_received(data)
+        os.getppid()
+        for _ in range(requests // pipeline):
+            conn.data_received(data)
+        os.getppid()
+        await asyncio.sleep(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=20_000, help="requests per repeat")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind")
+    parser.add_argument("--case", help="one case only, e.g. getx16")
+    parser.add_argument("--marked", type=int, help=argparse.SUPPRESS)  # what --instructions runs
+    args = parser.parse_args()
+    if args.marked:
+        asyncio.run(marked(args.marked))
+        return
+    if args.instructions:
+        counts = instructions_per_request(4_000)
+        print(
+            json.dumps(counts)
+            if args.json
+            else "\n".join(f"{k:8} {v:8,.0f} instructions/request" for k, v in counts.items())
+        )
+        return
+    cases = CASES
+    if args.case:
+        command, pipeline = args.case.split("x")
+        cases = [(command, int(pipeline))]
+    results = asyncio.run(measure(args.calls, args.repeats, cases))
+    if args.json:
+        print(json.dumps(results))
+        return
+    for name, ns in results.items():
+        print(f"{name:8} {ns / 1000:6.2f} µs/request")
+
+
+if __name__ == "__main__":
+    main()
