@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
-from kvserver import __version__
+from kvserver import COMPILED, __version__
 from kvserver.aof import AppendOnlyLog
 from kvserver.commands.connection import REDIS_VERSION
 from kvserver.commands.scripting import library_records
@@ -169,6 +169,8 @@ def serve(loaded: Loaded) -> int:
         sys.version.split()[0],
         os.getpid(),
     )
+    # which build runs (kvserver/__init__.py): KVSERVER_PURE_PYTHON=1 or a stale build says pure
+    log.info("kvserver runs %s", "compiled modules (mypyc)" if COMPILED else "pure Python")
     if loaded.configured:
         log.info("Configuration loaded")
     else:  # Redis's hint, naming kvserver

@@ -29,6 +29,7 @@ from kvserver.config import Config
 from kvserver.keyspace import KeyListener, Keyspace, dump_key, wall_clock_ms
 from kvserver.memory import MemoryMeter
 from kvserver.monitoring import Monitoring
+from kvserver.native import mypyc_attr
 from kvserver.notifications import Notifications
 from kvserver.protocol import ErrorReply
 from kvserver.pubsub import PubSub
@@ -122,6 +123,7 @@ class LogWriter(Protocol):
 NOTHING_TO_SAVE = "ERR nothing to save to: appendonly is no and kvserver writes no RDB snapshot"
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class NoPersistence:
     """appendonly no: a pure in-memory store."""
 
@@ -239,6 +241,8 @@ class Database:
         self.clients = ClientRegistry()
         self.stats = Stats()
         self.pubsub = PubSub()
+        # commands/scripting.py's script cache, made on first use (declared: a compiled Database has no __dict__)
+        self._scripts: object = None
         self.monitors = self.pubsub.monitors  # read for every command: empty costs one truth test
         self.monitoring = Monitoring(self._monitor_settings)
         self.monitoring.startup_memory = self.memory.used()
@@ -412,10 +416,10 @@ class Database:
             reply = handler(self, client, argv)
         except CommandError as exc:
             reply = self._failed(spec, ErrorReply(exc.text.encode("utf-8", "surrogateescape")), exc.counted)
-        except Exception as exc:  # a bug: the client gets an error, the server and EXEC go on
+        except Exception as bug:  # the client gets an error, the server and EXEC go on
             if spec.is_write:
                 self._relog_keys(spec, argv)  # which announces its keys too
-            reply = self._failed(spec, internal_error(spec.name, argv, exc))
+            reply = self._failed(spec, internal_error(spec.name, argv, bug))
         # the one timing hook: commandstats, latencystats, SLOWLOG and LATENCY (monitoring.py)
         self.monitoring.record(spec.name, spec.flags, perf_counter_ns() - start, argv, client)
         # after the command, as Redis 7.0's call() feeds them (EVAL & co. feed their own line first)

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Final
 
+from kvserver.native import mypyc_attr
+
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -75,6 +77,7 @@ DEL: Final = "del"  # a key was removed by a command (or by eviction)
 EXPIRED: Final = "expired"  # a key was removed because its deadline passed (lazily or actively)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class KeyListener:
     """A subscriber to a keyspace's change signal; each method is a no-op unless overridden.
 
@@ -270,7 +273,10 @@ class Keyspace:
         if deadline is not None and deadline <= self.clock() and not self.loading:
             self._expire(key)
             return None
-        self.access[key] = self.stamp  # an LFU policy counts instead: LfuKeyspace.get
+        if self.lfu:  # an LFU policy counts the access instead of stamping it
+            self._count_access(key)
+        else:
+            self.access[key] = self.stamp
         return value
 
     def peek(self, key: bytes) -> object | None:
@@ -328,14 +334,13 @@ class Keyspace:
         """maxmemory-policy changed to or from an LFU one: the other kind of access data is
         forgotten (Redis reinterprets it; either way it takes time to mean something again).
 
-        The keyspace becomes an ``LfuKeyspace`` (or back), whose ``get`` counts accesses: the
-        plain ``get``, on every command's path, stays one dict store and no test of the policy.
+        From then on ``get`` counts accesses (one test of the flag: the keyspace is a compiled
+        class, whose ``__class__`` can't be swapped for a subclass that counts).
         """
         if lfu != self.lfu:
             self.lfu = lfu
             self.access.clear()
             self.origin = self.stamp
-            self.__class__ = LfuKeyspace if lfu else Keyspace
 
     def live_keys(self) -> Iterator[bytes]:
         """Live keys; keys that turn out to be expired are skipped (the caller may remove them)."""
@@ -672,18 +677,6 @@ class Keyspace:
         self.order = list(self.data)
         self.remaps.clear()
         self.epoch += 1
-
-
-class LfuKeyspace(Keyspace):
-    """A keyspace under an LFU maxmemory policy: each access counts in the key's frequency."""
-
-    __slots__ = ()
-
-    def get(self, key: bytes) -> object | None:
-        value = self.peek(key)
-        if value is not None:
-            self._count_access(key)
-        return value
 
 
 # --- value types ---------------------------------------------------------------------------------

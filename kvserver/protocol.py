@@ -13,7 +13,9 @@ many reads is joined once rather than re-parsed on every read.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, ClassVar, Final
+
+from kvserver.native import mypyc_attr
 
 __all__ = [
     "NEED_DATA",
@@ -45,7 +47,7 @@ UNAUTH_MAX_BULK_LEN: Final = 16384
 class _NeedData:
     """The sentinel for "no complete frame yet" (``None`` is RESP's nil, so it can't be that)."""
 
-    _instance: _NeedData | None = None
+    _instance: ClassVar[_NeedData | None] = None
 
     def __new__(cls) -> _NeedData:
         if cls._instance is None:
@@ -68,27 +70,33 @@ class ProtocolError(Exception):
 # float (double), bool, or one of the marker types below.
 
 
+@mypyc_attr(native_class=False)
 class SimpleString(bytes):
     """A status reply such as +OK."""
 
 
+@mypyc_attr(native_class=False)
 class ErrorReply(bytes):
     """An error reply; the bytes hold the whole text, e.g. b"ERR syntax error"."""
 
 
+@mypyc_attr(native_class=False)
 class Pushes(bytes):
     """Frames a handler encoded that Redis sends as pushes (pub/sub confirmations): they reach
     the client even under CLIENT REPLY OFF or SKIP, as Redis's CLIENT_PUSHING does."""
 
 
+@mypyc_attr(native_class=False)
 class Verbatim(bytes):
     """A RESP3 verbatim text (INFO, CLIENT LIST); a plain bulk string in RESP2."""
 
 
+@mypyc_attr(native_class=False)
 class SetReply(list):  # type: ignore[type-arg]
     """A RESP3 set (~); an array in RESP2."""
 
 
+@mypyc_attr(native_class=False)
 class PushReply(list):  # type: ignore[type-arg]
     """A RESP3 out-of-band push (>)."""
 
@@ -257,6 +265,7 @@ def _strict_int(text: bytes) -> int | None:
         return None
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class InputBuffer:
     """What both parsers (requests here, replies in ``reply_parser``) keep of their input: the
     unparsed ``bytes`` and a read offset, and the reads behind it as chunks, joined only when

@@ -24,6 +24,7 @@ from kvserver.commands.registry import (
     typed_value,
 )
 from kvserver.glob import compile_glob
+from kvserver.native import mypyc_attr
 from kvserver.protocol import NullArray, encode_reply
 from kvserver.state import ClientState
 from kvserver.zset import ZSet
@@ -41,6 +42,7 @@ T = TypeVar("T")
 # unvisited position, down into a lower slot. Small containers stay plain sets and dicts.
 
 
+@mypyc_attr(native_class=False)
 class IndexedSet(set[bytes]):
     """A ``set`` whose members can also be reached by position (see above)."""
 
@@ -106,10 +108,22 @@ class IndexedSet(set[bytes]):
     def intersection_update(self, *others: Iterable[object]) -> None:
         raise NotImplementedError  # not used by any command: would bypass the index
 
-    symmetric_difference_update = intersection_update
-    __iand__ = __ixor__ = intersection_update  # type: ignore[assignment]
+    # each written out: a compiled class body can't name its own methods
+    def symmetric_difference_update(self, *others: Iterable[object]) -> None:
+        raise NotImplementedError
+
+    def __iand__(self, *others: Iterable[object]) -> None:  # type: ignore[override]
+        raise NotImplementedError
+
+    def __ixor__(self, *others: Iterable[object]) -> None:  # type: ignore[override]
+        raise NotImplementedError
 
 
+# IndexedHash.pop's "no default given" (a module constant: mypyc compiles no class-level one)
+_MISSING: Final = object()
+
+
+@mypyc_attr(native_class=False)
 class IndexedHash(dict[bytes, bytes]):
     """A ``dict`` whose fields can also be reached by position (see above)."""
 
@@ -134,14 +148,12 @@ class IndexedHash(dict[bytes, bytes]):
             self.fields[slot] = last
             self.slots[last] = slot
 
-    _MISSING: Final = object()
-
     def pop(self, field: bytes, default: Any = _MISSING) -> Any:
         if field in self.slots:
             value = dict.__getitem__(self, field)
             del self[field]
             return value
-        if default is IndexedHash._MISSING:
+        if default is _MISSING:
             raise KeyError(field)
         return default
 

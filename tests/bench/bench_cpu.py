@@ -10,6 +10,10 @@ Runs alternate kvserver, redis-server, kvserver, ... and the median and spread a
 P3 is ``--tests set --appendfsync always`` (the fsync policy is set on both servers).
 ``--slow-fsync-ms N`` makes every fdatasync of both servers N ms slower (tests/bench/slowsync.c,
 LD_PRELOADed into both: the slow-disk case, since this machine has no device-mapper delay target).
+
+kvserver runs the build found beside its sources (the mypyc-compiled modules after
+``pip install -e .``); ``--builds compiled,pure`` names the kvserver builds each run starts before
+redis-server: ``pure`` runs kvserver from source (KVSERVER_PURE_PYTHON=1), ``compiled`` the build.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.bench.common import SERVERS, running
+import kvserver
+from tests.bench.common import running
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -67,36 +72,48 @@ def main() -> None:
     parser.add_argument("--tests", default="set,get", help="redis-benchmark -t (set,get or set or get)")
     parser.add_argument("--appendfsync", choices=("always", "everysec"), default="everysec")
     parser.add_argument("--slow-fsync-ms", type=float, default=0.0, help="every fdatasync this much slower")
+    parser.add_argument("--builds", default="", help="kvserver builds to interleave: compiled,pure")
     args = parser.parse_args()
     if args.slow_fsync_ms:
         slow_fsync(args.slow_fsync_ms)
     tests = len(args.tests.split(","))
-    rate: dict[str, list[float]] = {name: [] for name in SERVERS}
-    cpu: dict[str, list[float]] = {name: [] for name in SERVERS}
+    modules, stale = kvserver.build_state(os.path.dirname(kvserver.__file__))
+    installed = "compiled" if modules and stale is None else "pure"
+    builds = args.builds.split(",") if args.builds else [installed]
+    if "compiled" in builds and installed != "compiled":
+        raise SystemExit(f"no usable compiled build ({stale or 'pip install -e . makes one'})")
+    # (label, server, KVSERVER_PURE_PYTHON) in the order each run starts them
+    variants = [(f"kvserver-{build}", "kvserver", build == "pure") for build in builds] + [("redis", "redis", False)]
+    rate: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+    cpu: dict[str, list[float]] = {label: [] for label, _, _ in variants}
     for run in range(args.runs):
-        for name in SERVERS:
+        for label, name, pure in variants:
+            os.environ.pop("KVSERVER_PURE_PYTHON", None)
+            if pure:
+                os.environ["KVSERVER_PURE_PYTHON"] = "1"  # the server process inherits it
             with running(name, args.appendfsync) as process:
                 assert process.proc is not None
                 before = cpu_seconds(process.proc.pid)
-                rate[name].append(load(process.port, args.requests, args.pipeline, args.tests))
+                rate[label].append(load(process.port, args.requests, args.pipeline, args.tests))
                 used = cpu_seconds(process.proc.pid) - before
             # one redis-benchmark test of --requests each
-            cpu[name].append(used / (tests * args.requests) * 1e6)
-            print(f"run {run + 1} {name}: {rate[name][-1]:,.0f} req/s, {cpu[name][-1]:.2f} us/req", flush=True)
-    for name in SERVERS:
-        r, c = rate[name], cpu[name]
+            cpu[label].append(used / (tests * args.requests) * 1e6)
+            print(f"run {run + 1} {label}: {rate[label][-1]:,.0f} req/s, {cpu[label][-1]:.2f} us/req", flush=True)
+    for label, _, _ in variants:
+        r, c = rate[label], cpu[label]
         print(
-            f"{name}: median {statistics.median(r):,.0f} req/s ({min(r):,.0f}-{max(r):,.0f}),"
+            f"{label}: median {statistics.median(r):,.0f} req/s ({min(r):,.0f}-{max(r):,.0f}),"
             f" median {statistics.median(c):.2f} us/req ({min(c):.2f}-{max(c):.2f})"
         )
-    ratio = statistics.median(rate["kvserver"]) / statistics.median(rate["redis"])
-    cpu_ratio = statistics.median(cpu["kvserver"]) / statistics.median(cpu["redis"])
-    pairs = [k / r for k, r in zip(rate["kvserver"], rate["redis"], strict=True)]
-    cpu_pairs = [k / r for k, r in zip(cpu["kvserver"], cpu["redis"], strict=True)]
-    print(
-        f"throughput ratio {ratio:.2f} (pairs {min(pairs):.2f}-{max(pairs):.2f}),"
-        f" CPU per request ratio {cpu_ratio:.2f} (pairs {min(cpu_pairs):.2f}-{max(cpu_pairs):.2f})"
-    )
+    for label, _, _ in variants[:-1]:
+        ratio = statistics.median(rate[label]) / statistics.median(rate["redis"])
+        cpu_ratio = statistics.median(cpu[label]) / statistics.median(cpu["redis"])
+        pairs = [k / r for k, r in zip(rate[label], rate["redis"], strict=True)]
+        cpu_pairs = [k / r for k, r in zip(cpu[label], cpu["redis"], strict=True)]
+        print(
+            f"{label}: throughput ratio {ratio:.2f} (pairs {min(pairs):.2f}-{max(pairs):.2f}),"
+            f" CPU per request ratio {cpu_ratio:.2f} (pairs {min(cpu_pairs):.2f}-{max(cpu_pairs):.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""Build kvserver, compiling its hot modules with mypyc when this machine can (docs/architecture.md).
+
+The metadata is pyproject.toml's; this file only adds the C extensions. mypyc turns the strictly
+typed modules of COMPILED into one C extension (every module of it calls the others natively),
+placed beside the .py files (in the source tree itself for `pip install -e .`). The package stays
+pure Python, said so in pip's output, when:
+
+- KVSERVER_NO_COMPILE=1 is set at install time,
+- there is no C compiler or no Python.h, or mypyc cannot be imported,
+- mypyc or the C compiler fails.
+
+At run time kvserver/__init__.py loads every module from its .py instead when
+KVSERVER_PURE_PYTHON=1 is set or a compiled module is older than its source.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+from typing import Any
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# The per-request path (codec, keyspace, dispatch, the string and key commands) and what it
+# calls per command. Each of these is in the test suite's compiled run.
+COMPILED = [
+    "kvserver/protocol.py",
+    "kvserver/keyspace.py",
+    "kvserver/database.py",
+    "kvserver/state.py",
+    "kvserver/glob.py",
+    "kvserver/config.py",
+    "kvserver/zset.py",
+    "kvserver/commands/registry.py",
+    "kvserver/commands/strings.py",
+    "kvserver/commands/keys.py",
+    "kvserver/commands/containers.py",
+]
+# the shared library's module name: inside the package, not a top-level name in site-packages
+GROUP = "kvserver._native"
+
+
+# the commands that build the extensions (any other, such as egg_info, needs no mypyc run)
+BUILDS = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
+
+
+def say(message: str) -> None:
+    # pip shows a build backend's stderr with -v, and on failure; one line either way
+    print(f"kvserver: {message}", file=sys.stderr, flush=True)
+
+
+def why_not_compile() -> str | None:
+    if os.environ.get("KVSERVER_NO_COMPILE") == "1":
+        return "KVSERVER_NO_COMPILE=1"
+    if sys.implementation.name != "cpython":
+        return f"mypyc needs CPython, not {sys.implementation.name}"
+    if not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")):
+        return "no Python.h (install the python3-dev package)"
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return f"no C compiler ({compiler})"
+    try:
+        import mypyc.build  # noqa: F401
+    except ImportError as exc:
+        return f"mypyc is not importable ({exc})"
+    return None
+
+
+class LenientBuildExt(build_ext):
+    """A failed compile leaves the pure-Python package, installed all the same."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # any compiler or linker error
+            say(f"compiling with mypyc failed ({exc}); installing pure Python")
+            self.extensions = []
+
+    def get_outputs(self) -> list[str]:
+        return super().get_outputs() if self.extensions else []
+
+
+def extensions() -> list[Any]:
+    commands = set(sys.argv[1:])
+    if commands & {"egg_info", "dist_info", "sdist"} and not commands & BUILDS:
+        return []  # pip asking for the metadata first: no C to generate yet (it takes seconds)
+    reason = why_not_compile()
+    if reason is not None:
+        say(f"not compiled: {reason}; installing pure Python")
+        return []
+    from mypyc.build import mypycify
+
+    try:
+        exts = mypycify(COMPILED, group_name=GROUP, opt_level="3", debug_level="0")
+    except BaseException as exc:  # mypyc reports type errors by SystemExit
+        say(f"mypyc could not compile ({exc!r}); installing pure Python")
+        return []
+    say(f"compiling {len(COMPILED)} modules with mypyc")
+    return exts
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": LenientBuildExt})
