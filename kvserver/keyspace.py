@@ -49,7 +49,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from kvserver.native import mypyc_attr
 
@@ -211,7 +211,9 @@ class Keyspace:
         self.expires: dict[bytes, int] = {}
         self.volatile: list[bytes] = []  # keys in the order they gained a deadline, stale slots too
         self._cursor = 0  # the active expiry's position in ``volatile``
-        self._last_deadline = -1  # the int object a run of equal deadlines shares
+        # the int object a run of equal deadlines shares (typed ``object``: compiled, an ``int``
+        # would be unboxed, and each key given a new int boxed out of it)
+        self._last_deadline: Any = None
         self.clock = clock
         self.loading = False
         self.on_expire = on_expire  # the owner logs a DEL for an expired key (before listeners hear)
@@ -539,11 +541,14 @@ class Keyspace:
             return
         elif old == deadline:
             return
-        if deadline == self._last_deadline:  # one int object for a run of equal deadlines
-            deadline = self._last_deadline
-        else:
-            self._last_deadline = deadline
-        expires[key] = deadline
+        # One int object for a run of equal deadlines. It is handled as ``Any`` throughout:
+        # compiled, an ``int`` (even one narrowed from ``object``) is unboxed, and each store
+        # would box a new int out of it.
+        given: Any = deadline
+        shared: Any = self._last_deadline
+        if shared != given:
+            shared = self._last_deadline = given
+        cast("dict[bytes, Any]", expires)[key] = shared
 
     def delete(self, key: bytes) -> bool:
         """Remove a key; True if a live key was removed."""
