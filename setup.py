@@ -38,6 +38,8 @@ COMPILED = [
     "kvserver/commands/strings.py",
     "kvserver/commands/keys.py",
     "kvserver/commands/containers.py",
+    "kvserver/server.py",
+    "kvserver/monitoring.py",
 ]
 # the shared library's module name: inside the package, not a top-level name in site-packages
 GROUP = "kvserver._native"

@@ -76,8 +76,13 @@ EXPIRE_WALK: Final = 2000  # slots walked per cron tick at least (about 0.2 ms):
 BUSY_POLL_INTERVAL: Final = 0.005  # how often a busy script's hook polls the clients
 
 
-class Connection(asyncio.Protocol):
-    """One client connection: parse, execute, reply."""
+class Connection:
+    """One client connection: parse, execute, reply.
+
+    The loop's protocol by its methods (``connection_made``, ``data_received``, ...), as asyncio
+    and uvloop take one, not by subclassing ``asyncio.Protocol``: a plain class compiles to a
+    native class (setup.py), whose attributes are struct fields and whose calls are C calls.
+    """
 
     __slots__ = (
         "block_timer",
@@ -316,6 +321,9 @@ class Connection(asyncio.Protocol):
         if self.state is not None:
             self.db.client_closed(self.state)
 
+    def eof_received(self) -> bool | None:
+        return None  # asyncio.Protocol's answer: the transport closes (a half-closed client is gone)
+
     def pause_writing(self) -> None:
         # the client isn't reading its replies: stop reading its commands until it catches up
         self._pause(_PAUSED_BY_OUTPUT)
@@ -530,7 +538,7 @@ class Server:
         self.connections: set[Connection] = set()
         self._held: deque[tuple[int, Connection, bytes]] = deque()
         self._listeners: list[socket.socket] = []
-        self._unix: socket.socket | None = None  # the unixsocket listener, also in _listeners
+        self._unix_listener: socket.socket | None = None  # the unixsocket listener, also in _listeners
         self._connecting: set[asyncio.Task[None]] = set()
         self.unmade = 0  # accepted sockets whose connection_made hasn't run: they count as clients
         self._accept_error_logged = -ACCEPT_ERROR_LOG_INTERVAL
@@ -639,7 +647,7 @@ class Server:
         except OSError:
             sock.close()
             raise
-        self._unix = sock
+        self._unix_listener = sock
         self._listeners.append(sock)
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept, sock)
 
@@ -653,8 +661,8 @@ class Server:
             if sock.fileno() >= 0:
                 loop.remove_reader(sock.fileno())
                 sock.close()
-        if self._unix is not None:
-            self._unix = None
+        if self._unix_listener is not None:
+            self._unix_listener = None
             log.info("Removing the unix socket file.")
             with contextlib.suppress(OSError):
                 os.unlink(self.config.unixsocket)
@@ -756,7 +764,7 @@ class Server:
                     conn.send(MAX_CLIENTS_REPLY)
                 conn.close()
                 continue
-            local = f"{self.config.unixsocket}:0" if sock is self._unix else ""
+            local = f"{self.config.unixsocket}:0" if sock is self._unix_listener else ""
             addr, laddr = (local, local) if local else (_addr(peer), _addr(conn.getsockname()))
             state = ClientState(db.clients.take_id(), addr, laddr, conn.fileno(), unix=bool(local))
             state.authenticated = not self.config.requirepass
@@ -807,7 +815,7 @@ class Server:
             conn.setblocking(False)
             self.unmade += 1
             # CLIENT LIST's addr and laddr of a Unix socket client, as Redis's
-            local = f"{self.config.unixsocket}:0" if sock is self._unix else ""
+            local = f"{self.config.unixsocket}:0" if sock is self._unix_listener else ""
             task = loop.create_task(self._connect(conn, local))
             self._connecting.add(task)
             task.add_done_callback(self._connecting.discard)
@@ -817,7 +825,8 @@ class Server:
     ) -> None:
         protocol = Connection(self, local, adopt)
         try:
-            await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, conn)
+            factory = cast("Callable[[], asyncio.Protocol]", lambda: protocol)  # a protocol by its methods
+            await asyncio.get_running_loop().connect_accepted_socket(factory, conn)
         except OSError as exc:
             log.debug("Error accepting a client connection: %s", exc.strerror)
             if protocol.transport is None:  # connection_made never ran

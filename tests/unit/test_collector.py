@@ -101,7 +101,12 @@ def test_a_tick_counts_the_frozen_objects_only_once_an_unfreeze_is_due(
     it cost a server with a big frozen keyspace a pause each tick."""
     counted: list[int] = []
     real = gc.get_freeze_count
-    monkeypatch.setattr(gc, "get_freeze_count", lambda: counted.append(1) or real())
+
+    def counting() -> int:
+        counted.append(1)
+        return real()
+
+    monkeypatch.setattr(gc, "get_freeze_count", counting)
     for _ in range(20):
         world.idle_tick()
         world.busy_tick()
