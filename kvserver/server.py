@@ -234,7 +234,7 @@ class Connection:
         A command that blocks stops the batch: the commands after it wait in ``pending``.
         """
         parser = self.parser
-        execute = self.db.execute
+        db = self.db  # (its method called on it: compiled, a direct C call, not a bound method's)
         trailer = self.trailer
         while True:
             start = self.pending_at
@@ -249,7 +249,7 @@ class Connection:
             i = start
             for argv in islice(commands, start, None) if start else commands:
                 i += 1
-                reply = execute(state, argv)
+                reply = db.execute(state, argv)
                 if type(reply) is Block:
                     if i < len(commands):
                         self.pending = commands
