@@ -101,6 +101,9 @@ class LenientBuildExt(build_ext):
         def compile_in_parallel(sources: list[str], *args: Any, **kwargs: Any) -> list[str]:
             if len(sources) < 2:
                 return compile_serially(sources, *args, **kwargs)  # type: ignore[no-any-return]
+            # the object directories first: the threads would race to create them
+            for obj in self.compiler.object_filenames(sources, output_dir=kwargs.get("output_dir", "")):
+                os.makedirs(os.path.dirname(obj) or ".", exist_ok=True)
             with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
                 objects = pool.map(lambda source: compile_serially([source], *args, **kwargs), sources)
             return [obj for batch in objects for obj in batch]
