@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from kvserver.keyspace import COMPACT_AT_ONCE, Keyspace
 
 
@@ -117,6 +119,27 @@ def test_a_long_list_is_compacted_in_steps_while_it_is_used() -> None:
         cursor, keys = ks.scan(cursor, 1000)
         returned.update(keys)
     assert survivors - {b"new"} <= returned
+
+
+def test_a_compaction_builds_its_lists_in_the_old_generation() -> None:
+    """The new lists grow to every live key without the steps allocating anything that lives, so
+    a young collection would only walk them at their full size (40 ms for 450k keys, measured in
+    P6): they start out in the oldest generation."""
+    ks = Keyspace(compact_slack=0)
+    count = 3 * COMPACT_AT_ONCE
+    for i in range(count):
+        ks.set(b"k%d" % i, b"v", 10**13)
+    i = 0
+    while ks._compacting is None:
+        ks.delete(b"k%d" % i)
+        i += 1
+    compactions = [ks._compacting, ks._compacting_volatile]
+    assert all(c is not None for c in compactions)
+    young = {id(o) for generation in (0, 1) for o in gc.get_objects(generation=generation)}
+    for compaction in compactions:
+        assert compaction is not None
+        assert id(compaction.kept) not in young
+        assert compaction.seen is None or id(compaction.seen) not in young
 
 
 def test_nothing_expires_while_loading() -> None:
