@@ -30,7 +30,6 @@ from kvserver.protocol import ErrorReply, encode_command
 from kvserver.reply_parser import NEED_DATA, ReplyParser
 from kvserver.server import Connection, Server
 from kvserver.state import ClientState
-from kvsession.testing import free_port as free_port  # below the ephemeral range: a restart gets it back
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -172,6 +171,12 @@ def process_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def kvserver_process(data_dir: Path, *extra: str, config_file: Path | None = None) -> ServerProcess:
