@@ -30,6 +30,8 @@ from kvserver.protocol import ErrorReply, encode_command
 from kvserver.reply_parser import NEED_DATA, ReplyParser
 from kvserver.server import Connection, Server
 from kvserver.state import ClientState
+from kvsession.testing import ephemeral_range_start
+from kvsession.testing import free_port as free_port  # below the ephemeral range: a restart gets it back
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -173,10 +175,22 @@ def process_gone(pid: int) -> bool:
     return False
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def cluster_node_port() -> int:
+    """A free port for a redis-server cluster node whose bus port (the port + 10000) is free as
+    well, both below the kernel's ephemeral range, so no connection or ``--port 0`` server of a
+    parallel test is given either while the node starts."""
+    low = ephemeral_range_start() or 65536
+    for _ in range(1000):
+        port = free_port()
+        if port + 10000 >= low:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def kvserver_process(data_dir: Path, *extra: str, config_file: Path | None = None) -> ServerProcess:
@@ -192,10 +206,10 @@ def kvserver_process(data_dir: Path, *extra: str, config_file: Path | None = Non
     return ServerProcess(args, data_dir / "server.log", r"port=(\d+)\.")
 
 
-def redis_server_process(data_dir: Path, *extra: str) -> ServerProcess:
+def redis_server_process(data_dir: Path, *extra: str, port: int | None = None) -> ServerProcess:
     binary = require_tool("redis-server")
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     args = [
         binary,
         "--port",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -33,9 +34,31 @@ __all__ = ["KvServer", "kvserver", "running_kvserver"]
 
 
 def free_port() -> int:
+    """A free port below the kernel's ephemeral range (Linux), so that a server restarted on it
+    (``kill9()``, then ``start()``) gets it back: while it is down, no socket bound to port 0 (a
+    parallel test's server) and no outgoing connection can be given it. Elsewhere, a port the
+    kernel picks."""
+    low = ephemeral_range_start()
+    for _ in range(100 if low > 2048 else 0):
+        port = random.randrange(max(1024, low - 16384), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: another
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def ephemeral_range_start() -> int:
+    """The first port of the kernel's ephemeral range (0: unknown)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _answers_ping(port: int) -> bool:

@@ -17,7 +17,16 @@ import redis.cluster
 
 from kvsession import AsyncSessionStore, ResponseError, SessionStore
 from kvsession.tokens import KeyLayout
-from tests.support import Gates, ServerProcess, call, make_app, redis_server_process, require_tool, wait_for
+from tests.support import (
+    Gates,
+    ServerProcess,
+    call,
+    cluster_node_port,
+    make_app,
+    redis_server_process,
+    require_tool,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.external, pytest.mark.xdist_group("cluster")]  # one cluster per run
 
@@ -30,9 +39,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerPro
         for i in range(3):
             directory: Path = tmp_path_factory.mktemp(f"cluster{i}")
             options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-            node = redis_server_process(directory, *options)
-            while node.port > 55535:  # the cluster bus listens on port + 10000
-                node = redis_server_process(directory, *options)
+            node = redis_server_process(directory, *options, port=cluster_node_port())
             nodes.append(node.start())
         addresses = [f"127.0.0.1:{n.port}" for n in nodes]
         subprocess.run(

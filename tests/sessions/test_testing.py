@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kvsession import SessionStore, StoreTimeout
-from kvsession.testing import KvServer, kvserver, running_kvserver
+from kvsession.testing import KvServer, ephemeral_range_start, free_port, kvserver, running_kvserver
 
 __all__ = ["kvserver"]  # the fixture, imported as a user's conftest.py would
 
@@ -39,3 +39,14 @@ def test_the_context_manager_cleans_up() -> None:
         assert data_dir.exists()
     assert not server.alive()
     assert not data_dir.exists()
+
+
+def test_a_free_port_is_below_the_ephemeral_range() -> None:
+    """So a server restarted on it gets it back: no parallel test's ``--port 0`` server or
+    outgoing connection can be given a port below the range while that server is down."""
+    low = ephemeral_range_start()
+    if low == 0:
+        pytest.skip("no /proc/sys/net/ipv4/ip_local_port_range here")
+    ports = {free_port() for _ in range(20)}
+    assert all(1024 <= port < low for port in ports)
+    assert len(ports) > 1  # random in the range, not one fixed port two tests could share
