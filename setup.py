@@ -25,9 +25,9 @@ from typing import Any
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-# The per-request path (the connection layer, codec, keyspace, dispatch, the timing hook), the
-# string and key commands, and the ones the session library and the queues send (transactions,
-# hashes, sorted sets, lists). Each of these is in the test suite's compiled run. Not sets.py:
+# The per-request path (the connection layer, codec, keyspace, dispatch, the timing hook, the
+# append-only log's write and flush), the string and key commands, and the ones the session
+# library and the queues send (transactions, hashes, sorted sets, lists). Each of these is in the test suite's compiled run. Not sets.py:
 # compiled, ``value.add(m)`` on a ``set[bytes]`` is a direct PySet_Add, which would skip
 # IndexedSet's override (mypyc's dict operations check for an exact dict; its set ones don't).
 COMPILED = [
@@ -43,6 +43,8 @@ COMPILED = [
     "kvserver/commands/keys.py",
     "kvserver/commands/containers.py",
     "kvserver/server.py",
+    "kvserver/aof.py",
+    "kvserver/aof_format.py",
     "kvserver/monitoring.py",
     "kvserver/transactions.py",
     "kvserver/commands/transactions.py",

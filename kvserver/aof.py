@@ -83,21 +83,21 @@ class SyncThread:
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue[tuple[int, asyncio.Future[float], asyncio.AbstractEventLoop] | None]
         self._jobs = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
 
     def sync(self, loop: asyncio.AbstractEventLoop, fd: int) -> asyncio.Future[float]:
         """fdatasync ``fd`` in the thread; the future gets the seconds it took (or its OSError)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="kvserver-aof-sync", daemon=True)
-            self._thread.start()
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="kvserver-aof-sync", daemon=True)
+            self._worker.start()
         future = loop.create_future()
         self._jobs.put((fd, future, loop))
         return future
 
     def stop(self) -> None:
-        if self._thread is not None:
+        if self._worker is not None:
             self._jobs.put(None)
-            self._thread = None
+            self._worker = None
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:

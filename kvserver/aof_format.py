@@ -33,11 +33,30 @@ TORN: Final = "torn"
 CORRUPT: Final = "corrupt"
 
 
+class _Encoder:
+    """One msgpack packer for every frame: ``msgpack.packb`` makes a new one per call (with a
+    256 KiB buffer), the most of a small frame's cost. A packer keeps the largest buffer it has
+    needed, so after a big frame it is replaced. Frames are encoded on the event loop's thread."""
+
+    KEEP: Final = 1 << 20  # bytes of buffer a packer may keep between frames
+
+    def __init__(self) -> None:
+        self.packer = msgpack.Packer(use_bin_type=True)
+
+    def encode(self, records: list[list[bytes]]) -> bytes:
+        payload: bytes = self.packer.pack(records)
+        size = len(payload)
+        if size > self.KEEP:
+            self.packer = msgpack.Packer(use_bin_type=True)
+        payload_crc = zlib.crc32(payload)
+        return FRAME_HEADER.pack(size, payload_crc, zlib.crc32(_FIELDS.pack(size, payload_crc))) + payload
+
+
+_ENCODER: Final = _Encoder()
+
+
 def encode_frame(records: list[list[bytes]]) -> bytes:
-    payload = msgpack.packb(records, use_bin_type=True)
-    payload_crc = zlib.crc32(payload)
-    fields = _FIELDS.pack(len(payload), payload_crc)
-    return fields + struct.pack("<I", zlib.crc32(fields)) + payload
+    return _ENCODER.encode(records)
 
 
 def decode_payload(payload: bytes | memoryview) -> list[list[bytes]]:

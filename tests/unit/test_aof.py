@@ -229,3 +229,21 @@ def test_the_rewrite_dumps_every_database_each_frame_in_its_own(tmp_path: Path) 
         loader("SELECT", db)
         assert loader("GET", "k") == value
         assert loader("LRANGE", "l", "0", "-1") == [db.encode()]
+
+
+def test_frames_share_one_packer_until_a_big_one_would_keep_its_buffer() -> None:
+    """``msgpack.packb`` allocates a packer per frame; the encoder keeps one, except after a frame
+    bigger than it may keep (a packer holds on to the largest buffer it needed)."""
+    import kvserver.aof_format as aof_format
+
+    encoder = aof_format._ENCODER
+    small = [[b"SET", b"k", b"v"]]
+    first = encoder.packer
+    frame = encode_frame(small)
+    assert encoder.packer is first
+    big = [[b"SET", b"k", b"v" * (encoder.KEEP + 1)]]
+    big_frame = encode_frame(big)
+    assert encoder.packer is not first
+    scanned = list(FrameScanner(HEADER + frame + big_frame))
+    assert [decode_payload(payload) for _, payload in scanned] == [small, big]
+    assert encode_frame(small) == frame
