@@ -1,8 +1,10 @@
 """The Python cost of one read through the connection layer, in-process (run by hand).
 
-A real ``Connection`` and ``Server`` on a real loop, with a transport that only counts bytes: what
-this times is everything kvserver's own code does for a read (parse, dispatch, the command, the
-reply, the bookkeeping), without the socket syscalls, which every server pays alike. It is the
+A real ``Connection`` and ``Server`` on a real loop (uvloop, as the server runs), with a
+transport that only counts bytes: what this times is everything kvserver's own code does for a
+read (parse, dispatch, the command, the reply, the bookkeeping), without the socket syscalls,
+which every server pays alike; "set x1 logged" adds a real append-only log (everysec) and a loop
+turn per read, so the log's flush and the held reply's release are counted too. It is the
 figure to steer the per-request work by on a shared machine: the best of many repeats is steady
 to a few percent where a redis-benchmark run moves by tens.
 
@@ -30,6 +32,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import uvloop
+
+from kvserver.aof import AppendOnlyLog
 from kvserver.config import Config
 from kvserver.database import Database
 from kvserver.protocol import encode_command
@@ -81,15 +86,39 @@ def per_request_ns(feed: Callable[[], None], requests_per_call: int, calls: int,
 
 
 CASES = [(command, pipeline) for command in ("get", "set") for pipeline in (1, 16)]
+# and a SET per read through a real append-only log (everysec), with a loop turn after each read:
+# the log's flush and the release of the held reply run once per read, as at P1
+LOGGED = "set x1 logged"
 
 
-async def measure(calls: int, repeats: int, cases: list[tuple[str, int]] = CASES) -> dict[str, float]:
-    db = Database(Config())
-    server = Server(db.config, db)
+def connection(log_dir: Path | None = None) -> Connection:
+    """A connection to a fresh server (with its log in ``log_dir``), 16 keys set."""
+    config = Config()
+    db = Database(config)
+    server = Server(config, db)
+    if log_dir is not None:
+        config.dir = str(log_dir)
+        config.appendfsync = "everysec"  # as at P1
+        log = AppendOnlyLog(config, db.keyspace_of(0))
+        log.open(0)
+        log.attach(asyncio.get_running_loop(), server.release)
+        db.persistence = log
     conn = Connection(server)
     conn.connection_made(CountingTransport())
     for i in range(16):
         db.execute(conn.state, [b"SET", b"key:%06d" % i, VALUE])  # type: ignore[arg-type]
+    return conn
+
+
+async def logged_reads(conn: Connection, reads: int) -> None:
+    data = read_of("set", 1)
+    for _ in range(reads):
+        conn.data_received(data)
+        await asyncio.sleep(0)  # the log's flush, scheduled by the write, runs (and releases the reply)
+
+
+async def measure(calls: int, repeats: int, cases: list[tuple[str, int]] = CASES) -> dict[str, float]:
+    conn = connection()
     results: dict[str, float] = {}
     for command, pipeline in cases:
         data = read_of(command, pipeline)
@@ -99,6 +128,14 @@ async def measure(calls: int, repeats: int, cases: list[tuple[str, int]] = CASES
 
         results[f"{command} x{pipeline}"] = per_request_ns(feed, pipeline, calls // pipeline, repeats)
         await asyncio.sleep(0)  # let what the reads scheduled run
+    with tempfile.TemporaryDirectory() as tmp:
+        logged = connection(Path(tmp))
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter_ns()
+            await logged_reads(logged, calls)
+            best = min(best, (time.perf_counter_ns() - start) / calls)
+        results[LOGGED] = best
     return results
 
 
@@ -123,18 +160,13 @@ def instructions_per_request(requests: int) -> dict[str, float]:
             totals.append(int(found.group(1)))
     # dump k covers what ran between marker k-1 and marker k: the cases are the even-numbered gaps
     measured = totals[1::2]
-    return {
-        f"{command} x{pipeline}": count / requests for (command, pipeline), count in zip(CASES, measured, strict=True)
-    }
+    names = [f"{command} x{pipeline}" for command, pipeline in CASES] + [LOGGED]
+    return {name: count / requests for name, count in zip(names, measured, strict=True)}
 
 
 async def marked(requests: int) -> None:
     """What ``--instructions`` counts: each case's reads between two ``getppid`` markers."""
-    db = Database(Config())
-    conn = Connection(Server(db.config, db))
-    conn.connection_made(CountingTransport())
-    for i in range(16):
-        db.execute(conn.state, [b"SET", b"key:%06d" % i, VALUE])  # type: ignore[arg-type]
+    conn = connection()
     for command, pipeline in CASES:
         data = read_of(command, pipeline)
         for _ in range(200 // pipeline):  # warm up
@@ -144,6 +176,12 @@ async def marked(requests: int) -> None:
             conn.data_received(data)
         os.getppid()
         await asyncio.sleep(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        logged = connection(Path(tmp))
+        await logged_reads(logged, 200)
+        os.getppid()
+        await logged_reads(logged, requests)
+        os.getppid()
 
 
 def main() -> None:
@@ -156,26 +194,26 @@ def main() -> None:
     parser.add_argument("--marked", type=int, help=argparse.SUPPRESS)  # what --instructions runs
     args = parser.parse_args()
     if args.marked:
-        asyncio.run(marked(args.marked))
+        uvloop.run(marked(args.marked))
         return
     if args.instructions:
         counts = instructions_per_request(4_000)
         print(
             json.dumps(counts)
             if args.json
-            else "\n".join(f"{k:8} {v:8,.0f} instructions/request" for k, v in counts.items())
+            else "\n".join(f"{k:13} {v:8,.0f} instructions/request" for k, v in counts.items())
         )
         return
     cases = CASES
-    if args.case:
+    if args.case:  # (the logged case always runs)
         command, pipeline = args.case.split("x")
         cases = [(command, int(pipeline))]
-    results = asyncio.run(measure(args.calls, args.repeats, cases))
+    results = uvloop.run(measure(args.calls, args.repeats, cases))
     if args.json:
         print(json.dumps(results))
         return
     for name, ns in results.items():
-        print(f"{name:8} {ns / 1000:6.2f} µs/request")
+        print(f"{name:13} {ns / 1000:6.2f} µs/request")
 
 
 if __name__ == "__main__":

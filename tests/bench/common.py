@@ -8,13 +8,13 @@ hand (``python -m tests.bench``), never by pytest.
 from __future__ import annotations
 
 import argparse
+import array
 import json
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -128,27 +128,26 @@ def redis_benchmark(port: int, tests: str, clients: int, requests: int, pipeline
 
 
 def ping_during(port: int, busy: Callable[[], float]) -> dict[str, float]:
-    """PING round trips (ms) on one connection while ``busy()`` runs; with its result as "seconds"."""
-    import redis
+    """PING round trips (ms) on one connection while ``busy()`` runs; with its result as "seconds".
 
-    latencies: list[float] = []
-    stop = threading.Event()
-
-    def pinger() -> None:
-        with redis.Redis(port=port) as r:
-            r.ping()  # the first one connects (and warms redis-py up): not a round trip to count
-            while not stop.is_set():
-                started = time.perf_counter()
-                r.ping()
-                latencies.append((time.perf_counter() - started) * 1000)
-
-    thread = threading.Thread(target=pinger)
-    thread.start()
+    The pinger is a process of its own (``tests/bench/pinger.py``): in a thread here, a reply
+    would wait for the interpreter's lock while ``busy`` polls the server.
+    """
+    pinger = subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.pinger", str(port)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+    )
+    assert pinger.stdout is not None
     try:
+        if pinger.stdout.readline() != b"ready\n":  # connected, and one PING answered: not counted
+            raise SystemExit("the pinger could not PING the server")
         seconds = busy()
     finally:
-        stop.set()
-        thread.join()
+        pinger.terminate()
+        output = pinger.stdout.read()
+        pinger.wait()
+    latencies = array.array("d", output[: len(output) // 8 * 8]).tolist()
     return {"seconds": seconds, "p99_ms": percentile(latencies, 0.99), "max_ms": max(latencies)}
 
 
