@@ -177,16 +177,17 @@ def process_gone(pid: int) -> bool:
 
 def cluster_node_port() -> int:
     """A free port for a redis-server cluster node whose bus port (the port + 10000) is free as
-    well, both below the kernel's ephemeral range, so no connection or ``--port 0`` server of a
-    parallel test is given either while the node starts."""
+    well; both below the kernel's ephemeral range where it leaves room, so no connection or
+    ``--port 0`` server of a parallel test is given either while the node starts."""
     low = ephemeral_range_start() or 65536
-    for _ in range(1000):
+    for attempt in range(2000):
         port = free_port()
-        if port + 10000 >= low:
+        bus = port + 10000
+        if bus > 65535 or (attempt < 1000 and bus >= low):  # then any free pair
             continue
         with socket.socket() as sock:
             try:
-                sock.bind(("127.0.0.1", port + 10000))
+                sock.bind(("127.0.0.1", bus))
             except OSError:
                 continue
         return port
