@@ -136,6 +136,7 @@ async def measure(calls: int, repeats: int, cases: list[tuple[str, int]] = CASES
             await logged_reads(logged, calls)
             best = min(best, (time.perf_counter_ns() - start) / calls)
         results[LOGGED] = best
+        await logged.db.persistence.close()  # (its file and sync thread, before the directory goes)
     return results
 
 
@@ -182,6 +183,7 @@ async def marked(requests: int) -> None:
         os.getppid()
         await logged_reads(logged, requests)
         os.getppid()
+        await logged.db.persistence.close()
 
 
 def main() -> None:

@@ -54,8 +54,10 @@ def main() -> None:
             started = clock()
             sock.sendall(PING)
             reply = sock.recv(64)
-            while len(reply) < len(PONG) and reply:
+            while 0 < len(reply) < len(PONG):
                 reply += sock.recv(64)
+            if not reply:
+                break  # the server closed the connection: report what was measured
             latencies.append((clock() - started) * 1000)
     sys.stdout.buffer.write(latencies.tobytes())
 
