@@ -126,6 +126,11 @@ PONG: Final = SimpleString(b"PONG")
 _BIG: Final = 16 * 1024  # above this a bulk payload is appended, not formatted (saves a copy)
 _SHORT: Final = 1024  # below this a bulk's header comes from _REPLY_HEADERS (and requests' from _BULK_HEADERS)
 _REPLY_HEADERS: Final = [b"$%d\r\n" % n for n in range(_SHORT)]
+# integer replies and array headers below _SHORT, also from tables: a count, a 0 or a 1 is most
+# of the integers a server sends (DEL, EXPIRE, HSET, ZADD, LPUSH...), and `%d` costs ~700
+# instructions a reply
+_INTEGER_REPLIES: Final = [b":%d\r\n" % n for n in range(_SHORT)]
+_ARRAY_HEADERS: Final = [b"*%d\r\n" % n for n in range(_SHORT)]
 
 
 def encode_into(value: Any, out: list[bytes], resp3: bool) -> None:
@@ -148,16 +153,20 @@ def encode_into(value: Any, out: list[bytes], resp3: bool) -> None:
             out.append(b"+OK\r\n")
         elif value is PONG:
             out.append(b"+PONG\r\n")
+        elif value is QUEUED:
+            out.append(b"+QUEUED\r\n")
         else:
             # ``13 in`` is a memchr; ``b"\r" in`` costs six times as much (a buffer export)
             if 13 in value or 10 in value:
                 value = _one_line(value)
             out.append(b"+%b\r\n" % value)
     elif kind is int:
-        out.append(b":%d\r\n" % value)
+        number: int = value
+        out.append(_INTEGER_REPLIES[number] if 0 <= number < _SHORT else b":%d\r\n" % number)
     elif kind is list or kind is SetReply or kind is PushReply:
         if not resp3 or kind is list:
-            out.append(b"*%d\r\n" % len(value))
+            count = len(value)
+            out.append(_ARRAY_HEADERS[count] if count < _SHORT else b"*%d\r\n" % count)
         else:
             out.append(b"%b%d\r\n" % (b"~" if kind is SetReply else b">", len(value)))
         for item in value:

@@ -34,38 +34,58 @@ def range_error(low: int, high: int) -> str:
 def int64_or_none(raw: bytes) -> int | None:
     """``raw`` as a signed 64-bit integer if Redis's string2ll accepts it (no sign on 0, no
     leading zeros, no spaces or '+'), else None. The length is checked before ``int``, whose
-    cost grows with the square of the digits."""
-    if raw.isdigit() and (raw[0] != 48 or len(raw) == 1) and len(raw) < 20:
-        value = int(raw)
-    else:
-        digits = raw[1:] if raw[:1] == b"-" else b""
-        if not digits.isdigit() or digits[0] == 48 or len(digits) > 19:
+    cost grows with the square of the digits; 18 digits or fewer are inside the range without
+    comparing (the bounds don't fit a compiled module's small integers: a slow comparison)."""
+    size = len(raw)
+    if raw.isdigit():
+        if size > 19 or (raw[0] == 48 and size > 1):
             return None
         value = int(raw)
+        if size < 19:
+            return value
+    else:
+        digits = raw[1:] if raw[:1] == b"-" else b""
+        if not digits.isdigit() or digits[0] == 48 or size > 20:
+            return None
+        value = int(raw)
+        if size < 20:
+            return value
     return value if INT64_MIN <= value <= INT64_MAX else None
 
 
 def parse_int(
-    raw: bytes, error: str = NOT_INTEGER, low: int = INT64_MIN, high: int = INT64_MAX, out_of_range: str | None = None
+    raw: bytes,
+    error: str = NOT_INTEGER,
+    low: int | None = None,
+    high: int | None = None,
+    out_of_range: str | None = None,
 ) -> int:
-    """A signed 64-bit integer (``int64_or_none``) in [low, high]. ``error`` is the reply to
-    anything else, and to a value out of the range unless ``out_of_range`` is given."""
+    """A signed 64-bit integer (``int64_or_none``) in [low, high] (None: the type's own bound).
+    ``error`` is the reply to anything else, and to a value out of the range unless
+    ``out_of_range`` is given."""
     value = int64_or_none(raw)
     if value is None:
         raise CommandError(error)
-    if value < low or value > high:
+    if (low is not None and value < low) or (high is not None and value > high):
         raise CommandError(error if out_of_range is None else out_of_range)
     return value
 
 
 def parse_float(raw: bytes, error: str = NOT_FLOAT) -> float:
-    """A double as Redis's strtod-based parsing accepts it (inf allowed, nan and spaces not)."""
-    if not raw or raw[:1].isspace() or raw[-1:].isspace() or b"nan" in raw.lower() or b"_" in raw:
+    """A double as Redis's strtod-based parsing accepts it (inf allowed, nan and spaces not).
+
+    ``float`` also takes "nan" in any spelling (told by the value it gives), "_" between digits
+    (95) and spaces around the number. (``95 in raw`` is a memchr; a bytes operand, as in
+    ``b"_" in raw``, costs a raised and cleared TypeError first.)"""
+    if not raw or raw[:1].isspace() or raw[-1:].isspace() or 95 in raw:
         raise CommandError(error)
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise CommandError(error) from None
+    if value != value:  # nan
+        raise CommandError(error)
+    return value
 
 
 def parse_timeout(raw: bytes) -> float:

@@ -332,17 +332,15 @@ def _expire_generic(ctx: Context, argv: list[bytes], unit_ms: int, relative: boo
     if flags & _GT and flags & _LT:
         raise CommandError("ERR GT and LT options at the same time are not compatible")
     when = parse_int(argv[2])
-    name = argv[0].decode("utf-8", "replace").lower()
-    invalid = f"ERR invalid expire time in '{name}' command"
     if unit_ms == 1000:
         if when > INT64_MAX // 1000 or when < -(INT64_MAX // 1000):
-            raise CommandError(invalid)
+            raise _invalid_expire_time(argv[0])
         when *= 1000
     ks = ctx.keyspace
     if relative:
         now = ks.clock()
         if when > INT64_MAX - now:
-            raise CommandError(invalid)
+            raise _invalid_expire_time(argv[0])
         when += now
     key = argv[1]
     if ks.get(key) is None:
@@ -362,8 +360,13 @@ def _expire_generic(ctx: Context, argv: list[bytes], unit_ms: int, relative: boo
         ctx.propagate([b"DEL", key])
     else:
         ks.set_deadline(key, when)
-        ctx.propagate([b"PEXPIREAT", key, b"%d" % when])
+        # PEXPIREAT's own argument is already the canonical form (parse_int takes no other)
+        ctx.propagate([b"PEXPIREAT", key, argv[2] if unit_ms == 1 and not relative else b"%d" % when])
     return 1
+
+
+def _invalid_expire_time(name: bytes) -> CommandError:
+    return CommandError(f"ERR invalid expire time in '{name.decode('utf-8', 'replace').lower()}' command")
 
 
 @command("expire", -3, (WRITE, FAST), group=KEYSPACE, summary="Set a key's time to live in seconds")

@@ -54,6 +54,10 @@ def test_int64_matches_string2ll_on_every_short_string() -> None:
 @pytest.mark.parametrize(
     "raw",
     [
+        b"999999999999999999",  # 18 digits, the most that is in range without comparing
+        b"-999999999999999999",
+        b"1000000000000000000",
+        b"-1000000000000000000",
         b"9223372036854775807",
         b"9223372036854775808",
         b"9999999999999999999",
@@ -98,7 +102,7 @@ def test_parse_float_accepts(raw: bytes) -> None:
     assert parse_float(raw) == float(raw)
 
 
-@pytest.mark.parametrize("raw", [b"", b"nan", b"-NaN", b" 1", b"1 ", b"1_000", b"abc", b"1e", b"0x10"])
+@pytest.mark.parametrize("raw", [b"", b"nan", b"-NaN", b"+nan", b"NAN", b" 1", b"1 ", b"1_000", b"abc", b"1e", b"0x10"])
 def test_parse_float_refuses(raw: bytes) -> None:
     assert error_of(parse_float, raw) == NOT_FLOAT
 

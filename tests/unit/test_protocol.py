@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from kvserver.protocol import (
     NEED_DATA,
     NO_REPLY,
+    QUEUED,
     ErrorReply,
     NullArray,
     ProtocolError,
@@ -337,6 +338,13 @@ def test_head_shows_the_first_unparsed_bytes() -> None:
         (SimpleString(b"OK"), b"+OK\r\n", b"+OK\r\n"),
         (ErrorReply(b"ERR x"), b"-ERR x\r\n", b"-ERR x\r\n"),
         (-7, b":-7\r\n", b":-7\r\n"),
+        # integers and array lengths below 1024 come from tables, the rest are formatted
+        (1023, b":1023\r\n", b":1023\r\n"),
+        (1024, b":1024\r\n", b":1024\r\n"),
+        (2**63 - 1, b":9223372036854775807\r\n", b":9223372036854775807\r\n"),
+        ([0] * 1023, b"*1023\r\n" + b":0\r\n" * 1023, b"*1023\r\n" + b":0\r\n" * 1023),
+        ([0] * 1024, b"*1024\r\n" + b":0\r\n" * 1024, b"*1024\r\n" + b":0\r\n" * 1024),
+        (QUEUED, b"+QUEUED\r\n", b"+QUEUED\r\n"),
         ([b"a", 1], b"*2\r\n$1\r\na\r\n:1\r\n", b"*2\r\n$1\r\na\r\n:1\r\n"),
         ({b"k": 1}, b"*2\r\n$1\r\nk\r\n:1\r\n", b"%1\r\n$1\r\nk\r\n:1\r\n"),
         (SetReply([b"a"]), b"*1\r\n$1\r\na\r\n", b"~1\r\n$1\r\na\r\n"),
