@@ -16,6 +16,9 @@ whatever else runs): ``--instructions`` runs each case under callgrind at two nu
 prints the difference per request, so the interpreter's start-up cancels out.
 
     python -m tests.bench.bench_hotpath --instructions
+
+``--instructions`` also counts one session flow through the logged connection: the 15 commands
+``kvsession`` sends for create, get and revoke (bench_sessions, P7), in its 5 reads, per flow.
 """
 
 from __future__ import annotations
@@ -110,6 +113,53 @@ def connection(log_dir: Path | None = None) -> Connection:
     return conn
 
 
+SESSION_FLOW = "session flow"
+FIELDS = (b"user", b"hash", b"data", b"meta", b"created", b"seen", b"idle", b"until", b"browser", b"moved")
+
+
+def flow_reads(i: int, now_ms: int) -> list[bytes]:
+    """The reads of one session flow as ``kvsession`` sends them (commands as MONITOR shows)."""
+    token = b"0a04token%08d" % i
+    session = b"session:{0a04}:s:" + token
+    user = b"session:{0a04}:u:user%d" % (i % 1000)
+    until = b"%d" % (now_ms + 7 * 86_400_000)
+    values = (b"user%d" % (i % 1000), b"h" * 32, b"d" * 40, b"m" * 10, b"%d" % now_ms, b"%d" % now_ms)
+    record = [x for pair in zip(FIELDS, (*values, b"0", until, b"", b"0"), strict=True) for x in pair]
+    return [
+        b"".join(
+            [
+                encode_command(b"MULTI"),
+                encode_command(b"HSET", session, *record),
+                encode_command(b"PEXPIREAT", session, until),
+                encode_command(b"ZADD", user, until, token),
+                encode_command(b"PEXPIREAT", user, until, b"NX"),
+                encode_command(b"PEXPIREAT", user, until, b"GT"),
+                encode_command(b"ZREMRANGEBYSCORE", user, b"-inf", b"(%d" % now_ms),
+                encode_command(b"EXEC"),
+            ]
+        ),
+        encode_command(b"HMGET", session, *FIELDS),
+        encode_command(b"WATCH", session),
+        encode_command(b"HMGET", session, *FIELDS),
+        encode_command(b"MULTI")
+        + encode_command(b"DEL", session)
+        + encode_command(b"ZREM", user, token)
+        + encode_command(b"EXEC"),
+    ]
+
+
+async def flows(conn: Connection, first: int, count: int, marker: Callable[[], object] = lambda: None) -> None:
+    """``count`` session flows, a loop turn after each read; ``marker`` runs just before and
+    just after them (the reads are built first)."""
+    now_ms = time.time_ns() // 1_000_000
+    reads = [data for i in range(first, first + count) for data in flow_reads(i, now_ms)]
+    marker()
+    for data in reads:
+        conn.data_received(data)
+        await asyncio.sleep(0)
+    marker()
+
+
 async def logged_reads(conn: Connection, reads: int) -> None:
     data = read_of("set", 1)
     for _ in range(reads):
@@ -161,8 +211,12 @@ def instructions_per_request(requests: int) -> dict[str, float]:
             totals.append(int(found.group(1)))
     # dump k covers what ran between marker k-1 and marker k: the cases are the even-numbered gaps
     measured = totals[1::2]
-    names = [f"{command} x{pipeline}" for command, pipeline in CASES] + [LOGGED]
-    return {name: count / requests for name, count in zip(names, measured, strict=True)}
+    names = [f"{command} x{pipeline}" for command, pipeline in CASES] + [LOGGED, SESSION_FLOW]
+    counts = [requests] * (len(names) - 1) + [requests // FLOW_SHARE]
+    return {name: total / n for name, total, n in zip(names, measured, counts, strict=True)}
+
+
+FLOW_SHARE = 4  # --instructions runs requests // FLOW_SHARE session flows
 
 
 async def marked(requests: int) -> None:
@@ -183,6 +237,8 @@ async def marked(requests: int) -> None:
         os.getppid()
         await logged_reads(logged, requests)
         os.getppid()
+        await flows(logged, 0, 50)  # warm up
+        await flows(logged, 1000, requests // FLOW_SHARE, os.getppid)
         await logged.db.persistence.close()
 
 
@@ -203,7 +259,9 @@ def main() -> None:
         print(
             json.dumps(counts)
             if args.json
-            else "\n".join(f"{k:13} {v:8,.0f} instructions/request" for k, v in counts.items())
+            else "\n".join(
+                f"{k:13} {v:8,.0f} instructions/{'flow' if k == SESSION_FLOW else 'request'}" for k, v in counts.items()
+            )
         )
         return
     cases = CASES
