@@ -1,9 +1,17 @@
-"""The sorted set value: a member -> score dict plus a SortedList of ``(score, member)`` pairs.
+"""The sorted set value: a member -> score dict plus a sorted index of ``(score, member)`` pairs.
 
-The dict answers ZSCORE and membership in O(1); the sorted list gives rank, score-range and
-lex-range queries in O(log n) plus the size of the answer, as Redis's skiplist does. Ties on score
-are ordered by member bytes, which is Redis's order too. No sockets and no commands here: the
+The dict answers ZSCORE and membership in O(1); the index gives rank, score-range and lex-range
+queries in O(log n) plus the size of the answer, as Redis's skiplist does. Ties on score are
+ordered by member bytes, which is Redis's order too. No sockets and no commands here: the
 sorted-set commands in ``kvserver.commands.zsets`` are built on these methods.
+
+The index of a set of up to ``FLAT_ENTRIES`` members is a ``FlatIndex``, one sorted list
+searched with ``bisect`` (compiled with this module); past that it becomes a
+``sortedcontainers.SortedList`` (interpreted), and stays one. Most sorted sets are small (a
+user's sessions, a rate limiter's window, a queue's few delayed jobs): the flat index takes
+about a quarter of a SortedList's memory (120 bytes against 432 for one member), and ZADD, ZREM
+and ZREMRANGEBYSCORE on such a set cost 20-30% fewer instructions, as Redis keeps a small set
+in a listpack. Both answer the same interface (the part of SortedList's this package uses).
 
 Past ``LISTPACK_ENTRIES`` members a sorted set also keeps its members in a list with each
 one's position (``members``/``slots``, swap-remove on delete), as sets and hashes do: ZSCAN
@@ -14,7 +22,9 @@ walks positions from the end down, which never skips a member present for the wh
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
 
 from sortedcontainers import SortedList
 
@@ -24,13 +34,77 @@ INF = math.inf
 LISTPACK_ENTRIES = 128
 LISTPACK_VALUE = 64
 
+# Members up to which the index is one flat list: SortedList's own sublists hold up to twice
+# its load factor (1,000), so a flat list of this size is what SortedList would search anyway.
+FLAT_ENTRIES: Final = 1000
+
+Pair = tuple[float, bytes]
+
+
+class FlatIndex:
+    """A sorted list of pairs, with the part of SortedList's interface the sorted sets use."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Pair] = ()) -> None:
+        self.items: list[Pair] = sorted(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Pair]:
+        return iter(self.items)
+
+    def __reversed__(self) -> Iterator[Pair]:
+        return reversed(self.items)
+
+    def __getitem__(self, i: int) -> Pair:
+        return self.items[i]
+
+    def __delitem__(self, span: slice) -> None:
+        del self.items[span]
+
+    def add(self, pair: Pair) -> None:
+        insort(self.items, pair)
+
+    def remove(self, pair: Pair) -> None:
+        del self.items[self.index(pair)]
+
+    def index(self, pair: Pair) -> int:
+        items = self.items
+        i = bisect_left(items, pair)
+        if i == len(items) or items[i] != pair:
+            raise ValueError(f"{pair!r} is not in the index")
+        return i
+
+    def bisect_left(self, pair: Pair) -> int:
+        return bisect_left(self.items, pair)
+
+    def bisect_right(self, pair: Pair) -> int:
+        return bisect_right(self.items, pair)
+
+    def islice(self, start: int | None = None, stop: int | None = None, reverse: bool = False) -> Iterator[Pair]:
+        """The pairs from rank ``start`` to ``stop - 1`` (slice bounds), last first if ``reverse``."""
+        part = self.items[start:stop]
+        return reversed(part) if reverse else iter(part)
+
+    def copy(self) -> FlatIndex:
+        clone = FlatIndex()
+        clone.items = self.items.copy()
+        return clone
+
+
+def new_index(pairs: Iterable[Pair], size: int) -> Any:
+    """The index for ``size`` pairs: flat while the set is small (``FLAT_ENTRIES``)."""
+    return FlatIndex(pairs) if size <= FLAT_ENTRIES else SortedList(pairs)
+
 
 class ZSet:
     __slots__ = ("index", "members", "scores", "slots")
 
     def __init__(self) -> None:
         self.scores: dict[bytes, float] = {}
-        self.index: SortedList = SortedList()
+        self.index: Any = FlatIndex()  # FlatIndex or SortedList (the module's docstring)
         self.members: list[bytes] | None = None  # positions, once the set is large (see above)
         self.slots: dict[bytes, int] | None = None
 
@@ -63,6 +137,8 @@ class ZSet:
         self.scores[member] = score
         self.index.add((score, member))
         if old is None:
+            if len(self.scores) == FLAT_ENTRIES + 1 and type(self.index) is FlatIndex:
+                self.index = SortedList(self.index.items)
             if self.slots is not None and self.members is not None:
                 self.slots[member] = len(self.members)
                 self.members.append(member)
@@ -105,7 +181,7 @@ class ZSet:
             if score == 0.0:
                 scores[member] = 0.0  # as ``add``: one zero
         zset.scores = scores
-        zset.index = SortedList((score, member) for member, score in scores.items())
+        zset.index = new_index(((score, member) for member, score in scores.items()), len(scores))
         if len(scores) > LISTPACK_ENTRIES:
             zset.members = list(scores)
             zset.slots = {m: i for i, m in enumerate(zset.members)}
@@ -114,7 +190,7 @@ class ZSet:
     def copy(self) -> ZSet:
         clone = ZSet()
         clone.scores = dict(self.scores)
-        clone.index = SortedList(self.index)
+        clone.index = self.index.copy()
         if self.members is not None:
             clone.members = list(self.members)
             clone.slots = dict(self.slots or {})
@@ -186,7 +262,7 @@ def _infinite(bound: LexBound, length: int) -> int | None:
     return 0 if bound == MIN_LEX else length if bound == MAX_LEX else None
 
 
-def _lex_position(index: SortedList, score: float, bound: LexBound, is_low: bool) -> int:
+def _lex_position(index: Any, score: float, bound: LexBound, is_low: bool) -> int:
     end = _infinite(bound, len(index))
     if end is not None:
         return end
@@ -198,7 +274,7 @@ def _lex_position(index: SortedList, score: float, bound: LexBound, is_low: bool
     return int(index.bisect_right((score, member)))
 
 
-def _lex_search(index: SortedList, bound: LexBound, is_low: bool) -> int:
+def _lex_search(index: Any, bound: LexBound, is_low: bool) -> int:
     """As ``_lex_position``, comparing members only (O(log² n): each probe indexes the list)."""
     end = _infinite(bound, len(index))
     if end is not None:

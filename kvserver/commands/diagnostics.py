@@ -316,7 +316,7 @@ def sampled_size(key: bytes, value: object, samples: int) -> int:
         seen = [sys.getsizeof(member) for member in islice(value, limit)]
     elif isinstance(value, ZSet):
         size += sys.getsizeof(value.scores)
-        # the member and its float in the dict, the (score, member) tuple in the SortedList
+        # the member and its float in the dict, the (score, member) tuple in the index
         seen = [sys.getsizeof(m) + 24 + 56 + 8 for m in islice(value.scores, limit)]
     else:  # a type that registered its sizer (kvserver.memory.register_size)
         return size + contents_size(value, limit)
