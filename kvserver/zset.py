@@ -137,7 +137,7 @@ class ZSet:
         self.scores[member] = score
         self.index.add((score, member))
         if old is None:
-            if len(self.scores) == FLAT_ENTRIES + 1 and type(self.index) is FlatIndex:
+            if type(self.index) is FlatIndex and len(self.scores) > FLAT_ENTRIES:
                 self.index = SortedList(self.index.items)
             if self.slots is not None and self.members is not None:
                 self.slots[member] = len(self.members)

@@ -114,6 +114,7 @@ def connection(log_dir: Path | None = None) -> Connection:
 
 
 SESSION_FLOW = "session flow"
+FLOW_SHARE = 4  # --instructions runs requests // FLOW_SHARE session flows
 FIELDS = (b"user", b"hash", b"data", b"meta", b"created", b"seen", b"idle", b"until", b"browser", b"moved")
 
 
@@ -214,9 +215,6 @@ def instructions_per_request(requests: int) -> dict[str, float]:
     names = [f"{command} x{pipeline}" for command, pipeline in CASES] + [LOGGED, SESSION_FLOW]
     counts = [requests] * (len(names) - 1) + [requests // FLOW_SHARE]
     return {name: total / n for name, total, n in zip(names, measured, counts, strict=True)}
-
-
-FLOW_SHARE = 4  # --instructions runs requests // FLOW_SHARE session flows
 
 
 async def marked(requests: int) -> None:
